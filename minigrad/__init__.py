@@ -1,0 +1,63 @@
+"""minigrad: an autograd framework built on an explicit computation graph.
+
+Every tensor an op makes remembers the op and its inputs; `minigrad.graph(t)` turns that
+history into a `networkx.DiGraph`, and `backward()` walks it in reverse topological order,
+applying one vector-Jacobian rule per op from the registry (`minigrad.ops.REGISTRY`).
+"""
+
+from minigrad.tensor import Tensor  # noqa: I001  (Tensor first: it ties the ops in)
+from minigrad import ops
+from minigrad.autograd import backward, grad
+from minigrad.check import GradcheckError, gradcheck, gradgradcheck
+from minigrad.creation import (
+    arange,
+    eye,
+    full,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from minigrad.function import Function
+from minigrad.graph import graph
+from minigrad.modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from minigrad.ops import (
+    abs,
+    cat,
+    clip,
+    concatenate,
+    exp,
+    log,
+    matmul,
+    maximum,
+    mean,
+    minimum,
+    reshape,
+    sqrt,
+    stack,
+    sum,
+    tanh,
+    sigmoid,
+    relu,
+    transpose,
+    where,
+)
+from minigrad.ops.registry import REGISTRY, defop
+
+float32 = "float32"
+float64 = "float64"
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand",
+    "arange", "eye", "manual_seed", "graph", "backward", "grad", "no_grad", "enable_grad",
+    "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "gradcheck", "gradgradcheck",
+    "GradcheckError", "Function", "defop", "REGISTRY", "ops", "float32", "float64",
+    "abs", "cat", "clip", "concatenate", "exp", "log", "matmul", "maximum", "mean", "minimum",
+    "reshape", "sqrt", "stack", "sum", "tanh", "sigmoid", "relu", "transpose", "where",
+]

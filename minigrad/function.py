@@ -1,0 +1,151 @@
+"""Recording ops: `apply` runs an op's forward and, when a gradient will be needed, remembers
+the op and its inputs on the result (its history). `Function` is the public way to add an op."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, ClassVar
+
+import numpy as np
+
+from minigrad.modes import state
+from minigrad.ops.registry import Op, defop
+from minigrad.tensor import Tensor, Version, lift
+
+__all__ = ["Node", "apply", "Function"]
+
+
+class Node:
+    """The history of one result tensor: which op made it from which inputs.
+
+    `versions` holds the version counters of the inputs the VJPs read (and of the output when
+    they read it), as they were when the op ran, so an in-place change made since then is
+    caught before backward uses a stale value.
+    """
+
+    __slots__ = ("op", "inputs", "params", "versions", "saved", "freed", "where")
+
+    def __init__(
+        self, op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any], versions: tuple[int, ...]
+    ) -> None:
+        self.op = op
+        self.inputs = inputs
+        self.params = params
+        self.versions = versions
+        self.saved: Any = None
+        self.freed = False
+        self.where: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Node {self.op.name}>"
+
+
+def _creation_site() -> str:
+    """The innermost frame outside minigrad's engine: where the user wrote the op."""
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if "/minigrad/" not in frame.filename.replace("\\", "/") or "/tests/" in frame.filename:
+            return f'File "{frame.filename}", line {frame.lineno}, in {frame.name}: {frame.line}'
+    return "<unknown>"
+
+
+def apply(op: Op, *args: Any, **params: Any) -> Tensor:
+    """Runs `op` forward on `args` (Tensors, arrays or Python numbers) and records it.
+
+    Non-Tensor arguments become constant tensors (dtype taken from the first tensor argument,
+    so ``2 * x`` stays float32 when x is). The result remembers its history only when grad mode
+    is on and some input requires grad: constants need no place in the backward sweep.
+    """
+    like = None
+    for a in args:
+        if isinstance(a, Tensor):
+            like = a
+            break
+    inputs = tuple(a if isinstance(a, Tensor) else lift(a, like) for a in args)
+    data = op.forward(*[t.data for t in inputs], **params)
+    if type(data) is not np.ndarray:
+        data = np.asarray(data)
+    out = Tensor._wrap(data)
+    if op.view:
+        out._version = inputs[0]._version
+    if state.grad_enabled:
+        for t in inputs:
+            if t.requires_grad:
+                vs = tuple(inputs[i]._version.n for i in op.saves if i < len(inputs))
+                if op.saves_output:
+                    vs += (out._version.n,)
+                out._ctx = Node(op, inputs, params, vs)
+                out.requires_grad = True
+                break
+    if state.scope is not None:
+        out.module = state.scope
+    if state.anomaly:
+        _check_finite_forward(op, out)
+    return out
+
+
+def _check_finite_forward(op: Op, out: Tensor) -> None:
+    where = _creation_site()
+    if out._ctx is not None:
+        out._ctx.where = where
+    if out.data.dtype.kind in "fc" and not np.all(np.isfinite(out.data)):
+        raise FloatingPointError(
+            f"detect_anomaly: op '{op.name}' ({op.formula}) produced NaN or Inf in forward "
+            f"(output shape {out.shape}).\n  created at {where}"
+        )
+
+
+class Function:
+    """Base class for user-defined ops. Subclass it, write `forward` and one VJP per input,
+    and the op joins the registry: it is gradchecked by the test suite, drawn in diagrams
+    with its formula labels, and differentiated twice under ``create_graph=True`` when its
+    VJPs use minigrad ops (or operators) only.
+
+    Example::
+
+        class Cube(minigrad.Function):
+            formula = "y = x³"
+            grads = ("δ ⊙ 3x²",)
+
+            @staticmethod
+            def forward(x):                # numpy in, numpy out
+                return x ** 3
+
+            @staticmethod
+            def vjp_x(g, out, x):          # g = δ, the gradient arriving at y
+                return g * 3 * x * x
+
+        y = Cube.apply(t)
+
+    VJP methods are the static methods whose names start with ``vjp``, in the order they are
+    defined, one per input. Set ``examples`` to a callable ``(rng, dtype) -> [(inputs,
+    params), ...]`` so the registry's gradient checks can exercise it.
+    """
+
+    formula: ClassVar[str] = ""
+    grads: ClassVar[tuple[str, ...]] = ()
+    examples: ClassVar[Any] = None
+    saves_output: ClassVar[bool] = False
+    op: ClassVar[Op]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        vjps = [v for k, v in vars(cls).items() if k.startswith("vjp")]
+        vjps = [v.__func__ if isinstance(v, staticmethod) else v for v in vjps]
+        fwd = vars(cls)["forward"]
+        fwd = fwd.__func__ if isinstance(fwd, staticmethod) else fwd
+        name = getattr(cls, "name", None) or cls.__name__.lower()
+        grads = cls.grads or tuple(f"∂{cls.__name__}/∂x{i}·δ" for i in range(len(vjps)))
+        cls.op = defop(
+            name,
+            fwd,
+            *vjps,
+            formula=cls.formula or f"{name}(…)",
+            grads=grads,
+            saves_output=cls.saves_output,
+            examples=cls.examples,
+            doc=(cls.__doc__ or "").strip().split("\n")[0],
+        )
+
+    @classmethod
+    def apply(cls, *args: Any, **params: Any) -> Tensor:
+        return apply(cls.op, *args, **params)

@@ -1,0 +1,139 @@
+"""The computation graph of a tensor's history, as a `networkx.DiGraph`.
+
+One node per tensor, keyed by ``id(tensor)`` (tensors compare elementwise, so they are not
+used as keys themselves), with attributes ``tensor``, ``op``, ``shape``, ``dtype``, ``name``,
+``is_leaf``, ``module``. One edge from each input to the result, with ``argnums`` (the
+argument positions that input fills: ``x * x`` is one edge with argnums (0, 1)), ``op`` and
+``formulas`` (the VJP label of each of those positions). This is the only module that imports
+networkx.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+
+from minigrad.tensor import Tensor
+
+__all__ = ["build", "graph", "node_id", "topological_order"]
+
+
+def node_id(t: Tensor) -> int:
+    """The graph's key for tensor `t`: ``G.nodes[node_id(W)]``."""
+    return id(t)
+
+
+def _details(t: Tensor) -> dict[str, Any]:
+    ctx = t._ctx
+    return {
+        "tensor": t,
+        "op": None if ctx is None else ctx.op.name,
+        "shape": t.data.shape,
+        "dtype": t.data.dtype,
+        "name": t.name,
+        "is_leaf": ctx is None,
+        "requires_grad": t.requires_grad,
+        "module": t.module,
+    }
+
+
+def build(
+    *outputs: Tensor, grad_only: bool = False, details: bool = True, check: bool = False
+) -> nx.DiGraph:
+    """The graph of the history of `outputs`, built in one iterative pass.
+
+    Args:
+        grad_only: keep only tensors that require grad (what backward needs; constants
+            have no place in the sweep).
+        details: attach every node and edge attribute; backward asks for the ``tensor``
+            attribute only, which is cheaper.
+        check: raise if a node's saved values were freed by an earlier backward or changed
+            in place since the op ran (backward checks before it changes anything).
+    """
+    G = nx.DiGraph()
+    tensors: dict[int, Tensor] = {id(t): t for t in outputs}
+    stack = list(outputs)
+    edges: list[Any] = []
+    while stack:
+        t = stack.pop()
+        ctx = t._ctx
+        if ctx is None:
+            continue
+        if check:
+            _check_node(t)
+        tid = id(t)
+        inputs = ctx.inputs
+        if len(inputs) == 1 or not details:
+            for i, x in enumerate(inputs):
+                if grad_only and not x.requires_grad:
+                    continue
+                xid = id(x)
+                if details:
+                    edges.append((xid, tid, _edge(ctx, (i,))))
+                else:
+                    edges.append((xid, tid))
+                if xid not in tensors:
+                    tensors[xid] = x
+                    stack.append(x)
+            continue
+        argnums: dict[int, list[int]] = {}
+        for i, x in enumerate(inputs):
+            if grad_only and not x.requires_grad:
+                continue
+            xid = id(x)
+            argnums.setdefault(xid, []).append(i)
+            if xid not in tensors:
+                tensors[xid] = x
+                stack.append(x)
+        edges.extend((xid, tid, _edge(ctx, tuple(nums))) for xid, nums in argnums.items())
+    if details:
+        G.add_nodes_from((k, _details(t)) for k, t in tensors.items())
+    else:
+        G.add_nodes_from((k, {"tensor": t}) for k, t in tensors.items())
+    G.add_edges_from(edges)
+    return G
+
+
+def _edge(ctx: Any, nums: tuple[int, ...]) -> dict[str, Any]:
+    op = ctx.op
+    return {"argnums": nums, "op": op.name, "formulas": tuple(op.grad_formula(i) for i in nums)}
+
+
+def _check_node(t: Tensor) -> None:
+    ctx = t._ctx
+    assert ctx is not None
+    op = ctx.op
+    if ctx.freed:
+        raise RuntimeError(
+            f"backward through the graph a second time: the values that op '{op.name}' "
+            f"({op.formula}) saved were freed by the first backward. Pass "
+            f"retain_graph=True to the first backward() to backward twice."
+        )
+    saved = [(f"input {i}", ctx.inputs[i]) for i in op.saves if i < len(ctx.inputs)]
+    if op.saves_output:
+        saved.append(("its output", t))
+    for (what, x), v in zip(saved, ctx.versions):
+        if x._version.n != v:
+            raise RuntimeError(
+                f"a value that op '{op.name}' ({op.formula}) saved for backward was changed "
+                f"in place: {what} (shape {x.shape}) is at version {x._version.n}, but "
+                f"'{op.name}' used it at version {v}. Use an out-of-place op "
+                f"(x = x + y instead of x.add_(y)) or change it after backward()."
+            )
+
+
+def graph(t: Tensor) -> nx.DiGraph:
+    """The history of `t` as a `networkx.DiGraph` (see the module docstring for attributes).
+
+    Example:
+        >>> G = minigrad.graph(loss)
+        >>> [G.nodes[n]["op"] for n in nx.topological_sort(G)]   # forward order
+        >>> nx.has_path(G, id(W1), id(loss))
+    """
+    return build(t)
+
+
+def topological_order(G: nx.DiGraph) -> list[int]:
+    """Node ids from inputs to output; backward walks this list in reverse."""
+    return list(nx.topological_sort(G))

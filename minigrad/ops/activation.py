@@ -1,0 +1,121 @@
+r"""Activation functions g, with the derivatives g′ the lecture uses:
+`∇a_k L = ∇h_k L ⊙ g′(a_k)`, written here as `δ ⊙ g′(a)` with δ = ∇h L."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from minigrad.function import apply
+from minigrad.ops import dual
+from minigrad.ops.examples import unary
+from minigrad.ops.registry import defop
+from minigrad.tensor import Tensor
+
+
+def stable_sigmoid(a: np.ndarray) -> np.ndarray:
+    """σ(a) = 1 / (1 + e⁻ᵃ) without overflow: only e^(−|a|) ≤ 1 is ever computed, so
+    σ(1000) is exactly 1 and σ(−1000) exactly 0, with no warning."""
+    z = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + z), z / (1 + z))
+
+
+RELU = defop(
+    "relu", lambda a: np.maximum(a, 0),
+    lambda g, out, a: g * (dual.value(a) > 0),  # relu'(0) = 0, as PyTorch
+    formula="h = relu(a)", grads=("δ ⊙ 1[a > 0]",),
+    examples=unary(kink=True), doc="max(a, 0); relu'(0) = 0", torch=lambda a: a.relu(),
+)
+
+
+def _leaky_forward(a: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
+    return np.where(a > 0, a, a * negative_slope)
+
+
+LEAKY_RELU = defop(
+    "leaky_relu", _leaky_forward,
+    lambda g, out, a, negative_slope=0.01: g * np.where(
+        dual.value(a) > 0, 1.0, negative_slope).astype(dual.value(a).dtype),
+    formula="h = leaky_relu(a)", grads=("δ ⊙ (1[a > 0] + α 1[a ≤ 0])",),
+    examples=unary(kink=True, negative_slope=0.1), doc="a for a > 0, else α a",
+    torch=lambda a, negative_slope=0.01: __import__("torch").nn.functional.leaky_relu(
+        a, negative_slope),
+)
+SIGMOID = defop(
+    "sigmoid", stable_sigmoid,
+    lambda g, out, a: g * out * (1.0 - out),
+    formula="h = σ(a)", grads=("δ ⊙ σ(1 − σ)",), saves=(), saves_output=True,
+    examples=unary(-4, 4), doc="logistic 1/(1+e⁻ᵃ), stable for any a",
+    torch=lambda a: a.sigmoid(),
+)
+TANH = defop(
+    "tanh", np.tanh,
+    lambda g, out, a: g * (1.0 - out * out),
+    formula="h = tanh(a)", grads=("δ ⊙ (1 − h²)",), saves=(), saves_output=True,
+    examples=unary(), doc="hyperbolic tangent", torch=lambda a: a.tanh(),
+)
+
+
+def _softplus_forward(a: np.ndarray) -> np.ndarray:
+    return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a)))
+
+
+SOFTPLUS = defop(
+    "softplus", _softplus_forward,
+    lambda g, out, a: g * dual.sigmoid(a),
+    formula="h = log(1 + eᵃ)", grads=("δ ⊙ σ(a)",),
+    examples=unary(-4, 4), doc="smooth relu, log(1 + eᵃ), stable for any a",
+    torch=lambda a: __import__("torch").nn.functional.softplus(a),
+)
+
+_C = math.sqrt(2.0 / math.pi)
+_K = 0.044715
+
+
+def _gelu_forward(a: np.ndarray) -> np.ndarray:
+    return 0.5 * a * (1.0 + np.tanh(_C * (a + _K * a**3)))
+
+
+def _gelu_vjp(g: Any, out: Any, a: Any) -> Any:
+    t = dual.tanh(_C * (a + _K * a * a * a))
+    return g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * _C * (1.0 + 3 * _K * a * a))
+
+
+GELU = defop(
+    "gelu", _gelu_forward, _gelu_vjp,
+    formula="h = ½a(1 + tanh(√(2/π)(a + 0.044715a³)))", grads=("δ ⊙ gelu′(a)",),
+    examples=unary(), doc="GELU, tanh approximation",
+    torch=lambda a: __import__("torch").nn.functional.gelu(a, approximate="tanh"),
+)
+
+
+def relu(a: Any) -> Tensor:
+    """`h = max(a, 0)`. ∇a = δ ⊙ 1[a > 0] (relu′(0) = 0)."""
+    return apply(RELU, a)
+
+
+def leaky_relu(a: Any, negative_slope: float = 0.01) -> Tensor:
+    """`h = a` for a > 0, else `α a`. ∇a = δ ⊙ (1 or α)."""
+    return apply(LEAKY_RELU, a, negative_slope=negative_slope)
+
+
+def sigmoid(a: Any) -> Tensor:
+    """`h = σ(a) = 1/(1 + e⁻ᵃ)`. ∇a = δ ⊙ σ(a)(1 − σ(a)). Exact 0 and 1 at ±1000."""
+    return apply(SIGMOID, a)
+
+
+def tanh(a: Any) -> Tensor:
+    """`h = tanh(a)`. ∇a = δ ⊙ (1 − h²)."""
+    return apply(TANH, a)
+
+
+def softplus(a: Any) -> Tensor:
+    """`h = log(1 + eᵃ)`. ∇a = δ ⊙ σ(a)."""
+    return apply(SOFTPLUS, a)
+
+
+def gelu(a: Any) -> Tensor:
+    """GELU with the tanh approximation `½a(1 + tanh(√(2/π)(a + 0.044715a³)))`."""
+    return apply(GELU, a)

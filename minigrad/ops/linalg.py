@@ -1,0 +1,106 @@
+r"""Matrix products. In the lecture's column-vector notation a layer computes `a = W h`;
+its VJP sends `∇W L = δ·hᵀ` to the weight and `∇h L = Wᵀ·δ` to the input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad.function import apply
+from minigrad.ops.dual import swapaxes
+from minigrad.ops.examples import cases, rand
+from minigrad.ops.registry import defop
+from minigrad.tensor import Tensor
+
+
+def _matmul_forward(W: np.ndarray, h: np.ndarray) -> np.ndarray:
+    if W.ndim == 0 or h.ndim == 0:
+        raise ValueError(
+            f"matmul: operands must have at least 1 dimension, got shapes {W.shape} and "
+            f"{h.shape}; use * for scaling"
+        )
+    try:
+        return np.matmul(W, h)
+    except ValueError:
+        k1 = W.shape[-1]
+        k2 = h.shape[0] if h.ndim == 1 else h.shape[-2]
+        raise ValueError(
+            f"matmul: shapes {W.shape} and {h.shape} do not fit: the first has {k1} columns "
+            f"but the second has {k2} rows (inner dimensions must match)"
+        ) from None
+
+
+def _vjp_W(g, out, W, h):
+    if h.ndim == 1:
+        return g * h if W.ndim == 1 else g[..., None] * h  # δ·hᵀ, an outer product
+    if W.ndim == 1:
+        return (h @ g[..., None])[..., 0]
+    return g @ swapaxes(h)
+
+
+def _vjp_h(g, out, W, h):
+    if W.ndim == 1:
+        return g * W if h.ndim == 1 else W[..., None] * g[..., None, :]
+    if h.ndim == 1:
+        return (swapaxes(W) @ g[..., None])[..., 0]
+    return swapaxes(W) @ g
+
+
+def _mm(sa, sb):
+    return lambda rng, dt: ((rand(rng, sa, dt), rand(rng, sb, dt)), {})
+
+
+MATMUL = defop(
+    "matmul", _matmul_forward, _vjp_W, _vjp_h,
+    formula="a = W h", grads=("δ·hᵀ", "Wᵀ·δ"),
+    examples=cases(_mm((2, 3), (3, 4)), _mm((3,), (3,)), _mm((2, 3), (3,)), _mm((3,), (3, 2)),
+                   _mm((2, 2, 3), (3, 4)), _mm((2, 1, 2, 3), (3, 3, 2)), _mm((4,), (2, 4, 3))),
+    doc="matrix product, numpy's rules for 1-D and batched operands",
+    torch=lambda a, b: a @ b,
+)
+
+
+def _linear_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    if W.ndim != 2 or h.ndim == 0 or h.shape[-1] != W.shape[1]:
+        raise ValueError(
+            f"linear: input of shape {h.shape} does not fit weight of shape {W.shape} "
+            f"(out_features × in_features): the input's last dimension must be {W.shape[-1]}"
+        )
+    a = h @ W.T
+    return a if b is None else a + b
+
+
+def _linear_vjp_W(g, out, h, W, b=None):
+    g2 = g.reshape((-1, W.shape[0]))
+    return swapaxes(g2) @ h.reshape((-1, W.shape[1]))  # Σ_i δ_i h_iᵀ = Δᵀ H
+
+
+LINEAR = defop(
+    "linear", _linear_forward,
+    lambda g, out, h, W, b=None: g @ W,
+    _linear_vjp_W,
+    lambda g, out, h, W, b=None: g,
+    formula="a = W h + b", grads=("Wᵀ·δ", "δ·hᵀ", "δ"), saves=(0, 1),
+    examples=cases(lambda rng, dt: ((rand(rng, (4, 3), dt), rand(rng, (2, 3), dt),
+                                     rand(rng, (2,), dt)), {}),
+                   lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (2, 3), dt),
+                                     rand(rng, (2,), dt)), {}),
+                   lambda rng, dt: ((rand(rng, (5, 4, 3), dt), rand(rng, (2, 3), dt)), {})),
+    doc="a dense layer: for a batch of rows H, A = H Wᵀ + b (the lecture's a = W h + b per row)",
+    torch=lambda h, W, b=None: __import__("torch").nn.functional.linear(h, W, b),
+)
+
+
+def matmul(W: Any, h: Any) -> Tensor:
+    """`a = W h` with numpy's matmul rules. ∇W = δ·hᵀ, ∇h = Wᵀ·δ."""
+    return apply(MATMUL, W, h)
+
+
+def linear(h: Any, W: Any, b: Any = None) -> Tensor:
+    """A dense layer on a batch of rows, `A = H Wᵀ + b`: per example the lecture's
+    `a_k = W_k h_{k−1} + b_k`. ∇W_k = Σ_i δ_i h_iᵀ, ∇b_k = Σ_i δ_i, ∇h = W_kᵀ δ.
+
+    W has shape (out_features, in_features), so W[i, j] joins input j to output i.
+    """
+    return apply(LINEAR, h, W) if b is None else apply(LINEAR, h, W, b)

@@ -1,0 +1,259 @@
+r"""Fused ops, kept whole for numerical stability and for readable diagrams: softmax,
+log-softmax and the losses. For softmax with cross-entropy the lecture's result is
+`∇a_L L = −(e(ℓ) − ŷ) = ŷ − e(ℓ)`, divided by N for a mean over a batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad.function import apply
+from minigrad.ops import dual
+from minigrad.ops.examples import cases, rand
+from minigrad.ops.registry import defop
+from minigrad.tensor import Tensor
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def stable_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def stable_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = x - np.max(x, axis=axis, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def _axis_cases(shape_axes):
+    return cases(*[(lambda s, a: (lambda rng, dt: ((rand(rng, s, dt),), {"axis": a})))(s, a)
+                   for s, a in shape_axes])
+
+
+SOFTMAX = defop(
+    "softmax", stable_softmax,
+    lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=axis, keepdims=True)),
+    formula="ŷ = softmax(a)", grads=("ŷ ⊙ (δ − ⟨δ, ŷ⟩)",), saves=(), saves_output=True,
+    examples=_axis_cases([((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]),
+    doc="exp(a − max a) / Σ exp(a − max a)",
+    torch=lambda x, axis=-1: x.softmax(axis),
+)
+LOG_SOFTMAX = defop(
+    "log_softmax", stable_log_softmax,
+    lambda g, out, x, axis=-1: g - dual.exp(out) * g.sum(axis=axis, keepdims=True),
+    formula="log ŷ = a − logsumexp(a)", grads=("δ − ŷ Σ δ",), saves=(), saves_output=True,
+    examples=_axis_cases([((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]),
+    doc="a − log Σ exp a, stable",
+    torch=lambda x, axis=-1: x.log_softmax(axis),
+)
+
+
+def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _upstream(g: Any, reduction: str, n: int, per_example_ndim: int) -> Any:
+    """δ at each example's loss: the scalar δ (÷N for a mean) or the vector δ_i."""
+    if reduction == "mean":
+        return g / float(max(n, 1))
+    if reduction == "sum":
+        return g
+    return g.reshape(g.shape + (1,) * per_example_ndim)
+
+
+def _onehot(target: np.ndarray, C: int, dtype: Any) -> np.ndarray:
+    return (target[..., None] == np.arange(C)).astype(dtype)
+
+
+def _ce_forward(logits: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    logp = stable_log_softmax(logits, axis=-1)
+    if target.dtype.kind in "iub":
+        loss = -np.take_along_axis(logp, target[..., None].astype(np.intp), axis=-1)[..., 0]
+    else:
+        loss = -(target * logp).sum(axis=-1)
+    return _reduce(loss, reduction)
+
+
+def _n(x: Any) -> int:
+    return int(np.prod(x.shape[:-1]))
+
+
+def _ce_vjp_logits(g, out, logits, target, reduction="mean"):
+    t = dual.value(target)
+    y = _onehot(t, logits.shape[-1], dual.value(logits).dtype) if t.dtype.kind in "iub" else target
+    return _upstream(g, reduction, _n(logits), 1) * (dual.softmax(logits, -1) - y)
+
+
+def _ce_vjp_target(g, out, logits, target, reduction="mean"):
+    return _upstream(g, reduction, _n(logits), 1) * -dual.log_softmax(logits)
+
+
+def _ce_cases():
+    def cls(shape, reduction):
+        def f(rng, dt):
+            return ((rand(rng, shape, dt), rng.integers(0, shape[-1], size=shape[:-1])),
+                    {"reduction": reduction})
+        return f
+
+    def prob(rng, dt):
+        return ((rand(rng, (4, 3), dt), stable_softmax(rand(rng, (4, 3), dt))), {})
+
+    return cases(cls((4, 3), "mean"), cls((4, 3), "sum"), cls((4, 3), "none"), cls((3,), "mean"),
+                 prob)
+
+
+CROSS_ENTROPY = defop(
+    "cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_target,
+    formula="L = −log softmax(a)_ℓ", grads=("ŷ − e(ℓ)  (÷N for a mean)", "−log ŷ"),
+    examples=_ce_cases(),
+    doc="softmax + cross-entropy on logits; class-index or probability targets",
+    torch=lambda a, t, reduction="mean": __import__("torch").nn.functional.cross_entropy(
+        a, t, reduction=reduction),
+)
+
+
+def _nll_forward(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    loss = -np.take_along_axis(logp, target[..., None].astype(np.intp), axis=-1)[..., 0]
+    return _reduce(loss, reduction)
+
+
+NLL_LOSS = defop(
+    "nll_loss", _nll_forward,
+    lambda g, out, logp, target, reduction="mean": _upstream(g, reduction, _n(logp), 1)
+    * -_onehot(dual.value(target), logp.shape[-1], dual.value(logp).dtype),
+    None,
+    formula="L = −log ŷ_ℓ", grads=("−e(ℓ)", "—"), saves=(1,),
+    examples=cases(lambda rng, dt: ((stable_log_softmax(rand(rng, (4, 3), dt)),
+                                     rng.integers(0, 3, size=4)), {})),
+    doc="negative log-likelihood of log-probabilities",
+    torch=lambda lp, t, reduction="mean": __import__("torch").nn.functional.nll_loss(
+        lp, t, reduction=reduction),
+)
+
+
+def _mse_forward(pred: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    return _reduce((pred - target) ** 2, reduction)
+
+
+def _mse_vjp(sign: float):
+    def vjp(g, out, pred, target, reduction="mean"):
+        if reduction == "mean":
+            g = g / float(max(int(np.prod(np.broadcast_shapes(pred.shape, target.shape))), 1))
+        return g * (2.0 * sign) * (pred - target)
+
+    return vjp
+
+
+MSE_LOSS = defop(
+    "mse_loss", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0),
+    formula="L = mean (ŷ − y)²", grads=("2(ŷ − y)/n", "−2(ŷ − y)/n"),
+    examples=cases(lambda rng, dt: ((rand(rng, (4, 2), dt), rand(rng, (4, 2), dt)), {}),
+                   lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt)),
+                                    {"reduction": "sum"})),
+    doc="squared error, mean over elements (PyTorch); the lecture's ½‖ŷ − y‖² is in reference",
+    torch=lambda p, t, reduction="mean": __import__("torch").nn.functional.mse_loss(
+        p, t, reduction=reduction),
+)
+
+
+def _bce_forward(z: np.ndarray, y: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    return _reduce(loss, reduction)
+
+
+def _bce_scale(g, z, reduction):
+    return g / float(max(int(np.prod(z.shape)), 1)) if reduction == "mean" else g
+
+
+BCE_WITH_LOGITS = defop(
+    "binary_cross_entropy_with_logits", _bce_forward,
+    lambda g, out, z, y, reduction="mean": _bce_scale(g, z, reduction) * (dual.sigmoid(z) - y),
+    lambda g, out, z, y, reduction="mean": _bce_scale(g, z, reduction) * -z,
+    formula="L = −[y log σ(z) + (1−y) log(1−σ(z))]", grads=("σ(z) − y", "−z"),
+    examples=cases(lambda rng, dt: ((rand(rng, (4,), dt), rng.random(4).astype(dt)), {}),
+                   lambda rng, dt: ((rand(rng, (2, 3), dt), rng.random((2, 3)).astype(dt)),
+                                    {"reduction": "none"})),
+    doc="sigmoid + binary cross-entropy on logits, stable for any z",
+    torch=lambda z, y, reduction="mean":
+    __import__("torch").nn.functional.binary_cross_entropy_with_logits(z, y, reduction=reduction),
+)
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """`ŷ = exp(a) / Σ exp(a)` along `axis`. ∇a = ŷ ⊙ (δ − ⟨δ, ŷ⟩)."""
+    return apply(SOFTMAX, x, axis=axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """`log ŷ = a − logsumexp(a)`. ∇a = δ − ŷ Σ δ."""
+    return apply(LOG_SOFTMAX, x, axis=axis)
+
+
+def _class_target(op: str, logits: Any, target: Any) -> Any:
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    shape = logits.shape
+    if t.dtype.kind in "iu":
+        if t.shape != shape[:-1]:
+            raise ValueError(
+                f"{op}: class targets of shape {t.shape} do not match logits of shape {shape}; "
+                f"expected targets of shape {shape[:-1]} (one class index per row)"
+            )
+        if t.size and (t.min() < 0 or t.max() >= shape[-1]):
+            raise ValueError(
+                f"{op}: class indices must lie in [0, {shape[-1]}) for {shape[-1]} classes; "
+                f"got values from {t.min()} to {t.max()}"
+            )
+        return t
+    if t.dtype.kind == "f":
+        if t.shape != shape:
+            raise ValueError(
+                f"{op}: probability targets of shape {t.shape} must match logits {shape}"
+            )
+        return target
+    raise TypeError(f"{op}: targets must be integer class indices or float probabilities, "
+                    f"got {t.dtype}")
+
+
+def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Softmax + cross-entropy on logits `a` of shape (N, C) or (C,).
+
+    `L_i = −log softmax(a_i)_{ℓ_i}` for class-index targets ℓ (or `−Σ_c y_c log ŷ_c` for
+    probability targets), reduced by mean (over N), sum or none.
+    ∇a = (ŷ − e(ℓ)) / N for the mean: the lecture's `−(e(ℓ) − ŷ)`.
+    """
+    _check_reduction("cross_entropy", reduction)
+    if np.ndim(logits.data if isinstance(logits, Tensor) else logits) == 0:
+        raise ValueError("cross_entropy: logits must have a class axis, got a 0-d tensor")
+    target = _class_target("cross_entropy", logits, target)
+    return apply(CROSS_ENTROPY, logits, target, reduction=reduction)
+
+
+def nll_loss(logp: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """`L = −log ŷ_ℓ` from log-probabilities. ∇(log ŷ) = −e(ℓ) (÷N for a mean)."""
+    _check_reduction("nll_loss", reduction)
+    target = _class_target("nll_loss", logp, target)
+    return apply(NLL_LOSS, logp, target, reduction=reduction)
+
+
+def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """`L = mean (ŷ − y)²` over elements (PyTorch's convention). ∇ŷ = 2(ŷ − y)/n."""
+    _check_reduction("mse_loss", reduction)
+    return apply(MSE_LOSS, pred, target, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(z: Any, y: Any, reduction: str = "mean") -> Tensor:
+    """`L = −[y log σ(z) + (1 − y) log(1 − σ(z))]`, computed stably from logits.
+    ∇z = σ(z) − y (÷n for a mean)."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    return apply(BCE_WITH_LOGITS, z, y, reduction=reduction)

@@ -1,0 +1,165 @@
+r"""Reductions over `axis` (None, an int or a tuple; `keepdims`), numpy's names and defaults.
+
+Each VJP first gives δ back the reduced axes (as size-1 axes), then broadcasts it over them.
+`max`/`min` share δ evenly among tied maxima, PyTorch's rule for full reductions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from minigrad.function import apply
+from minigrad.ops import dual
+from minigrad.ops.examples import reduction
+from minigrad.ops.registry import defop
+from minigrad.tensor import Tensor
+
+Axis = int | tuple[int, ...] | None
+
+
+def normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
+    """None, or a sorted tuple of non-negative axes; out-of-range axes name the op."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out)) if ndim else None
+
+
+def _kept_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else n for i, n in enumerate(shape))
+
+
+def _count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
+    return math.prod(shape) if axis is None else math.prod(shape[i] for i in axis)
+
+
+def _keep(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
+    """δ with the reduced axes restored as size 1, ready to broadcast against x."""
+    return g if keepdims else g.reshape(_kept_shape(x.shape, axis))
+
+
+def _sum_vjp(g, out, x, axis=None, keepdims=False):
+    return dual.broadcast_to(_keep(g, x, axis, keepdims), x.shape)
+
+
+def _mean_vjp(g, out, x, axis=None, keepdims=False):
+    n = _count(x.shape, axis)
+    return dual.broadcast_to(_keep(g, x, axis, keepdims) / float(max(n, 1)), x.shape)
+
+
+def _extreme_vjp(g, out, x, axis=None, keepdims=False):
+    xv = dual.value(x)
+    mask = xv == _keep(dual.value(out), x, axis, keepdims)
+    share = (mask / mask.sum(axis=axis, keepdims=True)).astype(xv.dtype)
+    return _keep(g, x, axis, keepdims) * share
+
+
+def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
+    n = _count(x.shape, axis)
+    centred = x - x.mean(axis=axis, keepdims=True)
+    return _keep(g, x, axis, keepdims) * centred * (2.0 / (n - ddof))
+
+
+def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
+    n = _count(x.shape, axis)
+    centred = x - x.mean(axis=axis, keepdims=True)
+    return _keep(g, x, axis, keepdims) * centred / (_keep(out, x, axis, keepdims) * float(n - ddof))
+
+
+def _logsumexp_forward(x: np.ndarray, axis=None, keepdims=False) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros(_kept_shape(x.shape, axis))
+    m = np.where(np.isfinite(m), m, 0).astype(x.dtype)  # a row of −∞ must not give ∞ − ∞
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else out.reshape(np.sum(x, axis=axis).shape)
+
+
+def _logsumexp_vjp(g, out, x, axis=None, keepdims=False):
+    return _keep(g, x, axis, keepdims) * dual.exp(x - _keep(out, x, axis, keepdims))
+
+
+def _np(name: str):
+    f = getattr(np, name)
+    return lambda x, axis=None, keepdims=False, **kw: f(x, axis=axis, keepdims=keepdims, **kw)
+
+
+SUM = defop("sum", _np("sum"), _sum_vjp, formula="s = Σ x", grads=("δ (broadcast)",), saves=(),
+            examples=reduction(), doc="sum over axes",
+            torch=lambda x, axis=None, keepdims=False: x.sum(dim=axis, keepdim=keepdims)
+            if axis is not None else (x.sum() if not keepdims else x.sum().reshape([1] * x.dim())))
+MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("δ / n",),
+             saves=(), examples=reduction(), doc="mean over axes",
+             torch=lambda x, axis=None, keepdims=False: x.mean(dim=axis, keepdim=keepdims)
+             if axis is not None else (x.mean() if not keepdims
+                                       else x.mean().reshape([1] * x.dim())))
+MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
+            saves_output=True, examples=reduction(distinct=True),
+            doc="maximum over axes; ties share δ evenly")
+MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
+            saves_output=True, examples=reduction(distinct=True),
+            doc="minimum over axes; ties share δ evenly")
+VAR = defop("var", _np("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
+            grads=("δ ⊙ 2(x − x̄)/(n−d)",), examples=reduction(ddof=0),
+            doc="variance (ddof=0 by default, as numpy)")
+STD = defop("std", _np("std"), _std_vjp, formula="s = √var x", grads=("δ ⊙ (x − x̄)/((n−d) s)",),
+            saves_output=True, examples=reduction(ddof=0), doc="standard deviation (ddof=0)")
+LOGSUMEXP = defop("logsumexp", _logsumexp_forward, _logsumexp_vjp, formula="s = log Σ eˣ",
+                  grads=("δ ⊙ softmax(x)",), saves_output=True, examples=reduction(),
+                  doc="log Σ exp, stable for large x",
+                  torch=lambda x, axis=None, keepdims=False: x.logsumexp(
+                      dim=tuple(range(x.dim())) if axis is None else axis, keepdim=keepdims))
+
+
+def _reduce(op, x: Any, axis: Any, keepdims: bool, kw: dict[str, Any], **extra: Any) -> Tensor:
+    axis = kw.pop("dim", axis)
+    keepdims = kw.pop("keepdim", keepdims)
+    if kw:
+        raise TypeError(f"{op.name}() got unexpected arguments {sorted(kw)}")
+    ndim = x.ndim if isinstance(x, Tensor) else np.ndim(x)
+    return apply(op, x, axis=normalize_axis(axis, ndim, op.name), keepdims=bool(keepdims), **extra)
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    """`Σ x` over `axis`. ∇x = δ broadcast back over the summed axes."""
+    return _reduce(SUM, x, axis, keepdims, kw)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    """Mean over `axis`. ∇x = δ / n broadcast back."""
+    return _reduce(MEAN, x, axis, keepdims, kw)
+
+
+def max(x: Any, axis: Axis = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    """Max over `axis` (values only, as numpy). δ goes to the maxima; ties share it evenly."""
+    return _reduce(MAX, x, axis, keepdims, kw)
+
+
+def min(x: Any, axis: Axis = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    """Min over `axis` (values only). δ goes to the minima; ties share it evenly."""
+    return _reduce(MIN, x, axis, keepdims, kw)
+
+
+def var(x: Any, axis: Axis = None, keepdims: bool = False, ddof: int = 0, **kw: Any) -> Tensor:
+    """Variance `(1/(n−ddof)) Σ (x − x̄)²`. ∇x = δ ⊙ 2(x − x̄)/(n − ddof)."""
+    return _reduce(VAR, x, axis, keepdims, kw, ddof=ddof)
+
+
+def std(x: Any, axis: Axis = None, keepdims: bool = False, ddof: int = 0, **kw: Any) -> Tensor:
+    """Standard deviation `√var`. ∇x = δ ⊙ (x − x̄)/((n − ddof) s)."""
+    return _reduce(STD, x, axis, keepdims, kw, ddof=ddof)
+
+
+def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    """`log Σ exp x`, computed as `m + log Σ exp(x − m)`. ∇x = δ ⊙ softmax(x)."""
+    return _reduce(LOGSUMEXP, x, axis, keepdims, kw)

@@ -1,0 +1,132 @@
+r"""The op registry: every differentiable primitive is declared here once, as data.
+
+An `Op` holds its name, its forward (on numpy arrays), one vector-Jacobian product (VJP) per
+input, and the formula labels that diagrams print. Notation follows the lecture: the upstream
+gradient arriving at an op's output is `δ` (the lecture's `∇a_k L` when the output is `a_k`).
+
+A VJP is called as ``vjp(g, out, *inputs, **params)`` and returns the gradient for its input,
+before broadcasting is undone (the engine sums it back to the input's shape in one place).
+The arguments are numpy arrays during an ordinary backward and Tensors under
+``create_graph=True``, so each rule is written once with operators and methods that both
+share (``*``, ``@``, ``.sum``, ``.reshape``) and with the helpers of `minigrad.ops.dual`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+VJP = Callable[..., Any]
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One primitive: forward, VJP per input, formula labels and test examples.
+
+    Attributes:
+        name: numpy's name for the op (``matmul``, ``exp``, ``sum``).
+        forward: ``forward(*arrays, **params) -> np.ndarray``.
+        vjps: one VJP per input position (None: that input takes no gradient, e.g. a mask).
+            A variadic op (``concatenate``) gives one VJP, called with ``argnum=i``.
+        formula: the forward in the lecture's notation, e.g. ``a = W h``.
+        grad_formulas: one label per input for its backward edge, e.g. ``δ·hᵀ``.
+        saves: input positions whose values the VJPs read; an in-place change to one of them
+            before backward is an error. ``saves_output``: the VJPs read the output.
+        view: the output may share memory with input 0 (reshape, transpose, indexing), so the
+            two share one version counter.
+        variadic: takes any number of tensor inputs.
+        examples: ``examples(rng, dtype) -> iterable of (inputs, params)`` for the gradient
+            checks that walk the registry; an op without examples fails the test suite.
+        doc: one line for tables and docs.
+    """
+
+    name: str
+    forward: Callable[..., Any]
+    vjps: tuple[VJP | None, ...]
+    formula: str
+    grad_formulas: tuple[str, ...]
+    saves: tuple[int, ...] = ()
+    saves_output: bool = False
+    view: bool = False
+    variadic: bool = False
+    examples: Callable[..., Any] | None = None
+    doc: str = ""
+    torch: Callable[..., Any] | None = field(default=None, repr=False)
+
+    def vjp(self, argnum: int) -> VJP | None:
+        if self.variadic:
+            return self.vjps[0]
+        return self.vjps[argnum]
+
+    def grad_formula(self, argnum: int) -> str:
+        if self.variadic:
+            return self.grad_formulas[0].replace("{i}", str(argnum))
+        return self.grad_formulas[argnum]
+
+    def __repr__(self) -> str:
+        return f"Op({self.name}: {self.formula})"
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def defop(
+    name: str,
+    forward: Callable[..., Any],
+    *vjps: VJP | None,
+    formula: str,
+    grads: tuple[str, ...] | str,
+    saves: tuple[int, ...] | None = None,
+    saves_output: bool = False,
+    view: bool = False,
+    variadic: bool = False,
+    examples: Callable[..., Any] | None = None,
+    doc: str = "",
+    torch: Callable[..., Any] | None = None,
+) -> Op:
+    """Declares an op and adds it to the registry.
+
+    Args:
+        name: unique name; a second declaration under the same name is an error.
+        forward: computes the output from numpy arrays.
+        *vjps: one VJP per input (see the module docstring).
+        formula: forward formula label, e.g. ``h = tanh(a)``.
+        grads: backward edge label per input, e.g. ``("δ ⊙ (1 − h²)",)``.
+        saves: input positions the VJPs read (default: all of them).
+        saves_output: whether the VJPs read the output.
+        view: the output may alias input 0.
+        variadic: any number of inputs share one VJP (called with ``argnum=``).
+        examples: generator of gradient-check cases (see `Op`).
+        doc: a one-line description.
+        torch: optional ``torch(*tensors, **params)`` giving PyTorch's version, for tests.
+
+    Returns:
+        The registered `Op`.
+    """
+    if name in REGISTRY:
+        raise ValueError(f"an op named {name!r} is already registered; pick another name")
+    grads = (grads,) if isinstance(grads, str) else tuple(grads)
+    if not variadic and len(grads) != len(vjps):
+        raise ValueError(f"op {name!r}: {len(vjps)} VJPs but {len(grads)} formula labels")
+    op = Op(
+        name=name,
+        forward=forward,
+        vjps=tuple(vjps),
+        formula=formula,
+        grad_formulas=grads,
+        saves=tuple(range(len(vjps))) if saves is None else tuple(saves),
+        saves_output=saves_output,
+        view=view,
+        variadic=variadic,
+        examples=examples,
+        doc=doc,
+        torch=torch,
+    )
+    REGISTRY[name] = op
+    return op
+
+
+def registered() -> Iterator[Op]:
+    """Every declared op, built-in and user-defined, in declaration order."""
+    return iter(list(REGISTRY.values()))

@@ -1,0 +1,250 @@
+r"""Ops that move values without changing them: reshape, transpose, broadcast, (un)squeeze,
+concatenate, stack, indexing. Each VJP moves δ back to where the values came from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad.function import apply
+from minigrad.ops import dual
+from minigrad.ops.examples import cases, rand
+from minigrad.ops.registry import defop
+from minigrad.tensor import Tensor
+
+
+def normalize_index(index: Any) -> Any:
+    """Tensors and lists inside an index become numpy arrays, so numpy's rules apply."""
+    if isinstance(index, tuple):
+        return tuple(normalize_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _has_int_array(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, np.ndarray) and p.dtype.kind in "iu" for p in parts)
+
+
+def scatter_add_forward(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=g.dtype)
+    if _has_int_array(index):
+        np.add.at(out, index, g)  # repeated indices must add up
+    else:
+        out[index] = g
+    return out
+
+
+def _c(shape_or_fn, **params):
+    return lambda rng, dt: ((rand(rng, shape_or_fn, dt),), params)
+
+
+RESHAPE = defop(
+    "reshape", lambda x, shape: x.reshape(shape),
+    lambda g, out, x, shape: g.reshape(x.shape),
+    formula="y = reshape(x)", grads=("reshape(δ)",), saves=(), view=True,
+    examples=cases(_c((2, 3), shape=(3, 2)), _c((2, 3), shape=(-1,)), _c((), shape=(1, 1)),
+                   _c((4,), shape=(2, 2))),
+    torch=lambda x, shape: x.reshape(shape),
+)
+TRANSPOSE = defop(
+    "transpose", lambda x, axes=None: np.transpose(x, axes),
+    lambda g, out, x, axes=None: g.transpose(
+        tuple(np.argsort(axes)) if axes is not None else None),
+    formula="y = xᵀ", grads=("δᵀ",), saves=(), view=True,
+    examples=cases(_c((2, 3)), _c((3,)), _c(()), _c((2, 3, 4), axes=(1, 2, 0))),
+    torch=lambda x, axes=None: x.permute(*(axes if axes is not None
+                                            else reversed(range(x.dim())))),
+)
+BROADCAST_TO = defop(
+    "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+    lambda g, out, x, shape: g,  # the engine's unbroadcast sums δ back to x's shape
+    formula="y = broadcast(x)", grads=("Σ δ over copies",), saves=(), view=True,
+    examples=cases(_c((3,), shape=(2, 3)), _c((), shape=(2, 2)), _c((3, 1), shape=(2, 3, 4))),
+    torch=lambda x, shape: x.expand(*shape),
+)
+SQUEEZE = defop(
+    "squeeze", lambda x, axis=None: np.squeeze(x, axis),
+    lambda g, out, x, axis=None: g.reshape(x.shape),
+    formula="y = squeeze(x)", grads=("reshape(δ)",), saves=(), view=True,
+    examples=cases(_c((2, 1, 3)), _c((1, 3), axis=0), _c((1,))),
+    torch=lambda x, axis=None: x.squeeze() if axis is None else x.squeeze(axis),
+)
+UNSQUEEZE = defop(
+    "unsqueeze", lambda x, axis: np.expand_dims(x, axis),
+    lambda g, out, x, axis: g.reshape(x.shape),
+    formula="y = unsqueeze(x)", grads=("reshape(δ)",), saves=(), view=True,
+    examples=cases(_c((3,), axis=0), _c((2, 3), axis=-1), _c((), axis=0)),
+    torch=lambda x, axis: x.unsqueeze(axis),
+)
+
+
+def _concat_vjp(g, out, *xs, axis=0, argnum=0):
+    start = sum(x.shape[axis] for x in xs[:argnum])
+    sl = [slice(None)] * out.ndim
+    sl[axis] = slice(start, start + xs[argnum].shape[axis])
+    return g[tuple(sl)]
+
+
+def _stack_vjp(g, out, *xs, axis=0, argnum=0):
+    return g[(slice(None),) * axis + (argnum,)]
+
+
+def _cat_cases(rng, dt):
+    return ((rand(rng, (2, 3), dt), rand(rng, (1, 3), dt), rand(rng, (4, 3), dt)), {"axis": 0})
+
+
+def _cat_cases1(rng, dt):
+    return ((rand(rng, (2, 3), dt), rand(rng, (2, 1), dt)), {"axis": 1})
+
+
+def _stack_cases(rng, dt):
+    return ((rand(rng, (2, 3), dt), rand(rng, (2, 3), dt), rand(rng, (2, 3), dt)), {"axis": 1})
+
+
+def _stack_cases0(rng, dt):
+    return ((rand(rng, (), dt), rand(rng, (), dt)), {"axis": 0})
+
+
+CONCATENATE = defop(
+    "concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis), _concat_vjp,
+    formula="y = [x₀; x₁; …]", grads="δ[slice of x{i}]", saves=(), variadic=True,
+    examples=cases(_cat_cases, _cat_cases1), doc="join along an existing axis",
+    torch=lambda *xs, axis=0: __import__("torch").cat(xs, dim=axis),
+)
+STACK = defop(
+    "stack", lambda *xs, axis=0: np.stack(xs, axis=axis), _stack_vjp,
+    formula="y = stack(x₀, x₁, …)", grads="δ[{i}]", saves=(), variadic=True,
+    examples=cases(_stack_cases, _stack_cases0), doc="join along a new axis",
+    torch=lambda *xs, axis=0: __import__("torch").stack(xs, dim=axis),
+)
+
+
+def _getitem_cases():
+    idx = [
+        np.s_[1], np.s_[:, 1:], np.s_[..., ::2], np.s_[None, 0],
+        np.array([0, 1, 1, 0]),  # repeated rows: their gradients add up
+        (np.array([0, 1, 1]), np.array([2, 0, 2])),
+        np.array([[True, False, True], [False, False, True]]),
+    ]
+    return cases(*[(lambda i: (lambda rng, dt: ((rand(rng, (2, 3), dt),), {"index": i})))(i)
+                   for i in idx])
+
+
+GETITEM = defop(
+    "getitem", lambda x, index: x[index],
+    lambda g, out, x, index: dual.scatter_add(g, index, x.shape),
+    formula="y = x[i]", grads=("δ scattered to x[i] (repeats add)",), saves=(), view=True,
+    examples=_getitem_cases(), doc="indexing: slices, integer arrays, boolean masks",
+    torch=lambda x, index: x[tuple(__import__("torch").as_tensor(i) if isinstance(i, np.ndarray)
+                                   else i for i in index) if isinstance(index, tuple)
+                             else (__import__("torch").as_tensor(index)
+                                   if isinstance(index, np.ndarray) else index)],
+)
+SCATTER_ADD = defop(
+    "scatter_add", scatter_add_forward,
+    lambda g, out, x, index, shape: g[index],
+    formula="y = 0; y[i] += x", grads=("δ[i]",), saves=(),
+    examples=cases(lambda rng, dt: ((rand(rng, (4, 3), dt),),
+                                    {"index": np.array([0, 1, 1, 0]), "shape": (2, 3)}),
+                   lambda rng, dt: ((rand(rng, (3,), dt),), {"index": np.s_[1], "shape": (2, 3)})),
+    doc="the VJP of indexing, itself differentiable",
+)
+
+
+def _setitem_forward(x: np.ndarray, v: np.ndarray, index: Any) -> np.ndarray:
+    out = x.copy()
+    out[index] = v
+    return out
+
+
+def _setitem_vjp_x(g, out, x, v, index):
+    keep = np.ones(x.shape, dtype=bool)
+    keep[index] = False
+    return g * keep
+
+
+def _setitem_vjp_v(g, out, x, v, index):
+    return g[index]
+
+
+SETITEM = defop(
+    "setitem", _setitem_forward, _setitem_vjp_x, _setitem_vjp_v,
+    formula="y = x; y[i] = v", grads=("δ ⊙ 1[not i]", "δ[i]"), saves=(),
+    examples=cases(lambda rng, dt: ((rand(rng, (2, 3), dt), rand(rng, (3,), dt)),
+                                    {"index": np.s_[1]}),
+                   lambda rng, dt: ((rand(rng, (2, 3), dt), rand(rng, (), dt)),
+                                    {"index": Ellipsis})),
+    doc="out-of-place assignment; `t[i] = v` and `copy_` record it in place",
+)
+
+
+def reshape(x: Any, shape: Any) -> Tensor:
+    """Same values, new shape. ∇x = δ reshaped back."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return apply(RESHAPE, x, shape=shape)
+
+
+def transpose(x: Any, axes: Any = None) -> Tensor:
+    """Permutes axes (none given: reverses them, `xᵀ`). ∇x = δ permuted back."""
+    return apply(TRANSPOSE, x, axes=None if axes is None else tuple(int(a) for a in axes))
+
+
+permute = transpose
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    """Repeats x along new or size-1 axes. ∇x = δ summed over the copies."""
+    return apply(BROADCAST_TO, x, shape=tuple(shape))
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    """Drops size-1 axes. ∇x = δ reshaped back."""
+    return apply(SQUEEZE, x, axis=axis)
+
+
+def unsqueeze(x: Any, axis: int) -> Tensor:
+    """Inserts a size-1 axis at `axis`. ∇x = δ reshaped back."""
+    return apply(UNSQUEEZE, x, axis=axis)
+
+
+def concatenate(tensors: Any, axis: int = 0) -> Tensor:
+    """Joins tensors along an existing axis. Each input gets its slice of δ."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    ndim = np.ndim(tensors[0].data if isinstance(tensors[0], Tensor) else tensors[0])
+    if ndim == 0:
+        raise ValueError("concatenate: 0-d tensors cannot be joined; use stack")
+    return apply(CONCATENATE, *tensors, axis=int(axis) % ndim)
+
+
+cat = concatenate
+
+
+def stack(tensors: Any, axis: int = 0) -> Tensor:
+    """Joins tensors along a new axis. Input i gets δ[i] along that axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    ndim = np.ndim(tensors[0].data if isinstance(tensors[0], Tensor) else tensors[0]) + 1
+    return apply(STACK, *tensors, axis=int(axis) % ndim)
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """`x[index]` with numpy's rules. ∇x = δ scattered back; repeated indices add up."""
+    return apply(GETITEM, x, index=normalize_index(index))
+
+
+def scatter_add(g: Any, index: Any, shape: tuple[int, ...]) -> Tensor:
+    """Zeros of `shape` with `g` added at `index`. ∇g = δ[index]."""
+    return apply(SCATTER_ADD, g, index=index, shape=tuple(shape))
+
+
+def setitem(x: Any, v: Any, index: Any) -> Tensor:
+    """A copy of x with `x[index] = v`. ∇x = δ outside index, ∇v = δ[index]."""
+    return apply(SETITEM, x, v, index=index)

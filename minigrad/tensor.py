@@ -1,0 +1,579 @@
+"""Tensor: a numpy array plus what autograd needs (grad, requires_grad, history, version).
+
+Tensor's operators call the ops of `minigrad.ops`, and ops make Tensors: that is the one knot
+inside the engine, tied at the bottom of this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from minigrad.modes import is_grad_enabled
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from minigrad.function import Node
+
+DTypeLike = Any
+_FLOAT_KINDS = "f"
+
+
+class Version:
+    """A counter shared by a tensor and its views; every in-place change bumps it."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+def resolve_dtype(dtype: DTypeLike) -> np.dtype | None:
+    """Accepts numpy dtypes, their names (``"float64"``) and Python types; None stays None."""
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"unknown dtype {dtype!r}: use e.g. 'float32' or np.float64") from e
+
+
+def as_array(data: Any, dtype: DTypeLike = None, copy: bool = True) -> np.ndarray:
+    """Converts user data: Python floats and lists become float32 unless `dtype` says otherwise;
+    numpy arrays keep their dtype."""
+    dt = resolve_dtype(dtype)
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray):
+        return np.array(data, dtype=dt, copy=True) if copy or dt is not None else data
+    if isinstance(data, np.generic):
+        return np.array(data, dtype=dt)
+    if isinstance(data, (list, tuple)):
+        data = [d.data if isinstance(d, Tensor) else d for d in data]
+    arr = np.array(data, dtype=dt)
+    if dt is None and arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    if arr.dtype == object:
+        raise TypeError(f"cannot make a tensor from {type(data).__name__}: got object data")
+    return arr
+
+
+def lift(value: Any, like: Tensor | None) -> Tensor:
+    """A constant tensor for a non-Tensor operand. A Python number takes the dtype of the
+    tensor it meets (numpy's rule for Python scalars), so float32 stays float32."""
+    if isinstance(value, np.ndarray):
+        return Tensor._wrap(value)
+    if like is not None and isinstance(value, (int, float, bool)) and not isinstance(value, bool):
+        dt = like.data.dtype
+        if dt.kind not in "fc" and isinstance(value, float):
+            dt = np.result_type(dt, value)
+        return Tensor._wrap(np.asarray(value, dtype=dt))
+    return Tensor._wrap(as_array(value, copy=False))
+
+
+class RemovableHandle:
+    """Returned by `Tensor.register_hook`; `.remove()` unregisters the hook."""
+
+    def __init__(self, hooks: dict[int, Callable[..., Any]], key: int) -> None:
+        self._hooks, self._key = hooks, key
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it and give their gradients.
+
+    Args:
+        data: a number, nested list, numpy array or Tensor (copied). Python floats and lists
+            become float32 unless `dtype` is given; numpy arrays keep their dtype.
+        requires_grad: whether backward should compute ``.grad`` for this tensor (floating
+            point tensors only).
+        dtype: a numpy dtype or its name.
+        name: shown in reprs and diagrams.
+    """
+
+    __slots__ = (
+        "data",
+        "grad",
+        "requires_grad",
+        "name",
+        "module",
+        "_ctx",
+        "_version",
+        "_hooks",
+        "_retain",
+        "__weakref__",
+    )
+    __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
+
+    data: np.ndarray
+    grad: Tensor | None
+    requires_grad: bool
+    name: str | None
+    module: str | None
+    _ctx: Node | None
+    _version: Version
+    _hooks: dict[int, Callable[..., Any]] | None
+    _retain: bool
+
+    def __init__(
+        self,
+        data: Any,
+        requires_grad: bool = False,
+        dtype: DTypeLike = None,
+        name: str | None = None,
+    ) -> None:
+        self.data = as_array(data, dtype)
+        self.grad = None
+        self.requires_grad = False
+        self.name = name
+        self.module = None
+        self._ctx = None
+        self._version = Version()
+        self._hooks = None
+        self._retain = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray) -> Tensor:
+        """A tensor around `data` without copying or checks: the engine's fast path."""
+        t = cls.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = False
+        t.name = None
+        t.module = None
+        t._ctx = None
+        t._version = Version()
+        t._hooks = None
+        t._retain = False
+        return t
+
+    # ----------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by an op that recorded history."""
+        return self._ctx is None
+
+    @property
+    def op(self) -> str | None:
+        """Name of the op that made this tensor (None for leaves)."""
+        return None if self._ctx is None else self._ctx.op.name
+
+    @property
+    def T(self) -> Tensor:
+        return _ops.transpose(self)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """This tensor's history as a `networkx.DiGraph` (see `minigrad.graph`)."""
+        from minigrad.graph import build
+
+        return build(self)
+
+    @property
+    def version(self) -> int:
+        """How many in-place changes this tensor's memory has seen."""
+        return self._version.n
+
+    # ----------------------------------------------------------------- conversion
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared memory, as in PyTorch)."""
+        return self.data
+
+    def item(self) -> Any:
+        if self.data.size != 1:
+            raise ValueError(
+                f"item(): only a one-element tensor converts to a Python number; "
+                f"this one has shape {self.shape}"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                f"use .any() or .all()"
+            )
+        return bool(self.data)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        extra = []
+        if self.data.dtype not in (np.float32, np.int64, np.bool_):
+            extra.append(f"dtype={self.data.dtype}")
+        if self.requires_grad:
+            extra.append("requires_grad=True")
+        if self._ctx is not None:
+            extra.append(f"op={self._ctx.op.name}")
+        if self.name:
+            extra.append(f"name={self.name!r}")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    def astype(self, dtype: DTypeLike) -> Tensor:
+        return _ops.astype(self, dtype=resolve_dtype(dtype))
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def copy(self) -> Tensor:
+        return _ops.astype(self, dtype=self.data.dtype)
+
+    clone = copy
+
+    # ----------------------------------------------------------------- autograd
+    def detach(self) -> Tensor:
+        """The same data (shared memory and version counter) without history."""
+        t = Tensor._wrap(self.data)
+        t._version = self._version
+        t.name = self.name
+        return t
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(
+                f"only floating point tensors can require gradients; this one is "
+                f"{self.data.dtype}. Convert it first, e.g. t.astype('float64')"
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError(
+                "requires_grad_(False) on a tensor made by an op; use .detach() instead"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        self._retain = True
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Calls ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor
+        replaces the gradient. Returns a handle whose ``.remove()`` unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook() on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        key = max(self._hooks, default=-1) + 1
+        self._hooks[key] = hook
+        return RemovableHandle(self._hooks, key)
+
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool = False,
+        create_graph: bool = False,
+    ) -> None:
+        """Computes the gradient of this tensor with respect to every leaf that requires grad
+        and adds it to their ``.grad`` (see `minigrad.autograd.backward`)."""
+        from minigrad.autograd import backward
+
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+
+    # ----------------------------------------------------------------- in-place
+    def _check_inplace(self, what: str) -> None:
+        if self.requires_grad and self._ctx is None and is_grad_enabled():
+            raise RuntimeError(
+                f"{what}: a leaf tensor that requires grad cannot be changed in place while "
+                f"gradients are recorded; wrap the update in `with minigrad.no_grad():`"
+            )
+        if not self.data.flags.writeable:
+            raise RuntimeError(
+                f"{what}: this tensor's memory is read-only (a broadcast view); "
+                f"call .copy() first"
+            )
+
+    def _inplace(self, result: Tensor) -> Tensor:
+        """Writes `result` into this tensor's memory; when result has history, this tensor
+        takes it over (the old value is the op's input under a shared version counter)."""
+        if result._ctx is not None:
+            old = Tensor._wrap(self.data)
+            old._ctx, old._version, old.requires_grad = self._ctx, self._version, self.requires_grad
+            old.module, old.name = self.module, self.name
+            result._ctx.inputs = tuple(old if t is self else t for t in result._ctx.inputs)
+            np.copyto(self.data, result.data, casting="same_kind")
+            self._version.n += 1
+            if result._ctx.op.saves_output:  # the output the VJP reads is now this tensor
+                result._ctx.versions = result._ctx.versions[:-1] + (self._version.n,)
+            self._ctx = result._ctx
+            self.requires_grad = True
+        else:
+            np.copyto(self.data, result.data, casting="same_kind")
+            self._version.n += 1
+        return self
+
+    def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        self._check_inplace("add_")
+        return self._inplace(_ops.add(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
+
+    def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        self._check_inplace("sub_")
+        return self._inplace(_ops.sub(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
+
+    def mul_(self, other: Any) -> Tensor:
+        self._check_inplace("mul_")
+        return self._inplace(_ops.mul(self, other))
+
+    def div_(self, other: Any) -> Tensor:
+        self._check_inplace("div_")
+        return self._inplace(_ops.div(self, other))
+
+    def copy_(self, src: Any) -> Tensor:
+        self._check_inplace("copy_")
+        return self._inplace(_ops.setitem(self, src, index=Ellipsis))
+
+    def zero_(self) -> Tensor:
+        self._check_inplace("zero_")
+        return self._inplace(_ops.setitem(self, 0.0, index=Ellipsis))
+
+    def fill_(self, value: float) -> Tensor:
+        self._check_inplace("fill_")
+        return self._inplace(_ops.setitem(self, value, index=Ellipsis))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check_inplace("__setitem__")
+        self._inplace(_ops.setitem(self, value, index=_ops.normalize_index(index)))
+
+    # ----------------------------------------------------------------- operators
+    def __add__(self, o: Any) -> Tensor:
+        return _ops.add(self, o)
+
+    def __radd__(self, o: Any) -> Tensor:
+        return _ops.add(o, self)
+
+    def __sub__(self, o: Any) -> Tensor:
+        return _ops.sub(self, o)
+
+    def __rsub__(self, o: Any) -> Tensor:
+        return _ops.sub(o, self)
+
+    def __mul__(self, o: Any) -> Tensor:
+        return _ops.mul(self, o)
+
+    def __rmul__(self, o: Any) -> Tensor:
+        return _ops.mul(o, self)
+
+    def __truediv__(self, o: Any) -> Tensor:
+        return _ops.div(self, o)
+
+    def __rtruediv__(self, o: Any) -> Tensor:
+        return _ops.div(o, self)
+
+    def __pow__(self, o: Any) -> Tensor:
+        return _ops.pow(self, o)
+
+    def __rpow__(self, o: Any) -> Tensor:
+        return _ops.pow(o, self)
+
+    def __matmul__(self, o: Any) -> Tensor:
+        return _ops.matmul(self, o)
+
+    def __rmatmul__(self, o: Any) -> Tensor:
+        return _ops.matmul(o, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index=_ops.normalize_index(index))
+
+    # comparisons give bool tensors without history
+    def _cmp(self, o: Any, f: Callable[..., Any]) -> Tensor:
+        return Tensor._wrap(np.asarray(f(self.data, o.data if isinstance(o, Tensor) else o)))
+
+    def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(o, np.equal)
+
+    def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(o, np.not_equal)
+
+    def __lt__(self, o: Any) -> Tensor:
+        return self._cmp(o, np.less)
+
+    def __le__(self, o: Any) -> Tensor:
+        return self._cmp(o, np.less_equal)
+
+    def __gt__(self, o: Any) -> Tensor:
+        return self._cmp(o, np.greater)
+
+    def __ge__(self, o: Any) -> Tensor:
+        return self._cmp(o, np.greater_equal)
+
+    __hash__ = object.__hash__
+
+    def __and__(self, o: Any) -> Tensor:
+        return self._cmp(o, np.logical_and)
+
+    def __or__(self, o: Any) -> Tensor:
+        return self._cmp(o, np.logical_or)
+
+    def __invert__(self) -> Tensor:
+        return Tensor._wrap(np.logical_not(self.data))
+
+    # non-differentiable queries
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return Tensor._wrap(np.asarray(self.data.argmax(axis=axis, keepdims=keepdims)))
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return Tensor._wrap(np.asarray(self.data.argmin(axis=axis, keepdims=keepdims)))
+
+    def any(self) -> bool:
+        return bool(self.data.any())
+
+    def all(self) -> bool:
+        return bool(self.data.all())
+
+    def sign(self) -> Tensor:
+        return Tensor._wrap(np.sign(self.data))
+
+    # ----------------------------------------------------------------- op methods
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return _ops.abs(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        return _ops.clip(self, min=min, max=max)
+
+    clamp = clip
+
+    def pow(self, exponent: Any) -> Tensor:
+        return _ops.pow(self, exponent)
+
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
+        return _ops.softmax(self, axis=axis if dim is None else dim)
+
+    def log_softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
+        return _ops.log_softmax(self, axis=axis if dim is None else dim)
+
+    def matmul(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def sum(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        return _ops.sum(self, axis=axis, keepdims=keepdims, **kw)
+
+    def mean(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        return _ops.mean(self, axis=axis, keepdims=keepdims, **kw)
+
+    def max(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        return _ops.max(self, axis=axis, keepdims=keepdims, **kw)
+
+    def min(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        return _ops.min(self, axis=axis, keepdims=keepdims, **kw)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, **kw: Any) -> Tensor:
+        return _ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof, **kw)
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, **kw: Any) -> Tensor:
+        return _ops.std(self, axis=axis, keepdims=keepdims, ddof=ddof, **kw)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        return _ops.logsumexp(self, axis=axis, keepdims=keepdims, **kw)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.reshape(self, shape=shape)
+
+    view = reshape
+
+    def flatten(self) -> Tensor:
+        return _ops.reshape(self, shape=(-1,))
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops.transpose(self, axes=axes or None)
+
+    permute = transpose
+
+    def swapaxes(self, a: int, b: int) -> Tensor:
+        axes = list(range(self.ndim))
+        axes[a], axes[b] = axes[b], axes[a]
+        return _ops.transpose(self, axes=tuple(axes))
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        return _ops.broadcast_to(self, shape=tuple(shape))
+
+    expand = broadcast_to
+
+    def squeeze(self, axis: Any = None, dim: Any = None) -> Tensor:
+        return _ops.squeeze(self, axis=axis if dim is None else dim)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return _ops.unsqueeze(self, axis=axis)
+
+    expand_dims = unsqueeze
+
+
+from minigrad import ops as _ops  # noqa: E402  (the knot: Tensor's methods call ops)
