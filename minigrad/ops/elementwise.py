@@ -51,9 +51,11 @@ NEG = defop(
 
 
 def _pow_vjp_base(g: Any, out: Any, x: Any, p: Any) -> Any:
-    pv = dual.value(p)
-    safe = np.where(pv == 0, 1, pv).astype(dual.value(x).dtype)  # d/dx x⁰ = 0, even at x = 0
-    return dual.where(pv == 0, 0.0, g * safe * x ** (safe - 1))
+    zero = dual.value(p) == 0
+    if not zero.any():
+        return g * p * x ** (p - 1.0)
+    ps = dual.where(zero, 1.0, p)  # d/dx x⁰ = 0, even at x = 0 where x⁻¹ would be ∞
+    return dual.where(zero, 0.0, g * ps * x ** (ps - 1.0))
 
 
 def _pow_vjp_exp(g: Any, out: Any, x: Any, p: Any) -> Any:
@@ -174,6 +176,7 @@ ASTYPE = defop(
     lambda g, out, x, dtype: g.astype(dual.value(x).dtype),
     formula="y = x", grads=("δ",), saves=(),
     examples=_astype_examples, doc="copy, converting dtype",
+    torch=lambda x, dtype: x.to(getattr(__import__("torch"), np.dtype(dtype).name)),
 )
 
 

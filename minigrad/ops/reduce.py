@@ -6,6 +6,7 @@ Each VJP first gives δ back the reduced axes (as size-1 axes), then broadcasts 
 
 from __future__ import annotations
 
+import builtins
 import math
 from typing import Any
 
@@ -27,21 +28,23 @@ def normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not -max(ndim, 1) <= a < max(ndim, 1):
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
-        out.append(int(a) % max(ndim, 1))
+        out.append(int(a) % builtins.max(ndim, 1))
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis}")
     return tuple(sorted(out)) if ndim else None
 
 
-def _kept_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
+def _kept_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    axis = normalize_axis(axis, len(shape), "reduce")
     if axis is None:
         return (1,) * len(shape)
     return tuple(1 if i in axis else n for i, n in enumerate(shape))
 
 
-def _count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
+def _count(shape: tuple[int, ...], axis: Any) -> int:
+    axis = normalize_axis(axis, len(shape), "reduce")
     return math.prod(shape) if axis is None else math.prod(shape[i] for i in axis)
 
 
@@ -56,7 +59,7 @@ def _sum_vjp(g, out, x, axis=None, keepdims=False):
 
 def _mean_vjp(g, out, x, axis=None, keepdims=False):
     n = _count(x.shape, axis)
-    return dual.broadcast_to(_keep(g, x, axis, keepdims) / float(max(n, 1)), x.shape)
+    return dual.broadcast_to(_keep(g, x, axis, keepdims) / float(builtins.max(n, 1)), x.shape)
 
 
 def _extreme_vjp(g, out, x, axis=None, keepdims=False):
@@ -75,7 +78,9 @@ def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
 def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     n = _count(x.shape, axis)
     centred = x - x.mean(axis=axis, keepdims=True)
-    return _keep(g, x, axis, keepdims) * centred / (_keep(out, x, axis, keepdims) * float(n - ddof))
+    s = _keep(out, x, axis, keepdims)
+    s = dual.where(dual.value(s) == 0, 1.0, s)  # constant input: gradient 0, as PyTorch
+    return _keep(g, x, axis, keepdims) * centred / (s * float(n - ddof))
 
 
 def _logsumexp_forward(x: np.ndarray, axis=None, keepdims=False) -> np.ndarray:
@@ -89,36 +94,45 @@ def _logsumexp_vjp(g, out, x, axis=None, keepdims=False):
     return _keep(g, x, axis, keepdims) * dual.exp(x - _keep(out, x, axis, keepdims))
 
 
+def _dims(x: Any, axis: Any) -> Any:
+    return tuple(range(x.dim())) if axis is None else axis
+
+
+def _torch_reduce(method: str, **fixed: Any):
+    """PyTorch's counterpart, for the differential tests."""
+
+    def f(x: Any, axis: Any = None, keepdims: bool = False, ddof: int | None = None) -> Any:
+        kw = dict(fixed) if ddof is None else {"correction": ddof}
+        return getattr(x, method)(dim=_dims(x, axis), keepdim=keepdims, **kw)
+
+    return f
+
+
 def _np(name: str):
     f = getattr(np, name)
     return lambda x, axis=None, keepdims=False, **kw: f(x, axis=axis, keepdims=keepdims, **kw)
 
 
 SUM = defop("sum", _np("sum"), _sum_vjp, formula="s = Σ x", grads=("δ (broadcast)",), saves=(),
-            examples=reduction(), doc="sum over axes",
-            torch=lambda x, axis=None, keepdims=False: x.sum(dim=axis, keepdim=keepdims)
-            if axis is not None else (x.sum() if not keepdims else x.sum().reshape([1] * x.dim())))
+            examples=reduction(), doc="sum over axes", torch=_torch_reduce("sum"))
 MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("δ / n",),
-             saves=(), examples=reduction(), doc="mean over axes",
-             torch=lambda x, axis=None, keepdims=False: x.mean(dim=axis, keepdim=keepdims)
-             if axis is not None else (x.mean() if not keepdims
-                                       else x.mean().reshape([1] * x.dim())))
+             saves=(), examples=reduction(), doc="mean over axes", torch=_torch_reduce("mean"))
 MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
-            doc="maximum over axes; ties share δ evenly")
+            doc="maximum over axes; ties share δ evenly", torch=_torch_reduce("amax"))
 MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
-            doc="minimum over axes; ties share δ evenly")
+            doc="minimum over axes; ties share δ evenly", torch=_torch_reduce("amin"))
 VAR = defop("var", _np("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
             grads=("δ ⊙ 2(x − x̄)/(n−d)",), examples=reduction(ddof=0),
-            doc="variance (ddof=0 by default, as numpy)")
+            doc="variance (ddof=0 by default, as numpy)", torch=_torch_reduce("var"))
 STD = defop("std", _np("std"), _std_vjp, formula="s = √var x", grads=("δ ⊙ (x − x̄)/((n−d) s)",),
-            saves_output=True, examples=reduction(ddof=0), doc="standard deviation (ddof=0)")
+            saves_output=True, examples=reduction(ddof=0), doc="standard deviation (ddof=0)",
+            torch=_torch_reduce("std"))
 LOGSUMEXP = defop("logsumexp", _logsumexp_forward, _logsumexp_vjp, formula="s = log Σ eˣ",
                   grads=("δ ⊙ softmax(x)",), saves_output=True, examples=reduction(),
                   doc="log Σ exp, stable for large x",
-                  torch=lambda x, axis=None, keepdims=False: x.logsumexp(
-                      dim=tuple(range(x.dim())) if axis is None else axis, keepdim=keepdims))
+                  torch=_torch_reduce("logsumexp"))
 
 
 def _reduce(op, x: Any, axis: Any, keepdims: bool, kw: dict[str, Any], **extra: Any) -> Tensor:

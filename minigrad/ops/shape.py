@@ -57,8 +57,8 @@ TRANSPOSE = defop(
         tuple(np.argsort(axes)) if axes is not None else None),
     formula="y = xᵀ", grads=("δᵀ",), saves=(), view=True,
     examples=cases(_c((2, 3)), _c((3,)), _c(()), _c((2, 3, 4), axes=(1, 2, 0))),
-    torch=lambda x, axes=None: x.permute(*(axes if axes is not None
-                                            else reversed(range(x.dim())))),
+    torch=lambda x, axes=None: x.permute(
+        tuple(axes) if axes is not None else tuple(reversed(range(x.dim())))),
 )
 BROADCAST_TO = defop(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
@@ -124,6 +124,32 @@ STACK = defop(
 )
 
 
+def _torch_index(index: Any) -> Any:
+    """The same index for a torch tensor (for the differential tests)."""
+    import torch
+
+    if isinstance(index, tuple):
+        return tuple(_torch_index(i) for i in index)
+    return torch.as_tensor(index) if isinstance(index, np.ndarray) else index
+
+
+def _torch_scatter_add(x: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    import torch
+
+    out = torch.zeros(shape, dtype=x.dtype)
+    if _has_int_array(index):
+        idx = index if isinstance(index, tuple) else (index,)
+        return out.index_put(tuple(torch.as_tensor(i) for i in idx), x, accumulate=True)
+    out[_torch_index(index)] = x
+    return out
+
+
+def _torch_setitem(x: Any, v: Any, index: Any) -> Any:
+    y = x.clone()
+    y[_torch_index(index)] = v
+    return y
+
+
 def _getitem_cases():
     idx = [
         np.s_[1], np.s_[:, 1:], np.s_[..., ::2], np.s_[None, 0],
@@ -140,10 +166,7 @@ GETITEM = defop(
     lambda g, out, x, index: dual.scatter_add(g, index, x.shape),
     formula="y = x[i]", grads=("δ scattered to x[i] (repeats add)",), saves=(), view=True,
     examples=_getitem_cases(), doc="indexing: slices, integer arrays, boolean masks",
-    torch=lambda x, index: x[tuple(__import__("torch").as_tensor(i) if isinstance(i, np.ndarray)
-                                   else i for i in index) if isinstance(index, tuple)
-                             else (__import__("torch").as_tensor(index)
-                                   if isinstance(index, np.ndarray) else index)],
+    torch=lambda x, index: x[_torch_index(index)],
 )
 SCATTER_ADD = defop(
     "scatter_add", scatter_add_forward,
@@ -152,7 +175,7 @@ SCATTER_ADD = defop(
     examples=cases(lambda rng, dt: ((rand(rng, (4, 3), dt),),
                                     {"index": np.array([0, 1, 1, 0]), "shape": (2, 3)}),
                    lambda rng, dt: ((rand(rng, (3,), dt),), {"index": np.s_[1], "shape": (2, 3)})),
-    doc="the VJP of indexing, itself differentiable",
+    doc="the VJP of indexing, itself differentiable", torch=_torch_scatter_add,
 )
 
 
@@ -180,6 +203,7 @@ SETITEM = defop(
                    lambda rng, dt: ((rand(rng, (2, 3), dt), rand(rng, (), dt)),
                                     {"index": Ellipsis})),
     doc="out-of-place assignment; `t[i] = v` and `copy_` record it in place",
+    torch=_torch_setitem,
 )
 
 
