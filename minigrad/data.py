@@ -289,8 +289,7 @@ def blobs(
         C = np.asarray(centers, dtype=np.float64)
         if C.ndim != 2 or C.shape[0] < 1 or C.shape[1] < 1:
             raise ValueError(
-                f"centers must be an int or an array of shape (k, n_features), "
-                f"got shape {C.shape}"
+                f"centers must be an int or an array of shape (k, n_features), got shape {C.shape}"
             )
         k, d = C.shape
     counts = _split_counts(n, k)
@@ -311,8 +310,7 @@ def _as_xy(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         )
     if len(X) != len(y):
         raise ValueError(
-            f"X and y must have the same number of samples, got len(X)={len(X)} and "
-            f"len(y)={len(y)}"
+            f"X and y must have the same number of samples, got len(X)={len(X)} and len(y)={len(y)}"
         )
     return X, y
 
