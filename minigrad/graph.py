@@ -110,11 +110,15 @@ def _check_node(t: Tensor) -> None:
             f"({op.formula}) saved were freed by the first backward. Pass "
             f"retain_graph=True to the first backward() to backward twice."
         )
-    saved = [(f"input {i}", ctx.inputs[i]) for i in op.saves if i < len(ctx.inputs)]
+    saved = [(i, f"input {i}", ctx.inputs[i]) for i in op.saves if i < len(ctx.inputs)]
     if op.saves_output:
-        saved.append(("its output", t))
-    for (what, x), v in zip(saved, ctx.versions):
-        if x._version.n != v:
+        saved.append((-1, "its output", t))
+    needed = {-1}
+    for i, x in enumerate(ctx.inputs):
+        if x.requires_grad:
+            needed.update(op.reads_of(i))
+    for (i, what, x), v in zip(saved, ctx.versions):
+        if x._version.n != v and i in needed:
             raise RuntimeError(
                 f"a value that op '{op.name}' ({op.formula}) saved for backward was changed "
                 f"in place: {what} (shape {x.shape}) is at version {x._version.n}, but "

@@ -32,14 +32,14 @@ MUL = defop(
     "mul", np.multiply,
     lambda g, out, a, b: g * b,
     lambda g, out, a, b: g * a,
-    formula="c = a ⊙ b", grads=("δ ⊙ b", "δ ⊙ a"),
+    formula="c = a ⊙ b", grads=("δ ⊙ b", "δ ⊙ a"), reads=((1,), (0,)),
     examples=binary(), doc="elementwise product", torch=lambda a, b: a * b,
 )
 DIV = defop(
     "div", np.divide,
     lambda g, out, a, b: g / b,
     lambda g, out, a, b: -g * out / b,
-    formula="c = a / b", grads=("δ / b", "−δ ⊙ c / b"), saves_output=True,
+    formula="c = a / b", grads=("δ / b", "−δ ⊙ c / b"), saves=(1,), saves_output=True,
     examples=binary(lo2=0.5, hi2=2.0), doc="elementwise quotient", torch=lambda a, b: a / b,
 )
 NEG = defop(

@@ -33,6 +33,8 @@ class Op:
         grad_formulas: one label per input for its backward edge, e.g. ``δ·hᵀ``.
         saves: input positions whose values the VJPs read; an in-place change to one of them
             before backward is an error. ``saves_output``: the VJPs read the output.
+        reads: optionally, per VJP, which of `saves` it reads (mul's VJP for a reads only b,
+            so ``h.mul_(3)`` stays differentiable although it overwrites h).
         view: the output may share memory with input 0 (reshape, transpose, indexing), so the
             two share one version counter.
         variadic: takes any number of tensor inputs.
@@ -53,6 +55,11 @@ class Op:
     examples: Callable[..., Any] | None = None
     doc: str = ""
     torch: Callable[..., Any] | None = field(default=None, repr=False)
+    reads: tuple[tuple[int, ...], ...] | None = None
+
+    def reads_of(self, argnum: int) -> tuple[int, ...]:
+        """The saved input positions that the VJP for `argnum` reads (default: all)."""
+        return self.saves if self.reads is None or self.variadic else self.reads[argnum]
 
     def vjp(self, argnum: int) -> VJP | None:
         if self.variadic:
@@ -84,6 +91,7 @@ def defop(
     examples: Callable[..., Any] | None = None,
     doc: str = "",
     torch: Callable[..., Any] | None = None,
+    reads: tuple[tuple[int, ...], ...] | None = None,
 ) -> Op:
     """Declares an op and adds it to the registry.
 
@@ -122,6 +130,7 @@ def defop(
         examples=examples,
         doc=doc,
         torch=torch,
+        reads=reads,
     )
     REGISTRY[name] = op
     return op
