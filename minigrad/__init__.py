@@ -61,3 +61,5 @@ __all__ = [
     "abs", "cat", "clip", "concatenate", "exp", "log", "matmul", "maximum", "mean", "minimum",
     "reshape", "sqrt", "stack", "sum", "tanh", "sigmoid", "relu", "transpose", "where",
 ]
+from minigrad import data  # noqa: E402, F401
+from minigrad.io import load, save  # noqa: E402, F401

@@ -164,6 +164,14 @@ def save(state_dict: Mapping[str, Any], path: PathLike) -> None:
 # --- loading ---------------------------------------------------------------------------------
 
 
+def _member(path: str, npz: Any, key: str) -> np.ndarray:
+    value = npz[key]
+    # NpzFile hands back the raw bytes of a member that is not an .npy file
+    if not isinstance(value, np.ndarray):
+        raise CheckpointError(f"{path!r}: archive member {key!r} is not a .npy array")
+    return value
+
+
 def _read(path: str, fh: IO[bytes]) -> OrderedDict[str, np.ndarray]:
     loaded = np.load(fh, allow_pickle=False)
     if isinstance(loaded, np.ndarray):
@@ -175,8 +183,8 @@ def _read(path: str, fh: IO[bytes]) -> OrderedDict[str, np.ndarray]:
         keys = list(npz.files)
         if NAMES_KEY not in keys:
             # a plain np.savez(path, **arrays) archive: its keys are the names
-            return OrderedDict((k, npz[k]) for k in keys)
-        raw = npz[NAMES_KEY]
+            return OrderedDict((k, _member(path, npz, k)) for k in keys)
+        raw = _member(path, npz, NAMES_KEY)
         if raw.dtype != np.uint8 or raw.ndim != 1:
             raise CheckpointError(f"{path!r}: the {NAMES_KEY} entry is not a uint8 vector")
         names = json.loads(raw.tobytes().decode("utf-8"))
@@ -188,7 +196,7 @@ def _read(path: str, fh: IO[bytes]) -> OrderedDict[str, np.ndarray]:
                 f"{path!r}: {len(names)} names but archive members {sorted(keys)}; "
                 f"the file is damaged or was not written by minigrad.save"
             )
-        return OrderedDict((name, npz[f"arr_{i}"]) for i, name in enumerate(names))
+        return OrderedDict((name, _member(path, npz, f"arr_{i}")) for i, name in enumerate(names))
 
 
 def load(path: PathLike) -> OrderedDict[str, np.ndarray]:
