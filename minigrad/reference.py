@@ -212,7 +212,7 @@ def _activations(activation: ActivationSpec, L: int) -> list[Activation]:
 # --------------------------------------------------------------------------- parameters
 def _params(params: Params) -> list[tuple[np.ndarray, np.ndarray]]:
     """Checks the shapes ``W_k: n_k × n_{k−1}``, ``b_k: n_k`` and converts to float64."""
-    out = []
+    out: list[tuple[np.ndarray, np.ndarray]] = []
     if len(params) == 0:
         raise ValueError("params: need at least one layer (W_1, b_1)")
     for k, (W, b) in enumerate(params, start=1):
