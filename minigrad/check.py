@@ -81,7 +81,9 @@ def analytical_jacobian(fn: Callable[..., Any], inputs: Any) -> list[np.ndarray]
             r.append(np.zeros(x.size) if g is None else np.asarray(g.data, np.float64).ravel())
     it = iter(rows)
     return [
-        (np.stack(next(it)) if m else np.zeros((0, x.size))) if x.requires_grad else np.zeros((0, 0))
+        (np.stack(next(it)) if m else np.zeros((0, x.size)))
+        if x.requires_grad
+        else np.zeros((0, 0))
         for x in xs
     ]
 
@@ -117,8 +119,9 @@ def gradcheck(
             o, i = int(worst[0]), int(worst[1])
             idx = np.unravel_index(i, x.shape) if x.shape else ()
             msg = (
-                f"gradcheck failed for input {k} (shape {x.shape}) at element {tuple(map(int, idx))}"
-                f" for output element {o}: analytic {a[o, i]!r}, numeric {n[o, i]!r}, "
+                f"gradcheck failed for input {k} (shape {x.shape}) at element "
+                f"{tuple(map(int, idx))} for output element {o}: analytic {float(a[o, i])!r}, "
+                f"numeric {float(n[o, i])!r}, "
                 f"difference {abs(a[o, i] - n[o, i]):.3g} (atol {atol}, rtol {rtol}); "
                 f"{int(bad.sum())} of {bad.size} Jacobian entries disagree"
             )

@@ -10,7 +10,7 @@ import numpy as np
 
 from minigrad.modes import state
 from minigrad.ops.registry import Op, defop
-from minigrad.tensor import Tensor, Version, lift
+from minigrad.tensor import Tensor, lift
 
 __all__ = ["Node", "apply", "Function"]
 

@@ -6,6 +6,7 @@ inside the engine, tied at the bottom of this module.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -218,7 +219,7 @@ class Tensor:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
-    def __float__(self) -> float:
+    def __float__(self) -> builtins.float:
         return float(self.item())
 
     def __int__(self) -> int:
@@ -350,11 +351,11 @@ class Tensor:
             self._version.n += 1
         return self
 
-    def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+    def add_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("add_")
         return self._inplace(_ops.add(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
 
-    def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
+    def sub_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("sub_")
         return self._inplace(_ops.sub(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
 
@@ -374,7 +375,7 @@ class Tensor:
         self._check_inplace("zero_")
         return self._inplace(_ops.setitem(self, 0.0, index=Ellipsis))
 
-    def fill_(self, value: float) -> Tensor:
+    def fill_(self, value: builtins.float) -> Tensor:
         self._check_inplace("fill_")
         return self._inplace(_ops.setitem(self, value, index=Ellipsis))
 
@@ -465,11 +466,11 @@ class Tensor:
         return Tensor._wrap(np.logical_not(self.data))
 
     # non-differentiable queries
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.asarray(self.data.argmax(axis=axis, keepdims=keepdims)))
+    def argmax(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)))
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.asarray(self.data.argmin(axis=axis, keepdims=keepdims)))
+    def argmin(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)))
 
     def any(self) -> bool:
         return bool(self.data.any())
@@ -493,7 +494,7 @@ class Tensor:
     def abs(self) -> Tensor:
         return _ops.abs(self)
 
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+    def clip(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
         return _ops.clip(self, min=min, max=max)
 
     clamp = clip

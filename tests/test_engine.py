@@ -17,7 +17,8 @@ import minigrad.functional as F
 
 
 def f64(*shape, requires_grad=True, seed=0):
-    return mg.Tensor(np.random.default_rng(seed).standard_normal(shape), requires_grad=requires_grad)
+    data = np.random.default_rng(seed).standard_normal(shape)
+    return mg.Tensor(data, requires_grad=requires_grad)
 
 
 # ------------------------------------------------------------------ graph structure
@@ -336,7 +337,7 @@ def test_no_grad_is_a_context_manager_and_a_decorator_and_restores_on_error():
     assert not f(x).requires_grad
     with pytest.raises(ZeroDivisionError):
         with mg.no_grad():
-            1 / 0
+            _ = 1 / 0
     assert mg.is_grad_enabled()
 
 
@@ -486,4 +487,5 @@ def test_saved_values_are_released_after_backward():
     x = f64(3)
     y = (x.exp() * x).sum()
     y.backward()
-    assert all(d["tensor"]._ctx is None or d["tensor"]._ctx.freed for _, d in y.graph.nodes(data=True))
+    nodes = [d["tensor"] for _, d in y.graph.nodes(data=True)]
+    assert all(t._ctx is None or t._ctx.freed for t in nodes)

@@ -9,7 +9,7 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import dual
-from minigrad.ops.examples import away_from_zero, binary, cases, rand, unary
+from minigrad.ops.examples import away_from_zero, binary, rand, unary
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-Case = tuple[tuple[np.ndarray, ...], dict[str, Any]]
+Case = tuple[tuple[Any, ...], dict[str, Any]]
 Examples = Callable[[np.random.Generator, Any], list[Case]]
 
 SHAPES: tuple[tuple[int, ...], ...] = ((), (3,), (2, 3))
@@ -35,7 +35,7 @@ def away_from_zero(x: np.ndarray, margin: float = 0.1) -> np.ndarray:
 
 def unary(lo: float = -2.0, hi: float = 2.0, kink: bool = False, **params: Any) -> Examples:
     def gen(rng: np.random.Generator, dtype: Any) -> list[Case]:
-        out = []
+        out: list[Case] = []
         for s in SHAPES:
             x = _draw(rng, s, dtype, lo, hi)
             out.append(((away_from_zero(x) if kink else x,), dict(params)))
@@ -47,7 +47,7 @@ def unary(lo: float = -2.0, hi: float = 2.0, kink: bool = False, **params: Any) 
 def binary(lo: float = -2.0, hi: float = 2.0, lo2: float | None = None, hi2: float | None = None,
            distinct: bool = False) -> Examples:
     def gen(rng: np.random.Generator, dtype: Any) -> list[Case]:
-        out = []
+        out: list[Case] = []
         for sa, sb in BROADCAST_PAIRS + tuple((b, a) for a, b in BROADCAST_PAIRS[3:]):
             a = _draw(rng, sa, dtype, lo, hi)
             b = _draw(rng, sb, dtype, lo if lo2 is None else lo2, hi if hi2 is None else hi2)
@@ -63,7 +63,7 @@ def binary(lo: float = -2.0, hi: float = 2.0, lo2: float | None = None, hi2: flo
 def reduction(distinct: bool = False, lo: float = -2.0, hi: float = 2.0, **params: Any) -> Examples:
     def gen(rng: np.random.Generator, dtype: Any) -> list[Case]:
         out: list[Case] = []
-        axes_for = {
+        axes_for: dict[tuple[int, ...], list[Any]] = {
             (): [None],
             (3,): [None, 0, -1],
             (2, 3): [None, 0, 1, -1, (0, 1)],

@@ -27,9 +27,12 @@ def stable_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
+def _axis_case(shape, axis):
+    return lambda rng, dt: ((rand(rng, shape, dt),), {"axis": axis})
+
+
 def _axis_cases(shape_axes):
-    return cases(*[(lambda s, a: (lambda rng, dt: ((rand(rng, s, dt),), {"axis": a})))(s, a)
-                   for s, a in shape_axes])
+    return cases(*[_axis_case(s, a) for s, a in shape_axes])
 
 
 SOFTMAX = defop(

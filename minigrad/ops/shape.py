@@ -157,8 +157,7 @@ def _getitem_cases():
         (np.array([0, 1, 1]), np.array([2, 0, 2])),
         np.array([[True, False, True], [False, False, True]]),
     ]
-    return cases(*[(lambda i: (lambda rng, dt: ((rand(rng, (2, 3), dt),), {"index": i})))(i)
-                   for i in idx])
+    return cases(*[_c((2, 3), index=i) for i in idx])
 
 
 GETITEM = defop(
