@@ -1,0 +1,32 @@
+r"""Neural network building blocks: `Module`, `Parameter`, layers, activations and losses.
+
+A model is a tree of modules; its leaves hold the lecture's `W_k` and `b_k` as Parameters.
+``MLP([2, 16, 3])`` is the lecture's feedforward network with one hidden layer of 16 neurons:
+`a_1 = W_1 x + b_1`, `h_1 = g(a_1)`, `a_2 = W_2 h_1 + b_2` (the logits).
+"""
+
+from minigrad.nn import functional, init
+from minigrad.nn.activation import (
+    ACTIVATIONS,
+    GELU,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from minigrad.nn.layers import MLP, Dropout, Linear, Sequential
+from minigrad.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from minigrad.nn.module import IncompatibleKeys, Module, StateDictError
+from minigrad.nn.parameter import Parameter
+
+__all__ = [
+    "Module", "Parameter", "StateDictError", "IncompatibleKeys",
+    "Linear", "Sequential", "MLP", "Dropout",
+    "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softplus", "Identity", "Softmax",
+    "ACTIVATIONS",
+    "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
+    "functional", "init",
+]

@@ -1,0 +1,20 @@
+r"""Optimizers: each step moves every parameter θ against its gradient, `θ ← θ − η · (update)`,
+in place, following PyTorch's update rules exactly.
+
+Typical loop::
+
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    for x, y in batches:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+"""
+
+from minigrad.optim.adagrad import Adagrad
+from minigrad.optim.adam import Adam, AdamW
+from minigrad.optim.optimizer import Optimizer
+from minigrad.optim.rmsprop import RMSprop
+from minigrad.optim.sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]

@@ -1,0 +1,68 @@
+r"""Stochastic gradient descent, with momentum, dampening, Nesterov momentum and L2 weight decay."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from minigrad.optim.optimizer import Optimizer, ParamsT
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, step for step PyTorch's ``torch.optim.SGD``.
+
+    With `g_t = ∇θ L` (for a layer's weight, the lecture's `∇W_k L = Σ_i δ_i h_iᵀ`), each step:
+
+    * weight decay λ: `g_t ← g_t + λ θ_{t−1}` (an L2 penalty `½λ‖θ‖²` in the loss);
+    * momentum μ > 0: `b_1 = g_1`, then `b_t = μ b_{t−1} + (1 − τ) g_t` (τ = dampening);
+      Nesterov: `g_t ← g_t + μ b_t`, otherwise `g_t ← b_t`;
+    * `θ_t = θ_{t−1} − η g_t` (η = lr).
+
+    Args:
+        params: Parameters or param groups (see `Optimizer`).
+        lr: η, the learning rate.
+        momentum: μ (0 disables momentum and keeps no state).
+        dampening: τ.
+        nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0).
+        weight_decay: λ.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float,
+        momentum: float = 0,
+        dampening: float = 0,
+        nesterov: bool = False,
+        weight_decay: float = 0,
+    ) -> None:
+        defaults = dict(
+            lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+            weight_decay=weight_decay,
+        )
+        super().__init__(params, defaults)
+
+    def _check_hyper(self, h: Mapping[str, Any]) -> None:
+        super()._check_hyper(h)
+        if h.get("nesterov") and (h.get("momentum", 0) <= 0 or h.get("dampening", 0) != 0):
+            raise ValueError("SGD: nesterov momentum requires momentum > 0 and dampening = 0")
+
+    def _update(
+        self, w: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
+        wd, mu = group["weight_decay"], group["momentum"]
+        if wd != 0:
+            g = g + wd * w
+        if mu != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= mu
+                buf += (1 - group["dampening"]) * g
+            g = g + mu * buf if group["nesterov"] else buf
+        w -= group["lr"] * g
