@@ -562,6 +562,7 @@ class Row:
         layer: k.
         quantity: ``"a_k"``/``"h_k"``/``"L"`` (forward) or ``"∇W_k"``, ``"∇b_k"``, ``"∇a_k"``,
             ``"∇h_k"`` (backward).
+        formula: the lecture's formula for it, e.g. ``"∇a_2·h_1ᵀ"`` for ``∇W_2``.
         kind: ``"forward"`` or ``"backward"``.
         shape: the shape compared (autograd's: batches are rows).
         max_abs: ``max |autograd − formula|`` (the formula run by this module on the same
@@ -580,6 +581,7 @@ class Row:
 
     layer: int
     quantity: str
+    formula: str
     kind: str
     shape: tuple[int, ...]
     max_abs: float
@@ -638,26 +640,35 @@ class Report:
                 f"{'mean' if self.reduction == 'mean' else 'sum'} of ½‖ŷ − y‖², "
                 f"so the formulas are scaled by {self.scale:g}"
             )
-        table = [["", "shape", "max|Δ|", "rel", "step", "rank", ""]]
+        with_rank = any(r.rank is not None for r in self.rows)
+        table = [["", "", "shape", "max|Δ|", "rel", "step"] + (["rank"] if with_rank else [])
+                 + [""]]
         for r in self.rows:
             table.append([
                 r.quantity,
+                "= " + r.formula,
                 str(r.shape),
                 f"{r.max_abs:.1e}",
                 f"{r.max_rel:.1e}",
                 "" if r.step_rel is None else f"{r.step_rel:.1e}",
-                "" if r.rank is None else str(r.rank),
+                *(["" if r.rank is None else str(r.rank)] if with_rank else []),
                 "✓" if r.passed else "✗ FAIL",
             ])
         widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
         kinds = [None] + [r.kind for r in self.rows]
         for i, t in enumerate(table):
             if i and kinds[i] != kinds[i - 1]:
-                lines.append(f"-- {kinds[i]}")
-            lines.append("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+                lines.append(f"{kinds[i]}:")
+            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+        lines.append("max|Δ| = max |autograd − formula|, rel = max|Δ| / max |formula|, "
+                     "both on the same weights and x;")
+        lines.append("step = that one step's formula applied to autograd's own inputs"
+                     + ("; rank of autograd's ∇W_k (δ·hᵀ has rank ≤ 1)" if with_rank else ""))
         n_bad = len(self.failed)
         lines.append(
-            "all rows match" if self.ok else f"{n_bad} of {len(self.rows)} rows differ"
+            f"all {len(self.rows)} rows match" if self.ok
+            else f"{n_bad} of {len(self.rows)} rows differ: "
+            + ", ".join(r.quantity for r in self.failed)
         )
         return "\n".join(lines)
 
@@ -789,6 +800,12 @@ def _map_model(model: Any) -> list[_Layer]:
             layers.append(_Layer(name, m, None, None, Activation("linear")))
             continue
         g = _activation_of(m, nn)
+        if g is None and i == len(mods) - 1 and isinstance(m, getattr(nn, "Softmax", ())):
+            raise ValueError(
+                f"compare: the last layer '{name}' ({kind}) turns the logits into "
+                f"probabilities; compare needs the logits a_L, since the loss applies the "
+                f"softmax (build the MLP with output=None)"
+            )
         if g is None:
             raise ValueError(
                 f"compare: layer '{name}' ({kind}) is neither a Linear nor a known activation "
@@ -925,16 +942,17 @@ def compare(
     c = loss_scale(loss, reduction, nL)
 
     def arr(t: Any) -> np.ndarray:
-        return np.zeros(0) if t is None else np.asarray(t.data, dtype=np.float64)
+        return np.asarray(t.data, dtype=np.float64)
+
+    def grad_of(t: Any) -> np.ndarray:
+        # no gradient at all means the sweep never reached t: NaN makes every check fail
+        return np.full(t.shape, np.nan) if t.grad is None else arr(t.grad)
 
     rows: list[Row] = []
 
-    def add(k: int, q: str, kind: str, got: Any, want: np.ndarray,
-            step: np.ndarray | None = None, rank_of: np.ndarray | None = None) -> None:
-        if got is None:  # autograd gave no gradient at all: the quantity was not reached
-            got_a = np.full(np.shape(want), np.nan)
-        else:
-            got_a = arr(got)
+    def add(k: int, q: str, formula: str, kind: str, got: Any, want: np.ndarray,
+            step: np.ndarray | None = None, rank_of: Any = None) -> None:
+        got_a = np.full(np.shape(want), np.nan) if got is None else arr(got)
         d, rel, scale = _errors(got_a, want)
         ok = d <= tol * scale
         step_rel = None
@@ -946,19 +964,24 @@ def compare(
         if rank_of is not None:
             rank = _rank(got_a, rtol=max(tol, 1e3 * float(np.finfo(W_dtype).eps)))
             ok = ok and rank <= 1
-        rows.append(Row(k, q, kind, tuple(got_a.shape), d, rel, step_rel, rank, tol, bool(ok)))
+        rows.append(Row(k, q, formula, kind, tuple(got_a.shape), d, rel, step_rel, rank, tol,
+                        bool(ok)))
 
     # forward rows: the values autograd differentiated
     for k in range(1, L + 1):
-        add(k, f"a_{k}", "forward", a[k], ref.forward.a[k])
+        bias = f"b_{k} + " if P[k - 1][1] is not None else ""
+        add(k, f"a_{k}", f"{bias}W_{k} h_{k - 1}", "forward", a[k], ref.forward.a[k])
         if k < L and h[k] is not a[k]:
-            add(k, f"h_{k}", "forward", h[k], ref.forward.h[k])
-    add(L, "L", "forward", out, np.asarray(c * ref.loss))
+            add(k, f"h_{k}", f"{_symbol(layers[k - 1].g)}(a_{k})", "forward", h[k],
+                ref.forward.h[k])
+    lecture_loss = "−log ŷ_ℓ" if loss == "ce" else "½‖ŷ − y‖²"
+    add(L, "L", lecture_loss if c == 1 else f"{c:g} × {lecture_loss}", "forward", out,
+        np.asarray(c * ref.loss))
 
     # backward rows, in the order of the sweep; "step" applies each formula to autograd's own
     # inputs of that step, which pins a wrong step to the layer where it happens
-    ga = {k: arr(a[k].grad) for k in a}
-    gh = {k: arr(h[k].grad) for k in h}
+    ga = {k: grad_of(a[k]) for k in a}
+    gh = {k: grad_of(h[k]) for k in h}
     aL = arr(a[L])
     if loss == "ce":
         e = np.zeros_like(aL)
@@ -968,26 +991,45 @@ def compare(
     else:
         step_aL = aL - Y
     step_aL *= c / (N if reduction == "mean" else 1)
-    add(L, f"∇a_{L}", "backward", a[L].grad, c * ref.a[L], step=step_aL)
+    top = "−(e(ℓ) − ŷ)" if loss == "ce" else "ŷ − y"
+    add(L, f"∇a_{L}", top if c == 1 else f"{c:g} × ({top})", "backward", a[L].grad,
+        c * ref.a[L], step=step_aL)
     for k in range(L, 0, -1):
         W_k = P[k - 1][0]
         h_prev = arr(h[k - 1])
-        add(k, f"∇W_{k}", "backward", auto_W[k], c * ref.W[k], step=ga[k].T @ h_prev,
-            rank_of=auto_W[k] if N == 1 else None)
+        # h_{k−1} is a_{k−1} itself when no activation module sits between two Linears
+        hn = f"h_{k - 1}" if k == 1 or h[k - 1] is not a[k - 1] else f"a_{k - 1}"
+        add(k, f"∇W_{k}", f"∇a_{k}·{hn}ᵀ", "backward", auto_W[k], c * ref.W[k],
+            step=ga[k].T @ h_prev, rank_of=auto_W[k] if N == 1 else None)
         if P[k - 1][1] is not None:
-            add(k, f"∇b_{k}", "backward", auto_b[k], c * ref.b[k], step=ga[k].sum(axis=0))
-        if k - 1 == 0 or h[k - 1] is not a[k - 1]:
-            add(k - 1, f"∇h_{k - 1}", "backward", h[k - 1].grad, c * ref.h[k - 1],
-                step=ga[k] @ W_k)
+            add(k, f"∇b_{k}", f"∇a_{k}", "backward", auto_b[k], c * ref.b[k],
+                step=ga[k].sum(axis=0))
+        if hn.startswith("h"):
+            add(k - 1, f"∇h_{k - 1}", f"W_{k}ᵀ·∇a_{k}", "backward", h[k - 1].grad,
+                c * ref.h[k - 1], step=ga[k] @ W_k)
         if k > 1:
-            step = gh[k - 1] * layers[k - 2].g.g_prime(arr(a[k - 1]))
-            add(k - 1, f"∇a_{k - 1}", "backward", a[k - 1].grad, c * ref.a[k - 1], step=step)
+            g_k = layers[k - 2].g
+            if hn.startswith("h"):
+                formula = f"∇h_{k - 1} ⊙ {_symbol(g_k)}′(a_{k - 1})"
+            else:
+                formula = f"W_{k}ᵀ·∇a_{k}"
+            step = gh[k - 1] * g_k.g_prime(arr(a[k - 1]))
+            add(k - 1, f"∇a_{k - 1}", formula, "backward", a[k - 1].grad, c * ref.a[k - 1],
+                step=step)
 
     return Report(
         rows=rows, loss=loss, reduction=reduction, dtype=str(np.dtype(dt)), batch=N,
         sizes=[n0] + [ly.linear.weight.data.shape[0] for ly in layers],
         activations=[str(ly.g) for ly in layers[:-1]], scale=c, tol=tol, output=out,
     )
+
+
+_SYMBOLS = {"sigmoid": "σ", "linear": "id"}
+
+
+def _symbol(g: Activation) -> str:
+    """How g is written in a formula: σ for the sigmoid, its name otherwise."""
+    return _SYMBOLS.get(g.name, g.name)
 
 
 def _same_as_model(model: Any, x: Any, logits: Any, layers: list[_Layer]) -> None:
