@@ -8,6 +8,7 @@ A node reached twice (``x * x``, ``a + a``, a diamond) adds up both contribution
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,6 +83,24 @@ def _sweep(
     only after the whole sweep succeeded, so an error leaves every ``.grad`` as it was.
     """
     G = build(*roots, grad_only=True, details=False, check=True)
+    gc_was_on = gc.isenabled()
+    gc.disable()  # the sweep makes no reference cycles; collecting midway only costs time
+    try:
+        return _walk(G, roots, seeds, retain_graph, create_graph, wanted)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _walk(
+    G: nx.DiGraph,
+    roots: Sequence[Tensor],
+    seeds: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    wanted: set[int] | None,
+) -> tuple[dict[int, Any], list[tuple[Tensor, Any]]]:
+    tensors: dict[int, Tensor] = G.graph["tensors"]
     grads: dict[int, Any] = {}
     for r, s in zip(roots, seeds):
         grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
@@ -89,12 +108,11 @@ def _sweep(
     store: list[tuple[Tensor, Any]] = []
     done = []
     anomaly = state.anomaly
-    nodes = G.nodes
     for nid in reversed(list(nx.topological_sort(G))):
         g = grads.pop(nid, None)
         if g is None:
             continue
-        t: Tensor = nodes[nid]["tensor"]
+        t = tensors[nid]
         if t._hooks:
             g = _run_hooks(t, g, create_graph)
         if wanted is not None and nid in wanted:
@@ -117,19 +135,23 @@ def _sweep(
         for i, x in enumerate(inputs):
             if not x.requires_grad:
                 continue
-            vjp = op.vjp(i)
-            if vjp is None:
-                raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
             if op.variadic:
-                gx = vjp(g, out, *args, argnum=i, **ctx.params)
+                gx = op.vjps[0](g, out, *args, argnum=i, **ctx.params)
             else:
+                vjp = op.vjps[i]
+                if vjp is None:
+                    raise RuntimeError(
+                        f"op '{op.name}' has no VJP for input {i}, which requires grad"
+                    )
                 gx = vjp(g, out, *args, **ctx.params)
-            gx = unbroadcast(gx, x.data.shape)
-            if gx.shape != x.data.shape:
-                raise RuntimeError(
-                    f"op '{op.name}': the VJP for input {i} returned shape {gx.shape}, but the "
-                    f"input has shape {x.shape}"
-                )
+            shape = x.data.shape
+            if gx.shape != shape:
+                gx = unbroadcast(gx, shape)
+                if gx.shape != shape:
+                    raise RuntimeError(
+                        f"op '{op.name}': the VJP for input {i} returned shape {gx.shape}, but "
+                        f"the input has shape {shape}"
+                    )
             if anomaly:
                 _anomaly(op, ctx.where, i, gx)
             xid = id(x)

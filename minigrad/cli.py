@@ -265,7 +265,7 @@ def _check_op(op: Any, rng: np.random.Generator) -> tuple[int, list[str], float,
             wants = arr.dtype.kind == "f" and op.vjp(i) is not None
             t = Tensor(arr.astype(np.float64) if wants else arr)
             tensors.append(t.requires_grad_() if wants else t)
-        shapes.append("×".join(str(tuple(t.shape)) for t in tensors).replace(",)", ")"))
+        shapes.append("×".join(str(tuple(t.shape)) for t in tensors))
         if not any(t.requires_grad for t in tensors):
             continue
         with no_grad():

@@ -55,13 +55,22 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     so ``2 * x`` stays float32 when x is). The result remembers its history only when grad mode
     is on and some input requires grad: constants need no place in the backward sweep.
     """
-    like = None
-    for a in args:
-        if isinstance(a, Tensor):
-            like = a
-            break
-    inputs = tuple(a if isinstance(a, Tensor) else lift(a, like) for a in args)
-    data = op.forward(*[t.data for t in inputs], **params)
+    # The hot path of every forward: one numpy call and one small record.
+    if len(args) == 2:
+        x, y = args
+        if not isinstance(x, Tensor):
+            x = lift(x, y if isinstance(y, Tensor) else None)
+        if not isinstance(y, Tensor):
+            y = lift(y, x)
+        inputs: tuple[Tensor, ...] = (x, y)
+        data = op.forward(x.data, y.data, **params)
+    elif len(args) == 1 and isinstance(args[0], Tensor):
+        inputs = args
+        data = op.forward(args[0].data, **params)
+    else:
+        like = next((a for a in args if isinstance(a, Tensor)), None)
+        inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
+        data = op.forward(*[t.data for t in inputs], **params)
     if type(data) is not np.ndarray:
         data = np.asarray(data)
     out = Tensor._wrap(data)
@@ -70,9 +79,14 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
-                vs = tuple(inputs[i]._version.n for i in op.saves if i < len(inputs))
+                if op.saves:
+                    n = len(inputs)
+                    vs = tuple([0 if (v := inputs[i]._ver) is None else v.n
+                                for i in op.saves if i < n])
+                else:
+                    vs = ()
                 if op.saves_output:
-                    vs += (out._version.n,)
+                    vs += (out.version,)
                 out._ctx = Node(op, inputs, params, vs)
                 out.requires_grad = True
                 break

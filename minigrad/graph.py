@@ -89,9 +89,13 @@ def build(
         edges.extend((xid, tid, _edge(ctx, tuple(nums))) for xid, nums in argnums.items())
     if details:
         G.add_nodes_from((k, _details(t)) for k, t in tensors.items())
+        G.add_edges_from(edges)
     else:
-        G.add_nodes_from((k, {"tensor": t}) for k, t in tensors.items())
-    G.add_edges_from(edges)
+        # Backward's lean graph: bare edges, each node's tensor kept on the graph object
+        # (`G.graph["tensors"]`) rather than in one attribute dict per node.
+        G.add_edges_from(edges)
+        G.add_nodes_from(id(t) for t in outputs)
+        G.graph["tensors"] = tensors
     return G
 
 
@@ -110,18 +114,23 @@ def _check_node(t: Tensor) -> None:
             f"({op.formula}) saved were freed by the first backward. Pass "
             f"retain_graph=True to the first backward() to backward twice."
         )
-    saved = [(i, f"input {i}", ctx.inputs[i]) for i in op.saves if i < len(ctx.inputs)]
+    if not ctx.versions:
+        return
+    saved = [(i, ctx.inputs[i]) for i in op.saves if i < len(ctx.inputs)]
     if op.saves_output:
-        saved.append((-1, "its output", t))
-    needed = {-1}
-    for i, x in enumerate(ctx.inputs):
-        if x.requires_grad:
-            needed.update(op.reads_of(i))
-    for (i, what, x), v in zip(saved, ctx.versions):
-        if x._version.n != v and i in needed:
+        saved.append((-1, t))
+    for (i, x), v in zip(saved, ctx.versions):
+        if x.version == v:
+            continue
+        needed = {-1}
+        for j, y in enumerate(ctx.inputs):
+            if y.requires_grad:
+                needed.update(op.reads_of(j))
+        if i in needed:
+            what = "its output" if i < 0 else f"input {i}"
             raise RuntimeError(
                 f"a value that op '{op.name}' ({op.formula}) saved for backward was changed "
-                f"in place: {what} (shape {x.shape}) is at version {x._version.n}, but "
+                f"in place: {what} (shape {x.shape}) is at version {x.version}, but "
                 f"'{op.name}' used it at version {v}. Use an out-of-place op "
                 f"(x = x + y instead of x.add_(y)) or change it after backward()."
             )

@@ -104,7 +104,7 @@ class Tensor:
         "name",
         "module",
         "_ctx",
-        "_version",
+        "_ver",
         "_hooks",
         "_retain",
         "__weakref__",
@@ -117,7 +117,7 @@ class Tensor:
     name: str | None
     module: str | None
     _ctx: Node | None
-    _version: Version
+    _ver: Version | None
     _hooks: dict[int, Callable[..., Any]] | None
     _retain: bool
 
@@ -134,7 +134,7 @@ class Tensor:
         self.name = name
         self.module = None
         self._ctx = None
-        self._version = Version()
+        self._ver = None
         self._hooks = None
         self._retain = False
         if requires_grad:
@@ -150,7 +150,7 @@ class Tensor:
         t.name = None
         t.module = None
         t._ctx = None
-        t._version = Version()
+        t._ver = None
         t._hooks = None
         t._retain = False
         return t
@@ -196,7 +196,20 @@ class Tensor:
     @property
     def version(self) -> int:
         """How many in-place changes this tensor's memory has seen."""
-        return self._version.n
+        return 0 if self._ver is None else self._ver.n
+
+    @property
+    def _version(self) -> Version:
+        # Made on first use: most tensors are never changed in place or viewed, and one
+        # object fewer per op is a real saving for the garbage collector.
+        v = self._ver
+        if v is None:
+            v = self._ver = Version()
+        return v
+
+    @_version.setter
+    def _version(self, v: Version) -> None:
+        self._ver = v
 
     # ----------------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
