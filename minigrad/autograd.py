@@ -135,14 +135,12 @@ def _walk(
         for i, x in enumerate(inputs):
             if not x.requires_grad:
                 continue
+            vjp = op.vjps[0] if op.variadic else op.vjps[i]
+            if vjp is None:
+                raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
             if op.variadic:
-                gx = op.vjps[0](g, out, *args, argnum=i, **ctx.params)
+                gx = vjp(g, out, *args, argnum=i, **ctx.params)
             else:
-                vjp = op.vjps[i]
-                if vjp is None:
-                    raise RuntimeError(
-                        f"op '{op.name}' has no VJP for input {i}, which requires grad"
-                    )
                 gx = vjp(g, out, *args, **ctx.params)
             shape = x.data.shape
             if gx.shape != shape:
