@@ -9,7 +9,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import nn, reference
-from minigrad.reference import Activation, backward, compare, forward, loss_value
+from minigrad.reference import backward, compare, forward, loss_value
 
 ACTS = sorted(reference.ACTIVATIONS)
 LOSSES = ("ce", "mse")
