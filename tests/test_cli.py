@@ -1,0 +1,223 @@
+"""The ``minigrad`` command line, run as a real subprocess: output and exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_FILES = {
+    "graph.svg": "visualize.render",
+    "backward.html": "visualize.backward_steps",
+    "grad_flow.png": "visualize.grad_flow",
+    "training.png": "visualize.plot_history",
+    "decision_boundary.png": "visualize.decision_boundary",
+    "model.npz": "minigrad.io.save",
+}
+
+
+def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "minigrad", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, env=env,
+    )
+
+
+def built(dotted: str) -> bool:
+    """Whether a part of the project has landed: its module imports and has the function."""
+    module, _, attr = dotted.rpartition(".")
+    try:
+        return hasattr(importlib.import_module(module), attr)
+    except ImportError:
+        return False
+
+
+# --------------------------------------------------------------------------- compare
+def test_compare_prints_the_table_and_exits_0():
+    r = run("compare", "--sizes", "3,3,3,2", "--activation", "sigmoid", "--loss", "ce",
+            "--batch", "1", "--seed", "0")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for q in ("∇a_3", "∇W_3", "∇b_3", "∇h_2", "∇a_2", "∇W_2", "∇a_1", "∇W_1", "∇h_0"):
+        assert f"  {q}  " in r.stdout
+    assert "✗" not in r.stdout and "all 18 rows match" in r.stdout
+    assert "rank" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--activation", "relu", "--loss", "mse", "--batch", "8"),
+        ("--activation", "tanh", "--dtype", "float32", "--batch", "4", "--reduction", "sum"),
+        ("--sizes", "2,5,3", "--activation", "linear", "--loss", "mse", "--seed", "3"),
+    ],
+    ids=["relu-mse-8", "tanh-float32-sum", "linear-mse"],
+)
+def test_compare_variants_pass(args):
+    r = run("compare", *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "rows match" in r.stdout
+
+
+def test_compare_json():
+    r = run("compare", "--json", "--batch", "2")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["ok"] is True and d["batch"] == 2 and d["sizes"] == [3, 3, 3, 2]
+    assert {row["quantity"] for row in d["rows"]} >= {"∇W_1", "∇b_1", "∇a_1", "∇h_0"}
+
+
+def test_compare_render_writes_the_graph(tmp_path):
+    if not built("visualize.render"):
+        pytest.skip("visualize.render not built yet")
+    path = tmp_path / "graph.svg"
+    r = run("compare", "--render", str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert path.exists() and path.read_text().lstrip().startswith(("<?xml", "<svg"))
+    again = run("compare", "--render", str(path))  # no --overwrite: refuses, one line
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert again.stderr.startswith("minigrad: error:") and len(again.stderr.splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("compare", "--sizes", "3,-1"), "positive integer"),
+        (("compare", "--sizes", "3,x,2"), "comma-separated"),
+        (("compare", "--sizes", "3"), "at least an input and an output"),
+        (("compare", "--activation", "swish"), "invalid choice: 'swish'"),
+        (("compare", "--dtype", "float8"), "invalid choice: 'float8'"),
+        (("compare", "--loss", "hinge"), "invalid choice"),
+        (("compare", "--batch", "0"), "positive integer"),
+        (("compare", "--seed", "-3"), "non-negative"),
+        (("demo", "--epochs", "ten"), "positive integer"),
+        (("render", "--sizes", "0,2"), "positive integer"),
+        (("check", "--frobnicate"), "unrecognized arguments"),
+        (("launch",), "invalid choice: 'launch'"),
+        ((), "required"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else None,
+)
+def test_bad_arguments_give_one_line_and_exit_2(args, words):
+    r = run(*args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("minigrad: error: ") and words in lines[0]
+
+
+@pytest.mark.parametrize("sub", [(), ("compare",), ("check",), ("render",), ("demo",)],
+                         ids=["minigrad", "compare", "check", "render", "demo"])
+def test_help_everywhere(sub):
+    r = run(*sub, "--help")
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout.startswith("usage: minigrad") and "--help" in r.stdout
+
+
+def test_main_returns_the_exit_code_without_raising(capsys):
+    from minigrad.cli import main
+
+    assert main(["compare", "--sizes", "3,-1"]) == 2
+    assert main(["compare", "--batch", "2"]) == 0
+    assert "rows match" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- check
+def test_check_gradchecks_every_op_in_the_registry():
+    from minigrad.ops import REGISTRY
+
+    r = run("check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:2] == ["op", "cases"]
+    for name in REGISTRY:
+        assert any(ln.split()[0] == name and ln.rstrip().endswith("✓") for ln in lines), name
+    assert f"all {len(REGISTRY)} ops pass" in r.stdout
+
+
+def test_check_one_op_and_an_unknown_one():
+    r = run("check", "--op", "matmul", "--op", "sigmoid")
+    assert r.returncode == 0 and "all 2 ops pass" in r.stdout
+    r = run("check", "--op", "nope")
+    assert r.returncode == 1 and r.stderr.startswith("minigrad: error: unknown op 'nope'")
+
+
+def test_check_reports_a_wrong_vjp(capsys):
+    """The self-test must be able to fail: a sigmoid whose VJP forgot the (1 − σ) factor."""
+    from minigrad.cli import _check_op
+    from minigrad.ops.activation import SIGMOID
+
+    original = SIGMOID.vjps
+    object.__setattr__(SIGMOID, "vjps", (lambda g, out, a: g * out,))  # Op is frozen
+    try:
+        import numpy as np
+
+        n, shapes, worst, verdict = _check_op(SIGMOID, np.random.default_rng(0))
+    finally:
+        object.__setattr__(SIGMOID, "vjps", original)
+    assert verdict.startswith("FAIL") and worst > 1e-2
+
+
+# --------------------------------------------------------------------------- render
+def test_render_writes_the_svg(tmp_path):
+    if not built("visualize.lecture_net") or not built("visualize.render"):
+        r = run("render", "--out", str(tmp_path / "g.svg"))
+        assert r.returncode == 1 and "missing: visualize" in r.stdout
+        pytest.skip("visualize not built yet")
+    out = tmp_path / "g.svg"
+    r = run("render", "--sizes", "3,3,3,2", "--activation", "sigmoid", "--loss", "ce",
+            "--out", str(out), "--backward")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert out.exists() and "<svg" in out.read_text()
+    assert str(out) in r.stdout
+    r = run("render", "--out", str(out))  # exists, no --overwrite
+    assert r.returncode == 1 and r.stderr.startswith("minigrad: error:")
+    assert run("render", "--out", str(out), "--overwrite").returncode == 0
+
+
+def test_render_steps_page(tmp_path):
+    steps = tmp_path / "backward.html"
+    r = run("render", "--out", str(tmp_path / "g.svg"), "--steps", str(steps))
+    if "missing:" in r.stdout:
+        assert r.returncode == 1
+        pytest.skip("visualize.backward_steps not built yet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert steps.exists() and "<html" in steps.read_text().lower()
+
+
+# --------------------------------------------------------------------------- demo
+@pytest.mark.slow
+def test_demo_writes_every_file_it_lists(tmp_path):
+    out = tmp_path / "demo"
+    r = run("demo", "--epochs", "20", "--out", str(out), "--seed", "1")
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "accuracy: train" in r.stdout and "rows match" in r.stdout
+    missing = [f for f, maker in DEMO_FILES.items() if f"missing: {maker}" in r.stdout]
+    assert "failed:" not in r.stdout, r.stdout
+    for name in DEMO_FILES:
+        if name in missing:
+            assert not (out / name).exists()  # never faked
+            continue
+        assert (out / name).exists() and (out / name).stat().st_size > 0, name
+        assert f"wrote {out / name}" in r.stdout
+    assert r.returncode == (1 if missing else 0), r.stdout
+    if missing:
+        pytest.skip(f"not built yet: {', '.join(DEMO_FILES[m] for m in missing)}")
+
+
+@pytest.mark.slow
+def test_demo_overwrites_its_own_folder(tmp_path):
+    out = tmp_path / "demo"
+    first = run("demo", "--epochs", "5", "--out", str(out))
+    second = run("demo", "--epochs", "5", "--out", str(out))
+    assert "Traceback" not in second.stderr
+    assert second.returncode == first.returncode
+    assert (out / "model.npz").exists()
