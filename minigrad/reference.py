@@ -689,10 +689,14 @@ def _errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float, float]:
     return d, rel, max(1.0, m)
 
 
-def _rank(M: np.ndarray, rtol: float) -> int:
-    """The number of singular values above ``rtol · σ₁`` (0 for the zero matrix)."""
-    s = np.linalg.svd(np.asarray(M, dtype=np.float64), compute_uv=False)
-    if s.size == 0 or s[0] == 0 or not np.isfinite(s[0]):
+def _rank(M: np.ndarray, rtol: float) -> int | None:
+    """The number of singular values above ``rtol · σ₁`` (0 for the zero matrix; None when
+    M holds a NaN or an infinity, which has no rank)."""
+    M = np.asarray(M, dtype=np.float64)
+    if not np.all(np.isfinite(M)):
+        return None
+    s = np.linalg.svd(M, compute_uv=False)
+    if s.size == 0 or s[0] == 0:
         return 0
     return int(np.sum(s > rtol * s[0]))
 
@@ -963,7 +967,7 @@ def compare(
         rank = None
         if rank_of is not None:
             rank = _rank(got_a, rtol=max(tol, 1e3 * float(np.finfo(W_dtype).eps)))
-            ok = ok and rank <= 1
+            ok = ok and rank is not None and rank <= 1
         rows.append(Row(k, q, formula, kind, tuple(got_a.shape), d, rel, step_rel, rank, tol,
                         bool(ok)))
 
