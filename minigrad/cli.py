@@ -227,8 +227,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         y = rng.integers(0, nL, size=args.batch)
     else:
         y = rng.standard_normal((args.batch, nL))
+    # with --render, the parameters keep their gradients so that the diagram shows them
     report = reference.compare(model, x, y, loss=args.loss, reduction=args.reduction,
-                               dtype=args.dtype)
+                               dtype=args.dtype, keep_grads=bool(args.render))
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if args.json else report)
     code = 0 if report.ok else 1
     if args.render:

@@ -843,16 +843,18 @@ def _as_dtype(dtype: Any) -> np.dtype:
 
 
 @contextmanager
-def _grads_kept(tensors: list[Any]) -> Iterator[None]:
-    """Clears the parameters' ``.grad`` for the run and puts the user's values back after."""
+def _grads_kept(tensors: list[Any], keep: bool) -> Iterator[None]:
+    """Clears the parameters' ``.grad`` for the run (so what it reads is this run's alone)
+    and puts the user's values back after, unless `keep`."""
     saved = [t.grad for t in tensors]
     for t in tensors:
         t.grad = None
     try:
         yield
     finally:
-        for t, g in zip(tensors, saved):
-            t.grad = g
+        if not keep:
+            for t, g in zip(tensors, saved):
+                t.grad = g
 
 
 def compare(
@@ -862,6 +864,7 @@ def compare(
     loss: str = "ce",
     reduction: str = "mean",
     dtype: Any = None,
+    keep_grads: bool = False,
 ) -> Report:
     r"""Runs `model` with autograd and the lecture's formulas on the same weights and inputs,
     and compares every ``a_k``, ``h_k``, ``∇a_k``, ``∇h_k``, ``∇W_k`` and ``∇b_k``.
@@ -884,6 +887,9 @@ def compare(
         reduction: ``"mean"`` or ``"sum"`` over the batch.
         dtype: the dtype whose tolerance applies (`tolerance`); default: the weights' dtype.
             x is fed to the model in the weights' dtype.
+        keep_grads: leave this run's gradients in the parameters' ``.grad`` (replacing what
+            was there), as one training step would, e.g. to draw ``report.output`` with
+            them. By default compare leaves every ``.grad`` as it found it.
 
     Returns:
         a `Report`; ``report.ok`` is True when every row is within tolerance (and, for one
@@ -917,8 +923,8 @@ def compare(
     tensors = [p for pair in params for p in pair if p is not None]
 
     # --- autograd, layer by layer, keeping every a_k and h_k
-    with _grads_kept(tensors):
-        h0 = Tensor(X.astype(W_dtype), requires_grad=True)
+    with _grads_kept(tensors, keep_grads):
+        h0 = Tensor(X.astype(W_dtype), requires_grad=True, name="x")
         a: dict[int, Any] = {}
         h: dict[int, Any] = {0: h0}
         for k, ly in enumerate(layers, start=1):
@@ -928,11 +934,12 @@ def compare(
                 h[k] = ly.act(a[k]) if ly.act is not None else a[k]
                 if h[k] is not a[k]:
                     h[k].retain_grad()
-        target = Tensor(Y) if loss == "ce" else Tensor(Y.astype(W_dtype))
         if loss == "ce":
-            out = F.cross_entropy(a[L], target, reduction=reduction)
+            out = F.cross_entropy(a[L], Tensor(Y, name="ℓ"), reduction=reduction)
         else:
-            out = F.mse_loss(a[L], target, reduction=reduction)
+            out = F.mse_loss(a[L], Tensor(Y.astype(W_dtype), name="y"), reduction=reduction)
+        out.name = "L"
+        out.retain_grad()
         out.backward()
         auto_W = {k: params[k - 1][0].grad for k in range(1, L + 1)}
         auto_b = {k: getattr(params[k - 1][1], "grad", None) for k in range(1, L + 1)}
