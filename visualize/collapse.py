@@ -1,0 +1,195 @@
+"""Drawing a big graph small: one node per module, then, if that is still too many, one node
+per run of consecutive modules in forward order.
+
+Graphviz's layout time grows much faster than linearly in the number of nodes and edges, so a
+graph of thousands of tensors is drawn as a few hundred nodes at most. The summary of each
+collapsed node (tensor and op counts, parameter count, gradient norm) is computed from the
+arrays directly; no per-tensor label is built for tensors that are collapsed away.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import graphviz
+
+from visualize import _style as S
+from visualize._text import escape, format_number, shape_text
+from visualize.diagram import (
+    GradScale,
+    Node,
+    Scene,
+    formulas_text,
+    grad_norm,
+    graph_label,
+    new_digraph,
+    role_legend,
+    tensor_label,
+)
+
+__all__ = ["draw_collapsed", "units"]
+
+
+@dataclass
+class Unit:
+    """One drawn node of a collapsed graph: a module, a run of modules, or a lone tensor."""
+
+    key: str
+    title: str
+    members: list[Node] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> int:
+        return self.members[0].index
+
+    @property
+    def lone(self) -> bool:
+        return not self.modules
+
+
+def units(scene: Scene, max_nodes: int) -> tuple[list[Unit], dict[int, Unit], bool]:
+    """Groups the tensors of `scene`: by module, then into runs when that is still more than
+    `max_nodes` nodes. Returns the units in forward order, the unit of each tensor, and
+    whether runs were needed."""
+    by_key: dict[str, Unit] = {}
+    for nid in scene.order:
+        nd = scene.nodes[nid]
+        if nd.module is not None:
+            key = "m:" + nd.module
+            u = by_key.get(key)
+            if u is None:
+                u = by_key[key] = Unit(key, nd.module, modules=[nd.module])
+        else:
+            key = f"t:{nd.index}"
+            u = by_key[key] = Unit(key, nd.name)
+        u.members.append(nd)
+    ordered = sorted(by_key.values(), key=lambda u: u.first)
+    merged = False
+    if len(ordered) > max_nodes:
+        # runs of consecutive units: every run keeps its modules whole
+        target = max(1, max_nodes // 2)
+        size = math.ceil(len(ordered) / target)
+        runs = []
+        for j in range(0, len(ordered), size):
+            chunk = ordered[j : j + size]
+            mods = [m for u in chunk for m in u.modules]
+            members = sorted((nd for u in chunk for nd in u.members), key=lambda nd: nd.index)
+            if mods:
+                title = mods[0] if len(mods) == 1 else f"{mods[0]} … {mods[-1]}"
+            else:
+                title = f"tensors {members[0].index + 1}–{members[-1].index + 1}"
+            runs.append(Unit(f"r:{j}", title, members, mods or ["(no module)"]))
+        ordered = runs
+        merged = True
+    of = {nd.nid: u for u in ordered for nd in u.members}
+    return ordered, of, merged
+
+
+def _unit_norm(u: Unit) -> float | None:
+    norms = [n for n in (grad_norm(nd.tensor) for nd in u.members) if n is not None]
+    if not norms:
+        return None
+    return math.sqrt(sum(n * n for n in norms))
+
+
+def _unit_label(u: Unit, scene: Scene, text: str, show: Sequence[str]) -> str:
+    muted = S.MUTED if text == "#000000" else text
+    ops: dict[str, int] = {}
+    for nd in u.members:
+        if nd.op is not None:
+            ops[nd.op] = ops.get(nd.op, 0) + 1
+    params = [nd for nd in u.members if nd.role == "parameter"]
+    n_params = int(sum(nd.tensor.data.size for nd in params))
+    desc = scene.modules.get(u.title, "") if len(u.modules) == 1 else ""
+    head = f"<B>{escape(u.title)}</B>"
+    if desc:
+        head += f" · {escape(desc)}"
+    lines = [f'<FONT POINT-SIZE="12">{head}</FONT>']
+    op_text = ", ".join(f"{k}×{v}" if v > 1 else k for k, v in list(ops.items())[:6])
+    if len(ops) > 6:
+        op_text += ", …"
+    lines.append(f'<FONT POINT-SIZE="9" COLOR="{muted}">{len(u.members)} tensors, '
+                 f"{sum(ops.values())} ops: {escape(op_text)}</FONT>")
+    if params:
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{muted}">{len(params)} parameters, '
+                     f"{n_params:,} numbers</FONT>")
+    last = u.members[-1]
+    if "shape" in show:
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{muted}">out: '
+                     f"{escape(shape_text(last.tensor.shape, last.tensor.dtype))}</FONT>")
+    if "grad" in show:
+        norm = _unit_norm(u)
+        g = "not computed yet" if norm is None else f"‖grad‖ {format_number(norm)}"
+        colour = S.BACKWARD if text == "#000000" else text
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{colour}">{escape(g)}</FONT>')
+    return "<" + "<BR/>".join(lines) + ">"
+
+
+def draw_collapsed(
+    scene: Scene,
+    *,
+    show: Sequence[str],
+    direction: str,
+    title: str | None,
+    backward: bool,
+    color_by: str,
+    max_nodes: int,
+    note: str,
+) -> graphviz.Digraph:
+    """The collapsed drawing of `scene` (see `visualize.draw`)."""
+    ordered, of, merged = units(scene, max_nodes)
+    notes = [note + (f", then runs of modules in forward order: {len(ordered)} nodes"
+                     if merged else f": {len(ordered)} nodes")]
+    scale = None
+    if color_by == "grad":
+        scale = GradScale.of(n for n in (_unit_norm(u) for u in ordered) if n is not None)
+    legend = []
+    if color_by == "grad" and scale is not None:
+        legend.append(scale.legend())
+    roles = {"module" if not u.lone else u.members[0].role for u in ordered}
+    legend.append(role_legend(roles if color_by == "role" else set(), backward))
+    g = new_digraph(direction, graph_label(title, notes, legend))
+    ids = {u.key: f"u{i}" for i, u in enumerate(ordered)}
+    for u in ordered:
+        if color_by == "grad":
+            norm = _unit_norm(u)
+            fill = S.NO_GRAD_FILL if norm is None or scale is None else scale.colour(norm)
+        else:
+            fill = S.ROLE_FILL["module" if not u.lone else u.members[0].role]
+        text = S.text_on(fill)
+        if u.lone:
+            nd = u.members[0]
+            extra = [f"op: {escape(nd.op)}"] if nd.op else []
+            label = tensor_label(nd, show=show, after_backward=scene.after_backward,
+                                 text=text, extra=extra)
+        else:
+            label = _unit_label(u, scene, text, show)
+        g.node(ids[u.key], label=label, fillcolor=fill, fontcolor=text)
+    edges: dict[tuple[str, str], set[str]] = {}
+    needs_grad: dict[tuple[str, str], bool] = {}
+    for nid in scene.order:
+        nd = scene.nodes[nid]
+        for src, data in nd.inputs:
+            a, b = of[src].key, of[nid].key
+            if a == b:
+                continue
+            edges.setdefault((a, b), set()).add(formulas_text(data))
+            needs_grad[(a, b)] = needs_grad.get((a, b), False) or bool(
+                scene.nodes[src].tensor.requires_grad)
+    for (a, b), formulas in edges.items():
+        g.edge(ids[a], ids[b])
+        if backward and needs_grad[(a, b)]:
+            label = " | ".join(sorted(formulas)) if len(formulas) <= 2 else ""
+            g.edge(ids[a], ids[b], dir="back", style="dashed", color=S.BACKWARD,
+                   fontcolor=S.BACKWARD, arrowsize="0.7",
+                   label=f"<{escape(label)}>" if label else "")
+    return g
+
+
+def collapsed_size(scene: Scene, max_nodes: int) -> int:
+    """How many nodes the collapsed drawing of `scene` has."""
+    return len(units(scene, max_nodes)[0])
+
