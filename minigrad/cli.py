@@ -431,6 +431,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     xb, yb = minigrad_tensor(X_train[:8]), minigrad_tensor(y_train[:8])
     model.zero_grad()
     step_loss = criterion(model(xb), yb)
+    step_loss.name = "L"
+    _retain_all(step_loss)
     step_loss.backward()
     if demo.need("visualize", "render") is not None:
         demo.write("graph.svg", lambda p: vis.render(step_loss, p, model=model, backward=True,
@@ -440,6 +442,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if demo.need("visualize", "backward_steps") is not None:
         # two examples keep the step-through page small: the graph is the same at any batch
         small = criterion(model(minigrad_tensor(X_train[:2])), minigrad_tensor(y_train[:2]))
+        small.name = "L"
+        _retain_all(small)
         small.backward()
         demo.write("backward.html", lambda p: vis.backward_steps(small, p, model=model,
                                                                  overwrite=True),
@@ -464,6 +468,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not report.ok:
         print("the comparison found rows that differ")
     return 0 if report.ok and not demo.missing and not demo.failed else 1
+
+
+def _retain_all(loss: Any) -> None:
+    """Keeps the gradient of every intermediate (every a_k, h_k: the lecture's δ's), which
+    backward otherwise frees, so that the diagrams can show them."""
+    import minigrad
+
+    for _, node in minigrad.graph(loss).nodes(data=True):
+        if not node["is_leaf"] and node["tensor"].requires_grad:
+            node["tensor"].retain_grad()
 
 
 def _train(model: Any, criterion: Any, opt: Any, X: np.ndarray, y: np.ndarray,

@@ -388,3 +388,15 @@ def test_nested_sequentials_map_with_dotted_names():
 def test_x_that_does_not_fit_the_first_layer_is_a_clear_error():
     with pytest.raises(ValueError, match=r"x must be a batch of rows \(N, 3\) for layer"):
         compare(mlp([3, 4, 2], "relu"), np.ones((2, 5)), np.array([0, 1]))
+
+
+def test_keep_grads_leaves_this_runs_gradients_in_the_parameters():
+    model = mlp([3, 4, 2], "tanh")
+    x, y = data([3, 4, 2], 2, "ce")
+    report = compare(model, x, y, keep_grads=True)
+    W1 = model.layers[0].weight.grad
+    assert W1 is not None
+    np.testing.assert_allclose(W1.data, backward(
+        [(m.weight.data, m.bias.data) for m in (model.layers[0], model.layers[2])],
+        x, y, "tanh").W[1])
+    assert report.output.name == "L" and report.output.grad.item() == 1.0
