@@ -10,6 +10,7 @@ need to import matplotlib.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 FONT = "DejaVu Sans,Helvetica,Arial,sans-serif"
 MONO = "DejaVu Sans Mono,Menlo,Consolas,monospace"
@@ -63,13 +64,35 @@ def viridis(x: float) -> str:
     return "#" + "".join(f"{round(p + (q - p) * t):02x}" for p, q in zip(a, b))
 
 
-def text_on(fill: str) -> str:
-    """Black or white, whichever reads better on `fill` (WCAG relative luminance)."""
+def luminance(colour: str) -> float:
+    """WCAG relative luminance of a ``#rrggbb`` colour, 0 (black) to 1 (white)."""
 
     def lin(c: int) -> float:
         s = c / 255
         return s / 12.92 if s <= 0.03928 else ((s + 0.055) / 1.055) ** 2.4
 
-    r, g, b = (lin(c) for c in _rgb(fill))
-    lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    return "#000000" if lum > 0.179 else "#ffffff"
+    r, g, b = (lin(c) for c in _rgb(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def text_on(fill: str) -> str:
+    """Black or white, whichever contrasts more with `fill` (the WCAG crossover)."""
+    return "#000000" if luminance(fill) > 0.179 else "#ffffff"
+
+
+@dataclass(frozen=True)
+class Ink:
+    """The three text colours of a node: main text, secondary text, gradient rows."""
+
+    text: str
+    muted: str
+    grad: str
+
+
+def ink_on(fill: str) -> Ink:
+    """Text colours that stay readable on `fill`. Grey secondary text and red gradient rows
+    only on light fills; on the darker viridis colours everything is black or white."""
+    if luminance(fill) > 0.45:
+        return Ink("#000000", MUTED, BACKWARD)
+    t = text_on(fill)
+    return Ink(t, t, t)

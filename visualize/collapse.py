@@ -95,8 +95,12 @@ def _unit_norm(u: Unit) -> float | None:
     return math.sqrt(sum(n * n for n in norms))
 
 
-def _unit_label(u: Unit, scene: Scene, text: str, show: Sequence[str]) -> str:
-    muted = S.MUTED if text == "#000000" else text
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _unit_label(u: Unit, scene: Scene, ink: S.Ink, show: Sequence[str]) -> str:
+    muted = ink.muted
     ops: dict[str, int] = {}
     for nd in u.members:
         if nd.op is not None:
@@ -107,15 +111,15 @@ def _unit_label(u: Unit, scene: Scene, text: str, show: Sequence[str]) -> str:
     head = f"<B>{escape(u.title)}</B>"
     if desc:
         head += f" · {escape(desc)}"
-    lines = [f'<FONT POINT-SIZE="12">{head}</FONT>']
+    lines = [f'<FONT POINT-SIZE="12" COLOR="{ink.text}">{head}</FONT>']
     op_text = ", ".join(f"{k}×{v}" if v > 1 else k for k, v in list(ops.items())[:6])
     if len(ops) > 6:
         op_text += ", …"
-    lines.append(f'<FONT POINT-SIZE="9" COLOR="{muted}">{len(u.members)} tensors, '
-                 f"{sum(ops.values())} ops: {escape(op_text)}</FONT>")
+    lines.append(f'<FONT POINT-SIZE="9" COLOR="{muted}">{_plural(len(u.members), "tensor")}, '
+                 f'{_plural(sum(ops.values()), "op")}: {escape(op_text)}</FONT>')
     if params:
-        lines.append(f'<FONT POINT-SIZE="9" COLOR="{muted}">{len(params)} parameters, '
-                     f"{n_params:,} numbers</FONT>")
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{muted}">'
+                     f'{_plural(len(params), "parameter")}, {_plural(n_params, "number")}</FONT>')
     last = u.members[-1]
     if "shape" in show:
         lines.append(f'<FONT POINT-SIZE="9" COLOR="{muted}">out: '
@@ -123,8 +127,7 @@ def _unit_label(u: Unit, scene: Scene, text: str, show: Sequence[str]) -> str:
     if "grad" in show:
         norm = _unit_norm(u)
         g = "not computed yet" if norm is None else f"‖grad‖ {format_number(norm)}"
-        colour = S.BACKWARD if text == "#000000" else text
-        lines.append(f'<FONT POINT-SIZE="9" COLOR="{colour}">{escape(g)}</FONT>')
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{ink.grad}">{escape(g)}</FONT>')
     return "<" + "<BR/>".join(lines) + ">"
 
 
@@ -159,15 +162,15 @@ def draw_collapsed(
             fill = S.NO_GRAD_FILL if norm is None or scale is None else scale.colour(norm)
         else:
             fill = S.ROLE_FILL["module" if not u.lone else u.members[0].role]
-        text = S.text_on(fill)
+        ink = S.ink_on(fill)
         if u.lone:
             nd = u.members[0]
             extra = [f"op: {escape(nd.op)}"] if nd.op else []
             label = tensor_label(nd, show=show, after_backward=scene.after_backward,
-                                 text=text, extra=extra)
+                                 fill=fill, extra=extra)
         else:
-            label = _unit_label(u, scene, text, show)
-        g.node(ids[u.key], label=label, fillcolor=fill, fontcolor=text)
+            label = _unit_label(u, scene, ink, show)
+        g.node(ids[u.key], label=label, fillcolor=fill, fontcolor=ink.text)
     edges: dict[tuple[str, str], set[str]] = {}
     needs_grad: dict[tuple[str, str], bool] = {}
     for nid in scene.order:

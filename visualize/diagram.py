@@ -28,7 +28,7 @@ from minigrad.graph import topological_order
 from minigrad.ops.registry import REGISTRY
 from minigrad.tensor import Tensor
 from visualize import _style as S
-from visualize._text import escape, format_number, shape_text, subscript, summary_lines, value_rows
+from visualize._text import escape, shape_text, subscript, summary_lines, value_rows
 
 __all__ = ["draw", "SHOW_OPTIONS"]
 
@@ -320,7 +320,8 @@ def tensor_label(
     *,
     show: Sequence[str],
     after_backward: bool,
-    text: str = "#000000",
+    fill: str = "#ffffff",
+    ink: S.Ink | None = None,
     grad_override: np.ndarray | None = None,
     grad_caption: str = "grad",
     hide_grad: bool = False,
@@ -334,11 +335,12 @@ def tensor_label(
             step-through shows gradients it computed itself).
         hide_grad: keep the gradient row's size but draw its text in `hidden_colour` (the
             node's fill), so frames that differ only in this row share one layout.
+        fill: the node's fill colour, which decides the text colours unless `ink` is given.
         extra: escaped lines added under the name (e.g. the op of a collapsed node).
     """
     t = node.tensor
-    muted = S.MUTED if text == "#000000" else text
-    grad_colour = S.BACKWARD if text == "#000000" else text
+    ink = ink or S.ink_on(fill)
+    text, muted, grad_colour = ink.text, ink.muted, ink.grad
     title = escape(node.name)
     if node.symbol:
         title += f' <FONT COLOR="{muted}">· {escape(node.symbol)}</FONT>'
@@ -379,11 +381,12 @@ def tensor_label(
     )
 
 
-def op_label(op: str, text: str = "#000000") -> str:
+def op_label(op: str, ink: S.Ink | None = None) -> str:
     """The op node's label: its name and its formula in the lecture's notation."""
     reg = REGISTRY.get(op)
     formula = reg.formula if reg is not None else ""
-    muted = S.MUTED if text == "#000000" else text
+    ink = ink or S.ink_on(S.OP_FILL)
+    text, muted = ink.text, ink.muted
     out = f'<<FONT POINT-SIZE="10" COLOR="{text}"><B>{escape(op)}</B></FONT>'
     if formula:
         out += f'<BR/><FONT POINT-SIZE="10" COLOR="{muted}">{escape(formula)}</FONT>'
@@ -414,8 +417,10 @@ class GradScale:
         if not logs:
             return None
         lo, hi = min(logs), max(logs)
-        if hi - lo < 1e-9:
-            lo, hi = lo - 0.5, hi + 0.5
+        if hi - lo < 1.0:
+            # at least one decade: norms within a factor of 2 should not look worlds apart
+            mid = (lo + hi) / 2
+            lo, hi = mid - 0.5, mid + 0.5
         return cls(lo, hi)
 
     def colour(self, norm: float) -> str:
@@ -428,13 +433,16 @@ class GradScale:
     def legend(self) -> str:
         """A colour bar as a row of table cells, labelled with log10 ‖grad‖."""
         steps = 6
+        # enough decimals that neighbouring ticks differ
+        step = (self.hi - self.lo) / (steps - 1)
+        decimals = max(1, min(6, math.ceil(-math.log10(step)) + 1)) if step > 0 else 1
         cells = []
         for i in range(steps):
-            v = self.lo + (self.hi - self.lo) * i / (steps - 1)
+            v = self.lo + step * i
             fill = S.viridis(i / (steps - 1))
             cells.append(
                 f'<TD BGCOLOR="{fill}" WIDTH="40"><FONT COLOR="{S.text_on(fill)}" '
-                f'POINT-SIZE="9">{escape(format_number(round(v, 1)))}</FONT></TD>'
+                f'POINT-SIZE="9">{escape(f"{v:.{decimals}f}")}</FONT></TD>'
             )
         return (
             '<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3" COLOR="#888888">'
@@ -645,10 +653,14 @@ class NodeStyle:
     """How one tensor node is painted (kept apart so the step-through can repaint)."""
 
     fill: str
-    text: str = "#000000"
     border: str = "#555555"
     penwidth: str = "1"
     style: str = "rounded,filled"
+    ink: S.Ink | None = None
+
+    @property
+    def colours(self) -> S.Ink:
+        return self.ink or S.ink_on(self.fill)
 
 
 def role_style(node: Node) -> NodeStyle:
@@ -667,7 +679,7 @@ def _draw_full(scene: Scene, *, show: Sequence[str], direction: str, title: str 
         if color_by == "grad":
             norm = grad_norm(nd.tensor)
             fill = S.NO_GRAD_FILL if norm is None or scale is None else scale.colour(norm)
-            styles[nid] = NodeStyle(fill=fill, text=S.text_on(fill),
+            styles[nid] = NodeStyle(fill=fill,
                                     style="rounded,filled" if norm is not None
                                     else "rounded,filled,dashed")
         else:
@@ -718,12 +730,12 @@ def emit_full(
         for nd in members:
             st = styles[nd.nid]
             label = labels[nd.nid] if labels is not None else tensor_label(
-                nd, show=show, after_backward=scene.after_backward, text=st.text)
-            target.node(tensor_id(nd), label=label, fillcolor=st.fill, fontcolor=st.text,
+                nd, show=show, after_backward=scene.after_backward, fill=st.fill, ink=st.ink)
+            target.node(tensor_id(nd), label=label, fillcolor=st.fill, fontcolor=st.colours.text,
                         color=st.border, penwidth=st.penwidth, style=st.style)
             if nd.op is not None:
                 ost = (op_styles or {}).get(nd.nid) or NodeStyle(fill=S.OP_FILL, border=S.OP_BORDER)
-                target.node(op_id(nd), label=op_label(nd.op, ost.text), fillcolor=ost.fill,
+                target.node(op_id(nd), label=op_label(nd.op, ost.colours), fillcolor=ost.fill,
                             color=ost.border, penwidth=ost.penwidth, style=ost.style,
                             margin="0.05,0.02", height="0.3")
 

@@ -52,6 +52,7 @@ GREY_FILL = "#f3f3f3"
 GREY_TEXT = "#b3b3b3"
 GREY_BORDER = "#d5d5d5"
 FUTURE_EDGE = "#e4e4e4"
+GREY_INK = S.Ink(GREY_TEXT, GREY_TEXT, GREY_TEXT)
 
 
 @dataclass
@@ -159,11 +160,11 @@ def _frame_source(scene: Scene, sw: Sweep, f: int, show: Sequence[str], directio
             st = NodeStyle(fill=S.ROLE_FILL[nd.role],
                            border=S.BACKWARD if nid in receiving else "#555555")
         else:
-            st = NodeStyle(fill=GREY_FILL, text=GREY_TEXT, border=GREY_BORDER)
+            st = NodeStyle(fill=GREY_FILL, border=GREY_BORDER, ink=GREY_INK)
         styles[nid] = st
         g = sw.grads.get(nid)
         labels[nid] = tensor_label(
-            nd, show=show, after_backward=True, text=st.text,
+            nd, show=show, after_backward=True, fill=st.fill, ink=st.ink,
             grad_override=g, hide_grad=not complete(nid), hidden_colour=st.fill,
         )
         if nd.op is not None:
@@ -172,7 +173,7 @@ def _frame_source(scene: Scene, sw: Sweep, f: int, show: Sequence[str], directio
             elif nid in fired:
                 op_styles[nid] = NodeStyle(fill=S.OP_FILL, border=S.OP_BORDER)
             else:
-                op_styles[nid] = NodeStyle(fill=GREY_FILL, text=GREY_TEXT, border=GREY_BORDER)
+                op_styles[nid] = NodeStyle(fill=GREY_FILL, border=GREY_BORDER, ink=GREY_INK)
     edge_styles: dict[tuple[int, int], dict[str, str]] = {}
     backward_labels: dict[tuple[int, int], str] = {}
     for nid, nd in scene.nodes.items():
