@@ -71,8 +71,7 @@ class RMSprop(Optimizer):
         if group["centered"]:
             m = state["grad_avg"]
             lerp_(m, g, 1 - alpha)
-            d = v - m * m
-            np.sqrt(d, out=d)
+            d = np.sqrt(v - m * m)
         else:
             d = np.sqrt(v)
         d += group["eps"]

@@ -60,7 +60,9 @@ class SGD(Optimizer):
         if mu != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
+                # np.array, not g.copy(): for a 0-d parameter g may be a numpy scalar,
+                # and the buffer must be an array that later steps update in place
+                buf = state["momentum_buffer"] = np.array(g, dtype=w.dtype)
             else:
                 buf *= mu
                 buf += (1 - group["dampening"]) * g
