@@ -41,9 +41,7 @@ class Unit:
     members: list[Node] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
 
-    @property
-    def first(self) -> int:
-        return self.members[0].index
+    position: float = 0.0  # where the unit starts in forward order (see `units`)
 
     @property
     def lone(self) -> bool:
@@ -54,6 +52,16 @@ def units(scene: Scene, max_nodes: int) -> tuple[list[Unit], dict[int, Unit], bo
     """Groups the tensors of `scene`: by module, then into runs when that is still more than
     `max_nodes` nodes. Returns the units in forward order, the unit of each tensor, and
     whether runs were needed."""
+    # A leaf's place in the topological order says little (every leaf is a source and may
+    # come first), so a tensor counts as placed just before the first op that uses it.
+    position: dict[int, float] = {}
+    for nid in scene.order:
+        nd = scene.nodes[nid]
+        if nd.op is not None:
+            position[nid] = nd.index
+            for u, _ in nd.inputs:
+                if scene.nodes[u].op is None:
+                    position[u] = min(position.get(u, float("inf")), nd.index - 0.5)
     by_key: dict[str, Unit] = {}
     for nid in scene.order:
         nd = scene.nodes[nid]
@@ -66,7 +74,9 @@ def units(scene: Scene, max_nodes: int) -> tuple[list[Unit], dict[int, Unit], bo
             key = f"t:{nd.index}"
             u = by_key[key] = Unit(key, nd.name)
         u.members.append(nd)
-    ordered = sorted(by_key.values(), key=lambda u: u.first)
+    for u in by_key.values():
+        u.position = min(position.get(nd.nid, nd.index) for nd in u.members)
+    ordered = sorted(by_key.values(), key=lambda u: u.position)
     merged = False
     if len(ordered) > max_nodes:
         # runs of consecutive units: every run keeps its modules whole
@@ -81,7 +91,8 @@ def units(scene: Scene, max_nodes: int) -> tuple[list[Unit], dict[int, Unit], bo
                 title = mods[0] if len(mods) == 1 else f"{mods[0]} … {mods[-1]}"
             else:
                 title = f"tensors {members[0].index + 1}–{members[-1].index + 1}"
-            runs.append(Unit(f"r:{j}", title, members, mods or ["(no module)"]))
+            runs.append(Unit(f"r:{j}", title, members, mods or ["(no module)"],
+                             chunk[0].position))
         ordered = runs
         merged = True
     of = {nd.nid: u for u in ordered for nd in u.members}
@@ -126,7 +137,7 @@ def _unit_label(u: Unit, scene: Scene, ink: S.Ink, show: Sequence[str]) -> str:
                      f"{escape(shape_text(last.tensor.shape, last.tensor.dtype))}</FONT>")
     if "grad" in show:
         norm = _unit_norm(u)
-        g = "not computed yet" if norm is None else f"‖grad‖ {format_number(norm)}"
+        g = "not computed yet" if norm is None else f"grad norm {format_number(norm)}"
         lines.append(f'<FONT POINT-SIZE="9" COLOR="{ink.grad}">{escape(g)}</FONT>')
     return "<" + "<BR/>".join(lines) + ">"
 
