@@ -322,6 +322,18 @@ def test_nested_scopes_root_adds_no_prefix() -> None:
     assert model.head(mg.randn(1, 2)).module == ""
 
 
+def test_scope_names_survive_slicing_and_sharing() -> None:
+    model = nn.MLP([2, 3, 2])
+    first = model.layers[0]
+    for _ in range(3):
+        head = model.layers[:1]  # registers the same Linear in a new Sequential
+    assert first._scope_name == "0"
+    assert head(mg.randn(1, 2)).module == "0"
+    outer = nn.Sequential(nn.Identity(), model)
+    out = outer(mg.randn(1, 2))
+    assert out.module == "1.layers.2"
+
+
 def test_scope_restored_after_an_error() -> None:
     with pytest.raises(ValueError):
         nn.MLP([2, 3])(mg.randn(4, 5))
@@ -399,8 +411,10 @@ def test_he_normal_statistics() -> None:
 
 @pytest.mark.parametrize("activation,rule", [("relu", "he"), ("leaky_relu", "he"),
                                              ("gelu", "he"), ("tanh", "xavier"),
-                                             ("sigmoid", "xavier")])
-def test_mlp_auto_init_picks_rule(activation: str, rule: str) -> None:
+                                             ("sigmoid", "xavier"), (nn.ReLU, "he"),
+                                             (nn.Tanh, "xavier")],
+                         ids=lambda v: v if isinstance(v, str) else v.__name__)
+def test_mlp_auto_init_picks_rule(activation: Any, rule: str) -> None:
     mg.manual_seed(0)
     model = nn.MLP([300, 200, 100], activation=activation)
     w = model.layers[2].weight.data.astype(np.float64)  # type: ignore[union-attr]

@@ -31,10 +31,10 @@ CASES = [
     ("RMSprop", {"lr": 0.01, "centered": True}),
     ("RMSprop", {"lr": 0.01, "momentum": 0.9}),
     ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.5, "weight_decay": 0.1}),
-    ("RMSprop", {"lr": 0.01, "alpha": 0.3, "centered": True}),  # lerp's w ≥ ½ branch
+    ("RMSprop", {"lr": 0.01, "alpha": 0.3, "centered": True}),  # exercises lerp_'s w ≥ ½ form
     ("Adam", {}),
     ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
-    ("Adam", {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-6}),  # lerp's w = ½ branch
+    ("Adam", {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-6}),  # exercises lerp_'s w ≥ ½ form
     ("Adam", {"lr": 0.01, "amsgrad": True}),
     ("AdamW", {}),
     ("AdamW", {"lr": 0.01, "weight_decay": 0.1}),

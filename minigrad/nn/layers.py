@@ -210,7 +210,7 @@ class MLP(Module):
         act_cls = _activation_class(activation)
         if output not in (None, "softmax", "sigmoid"):
             raise ValueError(f"MLP: output must be None, 'softmax' or 'sigmoid', got {output!r}")
-        if init == "auto" and activation in _HE_ACTIVATIONS:
+        if init == "auto" and act_cls in tuple(ACTIVATIONS[a] for a in _HE_ACTIVATIONS):
             init = "he"
         self.sizes = sizes
         self.activation = activation

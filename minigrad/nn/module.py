@@ -83,14 +83,12 @@ class Module:
     training: bool
     _parameters: dict[str, Parameter | None]
     _modules: dict[str, Module]
-    _names: list[str]
     _scope_name: str | None
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ needs these registries to exist already
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
-        object.__setattr__(self, "_names", [])
         object.__setattr__(self, "_scope_name", None)
         object.__setattr__(self, "training", True)
 
@@ -166,17 +164,17 @@ class Module:
             mods[name] = module
         object.__setattr__(self, name, module)
 
-    # A module remembers the attribute name(s) it is registered under, so that __call__ can
+    # A module remembers the attribute name it is registered under, so that __call__ can
     # compose its dotted path from the caller's scope without walking up to the root. A module
-    # shared by two parents keeps the name it was registered under first.
+    # registered twice (shared, or in a slice of a Sequential) keeps its first name: one name
+    # only, so that re-registering in a loop cannot grow anything.
     def _remember_name(self, name: str) -> None:
-        self._names.append(name)
-        object.__setattr__(self, "_scope_name", self._names[0])
+        if self._scope_name is None:
+            object.__setattr__(self, "_scope_name", name)
 
     def _forget_name(self, name: str) -> None:
-        if name in self._names:
-            self._names.remove(name)
-        object.__setattr__(self, "_scope_name", self._names[0] if self._names else None)
+        if self._scope_name == name:
+            object.__setattr__(self, "_scope_name", None)
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args: Any, **kwargs: Any) -> Any:
