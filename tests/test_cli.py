@@ -209,15 +209,9 @@ def test_demo_writes_every_file_it_lists(tmp_path):
         assert (out / name).exists() and (out / name).stat().st_size > 0, name
         assert f"wrote {out / name}" in r.stdout
     assert r.returncode == (1 if missing else 0), r.stdout
+    # the demo owns its folder: a second run replaces the files instead of refusing
+    again = run("demo", "--epochs", "5", "--out", str(out), "--seed", "1")
+    assert "Traceback" not in again.stderr and "failed:" not in again.stdout, again.stdout
+    assert again.returncode == r.returncode
     if missing:
         pytest.skip(f"not built yet: {', '.join(DEMO_FILES[m] for m in missing)}")
-
-
-@pytest.mark.slow
-def test_demo_overwrites_its_own_folder(tmp_path):
-    out = tmp_path / "demo"
-    first = run("demo", "--epochs", "5", "--out", str(out))
-    second = run("demo", "--epochs", "5", "--out", str(out))
-    assert "Traceback" not in second.stderr
-    assert second.returncode == first.returncode
-    assert (out / "model.npz").exists()
