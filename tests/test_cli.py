@@ -215,3 +215,24 @@ def test_demo_writes_every_file_it_lists(tmp_path):
     assert again.returncode == r.returncode
     if missing:
         pytest.skip(f"not built yet: {', '.join(DEMO_FILES[m] for m in missing)}")
+
+
+def test_demo_names_missing_parts_and_fakes_nothing(tmp_path, monkeypatch, capsys):
+    """With the pictures' makers absent, the demo says so, writes no stand-ins, still trains,
+    compares and saves the model, and exits with 1."""
+    from minigrad import cli
+
+    real = cli._optional
+    monkeypatch.setattr(
+        cli, "_optional",
+        lambda module, attr=None: None if module == "visualize" else real(module, attr),
+    )
+    out = tmp_path / "demo"
+    code = cli.main(["demo", "--epochs", "3", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 1
+    for maker in ("visualize.render", "visualize.grad_flow", "visualize.backward_steps",
+                  "visualize.plot_history", "visualize.decision_boundary"):
+        assert f"missing: {maker} (not built yet)" in text
+    assert sorted(p.name for p in out.iterdir()) == ["model.npz"]
+    assert "rows match" in text and "incomplete: missing" in text
