@@ -377,3 +377,23 @@ def test_memory_flat_over_10000_steps(name: str) -> None:
         tracemalloc.stop()
     assert grown < 200_000, f"{name}: memory grew by {grown} bytes over 9,000 steps"
     assert last < 0.1, "the loop should also have trained"
+
+
+@pytest.mark.parametrize("name,kw", ALL, ids=ALL_IDS)
+def test_numpy_scalar_hyperparameters_do_not_upcast(name: str, kw: dict[str, Any]) -> None:
+    """np.float64 hyperparameters give bit-for-bit the float32 updates of Python floats."""
+    as_numpy = {k: np.float64(v) if isinstance(v, float) else v for k, v in kw.items()}
+    if name in ("Adam", "AdamW"):
+        as_numpy["betas"] = (np.float64(0.9), np.float64(0.999))
+    runs = []
+    for hyper in (kw, as_numpy):
+        ps = [nn.Parameter(a) for a in _params(4, dtype=np.float32)]
+        opt = getattr(optim, name)(ps, **hyper)
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            _set_grads(ps, rng, skip=None)
+            opt.step()
+        assert all(p.dtype == np.float32 for p in ps)
+        runs.append([p.data.copy() for p in ps])
+    for a, b in zip(*runs):
+        assert a.tobytes() == b.tobytes()

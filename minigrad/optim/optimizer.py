@@ -145,6 +145,7 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            hyper = _python_numbers(group)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -158,8 +159,8 @@ class Optimizer:
                     g = g.astype(p.data.dtype)
                 st = self.state.get(p)
                 if st is None:
-                    st = self.state[p] = self._init_state(p, group)
-                self._update(p.data, g, st, group)
+                    st = self.state[p] = self._init_state(p, hyper)
+                self._update(p.data, g, st, hyper)
                 p._version.n += 1
         return loss
 
@@ -254,6 +255,22 @@ class Optimizer:
                     lines.append(f"    {k}: {group[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _python_numbers(group: dict[str, Any]) -> dict[str, Any]:
+    """The group's hyperparameters with numpy scalars turned into Python numbers: under
+    numpy 2's promotion rules ``np.float64(0.1) * w32`` is float64, while ``0.1 * w32`` stays
+    float32, so a learning rate set from numpy would otherwise upcast every update."""
+    out: dict[str, Any] = {}
+    for k, v in group.items():
+        if k == "params":
+            continue
+        if isinstance(v, (np.floating, np.integer)):
+            v = v.item()
+        elif isinstance(v, tuple):
+            v = tuple(x.item() if isinstance(x, (np.floating, np.integer)) else x for x in v)
+        out[k] = v
+    return out
 
 
 def lerp_(a: np.ndarray, b: np.ndarray, w: float) -> None:
