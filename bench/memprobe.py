@@ -14,8 +14,9 @@ cannot be reset, ru_maxrss is used instead (the method field says which).
 - mlp: 3 SGD steps of the large MLP, float32: peak.
 - chain: the 100,000-op chain: held after forward (the recorded graph), peak over forward
   and backward.
-- train: the small MLP trained for many steps on one batch: RSS after the warm-up steps and
-  after the last one.
+- train: the small MLP trained for many steps on one batch: RSS after the warm-up steps, at
+  9 checkpoints up to the last one, and the growth in the number of objects the cyclic GC
+  tracks (a leak of tensors or graph nodes shows there even when RSS hides it).
 """
 
 from __future__ import annotations
@@ -96,12 +97,22 @@ def main(argv: list[str]) -> dict:
             model.step()
         gc.collect()
         first = _status_kib("VmRSS") * 1024
-        for _ in range(total - warm):
-            loss = model.step()
-        gc.collect()
-        last = _status_kib("VmRSS") * 1024
-        return {"after_warmup": first, "after_all": last, "warm": warm, "steps": total,
-                "loss": float(loss.item() if hasattr(loss, "item") else loss)}
+        objects0 = len(gc.get_objects())
+        marks = []
+        chunk = max(1, (total - warm) // 9)
+        done = warm
+        while done < total:
+            k = min(chunk, total - done)
+            for _ in range(k):
+                loss = model.step()
+            done += k
+            last = float(loss.item() if hasattr(loss, "item") else loss)
+            del loss  # its graph is not a leak
+            gc.collect()
+            marks.append(_status_kib("VmRSS") * 1024)
+        objects = len(gc.get_objects()) - objects0 - 1  # less the list `marks`
+        return {"after_warmup": first, "after_all": marks[-1], "marks": marks,
+                "objects_growth": objects, "warm": warm, "steps": total, "loss": last}
     raise SystemExit(f"unknown kind {kind!r}")
 
 

@@ -123,6 +123,7 @@ class Report:
     checks: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     load: dict[str, tuple[float, float]] = field(default_factory=dict)  # seconds, other cores
+    train_objects: dict[str, int] = field(default_factory=dict)
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -396,10 +397,13 @@ def run_train_memory(report: Report, quick: bool) -> None:
             report.add(Row("train-memory", lib, None, "B", note="probe failed"))
             continue
         growth = m["after_all"] - m["after_warmup"]
+        marks = m["marks"]
         report.add(Row("train-memory", lib, growth, "B", None,
-                       note=f"RSS after step {m['warm']:,} → {m['steps']:,}: "
-                            f"{fmt_bytes(m['after_warmup'])} → {fmt_bytes(m['after_all'])}; "
-                            f"final loss {m['loss']:.3g}"))
+                       note=f"RSS after step {m['warm']:,}: {fmt_bytes(m['after_warmup'])}, "
+                            f"then {fmt_bytes(min(marks))} – {fmt_bytes(max(marks))} up to step "
+                            f"{m['steps']:,}; GC-tracked objects {m['objects_growth']:+d}; "
+                            f"final loss {m['loss']:.2g}"))
+        report.train_objects[lib] = m["objects_growth"]
 
 
 def run_render(n_nodes: int, plan: Plan, report: Report) -> None:
@@ -479,8 +483,11 @@ def targets(report: Report) -> list[tuple[str, str, str]]:
                         f"{fmt_time(r.value)} ({r.note})", verdict(r.value <= 5.0)))
     r = report.get("train-memory", "minigrad")
     if r and r.value is not None:
-        out.append(("Training: no memory growth across 10,000 steps (≤ 1 MiB of RSS)",
-                    fmt_bytes(r.value), verdict(r.value <= 1024**2)))
+        objs = report.train_objects.get("minigrad", 0)
+        out.append(("Training: no memory growth across 10,000 steps (RSS growth ≤ 1 MiB and "
+                    "no growth in GC-tracked objects)",
+                    f"RSS {fmt_bytes(r.value)}, objects {objs:+d}",
+                    verdict(r.value <= 1024**2 and objs <= 0)))
     return out
 
 
