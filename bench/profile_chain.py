@@ -27,48 +27,46 @@ sys.path.insert(1, os.path.dirname(HERE))
 import workloads as wl  # noqa: E402
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ops", type=int, default=2_000, help="ops in the chain")
-    ap.add_argument("--reps", type=int, default=10, help="forward+backward passes to profile")
-    ap.add_argument("--top", type=int, default=25, help="rows to print")
-    ap.add_argument("--sort", default="tottime", choices=["tottime", "cumulative", "ncalls"])
-    ap.add_argument("--phase", default="both", choices=["both", "forward", "backward"])
-    args = ap.parse_args()
-
-    chain = wl.make_chain("minigrad", args.ops)
-    for _ in range(3):
-        chain.run()
-    gc.collect()
-
-    # wall time without the profiler, split by phase
+def wall_per_op(chain: object, ops: int, reps: int) -> tuple[float, float]:
+    """Median forward and backward µs per op, without the profiler."""
     fwd, bwd = [], []
-    for _ in range(args.reps):
+    for _ in range(reps):
         t0 = time.perf_counter()
-        s = chain.forward()
+        s = chain.forward()  # type: ignore[attr-defined]
         t1 = time.perf_counter()
-        chain.backward(s)
+        chain.backward(s)  # type: ignore[attr-defined]
         t2 = time.perf_counter()
         fwd.append(t1 - t0)
         bwd.append(t2 - t1)
         del s
     med = lambda xs: sorted(xs)[len(xs) // 2]
-    per = 1e6 / args.ops
-    print(f"minigrad, {args.ops}-op chain on 4×4 float32, median of {args.reps} passes "
-          f"(no profiler, cyclic GC on):")
-    print(f"  forward  {med(fwd) * per:7.2f} µs/op")
-    print(f"  backward {med(bwd) * per:7.2f} µs/op")
-    print(f"  total    {(med(fwd) + med(bwd)) * per:7.2f} µs/op")
+    return med(fwd) * 1e6 / ops, med(bwd) * 1e6 / ops
 
+
+def profile(ops: int = 2_000, reps: int = 10, top: int = 25, sort: str = "tottime",
+            phase: str = "both") -> list[str]:
+    """The report as lines: wall time per op, then the top functions with µs per op."""
+    chain = wl.make_chain("minigrad", ops)
+    for _ in range(3):
+        chain.run()
+    gc.collect()
+    f, b = wall_per_op(chain, ops, reps)
+    lines = [
+        f"minigrad, {ops}-op chain on 4×4 float32, median of {reps} passes "
+        f"(no profiler, cyclic GC on):",
+        f"  forward  {f:7.2f} µs/op",
+        f"  backward {b:7.2f} µs/op",
+        f"  total    {f + b:7.2f} µs/op",
+    ]
     prof = cProfile.Profile()
     gc.collect()
-    for _ in range(args.reps):
-        if args.phase == "backward":
+    for _ in range(reps):
+        if phase == "backward":
             s = chain.forward()
             prof.enable()
             chain.backward(s)
             prof.disable()
-        elif args.phase == "forward":
+        elif phase == "forward":
             prof.enable()
             s = chain.forward()
             prof.disable()
@@ -79,17 +77,35 @@ def main() -> None:
             prof.disable()
         s = None
     st = pstats.Stats(prof)
-    n_ops = args.ops * args.reps
-    total = st.total_tt
-    print(f"\ncProfile ({args.phase}, {args.reps} passes): {total / n_ops * 1e6:.2f} µs/op "
-          f"with the profiler's overhead; top {args.top} by {args.sort}:\n")
-    print(f"{'ncalls':>9} {'calls/op':>8} {'own µs/op':>9} {'own %':>6} {'cum µs/op':>9}  function")
-    key = {"tottime": 2, "cumulative": 3, "ncalls": 1}[args.sort]
-    rows = sorted(st.stats.items(), key=lambda kv: kv[1][key], reverse=True)[: args.top]
-    for (file, line, name), (_cc, nc, tt, ct, _callers) in rows:
+    n_ops = ops * reps
+    total = st.total_tt  # type: ignore[attr-defined]
+    lines += [
+        "",
+        f"cProfile ({phase}, {reps} passes): {total / n_ops * 1e6:.2f} µs/op with the "
+        f"profiler's overhead; top {top} by {sort}:",
+        "",
+        f"{'ncalls':>9} {'calls/op':>8} {'own µs/op':>9} {'own %':>6} {'cum µs/op':>9}  function",
+    ]
+    key = {"tottime": 2, "cumulative": 3, "ncalls": 1}[sort]
+    stats = st.stats.items()  # type: ignore[attr-defined]
+    for (file, line, name), (_cc, nc, tt, ct, _callers) in sorted(
+        stats, key=lambda kv: kv[1][key], reverse=True
+    )[:top]:
         where = name if file == "~" else f"{_short(file)}:{line}({name})"
-        print(f"{nc:>9} {nc / n_ops:>8.2f} {tt / n_ops * 1e6:>9.3f} {tt / total * 100:>5.1f}% "
-              f"{ct / n_ops * 1e6:>9.3f}  {where}")
+        lines.append(f"{nc:>9} {nc / n_ops:>8.2f} {tt / n_ops * 1e6:>9.3f} "
+                     f"{tt / total * 100:>5.1f}% {ct / n_ops * 1e6:>9.3f}  {where}")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ops", type=int, default=2_000, help="ops in the chain")
+    ap.add_argument("--reps", type=int, default=10, help="forward+backward passes to profile")
+    ap.add_argument("--top", type=int, default=25, help="rows to print")
+    ap.add_argument("--sort", default="tottime", choices=["tottime", "cumulative", "ncalls"])
+    ap.add_argument("--phase", default="both", choices=["both", "forward", "backward"])
+    args = ap.parse_args()
+    print("\n".join(profile(args.ops, args.reps, args.top, args.sort, args.phase)))
 
 
 def _short(path: str) -> str:

@@ -124,6 +124,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     load: dict[str, tuple[float, float]] = field(default_factory=dict)  # seconds, other cores
     train_objects: dict[str, int] = field(default_factory=dict)
+    profile: list[str] = field(default_factory=list)
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -272,7 +273,7 @@ def _max_rel(a: np.ndarray, ref: np.ndarray) -> float:
     return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - ref))) / scale
 
 
-def check_mlp(libs: list[str], params: list[np.ndarray], X: np.ndarray, y: np.ndarray,
+def check_mlp(key: str, libs: list[str], params: list[np.ndarray], X: np.ndarray, y: np.ndarray,
               dtype: Any, report: Report) -> None:
     """Every library's first gradients and first updated weights equal numpy's."""
     f32 = np.dtype(dtype) == np.float32
@@ -294,7 +295,7 @@ def check_mlp(libs: list[str], params: list[np.ndarray], X: np.ndarray, y: np.nd
         m.step()
         werr = max(_max_rel(w, r) for w, r in zip(m.weights(), ref.weights()))
         assert werr <= wtol, f"{lib}: first updated weights differ from numpy's by {werr:.2e}"
-        report.check(f"✓ {lib}: first update equals numpy's ({np.dtype(dtype).name}; "
+        report.check(f"✓ {key}, {lib}: first update equals numpy's ({np.dtype(dtype).name}; "
                      f"gradients max rel diff {gerr:.1e}, weights {werr:.1e}; "
                      f"gradient dtype {'/'.join(sorted(dtypes))})")
 
@@ -302,7 +303,7 @@ def check_mlp(libs: list[str], params: list[np.ndarray], X: np.ndarray, y: np.nd
 def run_mlp(key: str, sizes: tuple[int, ...], batch: int, dtype: Any, libs: list[str],
             plan: Plan, report: Report) -> None:
     params, X, y = wl.mlp_data(sizes, batch, dtype)
-    check_mlp(libs, params, X, y, dtype, report)
+    check_mlp(key, libs, params, X, y, dtype, report)
     models = {lib: wl.make_mlp(lib, params, X, y) for lib in libs}
     res = time_interleaved({lib: m.step for lib, m in models.items()}, plan)
     for row in ratio_rows(key, res, "s"):
@@ -318,10 +319,14 @@ def run_chain_short(libs: list[str], n: int, plan: Plan, report: Report) -> None
         g = chains[lib].run()
         err = _max_rel(g, g_ref)
         assert err <= 1e-3, f"{lib}: chain gradient differs from numpy's by {err:.2e}"
-        report.check(f"✓ {lib}: {n}-op chain gradient equals numpy's (max rel diff {err:.1e})")
+        report.check(f"✓ chain-2000, {lib}: {n}-op chain gradient equals numpy's "
+                     f"(max rel diff {err:.1e})")
     res = time_interleaved({lib: c.run for lib, c in chains.items()}, plan)
     for row in ratio_rows("chain-2000", res, "us/op", scale=1e6 / n):
         report.add(row)
+    import profile_chain
+
+    report.profile = profile_chain.profile(ops=n, reps=2 if plan.quick else 5, top=15)
 
 
 def run_chain_long(libs: list[str], n: int, plan: Plan, report: Report, quick: bool) -> None:
@@ -598,6 +603,15 @@ def write_results(path: str, report: Report, env: list[str], elapsed: float) -> 
               f"{os.cpu_count()}):", "",
               *[f"- `{k}`: {other:.2f} cores over {dt:.0f} s" for k, (dt, other)
                 in report.load.items()]]
+    busy = [k for k, (_dt, other) in report.load.items() if other > 0.3]
+    if busy:
+        lines += ["", f"**Other processes kept more than 0.3 cores busy during {', '.join(busy)}:"
+                  " those timings are disturbed (multi-threaded BLAS suffers most); rerun on a "
+                  "quiet machine to compare.**"]
+    if report.profile:
+        lines += ["", "## Where minigrad's time goes on the op chain", "",
+                  "`bench/profile_chain.py` (top 15 by own time; per op = divided by ops × "
+                  "passes):", "", "```", *report.profile, "```"]
     if report.notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in report.notes]]
     with open(path, "w") as f:
