@@ -29,7 +29,7 @@ def test_bench_quick_runs_every_scenario():
         assert name in table, f"scenario {name} missing from the table:\n{table}"
     for lib in ("numpy", "minigrad"):
         assert f" {lib} " in table
-    assert "✓ minigrad: first update equals numpy's" in p.stdout
+    assert "✓ mlp-large-f32, minigrad: first update equals numpy's" in p.stdout
 
 
 def test_bench_only_selects_scenarios():
