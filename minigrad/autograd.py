@@ -88,6 +88,10 @@ def _sweep(
     try:
         return _walk(G, roots, seeds, retain_graph, create_graph, wanted)
     finally:
+        # topological_sort caches a view of G on G (a reference cycle): drop it and the
+        # tensors, so the activations go when the caller drops them, not at the next GC pass
+        G.graph.clear()
+        G.__dict__.pop("in_degree", None)
         if gc_was_on:
             gc.enable()
 

@@ -489,3 +489,19 @@ def test_saved_values_are_released_after_backward():
     y.backward()
     nodes = [d["tensor"] for _, d in y.graph.nodes(data=True)]
     assert all(t._ctx is None or t._ctx.freed for t in nodes)
+
+
+def test_activations_are_freed_as_soon_as_the_caller_drops_them_without_gc():
+    import weakref
+
+    gc.disable()
+    try:
+        x = f64(4, 3)
+        h = (x * 2).tanh()
+        ref = weakref.ref(h)
+        loss = h.sum()
+        loss.backward()
+        del h, loss
+        assert ref() is None
+    finally:
+        gc.enable()
