@@ -59,9 +59,9 @@ def units(scene: Scene, max_nodes: int) -> tuple[list[Unit], dict[int, Unit], bo
         nd = scene.nodes[nid]
         if nd.op is not None:
             position[nid] = nd.index
-            for u, _ in nd.inputs:
-                if scene.nodes[u].op is None:
-                    position[u] = min(position.get(u, float("inf")), nd.index - 0.5)
+            for src, _ in nd.inputs:
+                if scene.nodes[src].op is None:
+                    position[src] = min(position.get(src, float("inf")), nd.index - 0.5)
     by_key: dict[str, Unit] = {}
     for nid in scene.order:
         nd = scene.nodes[nid]

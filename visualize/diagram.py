@@ -16,6 +16,8 @@ keeps its dotted name (``layers.0.weight · W₁``).
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +30,7 @@ from minigrad.graph import topological_order
 from minigrad.ops.registry import REGISTRY
 from minigrad.tensor import Tensor
 from visualize import _style as S
-from visualize._text import escape, shape_text, subscript, summary_lines, value_rows
+from visualize._text import clean, escape, shape_text, subscript, summary_lines, value_rows
 
 __all__ = ["draw", "SHOW_OPTIONS"]
 
@@ -441,16 +443,17 @@ class GradScale:
             v = self.lo + step * i
             fill = S.viridis(i / (steps - 1))
             cells.append(
-                f'<TD BGCOLOR="{fill}" WIDTH="40"><FONT COLOR="{S.text_on(fill)}" '
-                f'POINT-SIZE="9">{escape(f"{v:.{decimals}f}")}</FONT></TD>'
+                f'<TD BGCOLOR="{fill}" BORDER="1" COLOR="#777777" WIDTH="46" HEIGHT="18" '
+                f'FIXEDSIZE="TRUE"><FONT COLOR="{S.text_on(fill)}" POINT-SIZE="9">'
+                f'{escape(f"{v:.{decimals}f}")}</FONT></TD>'
             )
         return (
-            '<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3" COLOR="#888888">'
-            f'<TR><TD COLSPAN="{steps}" BORDER="0"><FONT POINT-SIZE="10">'
-            "fill: log₁₀ ‖grad‖ (viridis)</FONT></TD>"
-            f'<TD BORDER="0"></TD></TR><TR>{"".join(cells)}'
-            f'<TD BGCOLOR="{S.NO_GRAD_FILL}"><FONT POINT-SIZE="9">no grad</FONT></TD></TR>'
-            "</TABLE>"
+            '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">'
+            f'<TR><TD COLSPAN="{steps + 2}" ALIGN="LEFT"><FONT POINT-SIZE="10">'
+            "fill: log₁₀ ‖grad‖ (viridis)</FONT></TD></TR>"
+            f'<TR>{"".join(cells)}<TD BORDER="1" COLOR="#777777" WIDTH="46" HEIGHT="18" '
+            f'FIXEDSIZE="TRUE" STYLE="DASHED"><FONT POINT-SIZE="9">no grad</FONT></TD>'
+            "<TD></TD></TR></TABLE>"
         )
 
 
@@ -463,40 +466,70 @@ def grad_norm(t: Tensor) -> float | None:
 
 
 # --------------------------------------------------------------------------- legend and title
+def _swatch(fill: str) -> str:
+    return (f'<TD BGCOLOR="{fill}" BORDER="1" COLOR="#777777" WIDTH="22" HEIGHT="14" '
+            'FIXEDSIZE="TRUE"></TD>')
+
+
 def role_legend(roles: Iterable[str], backward: bool) -> str:
     """Swatches for the roles present, and the meaning of the two edge styles."""
     cells = []
     for r in S.ROLE_FILL:
         if r in roles:
-            cells.append(
-                f'<TD BGCOLOR="{S.ROLE_FILL[r]}" STYLE="ROUNDED"><FONT POINT-SIZE="10">'
-                f"{escape(S.ROLE_TEXT[r])}</FONT></TD>"
-            )
-    cells.append(f'<TD BORDER="0"><FONT POINT-SIZE="10" COLOR="{S.FORWARD}">→ forward</FONT></TD>')
+            cells.append(_swatch(S.ROLE_FILL[r]))
+            cells.append(f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10">{escape(S.ROLE_TEXT[r])}'
+                         "</FONT></TD>")
+    cells.append(f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="{S.FORWARD}">→ forward</FONT>'
+                 "</TD>")
     if backward:
         cells.append(
-            f'<TD BORDER="0"><FONT POINT-SIZE="10" COLOR="{S.BACKWARD}">'
+            f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="{S.BACKWARD}">'
             "- - → backward: VJP formula, δ = gradient arriving at the op's result</FONT></TD>"
         )
     return (
-        '<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="4" CELLPADDING="3" COLOR="#888888"><TR>'
+        '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4" CELLPADDING="1"><TR>'
         + "".join(cells)
         + "</TR></TABLE>"
     )
 
 
+def _wrap(text: str, width: int) -> str:
+    """`text` broken into lines of at most `width` characters, at spaces where possible."""
+    # whitespace is kept as it is (a title is shown literally); only line breaks are added
+    return "\n".join(
+        line if len(line) <= width
+        else "\n".join(textwrap.wrap(line, width, replace_whitespace=False,
+                                     drop_whitespace=False))
+        for line in text.split("\n")
+    )
+
+
 def graph_label(title: str | None, notes: Sequence[str], legend: Sequence[str]) -> str:
-    """The graph's own label: title, notes (e.g. that it was collapsed) and legends."""
+    """The graph's own label: title, notes (e.g. that it was collapsed) and legends.
+
+    Graphviz stretches every cell of a nested table to the width of the widest row, which
+    would pull a legend apart under a long title; so the title and notes are wrapped to about
+    the legend's width, estimated from its length in characters (10 pt text; a swatch counts
+    as four characters).
+    """
+    legend_chars = max(
+        (len(re.sub(r"<[^>]*>", "", part)) + 4 * part.count("FIXEDSIZE") for part in legend),
+        default=60,
+    )
+    # 16 pt text is 1.6 times as wide as 10 pt text, 11 pt text 1.1 times
+    title_width = max(40, int(legend_chars / 1.6))
+    note_width = max(50, int(legend_chars / 1.1))
     rows = []
     if title:
-        rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="16"><B>{escape(title)}</B>'
-                    "</FONT></TD></TR>")
+        rows.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT POINT-SIZE="16"><B>'
+                    f"{escape(_wrap(clean(title), title_width))}</B></FONT></TD></TR>")
     for n in notes:
-        rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="11" COLOR="{S.MUTED}">'
-                    f"{escape(n)}</FONT></TD></TR>")
+        rows.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT"><FONT POINT-SIZE="11" '
+                    f'COLOR="{S.MUTED}">{escape(_wrap(n, note_width))}</FONT></TD></TR>')
     for part in legend:
         rows.append(f'<TR><TD ALIGN="LEFT">{part}</TD></TR>')
-    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2">' + "".join(rows) + "</TABLE>>"
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="0">'
+            + "".join(rows) + "</TABLE>>")
 
 
 # --------------------------------------------------------------------------- module boxes
