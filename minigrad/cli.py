@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -179,6 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _one_blas_thread():
             code: int = args.func(args)
+    except BrokenPipeError:
+        # the reader went away (`minigrad check | head`): stop quietly, as the docs advise,
+        # pointing stdout at devnull so the interpreter's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as e:
         # expected failures (a file that exists, a model compare cannot map, no Graphviz) get
         # one line; anything else is a bug, and its traceback is worth seeing
