@@ -77,7 +77,7 @@ def cluster_members(source: str) -> dict[str, set[str]]:
     labels = {}
     for cid in members:
         m = re.search(rf"subgraph {cid} \{{\n[^\n]*label=<(.*)> labeljust=", source)
-        labels[cid] = re.sub(r"<[^>]+>", "", m.group(1)) if m else cid
+        labels[cid] = re.sub(r"<[^>]+>", "", m.group(1)).replace("\u00a0", " ") if m else cid
     return {labels[c]: v for c, v in members.items()}
 
 
@@ -136,9 +136,9 @@ def test_lecture_names_for_the_lecture_net():
         assert name in found, name
     for symbol in ["W₁", "b₁", "W₂", "W₃", "b₃"]:
         assert f"· {symbol}" in found, symbol
-    assert "layers.0</B> · Linear(3→3)" in src
-    assert "layers.4</B> · Linear(3→2)" in src
-    assert "layers.1</B> · Sigmoid" in src
+    assert "layers.0</B>\u00a0· Linear(3→3)" in src
+    assert "layers.4</B>\u00a0· Linear(3→2)" in src
+    assert "layers.1</B>\u00a0· Sigmoid" in src
 
 
 def test_lecture_names_without_a_model():

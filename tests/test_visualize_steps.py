@@ -230,6 +230,8 @@ def test_backward_steps_errors(tmp_path):
         visualize.backward_steps(loss, tmp_path / "s.svg")
     with pytest.raises(ValueError, match="does not require grad"):
         visualize.backward_steps(minigrad.tensor([1.0]).sum(), tmp_path / "c.html")
+    with pytest.raises(ValueError, match="max_nodes=3"):
+        visualize.backward_steps(loss, tmp_path / "big.html", max_nodes=3)
     assert sorted(os.listdir(tmp_path)) == ["s.html"]
 
 

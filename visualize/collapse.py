@@ -121,7 +121,7 @@ def _unit_label(u: Unit, scene: Scene, ink: S.Ink, show: Sequence[str]) -> str:
     desc = scene.modules.get(u.title, "") if len(u.modules) == 1 else ""
     head = f"<B>{escape(u.title)}</B>"
     if desc:
-        head += f" · {escape(desc)}"
+        head += f"\u00a0· {escape(desc)}"  # nbsp: SVG viewers drop a leading space
     lines = [f'<FONT POINT-SIZE="12" COLOR="{ink.text}">{head}</FONT>']
     op_text = ", ".join(f"{k}×{v}" if v > 1 else k for k, v in list(ops.items())[:6])
     if len(ops) > 6:

@@ -345,7 +345,7 @@ def tensor_label(
     text, muted, grad_colour = ink.text, ink.muted, ink.grad
     title = escape(node.name)
     if node.symbol:
-        title += f' <FONT COLOR="{muted}">· {escape(node.symbol)}</FONT>'
+        title += f'\u00a0<FONT COLOR="{muted}">· {escape(node.symbol)}</FONT>'
     rows = [f"<TR>{_cell(title, bold=True, size=12, colspan=2, color=text)}</TR>"]
     for line in extra:
         rows.append(f"<TR>{_cell(line, size=9, colspan=2, color=muted)}</TR>")
@@ -560,7 +560,7 @@ def _natural(name: str) -> list[Any]:
 def cluster_label(name: str, desc: str) -> str:
     text = f"<B>{escape(name)}</B>"
     if desc:
-        text += f" · {escape(desc)}"
+        text += f"\u00a0· {escape(desc)}"  # nbsp: SVG viewers drop a leading space
     return f'<<FONT POINT-SIZE="11">{text}</FONT>>'
 
 
