@@ -190,6 +190,8 @@ def _read(path: str, fh: IO[bytes]) -> OrderedDict[str, np.ndarray]:
         names = json.loads(raw.tobytes().decode("utf-8"))
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise CheckpointError(f"{path!r}: the {NAMES_KEY} entry is not a list of names")
+        if len(set(names)) != len(names):
+            raise CheckpointError(f"{path!r}: the {NAMES_KEY} entry repeats a name")
         expected = {f"arr_{i}" for i in range(len(names))} | {NAMES_KEY}
         if set(keys) != expected:
             raise CheckpointError(

@@ -299,8 +299,8 @@ def test_zip_that_is_not_npz(tmp_path):
 
 @pytest.mark.parametrize(
     "names",
-    [b'["a", "b"]', b'{"a": 1}', b"[1]", b"not json", b"\xff\xfe"],
-    ids=["count-mismatch", "dict", "non-str", "bad-json", "bad-utf8"],
+    [b'["a", "b"]', b'{"a": 1}', b"[1]", b"not json", b"\xff\xfe", b'["a", "a"]'],
+    ids=["count-mismatch", "dict", "non-str", "bad-json", "bad-utf8", "duplicate"],
 )
 def test_damaged_name_table(tmp_path, names):
     path = tmp_path / "d.npz"
