@@ -699,3 +699,30 @@ def test_digraph_displays_inline_in_jupyter():
     _, loss = mlp_loss((2, 2))
     bundle = visualize.draw(loss)._repr_mimebundle_()
     assert "image/svg+xml" in bundle and "<svg" in bundle["image/svg+xml"]
+
+
+def test_hand_written_row_layer_reads_as_the_lecture():
+    """``x @ W.T + b`` (PyTorch's rows): the labels name what each edge computes, and the
+    transpose in front of W says it receives the lecture's δ·hᵀ."""
+    rng = np.random.default_rng(0)
+    x = minigrad.tensor(rng.normal(size=(3,)))
+    W = minigrad.tensor(rng.normal(size=(2, 3)), requires_grad=True)
+    b = minigrad.tensor(rng.normal(size=(2,)), requires_grad=True)
+    h = minigrad.tensor(rng.normal(size=(3,)), requires_grad=True)
+    loss = ((x + h) @ W.T + b).sum()
+    src = visualize.draw(loss, backward=True).source
+    names = ids_by_name(loss)
+    for name in ["W₁", "W₁ᵀ", "b₁", "a₁"]:
+        assert name in names, sorted(names)
+    back = {a: re.sub(r"<[^>]+>", "", attrs.split("label=<", 1)[1])
+            for a, _, attrs in edge_statements(src) if "dir=back" in attrs and "label=<" in attrs}
+    assert back[names["W₁"]].startswith("δᵀ = δ·hᵀ")
+    assert back[names["W₁ᵀ"]].startswith("hᵀ·δ")
+    assert back[names["add"]].startswith("δ·W")  # the hidden input x + h gets δ·W
+    assert back[names["b₁"]].startswith("δ")
+    assert "a = h Wᵀ (rows)" in src
+    # the lecture's own order keeps the registry's labels
+    W2 = minigrad.tensor(rng.normal(size=(2, 3)), requires_grad=True)
+    loss2 = (W2 @ h).sum()
+    src2 = visualize.draw(loss2, backward=True).source
+    assert "δ·hᵀ" in src2 and "Wᵀ·δ" in src2 and "(rows)" not in src2

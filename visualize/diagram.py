@@ -126,6 +126,7 @@ def _lecture_symbols(G: Any, order: list[int]) -> dict[int, str]:
     """The lecture's names: a_k, h_k, W_k, b_k, x, ŷ, L, ℓ/y, counted along forward order."""
     sym: dict[int, str] = {}
     layer: dict[int, int] = {}
+    products: set[int] = set()  # matmul results, which a following bias add makes into a_k
     k = 0
     nodes = G.nodes
 
@@ -145,7 +146,6 @@ def _lecture_symbols(G: Any, order: list[int]) -> dict[int, str]:
                 sym[nid] = f"a{subscript(k)}"
                 roles = {0: "h", 1: "W", 2: "b"}
             else:
-                sym[nid] = f"W{subscript(k)}h{subscript(k - 1)}"
                 roles = {}
                 for i, u in ins.items():
                     root = _follow_back(G, u)
@@ -153,6 +153,13 @@ def _lecture_symbols(G: Any, order: list[int]) -> dict[int, str]:
                         roles[i] = "W"
                     else:
                         roles[i] = "h"
+                w, h = f"W{subscript(k)}", f"h{subscript(k - 1)}"
+                products.add(nid)
+                if roles.get(1) == "W" and roles.get(0) == "h":  # rows: h @ W.T
+                    t = "ᵀ" if nodes[ins[1]]["op"] == "transpose" else ""
+                    sym[nid] = f"{h}{w}{t}"
+                else:
+                    sym[nid] = f"{w}{h}"
             for i, u in ins.items():
                 root = _follow_back(G, u) if op == "matmul" else u
                 if not leaf(root) or root in sym:
@@ -160,13 +167,15 @@ def _lecture_symbols(G: Any, order: list[int]) -> dict[int, str]:
                 r = roles.get(i)
                 if r == "W" and nodes[root]["requires_grad"]:
                     sym[root] = f"W{subscript(k)}"
+                    if u != root and nodes[u]["op"] == "transpose" and u not in sym:
+                        sym[u] = f"W{subscript(k)}ᵀ"
                 elif r == "b" and nodes[root]["requires_grad"]:
                     sym[root] = f"b{subscript(k)}"
                 elif r == "h" and k == 1 and not nodes[root]["requires_grad"]:
                     sym[root] = "x"
             continue
         layer[nid] = prev
-        if op == "add" and prev and any(sym.get(u, "").startswith("W") for u in ins.values()):
+        if op == "add" and prev and any(u in products for u in ins.values()):
             # W h + b written by hand: this add completes the pre-activation a_k
             sym[nid] = f"a{subscript(prev)}"
             for u in ins.values():
@@ -383,10 +392,12 @@ def tensor_label(
     )
 
 
-def op_label(op: str, ink: S.Ink | None = None) -> str:
-    """The op node's label: its name and its formula in the lecture's notation."""
-    reg = REGISTRY.get(op)
-    formula = reg.formula if reg is not None else ""
+def op_label(op: str, ink: S.Ink | None = None, formula: str | None = None) -> str:
+    """The op node's label: its name and its formula in the lecture's notation (the
+    registry's, unless `formula` is given)."""
+    if formula is None:
+        reg = REGISTRY.get(op)
+        formula = reg.formula if reg is not None else ""
     ink = ink or S.ink_on(S.OP_FILL)
     text, muted = ink.text, ink.muted
     out = f'<<FONT POINT-SIZE="10" COLOR="{text}"><B>{escape(op)}</B></FONT>'
@@ -403,6 +414,41 @@ def html(text: str) -> str:
 def formulas_text(edge: dict[str, Any]) -> str:
     """The backward label of one edge: its VJP formulas (``x * x`` sends both, summed)."""
     return " + ".join(str(f) for f in edge.get("formulas", ()))
+
+
+def _is_parameter(scene: Scene, nid: int) -> bool:
+    nd = scene.nodes[nid]
+    return nd.op is None and bool(nd.tensor.requires_grad)
+
+
+def row_layer_labels(scene: Scene) -> dict[tuple[int, int], str]:
+    """Backward labels for layers written by hand in PyTorch's row convention, ``h @ W.T``.
+
+    The registry labels matmul's VJPs by position for the lecture's ``a = W h`` (``δ·hᵀ`` to
+    the first operand, ``Wᵀ·δ`` to the second). In ``h @ W.T`` the weight is the second
+    operand, so those labels would name the wrong things; here each edge gets the product it
+    really computes, and the transpose in front of W says that what arrives is the lecture's
+    ``δ·hᵀ`` (per example; summed over a batch). The key ``(v, v)`` holds the formula of the
+    matmul ``v`` itself.
+    """
+    out: dict[tuple[int, int], str] = {}
+    for v, nd in scene.nodes.items():
+        if nd.op != "matmul":
+            continue
+        slots = {i: u for u, d in nd.inputs for i in d["argnums"]}
+        if set(slots) != {0, 1} or slots[0] == slots[1]:
+            continue
+        h, w = slots[0], slots[1]
+        w_root = _follow_back(scene.G, w)
+        if not _is_parameter(scene, w_root) or _is_parameter(scene, _follow_back(scene.G, h)):
+            continue  # the lecture's own order, or no weight: the registry's labels fit
+        transposed = scene.nodes[w].op == "transpose" and w_root != w
+        out[(v, v)] = "a = h Wᵀ (rows)" if transposed else "a = h W (rows)"  # the op's own
+        out[(h, v)] = "δ·W" if transposed else "δ·Wᵀ"
+        out[(w, v)] = "hᵀ·δ"
+        if transposed:
+            out[(w_root, w)] = "δᵀ = δ·hᵀ"
+    return out
 
 
 # --------------------------------------------------------------------------- gradient colours
@@ -759,6 +805,8 @@ def emit_full(
         nd = scene.nodes[nid]
         by_module.setdefault(nd.module, []).append(nd)
 
+    row_labels = row_layer_labels(scene)
+
     def add_nodes(target: Any, members: list[Node]) -> None:
         for nd in members:
             st = styles[nd.nid]
@@ -768,7 +816,9 @@ def emit_full(
                         color=st.border, penwidth=st.penwidth, style=st.style)
             if nd.op is not None:
                 ost = (op_styles or {}).get(nd.nid) or NodeStyle(fill=S.OP_FILL, border=S.OP_BORDER)
-                target.node(op_id(nd), label=op_label(nd.op, ost.colours), fillcolor=ost.fill,
+                target.node(op_id(nd), label=op_label(nd.op, ost.colours,
+                                                      row_labels.get((nd.nid, nd.nid))),
+                            fillcolor=ost.fill,
                             color=ost.border, penwidth=ost.penwidth, style=ost.style,
                             margin="0.05,0.02", height="0.3")
 
@@ -810,7 +860,8 @@ def emit_full(
             if backward and src.tensor.requires_grad:
                 label = (backward_labels or {}).get((u, nid))
                 if label is None:
-                    label = f'<<FONT COLOR="{S.BACKWARD}">{escape(formulas_text(data))}</FONT>>'
+                    text = row_labels.get((u, nid)) or formulas_text(data)
+                    label = f'<<FONT COLOR="{S.BACKWARD}">{escape(text)}</FONT>>'
                 attrs = {"dir": "back", "style": "dashed", "color": S.BACKWARD,
                          "fontcolor": S.BACKWARD, "label": label, "arrowsize": "0.7"}
                 attrs.update({k[2:]: v for k, v in style.items() if k.startswith("b_")})

@@ -40,6 +40,7 @@ from visualize.diagram import (
     emit_full,
     formulas_text,
     new_digraph,
+    row_layer_labels,
     tensor_id,
     tensor_label,
 )
@@ -176,6 +177,7 @@ def _frame_source(scene: Scene, sw: Sweep, f: int, show: Sequence[str], directio
                 op_styles[nid] = NodeStyle(fill=GREY_FILL, border=GREY_BORDER, ink=GREY_INK)
     edge_styles: dict[tuple[int, int], dict[str, str]] = {}
     backward_labels: dict[tuple[int, int], str] = {}
+    row_labels = row_layer_labels(scene)
     for nid, nd in scene.nodes.items():
         if nd.op is None:
             continue
@@ -191,7 +193,8 @@ def _frame_source(scene: Scene, sw: Sweep, f: int, show: Sequence[str], directio
             edge_styles[(u, nid)] = {"color": fwd_colour, **b}
             text_colour = colour if nid in fired else "#ffffff"
             backward_labels[(u, nid)] = (
-                f'<<FONT COLOR="{text_colour}">{escape(formulas_text(data))}</FONT>>'
+                f'<<FONT COLOR="{text_colour}">'
+                f"{escape(row_labels.get((u, nid)) or formulas_text(data))}</FONT>>"
             )
     g = new_digraph(direction)
     g.attr(label="")
@@ -239,7 +242,8 @@ def _who(nd: Node) -> str:
     return f"<b>{name}</b>"
 
 
-def _caption(scene: Scene, frame: Frame, k: int, n: int) -> str:
+def _caption(scene: Scene, frame: Frame, k: int, n: int,
+             row_labels: dict[tuple[int, int], str]) -> str:
     nd = scene.nodes[frame.node]
     from minigrad.ops.registry import REGISTRY
 
@@ -255,7 +259,8 @@ def _caption(scene: Scene, frame: Frame, k: int, n: int) -> str:
         seed = ' <span class="note">(backward starts here with δ = 1)</span>'
     sends = "".join(
         f"<tr><td>→ {_who(scene.nodes[s.input])}</td>"
-        f'<td class="formula">{_html.escape(s.formula)}</td>'
+        f'<td class="formula">'
+        f"{_html.escape(row_labels.get((s.input, frame.node)) or s.formula)}</td>"
         f"<td>= {_numbers_html(s.grad)}</td></tr>"
         for s in frame.sends
     ) or '<tr><td colspan="3">no input needs a gradient</td></tr>'
@@ -347,6 +352,7 @@ _JS = """
 
 def _page(scene: Scene, sw: Sweep, svgs: list[str], title: str) -> str:
     n = len(sw.frames)
+    row_labels = row_layer_labels(scene)
     sections = []
     for k, (fr, svg) in enumerate(zip(sw.frames, svgs), start=1):
         nd = scene.nodes[fr.node]
@@ -354,7 +360,7 @@ def _page(scene: Scene, sw: Sweep, svgs: list[str], title: str) -> str:
             f'<section class="frame" id="frame-{k}" data-op={json.dumps(nd.op or "")} '
             f'data-node="{_html.escape(nd.name, quote=True)}" data-current="{tensor_id(nd)}"'
             f'{"" if k == 1 else " hidden"}>'
-            f"{_caption(scene, fr, k, n)}"
+            f"{_caption(scene, fr, k, n, row_labels)}"
             f'<div class="picture">{svg}</div></section>'
         )
     intro = (
