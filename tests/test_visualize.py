@@ -196,7 +196,7 @@ def test_gradient_reads_not_computed_yet_before_backward_never_zeros():
     fresh.backward()
     src = visualize.draw(fresh, model=fresh_model).source
     assert "not computed yet" not in src
-    assert "not kept (call .retain_grad() before backward)" in src  # a_k without retain_grad
+    assert "not kept (see retain_grad())" in src  # a_k without retain_grad
     w = fresh_model.layers[0].weight.grad.data
     assert f">{w[0, 0]:.4g}<" in src
 

@@ -322,7 +322,7 @@ def grad_state(node: Node, after_backward: bool) -> str | None:
     if not t.requires_grad:
         return "no grad (constant)"
     if node.op is not None and after_backward:
-        return "not kept (call .retain_grad() before backward)"
+        return "not kept (see retain_grad())"
     return "not computed yet"
 
 
