@@ -201,9 +201,3 @@ def draw_collapsed(
                    fontcolor=S.BACKWARD, arrowsize="0.7",
                    label=f"<{escape(label)}>" if label else "")
     return g
-
-
-def collapsed_size(scene: Scene, max_nodes: int) -> int:
-    """How many nodes the collapsed drawing of `scene` has."""
-    return len(units(scene, max_nodes)[0])
-

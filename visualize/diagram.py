@@ -406,11 +406,6 @@ def op_label(op: str, ink: S.Ink | None = None, formula: str | None = None) -> s
     return out + ">"
 
 
-def html(text: str) -> str:
-    """A plain escaped HTML-like label."""
-    return f"<{escape(text)}>"
-
-
 def formulas_text(edge: dict[str, Any]) -> str:
     """The backward label of one edge: its VJP formulas (``x * x`` sends both, summed)."""
     return " + ".join(str(f) for f in edge.get("formulas", ()))

@@ -463,9 +463,3 @@ def backward_steps(
     out_name = scene.nodes[scene.output].name
     page = _page(scene, sw, svgs, title or f"Backward through {out_name}, step by step")
     return write_atomic(p, page.encode("utf-8"), overwrite)
-
-
-def frame_count(output: Tensor) -> int:
-    """How many frames `backward_steps` draws for `output`: its number of op nodes."""
-    return sum(1 for nd in build_scene(output).nodes.values() if nd.op is not None)
-
