@@ -64,5 +64,5 @@ __all__ = [
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401
 
-__all__ += ["nn", "optim"]
+__all__ += ["data", "load", "save", "nn", "optim"]
 from minigrad import nn, optim  # noqa: E402  (last: they build on everything above)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from minigrad.modes import state
-from minigrad.ops.registry import Op, defop
+from minigrad.ops.registry import REGISTRY, Op, defop
 from minigrad.tensor import Tensor, lift
 
 __all__ = ["Node", "apply", "Function"]
@@ -108,6 +108,9 @@ def _check_finite_forward(op: Op, out: Tensor) -> None:
         )
 
 
+_ORIGIN: dict[str, tuple[str, str]] = {}
+
+
 class Function:
     """Base class for user-defined ops. Subclass it, write `forward` and one VJP per input,
     and the op joins the registry: it is gradchecked by the test suite, drawn in diagrams
@@ -148,6 +151,11 @@ class Function:
         fwd = vars(cls)["forward"]
         fwd = fwd.__func__ if isinstance(fwd, staticmethod) else fwd
         name = getattr(cls, "name", None) or cls.__name__.lower()
+        old = REGISTRY.get(name)
+        if old is not None and _ORIGIN.get(name) == (cls.__module__, cls.__qualname__):
+            # the same class defined again (a re-run notebook cell, a reload): replace it
+            del REGISTRY[name]
+        _ORIGIN[name] = (cls.__module__, cls.__qualname__)
         grads = cls.grads or tuple(f"∂{cls.__name__}/∂x{i}·δ" for i in range(len(vjps)))
         cls.op = defop(
             name,

@@ -172,3 +172,27 @@ def test_gradcheck_refuses_float32_and_reports_failures():
         mg.gradcheck(Wrong.apply, [x])
     assert mg.gradcheck(Wrong.apply, [x], raise_exception=False) is False
     del mg.REGISTRY["wrong"]
+
+
+def test_redefining_the_same_function_class_replaces_its_op():
+    code = '''
+class Twice(mg.Function):
+    formula = "y = 2x"
+    grads = ("2δ",)
+
+    @staticmethod
+    def forward(x):
+        return 2 * x
+
+    @staticmethod
+    def vjp_x(g, out, x):
+        return 2 * g
+'''
+    ns = {"mg": mg, "__name__": "notebook_cell"}
+    exec(code, ns)
+    first = ns["Twice"].op
+    exec(code, ns)  # a re-run cell
+    assert mg.REGISTRY["twice"] is ns["Twice"].op and ns["Twice"].op is not first
+    with pytest.raises(ValueError, match="already registered"):
+        exec(code, {"mg": mg, "__name__": "another_module"})
+    del mg.REGISTRY["twice"]
