@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 graphviz:
 	@bash scripts/ensure-graphviz.sh
 
+# The demo's matrices are small: BLAS threads would cost more than they save.
 demo: $(STAMP) graphviz
-	$(VENV)/bin/minigrad demo
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(VENV)/bin/minigrad demo
 
 test: $(STAMP) graphviz
 	$(PY) -m pytest -q

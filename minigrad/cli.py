@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw the backward edges with their gradients and formulas")
     r.add_argument("--steps", default=None, metavar="HTML",
                    help="also write the backward step-through page")
+    r.add_argument("--direction", choices=("LR", "TB"), default="LR",
+                   help="LR: left to right; TB: top to bottom, narrower (default: LR)")
+    r.add_argument("--color-by", choices=("role", "grad"), default="role", dest="color_by",
+                   help="fill nodes by role, or by log10 of their gradient's norm "
+                        "(default: role)")
+    r.add_argument("--title", default=None, help="the diagram's title")
     r.add_argument("--overwrite", action="store_true", help="replace existing files")
     r.set_defaults(func=cmd_render)
 
@@ -363,7 +369,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         _missing(", ".join(f"visualize.{n}" for n in absent))
         return 1
     model, out = vis.lecture_net(args.sizes, args.activation, args.loss, args.seed)
-    vis.render(out, args.out, model=model, backward=args.backward, overwrite=args.overwrite)
+    vis.render(out, args.out, model=model, backward=args.backward, overwrite=args.overwrite,
+               direction=args.direction, color_by=args.color_by, title=args.title)
     print(f"wrote {args.out}")
     if args.steps:
         vis.backward_steps(out, args.steps, model=model, overwrite=args.overwrite)
