@@ -11,8 +11,10 @@ PyTorch and HIPS autograd where installed (`pip install -r bench/requirements.tx
 
 Timing: each library is warmed up, then timed in several rounds; in each round every library
 runs once (a batch of calls sized to take about `target` seconds) in an order that rotates from
-round to round, so drifts of the machine hit all alike. The table gives the median over the
-rounds and its ratio to hand-written numpy measured in the same run. Memory is measured in a
+round to round, so drifts of the machine hit all alike. In the MLP scenarios each batch starts
+after a short rest, so that no thread pool is still spinning from the library before. The
+table gives the median over the rounds and its ratio to hand-written numpy measured in the
+same run. Memory is measured in a
 separate process per library (bench/memprobe.py). Correctness is checked as it goes: every
 library's first gradients and first updated weights must equal numpy's to float tolerance.
 """
@@ -87,7 +89,15 @@ class Plan:
 
     @property
     def rounds(self) -> int:
-        return 2 if self.quick else 9
+        return 2 if self.quick else 15
+
+    @property
+    def pause(self) -> float:
+        """Seconds of rest before each timed batch of the multi-threaded (MLP) scenarios, so
+        the previous library's idle BLAS / OpenMP threads have stopped spinning (OpenBLAS
+        spins about 0.1 s after a call): without it, PyTorch timed right after a numpy-based
+        library measured about 2× slower than alone."""
+        return 0.0 if self.quick else 0.15
 
     @property
     def target(self) -> float:
@@ -99,7 +109,7 @@ class Plan:
 
     @property
     def long_rounds(self) -> int:
-        return 1 if self.quick else 3
+        return 1 if self.quick else 5
 
     @property
     def render_rounds(self) -> int:
@@ -228,10 +238,11 @@ class OtherLoad:
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], Any]], plan: Plan
+    fns: dict[str, Callable[[], Any]], plan: Plan, pause: float = 0.0
 ) -> dict[str, tuple[float, float, float]]:
     """Median, min and max seconds per call of each function, over `plan.rounds` rounds in
-    a rotating order. Each sample is a batch of calls lasting about `plan.target` seconds."""
+    a rotating order. Each sample is a batch of calls lasting about `plan.target` seconds,
+    after `pause` seconds of rest."""
     reps: dict[str, int] = {}
     for lib, fn in fns.items():
         for _ in range(plan.warmup):
@@ -247,6 +258,8 @@ def time_interleaved(
         for lib in libs[k:] + libs[:k]:
             fn, n = fns[lib], reps[lib]
             gc.collect()
+            if pause:
+                time.sleep(pause)
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -305,7 +318,7 @@ def run_mlp(key: str, sizes: tuple[int, ...], batch: int, dtype: Any, libs: list
     params, X, y = wl.mlp_data(sizes, batch, dtype)
     check_mlp(key, libs, params, X, y, dtype, report)
     models = {lib: wl.make_mlp(lib, params, X, y) for lib in libs}
-    res = time_interleaved({lib: m.step for lib, m in models.items()}, plan)
+    res = time_interleaved({lib: m.step for lib, m in models.items()}, plan, plan.pause)
     for row in ratio_rows(key, res, "s"):
         report.add(row)
 
@@ -581,9 +594,14 @@ def write_results(path: str, report: Report, env: list[str], elapsed: float) -> 
         "",
         "## Results",
         "",
-        "Medians over interleaved rounds (the rotating order of libraries changes each round),",
-        "after warm-up; ratios are to hand-written numpy in the same run. Memory: RSS in a",
-        "separate process per library, above a baseline taken after the imports and the data.",
+        f"Medians over {Plan(False).rounds} interleaved rounds ({Plan(False).long_rounds} for "
+        "the 100k chain; the order of libraries rotates each round), after warm-up; each",
+        "round times a batch of calls of about 0.08 s per library (in the MLP scenarios after",
+        f"{Plan(False).pause} s of rest, so no thread pool is still spinning from the library",
+        "before). Ratios are to hand-written numpy in the same run. The cyclic GC stays on",
+        "(its cost is part of each library's cost); objects made by the imports are frozen",
+        "(`gc.freeze()`). Memory: RSS in a separate process per library, above a baseline",
+        "taken after the imports and the data (bench/memprobe.py).",
         "",
         *table_lines(report.rows, markdown=True),
         "",
