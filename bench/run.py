@@ -14,9 +14,9 @@ runs once (a batch of calls sized to take about `target` seconds) in an order th
 round to round, so drifts of the machine hit all alike. In the MLP scenarios each batch starts
 after a short rest, so that no thread pool is still spinning from the library before. The
 table gives the median over the rounds and its ratio to hand-written numpy measured in the
-same run. Memory is measured in a
-separate process per library (bench/memprobe.py). Correctness is checked as it goes: every
-library's first gradients and first updated weights must equal numpy's to float tolerance.
+same run. Memory is measured in a separate process per library (bench/memprobe.py).
+Correctness is checked as it goes: every library's first gradients and first updated weights
+must equal numpy's to float tolerance.
 """
 
 from __future__ import annotations
