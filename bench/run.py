@@ -534,6 +534,7 @@ def environment(libs: list[str]) -> list[str]:
         "- Versions: " + ", ".join(f"{lib} {wl.lib_version(lib)}" for lib in libs)
         + f", networkx {wl.version('networkx')}",
     ]
+    lines.append(f"- minigrad source: {git_state()}")
     missing = [lib for lib in wl.LIBRARIES if lib not in libs]
     if missing:
         lines.append(f"- Not installed, skipped: {', '.join(missing)}")
@@ -546,6 +547,22 @@ def environment(libs: list[str]) -> list[str]:
                  f"(left as found)")
     lines.append("- BLAS: " + blas_info(libs))
     return lines
+
+
+def git_state() -> str:
+    """The commit the measured engine is at, and whether minigrad/ had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "minigrad"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    if not head:
+        return "not a git checkout"
+    n = len(dirty.splitlines())
+    return f"commit {head}" + (f", with uncommitted changes in {n} file(s) under minigrad/"
+                               if n else ", minigrad/ clean")
 
 
 def blas_info(libs: list[str]) -> str:
