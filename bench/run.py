@@ -641,7 +641,7 @@ def write_results(path: str, report: Report, env: list[str], elapsed: float) -> 
     busy = [k for k, (_dt, other) in report.load.items() if other > 0.3]
     if busy:
         lines += ["", f"**Other processes kept more than 0.3 cores busy during {', '.join(busy)}:"
-                  " those timings are disturbed (multi-threaded BLAS suffers most); rerun on a "
+                  " their timings may be disturbed (multi-threaded BLAS suffers most); rerun on a "
                   "quiet machine to compare.**"]
     if report.profile:
         lines += ["", "## Where minigrad's time goes on the op chain", "",
