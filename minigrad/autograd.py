@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from minigrad.graph import build
+from minigrad.graph import build_for_backward
 from minigrad.modes import enable_grad, state
 from minigrad.ops.dual import unbroadcast
 from minigrad.tensor import Tensor, as_array
@@ -82,15 +82,14 @@ def _sweep(
     store in ``.grad`` (leaves, and non-leaves with retain_grad), which the caller writes
     only after the whole sweep succeeded, so an error leaves every ``.grad`` as it was.
     """
-    G = build(*roots, grad_only=True, details=False, check=True)
+    G, tensors = build_for_backward(roots)
     gc_was_on = gc.isenabled()
     gc.disable()  # the sweep makes no reference cycles; collecting midway only costs time
     try:
-        return _walk(G, roots, seeds, retain_graph, create_graph, wanted)
+        return _walk(G, tensors, roots, seeds, retain_graph, create_graph, wanted)
     finally:
-        # topological_sort caches a view of G on G (a reference cycle): drop it and the
-        # tensors, so the activations go when the caller drops them, not at the next GC pass
-        G.graph.clear()
+        # topological_sort caches a view of G on G (a reference cycle): drop it, so the
+        # graph goes at once rather than at the next GC pass
         G.__dict__.pop("in_degree", None)
         if gc_was_on:
             gc.enable()
@@ -98,13 +97,13 @@ def _sweep(
 
 def _walk(
     G: nx.DiGraph,
+    tensors: dict[int, Tensor],
     roots: Sequence[Tensor],
     seeds: Sequence[Any],
     retain_graph: bool,
     create_graph: bool,
     wanted: set[int] | None,
 ) -> tuple[dict[int, Any], list[tuple[Tensor, Any]]]:
-    tensors: dict[int, Tensor] = G.graph["tensors"]
     grads: dict[int, Any] = {}
     for r, s in zip(roots, seeds):
         grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
@@ -144,6 +143,8 @@ def _walk(
                 raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
             if op.variadic:
                 gx = vjp(g, out, *args, argnum=i, **ctx.params)
+            elif op.keeps:
+                gx = vjp(g, out, *args, saved=ctx.saved, **ctx.params)
             else:
                 gx = vjp(g, out, *args, **ctx.params)
             shape = x.data.shape

@@ -10,7 +10,7 @@ import numpy as np
 
 from minigrad.modes import state
 from minigrad.ops.registry import REGISTRY, Op, defop
-from minigrad.tensor import Tensor, lift
+from minigrad.tensor import Tensor, Version, lift
 
 __all__ = ["Node", "apply", "Function"]
 
@@ -23,16 +23,22 @@ class Node:
     caught before backward uses a stale value.
     """
 
-    __slots__ = ("op", "inputs", "params", "versions", "saved", "freed", "where")
+    __slots__ = ("op", "inputs", "params", "versions", "epoch", "saved", "freed", "where")
 
     def __init__(
-        self, op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any], versions: tuple[int, ...]
+        self,
+        op: Op,
+        inputs: tuple[Tensor, ...],
+        params: dict[str, Any],
+        versions: tuple[int, ...],
+        saved: Any = None,
     ) -> None:
         self.op = op
         self.inputs = inputs
         self.params = params
         self.versions = versions
-        self.saved: Any = None
+        self.epoch = Version.epoch
+        self.saved = saved
         self.freed = False
         self.where: str | None = None
 
@@ -71,11 +77,14 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
         like = next((a for a in args if isinstance(a, Tensor)), None)
         inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
         data = op.forward(*[t.data for t in inputs], **params)
+    saved = None
+    if op.keeps:
+        data, saved = data
     if type(data) is not np.ndarray:
         data = np.asarray(data)
     out = Tensor._wrap(data)
     if op.view:
-        out._version = inputs[0]._version
+        out._ver = inputs[0]._shared_version()
     if state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
@@ -87,7 +96,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
                     vs = ()
                 if op.saves_output:
                     vs += (out.version,)
-                out._ctx = Node(op, inputs, params, vs)
+                out._ctx = Node(op, inputs, params, vs, saved)
                 out.requires_grad = True
                 break
     if state.scope is not None:

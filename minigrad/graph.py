@@ -10,13 +10,14 @@ networkx.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import networkx as nx
 
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, Version
 
-__all__ = ["build", "graph", "node_id", "topological_order"]
+__all__ = ["build", "build_for_backward", "graph", "node_id", "topological_order"]
 
 
 def node_id(t: Tensor) -> int:
@@ -38,18 +39,13 @@ def _details(t: Tensor) -> dict[str, Any]:
     }
 
 
-def build(
-    *outputs: Tensor, grad_only: bool = False, details: bool = True, check: bool = False
-) -> nx.DiGraph:
-    """The graph of the history of `outputs`, built in one iterative pass.
+def build(*outputs: Tensor, grad_only: bool = False) -> nx.DiGraph:
+    """The graph of the history of `outputs`, built in one iterative pass, with every node
+    and edge attribute.
 
     Args:
-        grad_only: keep only tensors that require grad (what backward needs; constants
-            have no place in the sweep).
-        details: attach every node and edge attribute; backward asks for the ``tensor``
-            attribute only, which is cheaper.
-        check: raise if a node's saved values were freed by an earlier backward or changed
-            in place since the op ran (backward checks before it changes anything).
+        grad_only: keep only tensors that require grad (constants have no place in the
+            backward sweep).
     """
     G = nx.DiGraph()
     tensors: dict[int, Tensor] = {id(t): t for t in outputs}
@@ -60,19 +56,14 @@ def build(
         ctx = t._ctx
         if ctx is None:
             continue
-        if check:
-            _check_node(t)
         tid = id(t)
         inputs = ctx.inputs
-        if len(inputs) == 1 or not details:
+        if len(inputs) == 1:
             for i, x in enumerate(inputs):
                 if grad_only and not x.requires_grad:
                     continue
                 xid = id(x)
-                if details:
-                    edges.append((xid, tid, _edge(ctx, (i,))))
-                else:
-                    edges.append((xid, tid))
+                edges.append((xid, tid, _edge(ctx, (i,))))
                 if xid not in tensors:
                     tensors[xid] = x
                     stack.append(x)
@@ -87,16 +78,41 @@ def build(
                 tensors[xid] = x
                 stack.append(x)
         edges.extend((xid, tid, _edge(ctx, tuple(nums))) for xid, nums in argnums.items())
-    if details:
-        G.add_nodes_from((k, _details(t)) for k, t in tensors.items())
-        G.add_edges_from(edges)
-    else:
-        # Backward's lean graph: bare edges, each node's tensor kept on the graph object
-        # (`G.graph["tensors"]`) rather than in one attribute dict per node.
-        G.add_edges_from(edges)
-        G.add_nodes_from(id(t) for t in outputs)
-        G.graph["tensors"] = tensors
+    G.add_nodes_from((k, _details(t)) for k, t in tensors.items())
+    G.add_edges_from(edges)
     return G
+
+
+def build_for_backward(roots: Sequence[Tensor]) -> tuple[nx.DiGraph, dict[int, Tensor]]:
+    """The graph backward walks: only tensors that require grad, bare edges, and a map from
+    node id to tensor. It checks every node before anything is computed: freed by an earlier
+    backward, or changed in place since its op ran (skipped for nodes made after the last
+    in-place change anywhere, which is almost all of them)."""
+    tensors: dict[int, Tensor] = {id(t): t for t in roots}
+    stack = list(roots)
+    edges: list[tuple[int, int]] = []
+    add = edges.append
+    epoch = Version.epoch
+    while stack:
+        t = stack.pop()
+        ctx = t._ctx
+        if ctx is None:
+            continue
+        if ctx.freed or (ctx.versions and ctx.epoch != epoch):
+            _check_node(t)
+        tid = id(t)
+        for x in ctx.inputs:
+            if x.requires_grad:
+                xid = id(x)
+                add((xid, tid))
+                if xid not in tensors:
+                    tensors[xid] = x
+                    stack.append(x)
+    G = nx.DiGraph()
+    G.add_edges_from(edges)
+    for r in roots:
+        G.add_node(id(r))
+    return G, tensors
 
 
 def _edge(ctx: Any, nums: tuple[int, ...]) -> dict[str, Any]:

@@ -24,9 +24,14 @@ _FLOAT_KINDS = "f"
 
 
 class Version:
-    """A counter shared by a tensor and its views; every in-place change bumps it."""
+    """A counter shared by a tensor and its views; every in-place change bumps it.
+
+    `Version.epoch` counts the times any counter was handed out for bumping: a node made at
+    the current epoch has seen no in-place change since, so backward can skip its checks.
+    """
 
     __slots__ = ("n",)
+    epoch = 0
 
     def __init__(self) -> None:
         self.n = 0
@@ -200,6 +205,11 @@ class Tensor:
 
     @property
     def _version(self) -> Version:
+        """The counter, for code about to change this tensor in place (``t._version.n += 1``)."""
+        Version.epoch += 1
+        return self._shared_version()
+
+    def _shared_version(self) -> Version:
         # Made on first use: most tensors are never changed in place or viewed, and one
         # object fewer per op is a real saving for the garbage collector.
         v = self._ver
@@ -286,7 +296,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data (shared memory and version counter) without history."""
         t = Tensor._wrap(self.data)
-        t._version = self._version
+        t._ver = self._shared_version()
         t.name = self.name
         return t
 

@@ -68,7 +68,12 @@ def _linear_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -
             f"(out_features × in_features): the input's last dimension must be {W.shape[-1]}"
         )
     a = h @ W.T
-    return a if b is None else a + b
+    if b is None:
+        return a
+    if a.dtype == b.dtype and a.ndim:
+        a += b  # in place: one array fewer per layer
+        return a
+    return a + b
 
 
 def _linear_vjp_W(g, out, h, W, b=None):

@@ -55,7 +55,7 @@ LOG_SOFTMAX = defop(
 
 def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
     if reduction == "mean":
-        return loss.mean()
+        return loss.sum() / loss.size if loss.size else loss.mean()
     if reduction == "sum":
         return loss.sum()
     return loss
@@ -74,26 +74,43 @@ def _onehot(target: np.ndarray, C: int, dtype: Any) -> np.ndarray:
     return (target[..., None] == np.arange(C)).astype(dtype)
 
 
-def _ce_forward(logits: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
-    logp = stable_log_softmax(logits, axis=-1)
+def _ce_forward(logits: np.ndarray, target: np.ndarray, reduction: str = "mean"):
+    """The losses and, kept for the VJP, the softmax probabilities ŷ (one exp for both)."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=-1, keepdims=True)
     if target.dtype.kind in "iub":
-        loss = -np.take_along_axis(logp, target[..., None].astype(np.intp), axis=-1)[..., 0]
+        C = logits.shape[-1]
+        picked = z.reshape(-1, C)[np.arange(target.size), target.reshape(-1)]
+        loss = np.log(s[..., 0]) - picked.reshape(target.shape)
     else:
-        loss = -(target * logp).sum(axis=-1)
-    return _reduce(loss, reduction)
+        loss = -(target * (z - np.log(s))).sum(axis=-1)
+    return _reduce(loss, reduction), e / s
 
 
 def _n(x: Any) -> int:
     return int(np.prod(x.shape[:-1]))
 
 
-def _ce_vjp_logits(g, out, logits, target, reduction="mean"):
+def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
+    scale = _upstream(g, reduction, _n(logits), 1)
     t = dual.value(target)
-    y = _onehot(t, logits.shape[-1], dual.value(logits).dtype) if t.dtype.kind in "iub" else target
-    return _upstream(g, reduction, _n(logits), 1) * (dual.softmax(logits, -1) - y)
+    if isinstance(logits, Tensor):  # create_graph: ŷ must be a function of the logits
+        C = logits.shape[-1]
+        y = _onehot(t, C, logits.dtype) if t.dtype.kind in "iub" else target
+        return scale * (dual.softmax(logits, -1) - y)
+    if t.dtype.kind not in "iub":
+        return scale * (saved - target)
+    d = saved * scale  # ŷ − e(ℓ), scaled, without building the one-hot matrix
+    C = d.shape[-1]
+    rows = np.arange(t.size)
+    flat = d.reshape(-1, C)
+    sub = np.broadcast_to(scale, d.shape).reshape(-1, C)[rows, t.reshape(-1)]
+    flat[rows, t.reshape(-1)] -= sub
+    return d
 
 
-def _ce_vjp_target(g, out, logits, target, reduction="mean"):
+def _ce_vjp_target(g, out, logits, target, reduction="mean", saved=None):
     return _upstream(g, reduction, _n(logits), 1) * -dual.log_softmax(logits)
 
 
@@ -114,7 +131,7 @@ def _ce_cases():
 CROSS_ENTROPY = defop(
     "cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_target,
     formula="L = −log softmax(a)_ℓ", grads=("ŷ − e(ℓ)  (÷N for a mean)", "−log ŷ"),
-    examples=_ce_cases(),
+    examples=_ce_cases(), keeps=True,
     doc="softmax + cross-entropy on logits; class-index or probability targets",
     torch=lambda a, t, reduction="mean": __import__("torch").nn.functional.cross_entropy(
         a, t, reduction=reduction),

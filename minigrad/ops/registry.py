@@ -33,6 +33,8 @@ class Op:
         grad_formulas: one label per input for its backward edge, e.g. ``δ·hᵀ``.
         saves: input positions whose values the VJPs read; an in-place change to one of them
             before backward is an error. ``saves_output``: the VJPs read the output.
+        keeps: the forward returns ``(output, extra)`` and the VJPs receive ``saved=extra``
+            (softmax probabilities for cross-entropy, say), dropped after backward.
         reads: optionally, per VJP, which of `saves` it reads (mul's VJP for a reads only b,
             so ``h.mul_(3)`` stays differentiable although it overwrites h).
         view: the output may share memory with input 0 (reshape, transpose, indexing), so the
@@ -56,6 +58,7 @@ class Op:
     doc: str = ""
     torch: Callable[..., Any] | None = field(default=None, repr=False)
     reads: tuple[tuple[int, ...], ...] | None = None
+    keeps: bool = False
 
     def reads_of(self, argnum: int) -> tuple[int, ...]:
         """The saved input positions that the VJP for `argnum` reads (default: all)."""
@@ -92,6 +95,7 @@ def defop(
     doc: str = "",
     torch: Callable[..., Any] | None = None,
     reads: tuple[tuple[int, ...], ...] | None = None,
+    keeps: bool = False,
 ) -> Op:
     """Declares an op and adds it to the registry.
 
@@ -131,6 +135,7 @@ def defop(
         doc=doc,
         torch=torch,
         reads=reads,
+        keeps=keeps,
     )
     REGISTRY[name] = op
     return op
