@@ -209,6 +209,10 @@ class Tensor:
         Version.epoch += 1
         return self._shared_version()
 
+    @_version.setter
+    def _version(self, v: Version) -> None:
+        self._ver = v
+
     def _shared_version(self) -> Version:
         # Made on first use: most tensors are never changed in place or viewed, and one
         # object fewer per op is a real saving for the garbage collector.
@@ -216,10 +220,6 @@ class Tensor:
         if v is None:
             v = self._ver = Version()
         return v
-
-    @_version.setter
-    def _version(self, v: Version) -> None:
-        self._ver = v
 
     # ----------------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
