@@ -82,15 +82,17 @@ def _sweep(
     store in ``.grad`` (leaves, and non-leaves with retain_grad), which the caller writes
     only after the whole sweep succeeded, so an error leaves every ``.grad`` as it was.
     """
-    G, tensors = build_for_backward(roots)
     gc_was_on = gc.isenabled()
     gc.disable()  # the sweep makes no reference cycles; collecting midway only costs time
+    G = None
     try:
+        G, tensors = build_for_backward(roots)
         return _walk(G, tensors, roots, seeds, retain_graph, create_graph, wanted)
     finally:
         # topological_sort caches a view of G on G (a reference cycle): drop it, so the
         # graph goes at once rather than at the next GC pass
-        G.__dict__.pop("in_degree", None)
+        if G is not None:
+            G.__dict__.pop("in_degree", None)
         if gc_was_on:
             gc.enable()
 

@@ -83,6 +83,21 @@ def build(*outputs: Tensor, grad_only: bool = False) -> nx.DiGraph:
     return G
 
 
+_NO_ATTRIBUTES: dict[str, Any] = {}
+
+
+class _SweepGraph(nx.DiGraph):
+    """The private graph backward builds and walks: a plain DiGraph whose nodes and edges
+    carry no attributes, so they all share one empty dict instead of one dict each
+    (networkx's documented factory hooks; about a third less time and memory per node)."""
+
+    def node_attr_dict_factory(self) -> dict[str, Any]:  # type: ignore[override]
+        return _NO_ATTRIBUTES
+
+    def edge_attr_dict_factory(self) -> dict[str, Any]:  # type: ignore[override]
+        return _NO_ATTRIBUTES
+
+
 def build_for_backward(roots: Sequence[Tensor]) -> tuple[nx.DiGraph, dict[int, Tensor]]:
     """The graph backward walks: only tensors that require grad, bare edges, and a map from
     node id to tensor. It checks every node before anything is computed: freed by an earlier
@@ -108,7 +123,7 @@ def build_for_backward(roots: Sequence[Tensor]) -> tuple[nx.DiGraph, dict[int, T
                 if xid not in tensors:
                     tensors[xid] = x
                     stack.append(x)
-    G = nx.DiGraph()
+    G = _SweepGraph()
     G.add_edges_from(edges)
     for r in roots:
         G.add_node(id(r))
