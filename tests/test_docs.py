@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import types
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -111,17 +112,22 @@ _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _HTML = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
 
 
-def _prose(text: str) -> str:
-    """The page without its code blocks and inline code, where links are only examples."""
+def _prose(text: str, inline_code: bool = False) -> str:
+    """The page without its code blocks (and inline code), where links are only examples."""
     prose = "".join(p for p in doctools.split(text) if isinstance(p, str))
-    return re.sub(r"`[^`\n]*`", "", prose)
+    return prose if inline_code else re.sub(r"`[^`\n]*`", "", prose)
+
+
+def _slug(heading: str) -> str:
+    """The anchor mkdocs gives a heading (Python-Markdown's toc slugify)."""
+    text = unicodedata.normalize("NFKD", heading.replace("`", ""))
+    text = re.sub(r"[^\w\s-]", "", text.encode("ascii", "ignore").decode("ascii"))
+    return re.sub(r"[-\s]+", "-", text.strip().lower())
 
 
 def _anchors(md: Path) -> set[str]:
-    from markdown.extensions.toc import slugify
-
-    heads = re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", _prose(md.read_text("utf-8")), re.M)
-    return {slugify(h, "-") for h in heads}
+    prose = _prose(md.read_text(encoding="utf-8"), inline_code=True)
+    return {_slug(h) for h in re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", prose, re.M)}
 
 
 def _targets(page: Path) -> list[str]:
@@ -147,6 +153,8 @@ def test_relative_links_and_images_exist(page):
 def test_the_link_check_sees_links():
     assert "img/tutorial_net.png" in _targets(DOCS / "index.md")
     assert "docs/img/lecture_net.png" in _targets(ROOT / "README.md")
+    assert "broadcasting-and-unbroadcast" in _anchors(DOCS / "engine.md")
+    assert "the-same-story-as-bars-grad_flow" in _anchors(DOCS / "diagrams.md")
 
 
 # --------------------------------------------------------------------------- the site
