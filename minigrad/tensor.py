@@ -522,6 +522,16 @@ class Tensor:
 
     clamp = clip
 
+    def maximum(self, other: Any) -> Tensor:
+        return _ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _ops.minimum(self, other)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """PyTorch's ``x.where(cond, y)``: x where cond holds, else y."""
+        return _ops.where(condition, self, other)
+
     def pow(self, exponent: Any) -> Tensor:
         return _ops.pow(self, exponent)
 

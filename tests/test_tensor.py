@@ -196,3 +196,15 @@ class Twice(mg.Function):
     with pytest.raises(ValueError, match="already registered"):
         exec(code, {"mg": mg, "__name__": "another_module"})
     del mg.REGISTRY["twice"]
+
+
+def test_elementwise_choice_methods():
+    a = mg.Tensor(np.array([1.0, 5.0]), requires_grad=True)
+    b = mg.Tensor(np.array([3.0, 2.0]), requires_grad=True)
+    np.testing.assert_array_equal(a.maximum(b).data, [3, 5])
+    np.testing.assert_array_equal(a.minimum(b).data, [1, 2])
+    w = a.where(a > 2, b)
+    np.testing.assert_array_equal(w.data, [3, 5])
+    w.sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [0, 1])
+    np.testing.assert_array_equal(b.grad.data, [1, 0])
