@@ -17,7 +17,6 @@ import numpy as np
 
 from minigrad.graph import build_for_backward
 from minigrad.modes import enable_grad, state
-from minigrad.ops.dual import unbroadcast
 from minigrad.tensor import Tensor, as_array
 
 __all__ = ["backward", "grad"]
@@ -140,23 +139,7 @@ def _walk(
         for i, x in enumerate(inputs):
             if not x.requires_grad:
                 continue
-            vjp = op.vjps[0] if op.variadic else op.vjps[i]
-            if vjp is None:
-                raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
-            if op.variadic:
-                gx = vjp(g, out, *args, argnum=i, **ctx.params)
-            elif op.keeps:
-                gx = vjp(g, out, *args, saved=ctx.saved, **ctx.params)
-            else:
-                gx = vjp(g, out, *args, **ctx.params)
-            shape = x.data.shape
-            if gx.shape != shape:
-                gx = unbroadcast(gx, shape)
-                if gx.shape != shape:
-                    raise RuntimeError(
-                        f"op '{op.name}': the VJP for input {i} returned shape {gx.shape}, but "
-                        f"the input has shape {shape}"
-                    )
+            gx = ctx.vjp(i, g, out, args)
             if anomaly:
                 _anomaly(op, ctx.where, i, gx)
             xid = id(x)

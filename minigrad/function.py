@@ -4,11 +4,13 @@ the op and its inputs on the result (its history). `Function` is the public way 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from minigrad.modes import state
+from minigrad.ops.dual import unbroadcast
 from minigrad.ops.registry import REGISTRY, Op, defop
 from minigrad.tensor import Tensor, Version, lift
 
@@ -41,6 +43,30 @@ class Node:
         self.saved = saved
         self.freed = False
         self.where: str | None = None
+
+    def vjp(self, i: int, g: Any, out: Any, args: Sequence[Any]) -> Any:
+        """The gradient this node sends to input `i`: the op's VJP for that input applied to
+        δ = `g`, summed back to the input's shape. `out` and `args` are the output and the
+        inputs, as arrays (or as Tensors, to record the backward under create_graph)."""
+        op = self.op
+        f = op.vjps[0] if op.variadic else op.vjps[i]
+        if f is None:
+            raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
+        if op.variadic:
+            gx = f(g, out, *args, argnum=i, **self.params)
+        elif op.keeps:
+            gx = f(g, out, *args, saved=self.saved, **self.params)
+        else:
+            gx = f(g, out, *args, **self.params)
+        shape = self.inputs[i].data.shape
+        if gx.shape != shape:
+            gx = unbroadcast(gx, shape)
+            if gx.shape != shape:
+                raise RuntimeError(
+                    f"op '{op.name}': the VJP for input {i} returned shape {gx.shape}, but the "
+                    f"input has shape {shape}"
+                )
+        return gx
 
     def __repr__(self) -> str:
         return f"<Node {self.op.name}>"

@@ -170,7 +170,7 @@ def _check_node(t: Tensor) -> None:
 def graph(t: Tensor) -> nx.DiGraph:
     """The history of `t` as a `networkx.DiGraph` (see the module docstring for attributes).
 
-    Example:
+    Examples:
         >>> G = minigrad.graph(loss)
         >>> [G.nodes[n]["op"] for n in nx.topological_sort(G)]   # forward order
         >>> nx.has_path(G, id(W1), id(loss))

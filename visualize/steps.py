@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.ops.dual import unbroadcast
 from minigrad.tensor import Tensor
 from visualize import _style as S
 from visualize._text import escape, summary_lines, value_rows
@@ -108,14 +107,7 @@ def sweep(scene: Scene) -> Sweep:
         for i, x in enumerate(ctx.inputs):
             if not x.requires_grad:
                 continue
-            vjp = op.vjp(i)
-            if vjp is None:
-                raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
-            if op.variadic:
-                gx = vjp(g, t.data, *args, argnum=i, **ctx.params)
-            else:
-                gx = vjp(g, t.data, *args, **ctx.params)
-            gx = np.asarray(unbroadcast(gx, x.data.shape))
+            gx = np.asarray(ctx.vjp(i, g, t.data, args))
             xid = id(x)
             prev = grads.get(xid)
             grads[xid] = np.array(gx, copy=True) if prev is None else prev + gx

@@ -99,6 +99,8 @@ def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
         C = logits.shape[-1]
         y = _onehot(t, C, logits.dtype) if t.dtype.kind in "iub" else target
         return scale * (dual.softmax(logits, -1) - y)
+    if saved is None:  # called without the forward's record (e.g. by hand)
+        saved = stable_softmax(logits, -1)
     if t.dtype.kind not in "iub":
         return scale * (saved - target)
     d = saved * scale  # ŷ − e(ℓ), scaled, without building the one-hot matrix
@@ -234,7 +236,7 @@ def _class_target(op: str, logits: Any, target: Any) -> Any:
                 f"{op}: class indices must lie in [0, {shape[-1]}) for {shape[-1]} classes; "
                 f"got values from {t.min()} to {t.max()}"
             )
-        return t
+        return target if isinstance(target, Tensor) else t  # a named target keeps its node
     if t.dtype.kind == "f":
         if t.shape != shape:
             raise ValueError(
