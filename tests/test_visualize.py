@@ -728,3 +728,19 @@ def test_hand_written_row_layer_reads_as_the_lecture():
     loss2 = (W2 @ h).sum()
     src2 = visualize.draw(loss2, backward=True).source
     assert "δ·hᵀ" in src2 and "Wᵀ·δ" in src2 and "(rows)" not in src2
+
+
+def test_collapsed_unit_without_kept_grads_says_so_after_backward():
+    import minigrad as mg
+    from minigrad.modes import scope
+
+    x = mg.Tensor(np.ones((2, 3)), requires_grad=True)
+    with scope("block"):
+        h = (x * 2.0).tanh()
+    with scope("head"):
+        loss = h.sum()
+    before = visualize.draw(loss, collapse="module").source
+    assert "not computed yet" in before
+    loss.backward()
+    after = visualize.draw(loss, collapse="module").source
+    assert "grads not kept" in after and "not computed yet" not in after

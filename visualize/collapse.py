@@ -137,7 +137,12 @@ def _unit_label(u: Unit, scene: Scene, ink: S.Ink, show: Sequence[str]) -> str:
                      f"{escape(shape_text(last.tensor.shape, last.tensor.dtype))}</FONT>")
     if "grad" in show:
         norm = _unit_norm(u)
-        g = "not computed yet" if norm is None else f"grad norm {format_number(norm)}"
+        if norm is not None:
+            g = f"grad norm {format_number(norm)}"
+        elif scene.after_backward:
+            g = "grads not kept (see retain_grad())"
+        else:
+            g = "not computed yet"
         lines.append(f'<FONT POINT-SIZE="9" COLOR="{ink.grad}">{escape(g)}</FONT>')
     return "<" + "<BR/>".join(lines) + ">"
 
