@@ -88,21 +88,27 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     is on and some input requires grad: constants need no place in the backward sweep.
     """
     # The hot path of every forward: one numpy call and one small record.
-    if len(args) == 2:
-        x, y = args
-        if not isinstance(x, Tensor):
-            x = lift(x, y if isinstance(y, Tensor) else None)
-        if not isinstance(y, Tensor):
-            y = lift(y, x)
-        inputs: tuple[Tensor, ...] = (x, y)
-        data = op.forward(x.data, y.data, **params)
-    elif len(args) == 1 and isinstance(args[0], Tensor):
-        inputs = args
-        data = op.forward(args[0].data, **params)
-    else:
-        like = next((a for a in args if isinstance(a, Tensor)), None)
-        inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
-        data = op.forward(*[t.data for t in inputs], **params)
+    try:
+        if len(args) == 2:
+            x, y = args
+            if not isinstance(x, Tensor):
+                x = lift(x, y if isinstance(y, Tensor) else None)
+            if not isinstance(y, Tensor):
+                y = lift(y, x)
+            inputs: tuple[Tensor, ...] = (x, y)
+            data = op.forward(x.data, y.data, **params)
+        elif len(args) == 1 and isinstance(args[0], Tensor):
+            inputs = args
+            data = op.forward(args[0].data, **params)
+        else:
+            like = next((a for a in args if isinstance(a, Tensor)), None)
+            inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
+            data = op.forward(*[t.data for t in inputs], **params)
+    except (ValueError, TypeError) as e:
+        err = _op_error(op, args, e)
+        if err is e:
+            raise
+        raise err from e
     saved = None
     if op.keeps:
         data, saved = data
@@ -130,6 +136,25 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if state.anomaly:
         _check_finite_forward(op, out)
     return out
+
+
+def _op_error(op: Op, args: tuple[Any, ...], e: Exception) -> Exception:
+    """numpy's error, restated with the op's name and its inputs' shapes and dtypes."""
+    msg = str(e)
+    if msg.startswith(op.name + ":"):
+        return e  # the op's own, already specific message
+
+    def describe(a: Any) -> str:
+        if isinstance(a, (Tensor, np.ndarray)):
+            return f"shape {a.shape} {a.dtype}"
+        return type(a).__name__
+
+    hint = ""
+    if "broadcast" in msg:
+        hint = (" Shapes broadcast when, axis by axis from the right, they are equal or one of "
+                "them is 1; reshape or unsqueeze an input to line its axes up.")
+    kind = ValueError if isinstance(e, ValueError) else TypeError
+    return kind(f"{op.name}: {msg} (inputs: {'; '.join(describe(a) for a in args)}).{hint}")
 
 
 def _check_finite_forward(op: Op, out: Tensor) -> None:

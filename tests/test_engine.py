@@ -505,3 +505,14 @@ def test_activations_are_freed_as_soon_as_the_caller_drops_them_without_gc():
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_numpy_errors_are_restated_with_the_op_and_its_inputs():
+    a, b = f64(3), f64(2)
+    with pytest.raises(ValueError, match=r"^add: .*broadcast.*shape \(3,\) float64; shape \(2,\)"):
+        a + b
+    with pytest.raises(ValueError, match=r"^reshape: .*shape \(3,\)"):
+        a.reshape(2, 2)
+    with pytest.raises(TypeError, match=r"^add: .*str"):
+        a + "text"
+    assert a.grad is None and a.version == 0
