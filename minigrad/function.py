@@ -80,6 +80,9 @@ def _creation_site() -> str:
     return "<unknown>"
 
 
+_NO_PARAMS: dict[str, Any] = {}  # shared by every node whose op takes no parameters
+
+
 def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     """Runs `op` forward on `args` (Tensors, arrays or Python numbers) and records it.
 
@@ -128,7 +131,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
                     vs = ()
                 if op.saves_output:
                     vs += (out.version,)
-                out._ctx = Node(op, inputs, params, vs, saved)
+                out._ctx = Node(op, inputs, params or _NO_PARAMS, vs, saved)
                 out.requires_grad = True
                 break
     if state.scope is not None:
