@@ -744,3 +744,27 @@ def test_collapsed_unit_without_kept_grads_says_so_after_backward():
     loss.backward()
     after = visualize.draw(loss, collapse="module").source
     assert "grads not kept" in after and "not computed yet" not in after
+
+
+def test_with_a_model_only_its_parameters_are_parameters_and_stray_modules_warn():
+    import minigrad as mg
+    from minigrad import nn
+    from visualize.diagram import build_scene
+
+    model = nn.MLP([2, 3, 2])
+    x = mg.Tensor(np.ones((1, 2)), requires_grad=True, name="x")
+    loss = model(x).sum()
+    scene = build_scene(loss, model=model)
+    roles = {n.name: n.role for n in scene.nodes.values()}
+    assert roles["x"] == "input" and roles["layers.0.weight"] == "parameter"
+    assert build_scene(loss).nodes[id(x)].role == "parameter"  # no model: any trained leaf
+
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.left, self.right = nn.MLP([2, 3, 2]), nn.MLP([2, 3, 2])
+
+    pair = Pair()
+    both = pair.left(x).sum() + pair.right(x).sum()  # called outside Pair's own forward
+    with pytest.warns(UserWarning, match=r"module names \['layers.0'"):
+        visualize.draw(both, model=pair)

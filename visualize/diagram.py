@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -242,7 +243,9 @@ def build_scene(output: Tensor, model: Any = None) -> Scene:
         if nid == out_id:
             role = "loss" if t.data.size == 1 else "output"
         elif d["is_leaf"]:
-            role = "parameter" if (d["requires_grad"] or pname is not None) else "input"
+            # with a model, only its parameters are parameters (compare's x requires grad too)
+            trained = pname is not None or (d["requires_grad"] and not params)
+            role = "parameter" if trained else "input"
         else:
             role = "intermediate"
         module = d["module"] or None
@@ -264,6 +267,12 @@ def build_scene(output: Tensor, model: Any = None) -> Scene:
     for name, desc in module_desc.items():
         if name in modules:
             modules[name] = desc
+    unknown = sorted(m for m in modules if module_desc and m not in module_desc)
+    if unknown:
+        warnings.warn(
+            f"tensors carry module names {unknown} that the model does not have; were its "
+            f"submodules called outside the model's forward? Their boxes may merge with the "
+            f"model's own.", stacklevel=3)
     return Scene(G, order, nodes, modules, _after_backward(G), out_id)
 
 
