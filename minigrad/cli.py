@@ -55,24 +55,23 @@ def sizes_type(text: str) -> list[int]:
     return sizes
 
 
-def positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
+def _int_at_least(low: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer ≥ `low`, else a one-line error naming `what` it must be."""
+
+    def convert(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if n < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {n}")
+        return n
+
+    return convert
 
 
-def seed_type(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {n}")
-    return n
+positive_int = _int_at_least(1, "a positive integer")
+seed_type = _int_at_least(0, "a non-negative integer")
 
 
 class _Parser(argparse.ArgumentParser):
