@@ -278,3 +278,100 @@ def test_bad_arguments() -> None:
          match=r"^max_pool2d: padding \(2, 2\) must be at most half the kernel")
     _bad(F.pad, _t(2, 3), (1, 2, 3), match=r"^pad: pad \(1, 2, 3\) must hold")
     _bad(F.flatten, _t(2, 3), 2, match=r"^flatten: start_dim=2")
+
+
+# -------------------------------------------------------------------------------- modules
+def _torch_cnn(tnn: Any) -> Any:
+    return tnn.Sequential(
+        tnn.Conv2d(1, 4, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(4, 6, (3, 2), stride=(1, 2), padding=(1, 0), groups=2), tnn.Tanh(),
+        tnn.AvgPool2d(2, 1), tnn.Flatten(), tnn.Linear(6 * 3 * 1, 5))
+
+
+def _our_cnn(dtype: Any) -> Any:
+    from minigrad import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, (3, 2), stride=(1, 2), padding=(1, 0), groups=2, dtype=dtype),
+        nn.Tanh(), nn.AvgPool2d(2, 1), nn.Flatten(), nn.Linear(6 * 3 * 1, 5, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_torch_state_dict_gives_torch_outputs_and_gradients(dtype: Any) -> None:
+    torch.manual_seed(0)
+    tmodel = _torch_cnn(torch.nn).to(torch.float64 if dtype == np.float64 else torch.float32)
+    model = _our_cnn(dtype)
+    state = {k: v.detach().numpy() for k, v in tmodel.state_dict().items()}
+    assert list(state) == list(model.state_dict())
+    assert all(model.state_dict()[k].shape == v.shape for k, v in state.items())
+    model.load_state_dict(state)
+    x = np.random.default_rng(12).standard_normal((3, 1, 8, 8)).astype(dtype)
+    y = np.array([0, 3, 4])
+    out = model(mg.Tensor(x))
+    tout = tmodel(torch.from_numpy(x))
+    rtol, atol = TOL[dtype]
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=rtol, atol=atol)
+    F.cross_entropy(out, y).backward()
+    tF.cross_entropy(tout, torch.from_numpy(y)).backward()
+    tparams = dict(tmodel.named_parameters())
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.dtype == dtype, name
+        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), rtol=rtol, atol=atol,
+                                   err_msg=name)
+
+
+def test_conv1d_module_loads_torch_weights() -> None:
+    from minigrad import nn
+
+    torch.manual_seed(1)
+    t = torch.nn.Conv1d(4, 6, 3, stride=2, padding=2, dilation=2, groups=2).double()
+    m = nn.Conv1d(4, 6, 3, stride=2, padding=2, dilation=2, groups=2, dtype=np.float64)
+    m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+    x = np.random.default_rng(13).standard_normal((2, 4, 11))
+    _run_both(lambda a: m(a), lambda a: t(a), [x], np.float64)
+    assert m.describe() == "Conv1d(4→6, 3)"
+
+
+def test_default_initialisation_is_torchs() -> None:
+    from minigrad import nn
+
+    mg.manual_seed(0)
+    m = nn.Conv2d(8, 32, (3, 5), groups=2)
+    t = torch.nn.Conv2d(8, 32, (3, 5), groups=2)
+    bound = 1 / np.sqrt(4 * 3 * 5)  # fan_in = in_channels/groups · kH · kW
+    for ours, theirs in ((m.weight, t.weight), (m.bias, t.bias)):
+        assert ours is not None and ours.shape == tuple(theirs.shape)
+        assert ours.dtype == np.float32
+        assert np.abs(ours.data).max() <= bound
+        # U(−r, r) has standard deviation r/√3
+        assert abs(ours.data.std() - bound / np.sqrt(3)) < 0.1 * bound
+    assert nn.Conv2d(1, 2, 3, bias=False).bias is None
+    assert "bias" not in nn.Conv2d(1, 2, 3, bias=False).state_dict()
+
+
+def test_module_reprs_and_diagram_labels() -> None:
+    from minigrad import nn
+
+    conv = nn.Conv2d(1, 16, 3, padding=1)
+    assert conv.describe() == "Conv2d(1→16, 3×3)"
+    assert repr(conv) == "Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
+    assert nn.MaxPool2d(2).describe() == "MaxPool2d(2×2)"
+    assert nn.AvgPool2d((2, 3)).describe() == "AvgPool2d(2×3)"
+    assert repr(nn.Flatten()) == "Flatten(start_dim=1, end_dim=-1)"
+
+
+def test_module_bad_arguments() -> None:
+    from minigrad import nn
+
+    with pytest.raises(ValueError, match="Conv2d: groups=2 must divide in_channels=3"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(TypeError, match="Conv2d: kernel_size must be an int or 2 ints"):
+        nn.Conv2d(3, 4, (3, 3, 3))
+    with pytest.raises(ValueError, match="Conv1d: in_channels must be a positive integer"):
+        nn.Conv1d(0, 4, 3)
+    m = nn.Conv2d(3, 4, 3)
+    before = m.weight.data.copy()
+    with pytest.raises(ValueError, match=r"conv2d: input of shape \(1, 2, 5, 5\) has 2 channels"):
+        m(mg.Tensor(np.ones((1, 2, 5, 5), np.float32)))
+    np.testing.assert_array_equal(m.weight.data, before)
