@@ -11,7 +11,7 @@ Afterwards the example
   default ``spirals_model.npz`` in the current folder), reloads them into a fresh model with
   `minigrad.io.load` and checks that it predicts the same;
 * draws the decision boundary with ``visualize.decision_boundary(model, X, y, path)`` when
-  the ``visualize`` package provides it (``--plot``, default ``spirals_boundary.png``);
+  ``minigrad.visualize`` provides it (``--plot``, default ``spirals_boundary.png``);
   otherwise it says that the plot was skipped.
 
 Run::
@@ -46,10 +46,10 @@ def build_model(hidden: int, n_classes: int) -> nn.Module:
 
 
 def plot_boundary(model: nn.Module, X: np.ndarray, y: np.ndarray, path: str) -> str | None:
-    """Draws the decision boundary if the optional ``visualize`` package can; returns the
+    """Draws the decision boundary if ``minigrad.visualize`` can; returns the
     path written, or None when skipped."""
     try:
-        import visualize
+        from minigrad import visualize
 
         decision_boundary = visualize.decision_boundary
     except (ImportError, AttributeError) as e:

@@ -13,11 +13,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILES = {
-    "graph.svg": "visualize.render",
-    "backward.html": "visualize.backward_steps",
-    "grad_flow.png": "visualize.grad_flow",
-    "training.png": "visualize.plot_history",
-    "decision_boundary.png": "visualize.decision_boundary",
+    "graph.svg": "minigrad.visualize.render",
+    "backward.html": "minigrad.visualize.backward_steps",
+    "grad_flow.png": "minigrad.visualize.grad_flow",
+    "training.png": "minigrad.visualize.plot_history",
+    "decision_boundary.png": "minigrad.visualize.decision_boundary",
     "model.npz": "minigrad.io.save",
 }
 
@@ -227,14 +227,16 @@ def test_demo_names_missing_parts_and_fakes_nothing(tmp_path, monkeypatch, capsy
     real = cli._optional
     monkeypatch.setattr(
         cli, "_optional",
-        lambda module, attr=None: None if module == "visualize" else real(module, attr),
+        lambda module, attr=None: (None if module == "minigrad.visualize"
+                                   else real(module, attr)),
     )
     out = tmp_path / "demo"
     code = cli.main(["demo", "--epochs", "3", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 1
-    for maker in ("visualize.render", "visualize.grad_flow", "visualize.backward_steps",
-                  "visualize.plot_history", "visualize.decision_boundary"):
+    for maker in ("minigrad.visualize.render", "minigrad.visualize.grad_flow",
+                  "minigrad.visualize.backward_steps", "minigrad.visualize.plot_history",
+                  "minigrad.visualize.decision_boundary"):
         assert f"missing: {maker} (not built yet)" in text
     assert sorted(p.name for p in out.iterdir()) == ["model.npz"]
     assert "rows match" in text and "incomplete: missing" in text

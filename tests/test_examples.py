@@ -121,8 +121,18 @@ def test_spirals_small_run_saves_model(tmp_path, capsys):
     assert list(state) == list(model.state_dict())
 
 
+def _fake_visualize(monkeypatch, module):
+    """Makes `from minigrad import visualize` give `module` (None: fail to import): the
+    package attribute, set by any earlier import, is looked up before sys.modules."""
+    monkeypatch.setitem(sys.modules, "minigrad.visualize", module)
+    if module is None:
+        monkeypatch.delattr(minigrad, "visualize", raising=False)
+    else:
+        monkeypatch.setattr(minigrad, "visualize", module, raising=False)
+
+
 def test_spirals_plot_skipped_without_visualize(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "visualize", None)  # makes `import visualize` fail
+    _fake_visualize(monkeypatch, None)
     result = example("train_spirals").main(
         [
             "--epochs",
@@ -140,7 +150,7 @@ def test_spirals_plot_skipped_without_visualize(tmp_path, monkeypatch, capsys):
 
 
 def test_spirals_plot_skipped_when_function_missing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "visualize", types.ModuleType("visualize"))
+    _fake_visualize(monkeypatch, types.ModuleType("minigrad.visualize"))
     result = example("train_spirals").main(
         ["--epochs", "1", "--out", str(tmp_path / "m.npz"), "--no-progress"]
     )
@@ -150,9 +160,9 @@ def test_spirals_plot_skipped_when_function_missing(tmp_path, monkeypatch, capsy
 
 def test_spirals_plot_uses_visualize_decision_boundary(tmp_path, monkeypatch):
     calls = []
-    fake = types.ModuleType("visualize")
+    fake = types.ModuleType("minigrad.visualize")
     fake.decision_boundary = lambda model, X, y, path: calls.append((model, X.shape, y.shape, path))
-    monkeypatch.setitem(sys.modules, "visualize", fake)
+    _fake_visualize(monkeypatch, fake)
     plot = str(tmp_path / "b.png")
     result = example("train_spirals").main(
         ["--epochs", "1", "--out", str(tmp_path / "m.npz"), "--no-progress", "--plot", plot]
