@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 import minigrad
@@ -60,6 +61,8 @@ def plot_boundary(model: nn.Module, X: np.ndarray, y: np.ndarray, path: str) -> 
     return path
 
 
+# the matrices are tiny: numpy's BLAS threads would cost more than they save
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Trains the MLP on spirals, saves it, and reports train and test accuracy.
 

@@ -203,13 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --------------------------------------------------------------------------- helpers
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limits BLAS to one thread where threadpoolctl is installed. minigrad's matrices are
-    small (64 × 64 at most here), and OpenBLAS's threads then cost far more than they save:
-    on a busy 2-core machine the demo's training ran 5–10× slower with them."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
+    """Limits BLAS to one thread while a command runs. minigrad's matrices are small (64 × 64
+    at most here), and OpenBLAS's threads then cost far more than they save: on a busy 2-core
+    machine the demo's training ran 5–10× slower with them. threadpoolctl does it in-process,
+    for the BLAS numpy has already loaded, where environment variables would have to be set
+    before numpy is imported."""
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=1, user_api="blas")  # type: ignore[no-any-return]
 
 

@@ -129,6 +129,24 @@ def test_main_returns_the_exit_code_without_raising(capsys):
 
 
 # --------------------------------------------------------------------------- check
+def test_commands_run_with_one_blas_thread(monkeypatch):
+    """minigrad's matrices are small: a command limits BLAS to one thread (threadpoolctl)
+    while it runs, and gives the pool back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from minigrad import cli
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    seen: list[list[int]] = []
+    monkeypatch.setattr(cli, "cmd_check", lambda args: seen.append(blas_threads()) or 0)
+    before = blas_threads()
+    assert cli.main(["check"]) == 0
+    assert seen and seen[0] and set(seen[0]) == {1}
+    assert blas_threads() == before
+
+
 def test_check_gradchecks_every_op_in_the_registry():
     # the built-in ops, as a fresh process sees them (this one may hold ops other tests made)
     names = subprocess.run(

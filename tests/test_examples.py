@@ -277,3 +277,34 @@ def test_custom_op_as_script(tmp_path):
     proc = _run_script("custom_op", "--epochs", "5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy:" in proc.stdout
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_example_trains_with_one_blas_thread(name, monkeypatch):
+    """The examples' matrices are tiny, so main limits numpy's BLAS to one thread
+    (threadpoolctl) while it runs and gives the pool back afterwards. Seen from inside, where
+    main seeds the model."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        # numpy's own BLAS, which minigrad's matmuls use (scikit-learn may load scipy's too)
+        numpy_pools = [p for p in pools if "numpy" in p["filepath"]]
+        return [p["num_threads"] for p in numpy_pools or pools]
+
+    seen: list[list[int]] = []
+
+    def seed_and_stop(seed):
+        seen.append(blas_threads())
+        raise _Stop
+
+    before = blas_threads()
+    monkeypatch.setattr(minigrad, "manual_seed", seed_and_stop)
+    with pytest.raises(_Stop):
+        example(name).main(["--epochs", "1"])
+    assert seen and seen[0] and set(seen[0]) == {1}
+    assert blas_threads() == before
