@@ -17,6 +17,7 @@ from minigrad.nn.activation import (
     Softplus,
     Tanh,
 )
+from minigrad.nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
 from minigrad.nn.layers import MLP, Dropout, Linear, Sequential
 from minigrad.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from minigrad.nn.module import IncompatibleKeys, Module, StateDictError
@@ -25,6 +26,7 @@ from minigrad.nn.parameter import Parameter
 __all__ = [
     "Module", "Parameter", "StateDictError", "IncompatibleKeys",
     "Linear", "Sequential", "MLP", "Dropout",
+    "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
     "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softplus", "Identity", "Softmax",
     "ACTIVATIONS",
     "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",

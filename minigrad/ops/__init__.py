@@ -1,6 +1,7 @@
 """All built-in ops. Importing this package declares them in `REGISTRY`."""
 
 from minigrad.ops.activation import gelu, leaky_relu, relu, sigmoid, softplus, stable_sigmoid, tanh
+from minigrad.ops.conv import avg_pool2d, conv1d, conv2d, flatten, max_pool2d, pad
 from minigrad.ops.elementwise import (
     abs,
     add,
@@ -58,6 +59,7 @@ __all__ = [
     "broadcast_to", "cat", "concatenate", "getitem", "normalize_index", "permute", "reshape",
     "scatter_add", "scatter_add_forward", "setitem", "squeeze", "stack", "transpose", "unsqueeze",
     "linear", "matmul",
+    "avg_pool2d", "conv1d", "conv2d", "flatten", "max_pool2d", "pad",
     "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "mse_loss", "nll_loss",
     "softmax", "stable_log_softmax", "stable_softmax",
 ]
