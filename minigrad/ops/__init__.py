@@ -1,6 +1,8 @@
 """All built-in ops. Importing this package declares them in `REGISTRY`."""
 
 from minigrad.ops.activation import gelu, leaky_relu, relu, sigmoid, softplus, stable_sigmoid, tanh
+from minigrad.ops.attention import masked_fill, scaled_dot_product_attention
+from minigrad.ops.dropout import dropout
 from minigrad.ops.elementwise import (
     abs,
     add,
@@ -19,6 +21,8 @@ from minigrad.ops.elementwise import (
     sub,
     where,
 )
+from minigrad.ops.embedding import EmbeddingIndexError, embedding
+from minigrad.ops.layernorm import layer_norm
 from minigrad.ops.linalg import linear, matmul
 from minigrad.ops.loss import (
     binary_cross_entropy_with_logits,
@@ -60,4 +64,6 @@ __all__ = [
     "linear", "matmul",
     "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "mse_loss", "nll_loss",
     "softmax", "stable_log_softmax", "stable_softmax",
+    "dropout", "embedding", "EmbeddingIndexError", "layer_norm", "masked_fill",
+    "scaled_dot_product_attention",
 ]
