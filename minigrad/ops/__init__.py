@@ -1,7 +1,9 @@
 """All built-in ops. Importing this package declares them in `REGISTRY`."""
 
 from minigrad.ops.activation import gelu, leaky_relu, relu, sigmoid, softplus, stable_sigmoid, tanh
+from minigrad.ops.attention import masked_fill, scaled_dot_product_attention
 from minigrad.ops.conv import avg_pool2d, conv1d, conv2d, flatten, max_pool2d, pad
+from minigrad.ops.dropout import dropout
 from minigrad.ops.elementwise import (
     abs,
     add,
@@ -20,6 +22,8 @@ from minigrad.ops.elementwise import (
     sub,
     where,
 )
+from minigrad.ops.embedding import EmbeddingIndexError, embedding
+from minigrad.ops.layernorm import layer_norm
 from minigrad.ops.linalg import linear, matmul
 from minigrad.ops.loss import (
     binary_cross_entropy_with_logits,
@@ -62,4 +66,6 @@ __all__ = [
     "avg_pool2d", "conv1d", "conv2d", "flatten", "max_pool2d", "pad",
     "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "mse_loss", "nll_loss",
     "softmax", "stable_log_softmax", "stable_softmax",
+    "dropout", "embedding", "EmbeddingIndexError", "layer_norm", "masked_fill",
+    "scaled_dot_product_attention",
 ]
