@@ -191,3 +191,172 @@ def test_bad_weight_and_momentum() -> None:
         F.batch_norm(x, None, None, training=False)
     np.testing.assert_array_equal(rm, 0.0)
     np.testing.assert_array_equal(rv, 1.0)
+
+
+# --------------------------------------------------------------------------- modules
+from minigrad import nn, optim  # noqa: E402
+
+TORCH_DT = {np.float64: torch.float64, np.float32: torch.float32}
+
+
+def _torch_bn(kind: str, C: int, dtype: Any, **kw: Any) -> Any:
+    m = getattr(torch.nn, kind)(C, **kw).to(TORCH_DT[dtype])
+    if m.affine:  # away from ones and zeros, so a swapped γ and β would show
+        with torch.no_grad():
+            m.weight.uniform_(0.5, 1.5)
+            if m.bias is not None:
+                m.bias.normal_()
+    if m.track_running_stats:
+        m.running_mean.normal_()
+        m.running_var.uniform_(0.5, 2.0)
+        m.num_batches_tracked.fill_(3)
+    return m
+
+
+def _from_torch(tm: Any) -> dict[str, np.ndarray]:
+    return {k: v.detach().numpy().copy() for k, v in tm.state_dict().items()}
+
+
+def _to_torch(sd: dict[str, Tensor]) -> dict[str, Any]:
+    return {k: torch.from_numpy(v.data.copy()) for k, v in sd.items()}
+
+
+def _check_same(m: Any, tm: Any, dtype: Any, what: str) -> None:
+    sd, tsd = m.state_dict(), tm.state_dict()
+    assert list(sd) == list(tsd), what
+    for k in sd:
+        assert sd[k].dtype == tsd[k].detach().numpy().dtype, f"{what}: dtype of {k}"
+        _close(sd[k], tsd[k], dtype, f"{what}: {k}")
+
+
+MODULE_CASES = [
+    ("BatchNorm1d", (6, 3), {}),
+    ("BatchNorm1d", (4, 3, 5), {"momentum": None}),
+    ("BatchNorm2d", (3, 3, 4, 2), {}),
+    ("BatchNorm2d", (1, 3, 2, 3), {"momentum": 0.3, "eps": 1e-3}),  # N = 1, spatial values
+    ("BatchNorm2d", (2, 3, 2, 2), {"affine": False}),
+    ("BatchNorm1d", (5, 3), {"track_running_stats": False}),
+    ("BatchNorm1d", (4, 3), {"bias": False}),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("kind,shape,kw", MODULE_CASES,
+                         ids=[f"{k}-{'x'.join(map(str, s))}-{kw}" for k, s, kw in MODULE_CASES])
+def test_module_trains_like_torch(kind: str, shape: tuple[int, ...], kw: dict[str, Any],
+                                  dtype: Any) -> None:
+    """PyTorch's state dict loaded into the minigrad layer: the same outputs, gradients,
+    parameters and running statistics over several SGD steps, then in eval mode."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    C = shape[1]
+    tm = _torch_bn(kind, C, dtype, **kw)
+    m = getattr(nn, kind)(C, dtype=dtype, **kw)
+    m.load_state_dict(_from_torch(tm))
+    _check_same(m, tm, dtype, "loaded")
+    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9) if m.affine else None
+    topt = torch.optim.SGD(tm.parameters(), lr=0.1, momentum=0.9) if tm.affine else None
+    for step in range(4):
+        xa = rng.normal(step, 1.0 + step, shape).astype(dtype)
+        d = rng.normal(size=shape).astype(dtype)
+        x, tx = _pair(xa)
+        y, ty = m(x), tm(tx)
+        _close(y, ty, dtype, f"step {step} forward")
+        y.backward(d)
+        ty.backward(torch.tensor(d))
+        _close(x.grad, tx.grad, dtype, f"step {step} ∇x")
+        if opt is not None and topt is not None:
+            for (name, p), tp in zip(m.named_parameters(), tm.parameters()):
+                _close(p.grad, tp.grad, dtype, f"step {step} ∇{name}")
+            opt.step()
+            opt.zero_grad()
+            topt.step()
+            topt.zero_grad()
+        _check_same(m, tm, dtype, f"after step {step}")
+    m.eval()
+    tm.eval()
+    before = {k: v.data.copy() for k, v in m.state_dict().items()}
+    xa = rng.normal(size=shape).astype(dtype)
+    x, tx = _pair(xa)
+    y, ty = m(x), tm(tx)
+    _close(y, ty, dtype, "eval forward")
+    y.backward(np.ones(shape, dtype))
+    ty.sum().backward()
+    _close(x.grad, tx.grad, dtype, "eval ∇x")
+    for k, v in m.state_dict().items():  # eval mode moves no statistics
+        np.testing.assert_array_equal(v.data, before[k], err_msg=k)
+
+
+def test_train_and_eval_switch_behaviour() -> None:
+    rng = np.random.default_rng(2)
+    model = nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.BatchNorm1d(4, dtype="float64"))
+    x = Tensor(rng.normal(2.0, 3.0, (8, 3)))
+    h = model[0](x).data
+    y_train = model(x).data
+    np.testing.assert_allclose(y_train.mean(axis=0), 0, atol=1e-12)  # the batch's statistics
+    bn = model[1]
+    assert bn.num_batches_tracked.item() == 1
+    model.eval()
+    assert not bn.training
+    stats = bn.running_mean.data.copy(), bn.running_var.data.copy()
+    y_eval = model(x).data
+    np.testing.assert_allclose(y_eval, (h - stats[0]) / np.sqrt(stats[1] + 1e-5), rtol=1e-12)
+    assert bn.num_batches_tracked.item() == 1
+    model.train()
+    model(x)
+    assert bn.num_batches_tracked.item() == 2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_model_state_dict_to_torch(dtype: Any) -> None:
+    """minigrad's state dict (parameters and buffers, in PyTorch's order) loads into the same
+    PyTorch architecture, which then computes minigrad's outputs."""
+    rng = np.random.default_rng(3)
+    m = nn.Sequential(nn.Linear(4, 3, dtype=dtype), nn.BatchNorm1d(3, dtype=dtype), nn.ReLU(),
+                      nn.Linear(3, 2, dtype=dtype))
+    tm = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.ReLU(),
+                             torch.nn.Linear(3, 2)).to(TORCH_DT[dtype])
+    for _ in range(3):
+        m(Tensor(rng.normal(size=(5, 4)).astype(dtype)))
+    sd = m.state_dict()
+    assert list(sd) == list(tm.state_dict())
+    assert sd["1.num_batches_tracked"].dtype == np.int64 and sd["1.num_batches_tracked"].item() == 3
+    tm.load_state_dict(_to_torch(sd))
+    _check_same(m, tm, dtype, "minigrad → torch")
+    xa = rng.normal(size=(6, 4)).astype(dtype)
+    for mode in ("train", "eval"):
+        getattr(m, mode)()
+        getattr(tm, mode)()
+        _close(m(Tensor(xa)), tm(torch.tensor(xa)), dtype, f"{mode} forward")
+    _check_same(m, tm, dtype, "after both modes")
+
+
+def test_conv_style_state_dict_keys_match_torch() -> None:
+    for kw in ({}, {"affine": False}, {"track_running_stats": False}, {"bias": False}):
+        assert list(nn.BatchNorm2d(4, **kw).state_dict()) == list(
+            torch.nn.BatchNorm2d(4, **kw).state_dict()), kw
+    m, tm = nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)
+    assert repr(m) == repr(tm)
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        np.testing.assert_array_equal(getattr(m, name).data, getattr(tm, name).detach().numpy())
+    assert [n for n, _ in m.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert [n for n, _ in m.named_buffers()] == [n for n, _ in tm.named_buffers()]
+
+
+@pytest.mark.parametrize("kind,shape,match", [
+    ("BatchNorm1d", (2, 3, 4, 5), r"BatchNorm1d: expected 2D or 3D input \(got 4D input"),
+    ("BatchNorm2d", (2, 3, 4), r"BatchNorm2d: expected 4D input \(got 3D"),
+    ("BatchNorm2d", (2, 4, 3, 3), r"BatchNorm2d\(3\): input of shape \(2, 4, 3, 3\) has 4 chan"),
+    ("BatchNorm1d", (1, 3), r"batch_norm: expected more than 1 value per channel"),
+    ("BatchNorm2d", (1, 3, 1, 1), r"more than 1 value per channel.*\(1, 3, 1, 1\)"),
+], ids=["bn1d-4d", "bn2d-3d", "channels", "n1", "1x1"])
+def test_module_bad_input_changes_nothing(kind: str, shape: tuple[int, ...], match: str) -> None:
+    m = getattr(nn, kind)(3, momentum=None)
+    m.running_mean.data[...] = [0.5, -1.0, 2.0]
+    before = {k: v.data.copy() for k, v in m.state_dict().items()}
+    versions = {k: v.version for k, v in m.named_buffers()}
+    with pytest.raises(ValueError, match=match):
+        m(Tensor(np.ones(shape, np.float32)))
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v.data, before[k], err_msg=k)
+    assert {k: v.version for k, v in m.named_buffers()} == versions

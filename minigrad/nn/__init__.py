@@ -17,6 +17,7 @@ from minigrad.nn.activation import (
     Softplus,
     Tanh,
 )
+from minigrad.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from minigrad.nn.layers import MLP, Dropout, Linear, Sequential
 from minigrad.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from minigrad.nn.module import IncompatibleKeys, Module, StateDictError
@@ -24,7 +25,7 @@ from minigrad.nn.parameter import Parameter
 
 __all__ = [
     "Module", "Parameter", "StateDictError", "IncompatibleKeys",
-    "Linear", "Sequential", "MLP", "Dropout",
+    "Linear", "Sequential", "MLP", "Dropout", "BatchNorm1d", "BatchNorm2d",
     "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softplus", "Identity", "Softmax",
     "ACTIVATIONS",
     "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
