@@ -5,7 +5,7 @@ A model is a tree of modules; its leaves hold the lecture's `W_k` and `b_k` as P
 `a_1 = W_1 x + b_1`, `h_1 = g(a_1)`, `a_2 = W_2 h_1 + b_2` (the logits).
 """
 
-from minigrad.nn import functional, init
+from minigrad.nn import functional, init, utils
 from minigrad.nn.activation import (
     ACTIVATIONS,
     GELU,
@@ -29,5 +29,5 @@ __all__ = [
     "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softplus", "Identity", "Softmax",
     "ACTIVATIONS",
     "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
-    "functional", "init",
+    "functional", "init", "utils",
 ]
