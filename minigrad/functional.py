@@ -3,6 +3,7 @@
 from minigrad.ops import (
     abs,
     avg_pool2d,
+    batch_norm,
     binary_cross_entropy_with_logits,
     broadcast_to,
     cat,
@@ -47,7 +48,7 @@ from minigrad.ops import (
 )
 
 __all__ = [
-    "abs", "binary_cross_entropy_with_logits", "broadcast_to", "cat", "clamp", "clip",
+    "abs", "batch_norm", "binary_cross_entropy_with_logits", "broadcast_to", "cat", "clamp", "clip",
     "concatenate", "cross_entropy", "exp", "gelu", "leaky_relu", "linear", "log",
     "log_softmax", "logsumexp", "matmul", "maximum", "minimum", "mse_loss", "nll_loss", "relu",
     "reshape", "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "tanh",
