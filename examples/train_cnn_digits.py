@@ -29,7 +29,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before numpy loads BLAS (see the docstring)
 
 import argparse  # noqa: E402
-import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
@@ -146,23 +145,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     loader = data.DataLoader(
         X_train, y_train, batch_size=args.batch_size, seed=args.seed, dtype="float32"
     )
-    total_steps = args.epochs * len(loader)
+    # cosine learning-rate decay over the whole run, one step per batch: large steps first,
+    # fine ones at the end
+    schedule = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs * len(loader))
 
-    loss_value, step = float("nan"), 0
+    loss_value = float("nan")
     bar = tqdm(range(1, args.epochs + 1), desc="digits CNN", unit="epoch",
                disable=args.no_progress)
     for _epoch in bar:
         total, correct = 0.0, 0
         for xb, yb in loader:
-            # cosine learning-rate decay: large steps first, fine ones at the end
-            for group in opt.param_groups:
-                group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-            step += 1
             opt.zero_grad()
             logits = model(xb)
             loss = loss_fn(logits, yb)
             loss.backward()
             opt.step()
+            schedule.step()
             total += float(loss.item()) * len(yb)
             correct += int(np.sum(logits.data.argmax(axis=1) == yb.data))
         loss_value = total / len(y_train)
