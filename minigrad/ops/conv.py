@@ -465,10 +465,10 @@ def _argmax_index(x: np.ndarray, kernel: Ints, stride: Ints, padding: Ints, dila
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     win = windows(x, kernel, stride, dilation, tuple((p, p) for p in padding), fill)
     N, C, P1, P2 = win.shape[:4]
-    flat = win.reshape(N, C, P1, P2, -1)
+    flat = win.reshape(-1, kernel[0] * kernel[1])
     k = flat.argmax(axis=-1)
-    vals = np.take_along_axis(flat, k[..., None], axis=-1)[..., 0]
-    ku, kv = np.divmod(k, kernel[1])
+    vals = flat[np.arange(flat.shape[0]), k].reshape(N, C, P1, P2)
+    ku, kv = np.divmod(k.reshape(N, C, P1, P2), kernel[1])
     i = np.arange(P1).reshape(-1, 1) * stride[0] + ku * dilation[0] - padding[0]
     j = np.arange(P2) * stride[1] + kv * dilation[1] - padding[1]
     H, W = x.shape[2:]
@@ -478,13 +478,15 @@ def _argmax_index(x: np.ndarray, kernel: Ints, stride: Ints, padding: Ints, dila
 
 def _max_pool_forward(x, *, kernel_size, stride, padding, dilation=(1, 1)):
     _check_pool("max_pool2d", x, kernel_size, padding, dilation)
-    return _argmax_index(x, kernel_size, stride, padding, dilation)[0]
+    return _argmax_index(x, kernel_size, stride, padding, dilation)  # the index is kept
 
 
-def _max_pool_vjp(g, out, x, *, kernel_size, stride, padding, dilation=(1, 1)):
+def _max_pool_vjp(g, out, x, *, kernel_size, stride, padding, dilation=(1, 1), saved=None):
     from minigrad.ops import dual
 
-    index = _argmax_index(dual.value(x), kernel_size, stride, padding, dilation)[1]
+    index = saved
+    if index is None:  # called without the forward's record
+        index = _argmax_index(dual.value(x), kernel_size, stride, padding, dilation)[1]
     return _call(FLAT_SCATTER_ADD, g, index=index, shape=tuple(x.shape))
 
 
@@ -510,7 +512,7 @@ def _torch_max_pool(x, *, kernel_size, stride, padding, dilation=(1, 1)):
 
 MAX_POOL2D = defop(
     "max_pool2d", _max_pool_forward, _max_pool_vjp,
-    formula="y = max over window(x)", grads=("δ to each window's argmax",),
+    formula="y = max over window(x)", grads=("δ to each window's argmax",), keeps=True,
     examples=cases(
         _pool_case((2, 3, 4, 4), True, kernel_size=2),
         _pool_case((1, 2, 5, 7), True, kernel_size=(3, 2), stride=(1, 2), padding=(1, 1)),
