@@ -272,26 +272,31 @@ _CONV = {1: CONV1D, 2: CONV2D}
 
 def _input_grad_forward(g: np.ndarray, W: np.ndarray, *, input_shape: Ints, stride: Ints,
                         padding: Ints, dilation: Ints, groups: int) -> np.ndarray:
-    """∇x = δ ∗ flip(W): δ spread out by the stride (zeros between), then a full correlation
-    with the kernel flipped and its in/out channels swapped."""
+    """∇x = δ ∗ flip(W), the full convolution of δ (spread out by the stride) with the flipped
+    kernel, computed window by window: the column `Wᵀ δ[:, p]` of each output position p is
+    added back onto the window it was read from (col2im). One matrix product, then one
+    strided addition per kernel tap (never a loop over pixels); a stride costs nothing extra.
+
+    g (N, O, *P), W (O, C/groups, *K) → (N, C, *S) with S = input_shape[2:].
+    """
     N, O = g.shape[:2]
     P = g.shape[2:]
     K = W.shape[2:]
-    d = len(K)
-    Cg = W.shape[1]
     G = groups
-    if any(s > 1 for s in stride):
-        spread = np.zeros((N, O) + tuple((p - 1) * s + 1 for p, s in zip(P, stride)), g.dtype)
-        spread[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)] = g
-        g = spread
-    # rows of x the forward never reached (when (S + 2p − span) % s ≠ 0) get zero gradient
-    rest = tuple(n + 2 * p - dil * (k - 1) - 1 - (q - 1) * s for n, k, s, p, dil, q in
-                 zip(input_shape[2:], K, stride, padding, dilation, P))
-    pads = tuple((dil * (k - 1) - p, dil * (k - 1) - p + r)
-                 for k, p, dil, r in zip(K, padding, dilation, rest))
-    flipped = W.reshape((G, O // G, Cg) + K)[(slice(None),) * 3 + (slice(None, None, -1),) * d]
-    Wt = flipped.swapaxes(1, 2).reshape((G * Cg, O // G) + K)
-    return _correlate(g, Wt, (1,) * d, pads, dilation, G)
+    C = G * W.shape[1]
+    gm = g.reshape(N, O, -1).transpose(1, 0, 2).reshape(G, O // G, -1)  # (G, O/G, N·P)
+    cols = (W.reshape(G, O // G, -1).transpose(0, 2, 1) @ gm).reshape((C,) + K + (N,) + P)
+    S = input_shape[2:]
+    out = np.zeros((N, C) + tuple(n + 2 * p for n, p in zip(S, padding)), g.dtype)
+    out_cn = out.swapaxes(0, 1)  # (C, N, *S), a view, to line up with the columns
+    for k in np.ndindex(*K):
+        at = tuple(slice(kk * dil, kk * dil + (q - 1) * s + 1, s)
+                   for kk, dil, q, s in zip(k, dilation, P, stride))
+        out_cn[(slice(None), slice(None)) + at] += cols[(slice(None),) + k]
+    if not any(padding):
+        return out
+    # the padding took no part in x: its gradient is dropped
+    return out[(slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(padding, S))]
 
 
 def _input_grad_vjp_g(gg, out, g, W, *, input_shape, stride, padding, dilation, groups):
