@@ -29,6 +29,7 @@ PyTorch is imported only when one of these functions runs.
 
 from __future__ import annotations
 
+import importlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -157,6 +158,14 @@ def _twins(torch: Any) -> dict[str, type]:
             h = h + self.attn(self.ln_1(h))
             return h + self.mlp(self.ln_2(h))
 
+    class DigitsCNN(Module):
+        """PyTorch twin of `minigrad.models.cnn.DigitsCNN`: its layers in order."""
+
+        def forward(self, x: Any) -> Any:
+            for layer in self.children():
+                x = layer(x)
+            return x
+
     class TinyTransformer(Module):
         """PyTorch twin of `minigrad.models.transformer.TinyTransformer`."""
 
@@ -171,7 +180,7 @@ def _twins(torch: Any) -> dict[str, type]:
             h = self.tok_emb(tokens) + self.pos_emb(pos)
             return self.head(self.ln_f(self.blocks(h)))
 
-    for cls in (MLP, CausalSelfAttention, Block, TinyTransformer):
+    for cls in (MLP, CausalSelfAttention, Block, DigitsCNN, TinyTransformer):
         cls.__module__ = __name__
         cls.__qualname__ = f"torch_twin.{cls.__name__}"
         _TWINS[cls.__name__] = cls
@@ -185,6 +194,11 @@ _COMPOSITES: dict[type[nn.Module], tuple[str, ...]] = {
 }
 """minigrad composite class → the plain attributes its twin carries (children go across
 converted, under the same names)."""
+
+try:  # the CNN of the examples, once it is part of minigrad.models
+    _COMPOSITES[importlib.import_module("minigrad.models.cnn").DigitsCNN] = ("channels",)
+except ImportError:  # pragma: no cover
+    pass
 
 
 def _composite_by_name() -> dict[str, type[nn.Module]]:

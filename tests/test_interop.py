@@ -391,3 +391,26 @@ def test_tiny_transformer_converts_both_ways_with_the_same_logits_and_gradients(
     _same_state(model.state_dict(), back.state_dict())
     np.testing.assert_array_equal(back.generate(tokens[:, :3], 4),
                                   model.generate(tokens[:, :3], 4))
+
+
+def test_digits_cnn_converts_both_ways():
+    cnn = pytest.importorskip("minigrad.models.cnn")
+    mg.manual_seed(24)
+    model = cnn.DigitsCNN(channels=(4, 8), dtype="float64")
+    twin = interop.to_torch(model)
+    assert list(twin.state_dict()) == list(model.state_dict())
+    x = _x((5, 1, 8, 8), "float64")
+    np.testing.assert_allclose(_torch_out(twin, x), _mg_out(model, x), rtol=1e-12, atol=1e-12)
+    back = interop.from_torch(twin)
+    assert isinstance(back, cnn.DigitsCNN) and back.channels == (4, 8)
+    np.testing.assert_array_equal(_mg_out(back, x), _mg_out(model, x))
+    # or the weights alone, into a PyTorch module written by hand with the same names
+    hand = tnn.Module()
+    hand.conv1, hand.conv2 = tnn.Conv2d(1, 4, 3, padding=1), tnn.Conv2d(4, 8, 3, padding=1)
+    hand.fc = tnn.Linear(8 * 2 * 2, 10)
+    hand.double().load_state_dict(interop.state_dict_to_torch(model))
+    p = tnn.functional.max_pool2d
+    with torch.no_grad():
+        h = p(torch.relu(hand.conv2(p(torch.relu(hand.conv1(torch.from_numpy(x))), 2))), 2)
+        np.testing.assert_allclose(hand.fc(h.flatten(1)).numpy(), _mg_out(model, x),
+                                   rtol=1e-12, atol=1e-12)

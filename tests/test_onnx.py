@@ -303,3 +303,16 @@ def test_a_value_computed_outside_the_ops_is_refused(tmp_path):
     with pytest.raises(ExportError, match="op 'where'.*changes with the input values"):
         export(fn, _x((4, 3)), tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_digits_cnn_matches_under_onnx_runtime(tmp_path):
+    cnn = pytest.importorskip("minigrad.models.cnn")
+    mg.manual_seed(12)
+    model = cnn.DigitsCNN()
+    path = export(model, _x((4, 1, 8, 8)), tmp_path / "cnn.onnx")
+    _check_file(path)
+    n = len(model.state_dict())
+    assert _initializers(path)[:n] == list(model.state_dict())  # then Flatten's target shape
+    for batch in (4, 1, 9):
+        x = _x((batch, 1, 8, 8), seed=batch)
+        np.testing.assert_allclose(_run(path, x)[0], model(mg.tensor(x)).data, **TOL)
