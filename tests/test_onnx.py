@@ -87,12 +87,13 @@ def test_fixed_batch_when_asked(tmp_path):
 
 
 # --------------------------------------------------------------------------- layers and models
-def _cnn():
+def _cnn(dtype=None):
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(4, 8, 3, padding="same", groups=2), nn.LeakyReLU(0.1),
-        nn.AvgPool2d(2, padding=1), nn.Flatten(), nn.Linear(72, 16), nn.BatchNorm1d(16),
-        nn.Tanh(), nn.Dropout(0.3), nn.Linear(16, 10))
+        nn.Conv2d(1, 4, 3, padding=1, dtype=dtype), nn.BatchNorm2d(4, dtype=dtype), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding="same", groups=2, dtype=dtype),
+        nn.LeakyReLU(0.1), nn.AvgPool2d(2, padding=1), nn.Flatten(),
+        nn.Linear(72, 16, dtype=dtype), nn.BatchNorm1d(16, dtype=dtype), nn.Tanh(),
+        nn.Dropout(0.3), nn.Linear(16, 10, dtype=dtype))
 
 
 def test_cnn_with_batch_norm_exports_in_evaluation_mode(tmp_path):
@@ -316,3 +317,54 @@ def test_digits_cnn_matches_under_onnx_runtime(tmp_path):
     for batch in (4, 1, 9):
         x = _x((batch, 1, 8, 8), seed=batch)
         np.testing.assert_allclose(_run(path, x)[0], model(mg.tensor(x)).data, **TOL)
+
+
+# --------------------------------------------------------------------------- load
+def _grads(out, w):
+    (out * mg.tensor(w)).sum().backward()
+
+
+@pytest.mark.parametrize("which", ["mlp", "cnn", "transformer"])
+def test_load_gives_a_minigrad_function_with_the_same_outputs_and_gradients(tmp_path, which):
+    from minigrad.onnx import load
+
+    mg.manual_seed(13)
+    if which == "mlp":
+        model = nn.MLP([4, 8, 3], activation="gelu", output="softmax", dtype="float64")
+        x = _x((5, 4), "float64")
+    elif which == "cnn":
+        model = _cnn("float64")
+        model(mg.tensor(_x((8, 1, 8, 8), "float64") + 1))  # running statistics move
+        model.eval()
+        x = _x((3, 1, 8, 8), "float64")
+    else:
+        model = TinyTransformer(7, 6, embed_dim=8, num_heads=2, num_layers=1, dtype="float64")
+        x = np.random.default_rng(0).integers(0, 7, size=(2, 6))
+    path = export(model, x, tmp_path / "m.onnx")
+    f = load(path)
+    params = dict(model.named_parameters())
+    assert set(f.parameters) == set(params)
+    out = f(x)
+    want = model(x if which == "transformer" else mg.tensor(x))
+    np.testing.assert_allclose(out.data, want.data, rtol=1e-10, atol=1e-12)
+    w = _x(out.shape, "float64", seed=14)
+    _grads(out, w)
+    model.zero_grad()
+    _grads(model(x if which == "transformer" else mg.tensor(x)), w)
+    for name, p in params.items():
+        np.testing.assert_allclose(f.parameters[name].grad.data, p.grad.data, rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
+    assert mg.graph(out).number_of_nodes() > len(params)
+
+
+def test_load_names_an_op_it_does_not_know(tmp_path):
+    from minigrad.onnx import LoadError, load
+
+    h = onnx.helper
+    graph = h.make_graph([h.make_node("Erf", ["x"], ["y"], name="erf_1")], "g",
+                         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])])
+    path = tmp_path / "erf.onnx"
+    onnx.save(h.make_model(graph), str(path))
+    with pytest.raises(LoadError, match="'erf_1' is an 'Erf' op"):
+        load(path)
