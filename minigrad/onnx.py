@@ -785,8 +785,9 @@ def export(model_or_fn: Module | Callable[..., Any], example_inputs: Any,
         example_inputs: one array or Tensor, or a tuple of them: the inputs of the call, whose
             values shape the graph (their batch size does not, with ``dynamic_batch``).
         path: the file to write (``.onnx``).
-        input_names, output_names: the graph's input and output names; by default ``input``
-            and ``output`` (``input_0``, ``input_1``, … when there are several).
+        input_names: the graph's input names; by default ``input`` (``input_0``,
+            ``input_1``, … when there are several).
+        output_names: the graph's output names; ``output`` (``output_0``, …) by default.
         dynamic_batch: make the first axis of every input a symbolic ``batch`` dimension.
         overwrite: replace an existing file (otherwise that is a FileExistsError).
 
