@@ -699,7 +699,7 @@ def _leaf_value(e: _Emitter, t: Tensor, params: dict[int, str],
     constant."""
     for x, name, _ in inputs:
         if t is x:
-            return _Value(name, 0 if e.dynamic else None)
+            return _Value(name, 0 if e.dynamic and x.ndim else None)
     pname = params.get(id(t))
     if pname is not None:
         e.used.add(pname)
@@ -709,7 +709,7 @@ def _leaf_value(e: _Emitter, t: Tensor, params: dict[int, str],
         # a model may copy its input into a tensor of its own (TinyTransformer's tokens)
         if t.data.shape == arr.shape and t.data.dtype == arr.dtype and np.array_equal(
                 t.data, arr):
-            return _Value(name, 0 if e.dynamic else None)
+            return _Value(name, 0 if e.dynamic and arr.ndim else None)
     e.where = t.module or ""
     return _Value(e.const(t.data, hint=t.name or "const"), None)
 
@@ -849,7 +849,8 @@ def export(model_or_fn: Module | Callable[..., Any], example_inputs: Any,
         e.where = "output"
         e.nodes.append(onnx.helper.make_node("Identity", [v.name], [name], name=f"{name}#node"))
         graph_outputs.append(_value_info(e, name, t, v.batch_axis))
-    graph_inputs = [_value_info(e, name, x, 0) for x, name in zip(inputs, in_names)]
+    graph_inputs = [_value_info(e, name, x, 0 if x.ndim else None)
+                    for x, name in zip(inputs, in_names)]
     # the parameters in the state dict's order, then the constants, for readers like Netron
     rank = {name: i for i, name in enumerate(list(params.values()) + list(buffers))}
     e.initializers.sort(key=lambda init: rank.get(init.name, len(rank)))
