@@ -2,16 +2,21 @@
 
 from minigrad.ops import (
     abs,
+    avg_pool2d,
+    batch_norm,
     binary_cross_entropy_with_logits,
     broadcast_to,
     cat,
     clamp,
     clip,
     concatenate,
+    conv1d,
+    conv2d,
     cross_entropy,
     dropout,
     embedding,
     exp,
+    flatten,
     gelu,
     layer_norm,
     leaky_relu,
@@ -21,10 +26,12 @@ from minigrad.ops import (
     logsumexp,
     masked_fill,
     matmul,
+    max_pool2d,
     maximum,
     minimum,
     mse_loss,
     nll_loss,
+    pad,
     relu,
     reshape,
     scaled_dot_product_attention,
@@ -41,10 +48,11 @@ from minigrad.ops import (
 )
 
 __all__ = [
-    "abs", "binary_cross_entropy_with_logits", "broadcast_to", "cat", "clamp", "clip",
+    "abs", "batch_norm", "binary_cross_entropy_with_logits", "broadcast_to", "cat", "clamp", "clip",
     "concatenate", "cross_entropy", "exp", "gelu", "leaky_relu", "linear", "log",
     "log_softmax", "logsumexp", "matmul", "maximum", "minimum", "mse_loss", "nll_loss", "relu",
     "reshape", "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "tanh",
     "transpose", "unsqueeze", "where",
+    "avg_pool2d", "conv1d", "conv2d", "flatten", "max_pool2d", "pad",
     "dropout", "embedding", "layer_norm", "masked_fill", "scaled_dot_product_attention",
 ]

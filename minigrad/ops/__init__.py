@@ -2,6 +2,7 @@
 
 from minigrad.ops.activation import gelu, leaky_relu, relu, sigmoid, softplus, stable_sigmoid, tanh
 from minigrad.ops.attention import masked_fill, scaled_dot_product_attention
+from minigrad.ops.conv import avg_pool2d, conv1d, conv2d, flatten, max_pool2d, pad
 from minigrad.ops.dropout import dropout
 from minigrad.ops.elementwise import (
     abs,
@@ -34,6 +35,7 @@ from minigrad.ops.loss import (
     stable_log_softmax,
     stable_softmax,
 )
+from minigrad.ops.norm_batch import batch_norm
 from minigrad.ops.reduce import logsumexp, max, mean, min, std, sum, var
 from minigrad.ops.registry import REGISTRY, Op, defop, registered
 from minigrad.ops.shape import (
@@ -62,6 +64,8 @@ __all__ = [
     "broadcast_to", "cat", "concatenate", "getitem", "normalize_index", "permute", "reshape",
     "scatter_add", "scatter_add_forward", "setitem", "squeeze", "stack", "transpose", "unsqueeze",
     "linear", "matmul",
+    "avg_pool2d", "conv1d", "conv2d", "flatten", "max_pool2d", "pad",
+    "batch_norm",
     "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "mse_loss", "nll_loss",
     "softmax", "stable_log_softmax", "stable_softmax",
     "dropout", "embedding", "EmbeddingIndexError", "layer_norm", "masked_fill",
