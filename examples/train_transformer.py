@@ -75,7 +75,7 @@ def draw_pictures(model: TinyTransformer, batch: np.ndarray, n: int, diagram: st
                   grads: str) -> list[str]:
     """The model's diagram (one box per module) and its gradient per parameter, as PNGs."""
     try:
-        import visualize
+        from minigrad import visualize
     except ImportError as e:
         print(f"pictures skipped: {e}")
         return []
