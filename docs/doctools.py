@@ -40,6 +40,7 @@ NOTEBOOK_PAGES = {
     "diagrams.md": "diagrams.ipynb",
     "custom_ops.md": "custom_ops.ipynb",
     "convolution.md": "convolution.ipynb",
+    "attention.md": "attention.ipynb",
 }
 
 _FENCE = re.compile(r"^```\s*([\w+-]*)\s*$")

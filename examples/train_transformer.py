@@ -74,9 +74,9 @@ def draw_pictures(model: TinyTransformer, batch: np.ndarray, n: int, diagram: st
     loss.backward()
     written = []
     try:
-        g = visualize.draw(loss, model=model, collapse="module", show=("shape",),
-                           direction="TB", title="TinyTransformer: one box per module")
-        written.append(str(visualize.render(g, diagram)))
+        written.append(str(visualize.render(
+            loss, diagram, model=model, collapse="module", show=("shape",), direction="TB",
+            title="TinyTransformer: one box per module", overwrite=True)))
     except Exception as e:  # Graphviz's binary may be missing; the training result stands
         print(f"model diagram skipped: {e}")
     written.append(str(visualize.grad_flow(model, grads, title="gradient per parameter")))
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--digits", type=int, default=6, help="sequence length n to sort")
-    parser.add_argument("--steps", type=int, default=1200, help="training steps")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--embed-dim", type=int, default=64)
     parser.add_argument("--heads", type=int, default=4)
