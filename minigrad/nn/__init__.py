@@ -17,15 +17,21 @@ from minigrad.nn.activation import (
     Softplus,
     Tanh,
 )
+from minigrad.nn.attention import CausalSelfAttention
 from minigrad.nn.batchnorm import BatchNorm1d, BatchNorm2d
+from minigrad.nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
 from minigrad.nn.layers import MLP, Dropout, Linear, Sequential
 from minigrad.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from minigrad.nn.module import IncompatibleKeys, Module, StateDictError
+from minigrad.nn.normalization import LayerNorm
 from minigrad.nn.parameter import Parameter
+from minigrad.nn.sparse import Embedding
 
 __all__ = [
     "Module", "Parameter", "StateDictError", "IncompatibleKeys",
     "Linear", "Sequential", "MLP", "Dropout", "BatchNorm1d", "BatchNorm2d",
+    "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
+    "LayerNorm", "Embedding", "CausalSelfAttention",
     "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softplus", "Identity", "Softmax",
     "ACTIVATIONS",
     "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
