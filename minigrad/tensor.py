@@ -585,8 +585,10 @@ class Tensor:
         return _ops.reshape(self, shape=(-1,))
 
     def transpose(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        """Permutes axes as numpy's ``transpose``: ``t.transpose()``, ``t.transpose(None)``
+        and ``t.T`` reverse them; ``t.transpose(1, 0, 2)`` or a tuple permutes them."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = () if axes[0] is None else tuple(axes[0])
         return _ops.transpose(self, axes=axes or None)
 
     permute = transpose

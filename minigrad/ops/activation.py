@@ -10,7 +10,7 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import dual
-from minigrad.ops.examples import unary
+from minigrad.ops.examples import call, unary
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -27,6 +27,7 @@ RELU = defop(
     lambda g, out, a: g * (dual.value(a) > 0),  # relu'(0) = 0, as PyTorch
     formula="h = relu(a)", grads=("δ ⊙ 1[a > 0]",),
     examples=unary(kink=True), doc="max(a, 0); relu'(0) = 0", torch=lambda a: a.relu(),
+    calls=(call("{0}.relu()", lambda a: a.relu()),),
 )
 
 
@@ -48,13 +49,14 @@ SIGMOID = defop(
     lambda g, out, a: g * out * (1.0 - out),
     formula="h = σ(a)", grads=("δ ⊙ σ(1 − σ)",), saves=(), saves_output=True,
     examples=unary(-4, 4), doc="logistic 1/(1+e⁻ᵃ), stable for any a",
-    torch=lambda a: a.sigmoid(),
+    torch=lambda a: a.sigmoid(), calls=(call("{0}.sigmoid()", lambda a: a.sigmoid()),),
 )
 TANH = defop(
     "tanh", np.tanh,
     lambda g, out, a: g * (1.0 - out * out),
     formula="h = tanh(a)", grads=("δ ⊙ (1 − h²)",), saves=(), saves_output=True,
     examples=unary(), doc="hyperbolic tangent", torch=lambda a: a.tanh(),
+    calls=(call("{0}.tanh()", lambda a: a.tanh()),),
 )
 
 
@@ -74,13 +76,20 @@ _C = math.sqrt(2.0 / math.pi)
 _K = 0.044715
 
 
+_SATURATED = 30.0  # tanh(√(2/π)(a + 0.044715a³)) is exactly ±1 beyond |a| ≈ 10
+
+
 def _gelu_forward(a: np.ndarray) -> np.ndarray:
-    return 0.5 * a * (1.0 + np.tanh(_C * (a + _K * a**3)))
+    # a³ is taken of a clipped to where tanh still moves: at |a| = 1e300 it would overflow,
+    # while the answer (a, or −0) is exact
+    c = np.clip(a, -_SATURATED, _SATURATED)
+    return 0.5 * a * (1.0 + np.tanh(_C * (c + _K * c**3)))
 
 
 def _gelu_vjp(g: Any, out: Any, a: Any) -> Any:
-    t = dual.tanh(_C * (a + _K * a * a * a))
-    return g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * _C * (1.0 + 3 * _K * a * a))
+    c = dual.clip(a, -_SATURATED, _SATURATED)  # beyond it 1 − t² is 0 and a² would overflow
+    t = dual.tanh(_C * (c + _K * c * c * c))
+    return g * (0.5 * (1.0 + t) + 0.5 * c * (1.0 - t * t) * _C * (1.0 + 3 * _K * c * c))
 
 
 GELU = defop(

@@ -14,7 +14,7 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import dual
-from minigrad.ops.examples import reduction
+from minigrad.ops.examples import reduction, reduction_calls
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -41,6 +41,11 @@ def _kept_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
     if axis is None:
         return (1,) * len(shape)
     return tuple(1 if i in axis else n for i, n in enumerate(shape))
+
+
+def _reduced_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    axis = normalize_axis(axis, len(shape), "reduce")
+    return () if axis is None else tuple(n for i, n in enumerate(shape) if i not in axis)
 
 
 def _count(shape: tuple[int, ...], axis: Any) -> int:
@@ -86,8 +91,12 @@ def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
 def _logsumexp_forward(x: np.ndarray, axis=None, keepdims=False) -> np.ndarray:
     m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros(_kept_shape(x.shape, axis))
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype)  # a row of −∞ must not give ∞ − ∞
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else out.reshape(np.sum(x, axis=axis).shape)
+    with np.errstate(over="ignore"):  # x − m ≤ 0: an overflow is to −∞, whose exp is 0
+        z = x - m
+    out = np.log(np.sum(np.exp(z), axis=axis, keepdims=True)) + m
+    # the shape comes from the axes alone: summing x just to learn it would overflow near
+    # the largest float (logsumexp(1e308, 1e308) is finite)
+    return out if keepdims else out.reshape(_reduced_shape(x.shape, axis))
 
 
 def _logsumexp_vjp(g, out, x, axis=None, keepdims=False):
@@ -114,25 +123,30 @@ def _np(name: str):
 
 
 SUM = defop("sum", _np("sum"), _sum_vjp, formula="s = Σ x", grads=("δ (broadcast)",), saves=(),
-            examples=reduction(), doc="sum over axes", torch=_torch_reduce("sum"))
+            examples=reduction(), doc="sum over axes", torch=_torch_reduce("sum"),
+            calls=reduction_calls("sum"))
 MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("δ / n",),
-             saves=(), examples=reduction(), doc="mean over axes", torch=_torch_reduce("mean"))
+             saves=(), examples=reduction(), doc="mean over axes", torch=_torch_reduce("mean"),
+             calls=reduction_calls("mean"))
 MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
-            doc="maximum over axes; ties share δ evenly", torch=_torch_reduce("amax"))
+            doc="maximum over axes; ties share δ evenly", torch=_torch_reduce("amax"),
+            calls=reduction_calls("max"))
 MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
-            doc="minimum over axes; ties share δ evenly", torch=_torch_reduce("amin"))
+            doc="minimum over axes; ties share δ evenly", torch=_torch_reduce("amin"),
+            calls=reduction_calls("min"))
 VAR = defop("var", _np("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
             grads=("δ ⊙ 2(x − x̄)/(n−d)",), examples=reduction(ddof=0),
-            doc="variance (ddof=0 by default, as numpy)", torch=_torch_reduce("var"))
+            doc="variance (ddof=0 by default, as numpy)", torch=_torch_reduce("var"),
+            calls=reduction_calls("var", "ddof"))
 STD = defop("std", _np("std"), _std_vjp, formula="s = √var x", grads=("δ ⊙ (x − x̄)/((n−d) s)",),
             saves_output=True, examples=reduction(ddof=0), doc="standard deviation (ddof=0)",
-            torch=_torch_reduce("std"))
+            torch=_torch_reduce("std"), calls=reduction_calls("std", "ddof"))
 LOGSUMEXP = defop("logsumexp", _logsumexp_forward, _logsumexp_vjp, formula="s = log Σ eˣ",
                   grads=("δ ⊙ softmax(x)",), saves_output=True, examples=reduction(),
                   doc="log Σ exp, stable for large x",
-                  torch=_torch_reduce("logsumexp"))
+                  torch=_torch_reduce("logsumexp"), calls=reduction_calls("logsumexp"))
 
 
 def _reduce(op, x: Any, axis: Any, keepdims: bool, kw: dict[str, Any], **extra: Any) -> Tensor:
