@@ -91,3 +91,57 @@ def test_gelu_far_out_is_exact_and_its_gradient_is_not_nan(dtype):
     np.testing.assert_allclose(x.grad.data[2:], t.grad.numpy()[2:], rtol=tol, atol=tol)
     # gelu′(a) = ½(1 + t) + ½a(1 − t²)√(2/π)(1 + 3·0.044715a²), t → ±1 as a → ±∞
     np.testing.assert_array_equal(x.grad.data[:2], [1.0, 0.0])
+
+
+def test_cross_entropy_with_targets_that_do_not_sum_to_one():
+    # found by the fuzzer: the gradient was ŷ − y, which assumes Σ y = 1; for −Σ y log ŷ it is
+    # ŷ Σ y − y (PyTorch accepts any non-negative targets)
+    rng = np.random.default_rng(0)
+    a, y = rng.normal(size=(4, 3)), rng.uniform(0, 1, size=(4, 3))
+    x = mg.Tensor(a, requires_grad=True)
+    (g,) = mg.grad(mg.ops.cross_entropy(x, mg.Tensor(y)), x, create_graph=True)
+    (h,) = mg.grad((g * g).sum(), x)
+    t = torch.tensor(a, requires_grad=True)
+    (tg,) = torch.autograd.grad(torch.nn.functional.cross_entropy(t, torch.tensor(y)), t,
+                                create_graph=True)
+    (th,) = torch.autograd.grad((tg * tg).sum(), t)
+    np.testing.assert_allclose(g.data, tg.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(h.data, th.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_std_of_a_constant_has_zero_second_derivative():
+    # found by the fuzzer: std masked s = 0 in its VJP but not the VJP itself, so the
+    # Hessian-vector product at a constant input saw (x − x̄)/n and was not PyTorch's 0
+    x = mg.Tensor(np.zeros(3), requires_grad=True)
+    (g,) = mg.grad(x.std() * 2.0 + x.std() ** 2, x, create_graph=True)
+    (h,) = mg.grad((g * mg.Tensor(np.array([1.0, -2.0, 0.5]))).sum(), x)
+    t = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    (tg,) = torch.autograd.grad(t.std(correction=0) * 2 + t.std(correction=0) ** 2, t,
+                                create_graph=True)
+    (th,) = torch.autograd.grad((tg * torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)).sum(),
+                                t)
+    np.testing.assert_array_equal(g.data, tg.detach().numpy())
+    np.testing.assert_array_equal(h.data, th.numpy())
+
+
+def test_float32_std_and_var_far_out():
+    # found by the fuzzer: (x − x̄)² overflowed float32 at |x| = 1e30 although the std is
+    # 5e29, and δ ⊙ (x − x̄) overflowed in the gradient before the division by s
+    a = np.array([0.0, -1e30], dtype=np.float32)
+    x = mg.Tensor(a, requires_grad=True)
+    s = x.std()
+    (s * s.detach()).sum().backward()
+    t = torch.tensor(a, requires_grad=True)
+    ts = t.std(correction=0)
+    (ts * ts.detach()).backward()
+    np.testing.assert_allclose(s.data, ts.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-6)
+    assert x.var().data == np.float32(np.inf) == t.var(correction=0).detach().numpy()
+
+
+def test_var_of_equal_values_is_exactly_zero():
+    # found by the fuzzer: the rounded mean of three values -1e30 is off by one ulp, and
+    # the var was 2e28 where PyTorch gives 0
+    x = mg.Tensor(np.full((3, 2), -1e30), requires_grad=True)
+    np.testing.assert_array_equal(x.var(axis=0).data, [0.0, 0.0])
+    np.testing.assert_array_equal(x.std(axis=0).data, [0.0, 0.0])

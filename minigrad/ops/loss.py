@@ -107,12 +107,13 @@ def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
     t = dual.value(target)
     if isinstance(logits, Tensor):  # create_graph: ŷ must be a function of the logits
         C = logits.shape[-1]
-        y = _onehot(t, C, logits.dtype) if t.dtype.kind in "iub" else target
-        return scale * (dual.softmax(logits, -1) - y)
+        if t.dtype.kind in "iub":
+            return scale * (dual.softmax(logits, -1) - _onehot(t, C, logits.dtype))
+        return scale * (dual.softmax(logits, -1) * target.sum(axis=-1, keepdims=True) - target)
     if saved is None:  # called without the forward's record (e.g. by hand)
         saved = stable_softmax(logits, -1)
-    if t.dtype.kind not in "iub":
-        return scale * (saved - target)
+    if t.dtype.kind not in "iub":  # −Σ y log ŷ: ŷ Σ y − y, which is ŷ − y when Σ y = 1
+        return scale * (saved * target.sum(axis=-1, keepdims=True) - target)
     d = saved * scale  # ŷ − e(ℓ), scaled, without building the one-hot matrix
     C = d.shape[-1]
     rows = np.arange(t.size)
