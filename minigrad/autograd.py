@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from minigrad.graph import build_for_backward
+from minigrad.graph import build_for_backward, sweep_order
 from minigrad.modes import enable_grad, state
 from minigrad.tensor import Tensor, as_array
 
@@ -112,7 +112,7 @@ def _walk(
     store: list[tuple[Tensor, Any]] = []
     done = []
     anomaly = state.anomaly
-    for nid in reversed(list(nx.topological_sort(G))):
+    for nid in reversed(sweep_order(G)):
         g = grads.pop(nid, None)
         if g is None:
             continue

@@ -10,6 +10,7 @@ networkx.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,11 @@ import networkx as nx
 
 from minigrad.tensor import Tensor, Version
 
-__all__ = ["build", "build_for_backward", "graph", "node_id", "topological_order"]
+__all__ = ["build", "build_for_backward", "graph", "node_id", "sweep_order", "topological_order"]
+
+# MINIGRAD_SWEEP=networkx builds the sweep graph with add_edges_from and orders it with
+# nx.topological_sort (the same graph and order, slower): for comparison and debugging.
+_FAST_SWEEP = os.environ.get("MINIGRAD_SWEEP", "").strip().lower() != "networkx"
 
 
 def node_id(t: Tensor) -> int:
@@ -102,7 +107,59 @@ def build_for_backward(roots: Sequence[Tensor]) -> tuple[nx.DiGraph, dict[int, T
     """The graph backward walks: only tensors that require grad, bare edges, and a map from
     node id to tensor. It checks every node before anything is computed: freed by an earlier
     backward, or changed in place since its op ran (skipped for nodes made after the last
-    in-place change anywhere, which is almost all of them)."""
+    in-place change anywhere, which is almost all of them).
+
+    The DiGraph is filled in the same pass that discovers the history: its adjacency dicts
+    (``_node``, ``_succ``, ``_pred``, networkx's own storage) receive exactly what
+    ``add_edges_from`` would put there, in the same order, without the per-edge calls and
+    checks of the generic API (set ``MINIGRAD_SWEEP=networkx`` for that path).
+    """
+    if not _FAST_SWEEP:
+        return _build_for_backward_nx(roots)
+    tensors: dict[int, Tensor] = {id(t): t for t in roots}
+    stack = list(roots)
+    G = _SweepGraph()
+    node, succ, pred = G._node, G._succ, G._pred
+    empty = _NO_ATTRIBUTES
+    epoch = Version.epoch
+    while stack:
+        t = stack.pop()
+        ctx = t._ctx
+        if ctx is None:
+            continue
+        if ctx.freed or (ctx.versions and ctx.epoch != epoch):
+            _check_node(t)
+        tid = id(t)
+        for x in ctx.inputs:
+            if x.requires_grad:
+                xid = id(x)
+                # add_edges_from's order: the source's entries first, then the target's
+                s_x = succ.get(xid)
+                if s_x is None:
+                    s_x = succ[xid] = {}
+                    pred[xid] = {}
+                    node[xid] = empty
+                p_t = pred.get(tid)
+                if p_t is None:
+                    succ[tid] = {}
+                    p_t = pred[tid] = {}
+                    node[tid] = empty
+                s_x[tid] = empty
+                p_t[xid] = empty
+                if xid not in tensors:
+                    tensors[xid] = x
+                    stack.append(x)
+    for r in roots:
+        rid = id(r)
+        if rid not in node:
+            succ[rid] = {}
+            pred[rid] = {}
+            node[rid] = empty
+    return G, tensors
+
+
+def _build_for_backward_nx(roots: Sequence[Tensor]) -> tuple[nx.DiGraph, dict[int, Tensor]]:
+    """The same graph through networkx's public API (``add_edges_from``)."""
     tensors: dict[int, Tensor] = {id(t): t for t in roots}
     stack = list(roots)
     edges: list[tuple[int, int]] = []
@@ -128,6 +185,42 @@ def build_for_backward(roots: Sequence[Tensor]) -> tuple[nx.DiGraph, dict[int, T
     for r in roots:
         G.add_node(id(r))
     return G, tensors
+
+
+def sweep_order(G: nx.DiGraph) -> list[int]:
+    """The nodes of `G` in networkx's topological order (``nx.topological_sort``: Kahn's
+    algorithm, generation by generation, nodes and successors in insertion order), inputs
+    first; backward walks it in reverse.
+
+    Computed over the DiGraph's adjacency dicts directly, node for node the order
+    ``list(nx.topological_sort(G))`` gives (so gradients that add up several contributions
+    add them in the same order), without its generator and view overheads.
+    """
+    if not _FAST_SWEEP:
+        return list(nx.topological_sort(G))
+    succ = G._succ
+    indegree = {}
+    order = []
+    for v, ps in G._pred.items():
+        if ps:
+            indegree[v] = len(ps)
+        else:
+            order.append(v)
+    i = 0
+    # `order` grows as nodes become free; reading it from the front visits generation
+    # after generation, as networkx's topological_generations does
+    while i < len(order):
+        for child in succ[order[i]]:
+            d = indegree[child] - 1
+            if d:
+                indegree[child] = d
+            else:
+                del indegree[child]
+                order.append(child)
+        i += 1
+    if indegree:
+        raise nx.NetworkXUnfeasible("Graph contains a cycle or graph changed during iteration")
+    return order
 
 
 def _edge(ctx: Any, nums: tuple[int, ...]) -> dict[str, Any]:
