@@ -56,8 +56,8 @@ def _models():
 def test_sweep_graph_and_order_are_networkx_own(name: str) -> None:
     out = _models()[name]()
     G, tensors = mgraph.build_for_backward([out])
-    H, tensors2 = mgraph._build_for_backward_nx([out])
-    assert isinstance(G, nx.DiGraph)
+    H, tensors2 = mgraph._build_for_backward_nx([out], nx.DiGraph)  # networkx's own storage
+    assert isinstance(G, nx.DiGraph) and type(H) is nx.DiGraph
     assert list(G.nodes) == list(H.nodes)
     assert list(G.edges) == list(H.edges)
     for n in G:
@@ -85,3 +85,36 @@ def test_a_cycle_is_reported() -> None:
     G = nx.DiGraph([(1, 2), (2, 1), (0, 1)])
     with pytest.raises(nx.NetworkXUnfeasible):
         mgraph.sweep_order(G)
+
+
+def test_neighbors_mapping_behaves_as_a_dict() -> None:
+    n = mgraph._Neighbors()
+    empty = mgraph._NO_ATTRIBUTES
+    assert len(n) == 0 and list(n) == [] and 5 not in n
+    n[5] = empty
+    assert len(n) == 1 and list(n) == [5] and 5 in n and n[5] is empty and 6 not in n
+    n[5] = empty  # the same edge again: still one
+    assert len(n) == 1
+    n[7] = empty
+    n[3] = {"w": 1.0}  # an edge with attributes of its own
+    assert list(n) == [5, 7, 3] and n[3] == {"w": 1.0} and len(n) == 3
+    del n[7]
+    assert list(n.items()) == [(5, empty), (3, {"w": 1.0})]
+    with pytest.raises(KeyError):
+        n[7]
+    with pytest.raises(KeyError):
+        del n[7]
+    m = mgraph._Neighbors()
+    m[1] = empty
+    del m[1]
+    assert len(m) == 0 and dict(m) == {}
+
+
+def test_sweep_graph_supports_networkx_algorithms() -> None:
+    out = _models()["mlp"]()
+    G, _ = mgraph.build_for_backward([out])
+    P, _ = mgraph._build_for_backward_nx([out], nx.DiGraph)
+    assert nx.is_isomorphic(G, P)
+    assert set(nx.ancestors(G, id(out))) == set(nx.ancestors(P, id(out)))
+    assert dict(G.in_degree()) == dict(P.in_degree())
+    assert sorted(nx.topological_sort(G)) == sorted(nx.topological_sort(P))
