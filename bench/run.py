@@ -34,12 +34,14 @@ library's first gradients and first updated weights must equal numpy's to float 
 
 Extra scenario modules: each name in `EXTRA_MODULES` that exists as ``bench/<name>.py`` is
 imported and run after the built-in scenarios. Such a module defines ``SCENARIOS`` (a dict,
-scenario name → one-line description) and ``rows(quick: bool) -> list[dict]``, one dict per
+scenario name → one-line description; or ``SCENARIO``, one name, described by the module
+docstring's first line) and ``rows(quick: bool) -> list[dict]``, one dict per
 result with the keys ``scenario``, ``library``, ``value`` and ``unit`` ("s", "us/op", "B/op",
-"B") and optionally ``ratio`` (to hand-written numpy), ``spread`` ((min, max)), ``faults``
+"B") and optionally ``spread`` ((min, max)), ``faults``
 (minor page faults per step), ``mode`` ("solo" or "interleaved", the default) and ``note``;
-optionally also ``targets(rows) -> list[(target, measured, verdict)]``. It may keep a
-``main()`` of its own for running it alone.
+optionally also ``targets(rows) -> list[(target, measured, verdict)]``. The suite computes
+the ratios to numpy and to torch itself, from the rows of those libraries in the same
+scenario. It may keep a ``main()`` of its own for running it alone.
 """
 
 from __future__ import annotations
@@ -530,11 +532,22 @@ def run_extra(name: str, quick: bool, report: Report, extra_targets: list[Any]) 
         report.add(Row(name, "–", None, "s", note=f"failed: {type(e).__name__}: {e}"[:200]))
         return
     added = []
+    # ratios are recomputed here, to numpy and to torch in the same scenario, whatever
+    # baseline the module's own table uses
+    base: dict[tuple[str, str, str], float] = {}
+    for d in got:
+        if d.get("library") in ("numpy", "torch") and d.get("value"):
+            base[(d["scenario"], d.get("mode", "interleaved"), d["library"])] = d["value"]
     for d in got:
         spread = d.get("spread")
-        row = Row(d["scenario"], d["library"], d.get("value"), d.get("unit", "s"),
-                  d.get("ratio"), tuple(spread) if spread else None, d.get("note", ""),
-                  d.get("faults"), d.get("mode", "interleaved"), d.get("torch_ratio"))
+        mode = d.get("mode", "interleaved")
+        v = d.get("value")
+        bn = base.get((d["scenario"], mode, "numpy"))
+        bt = base.get((d["scenario"], mode, "torch"))
+        row = Row(d["scenario"], d["library"], v, d.get("unit", "s"),
+                  v / bn if v is not None and bn else None,
+                  tuple(spread) if spread else None, d.get("note", ""),
+                  d.get("faults"), mode, v / bt if v is not None and bt else None)
         report.add(row)
         added.append(d)
     if hasattr(mod, "targets"):
@@ -551,7 +564,11 @@ def extra_modules() -> dict[str, dict[str, str]]:
         if not os.path.exists(os.path.join(HERE, name + ".py")):
             continue
         try:
-            found[name] = dict(importlib.import_module(name).SCENARIOS)
+            mod = importlib.import_module(name)
+            if hasattr(mod, "SCENARIOS"):
+                found[name] = dict(mod.SCENARIOS)
+            else:  # one scenario: SCENARIO, described by the module's first docstring line
+                found[name] = {mod.SCENARIO: (mod.__doc__ or name).strip().split("\n")[0]}
         except Exception as e:  # noqa: BLE001
             found[name] = {name: f"(could not be imported: {type(e).__name__}: {e})"}
     return found
