@@ -218,8 +218,21 @@ def build_for_backward(roots: Sequence[Tensor]) -> tuple[nx.DiGraph, dict[int, T
                     p_t = pred[tid] = new(_Neighbors)
                     p_t._k = None
                     node[tid] = empty
-                _link(s_x, tid)
-                _link(p_t, xid)
+                # s_x[tid] = p_t[xid] = {} (the shared empty dict), without two method calls
+                k = s_x._k
+                if k is None:
+                    s_x._k = tid
+                elif type(k) is dict:
+                    k[tid] = empty
+                elif k != tid:
+                    s_x._k = {k: empty, tid: empty}
+                k = p_t._k
+                if k is None:
+                    p_t._k = xid
+                elif type(k) is dict:
+                    k[xid] = empty
+                elif k != xid:
+                    p_t._k = {k: empty, xid: empty}
     for rid in root_ids:
         if rid not in node:
             a = succ[rid] = new(_Neighbors)
@@ -228,17 +241,6 @@ def build_for_backward(roots: Sequence[Tensor]) -> tuple[nx.DiGraph, dict[int, T
             a._k = None
             node[rid] = empty
     return G, tensors
-
-
-def _link(nbrs: _Neighbors, key: int) -> None:
-    """``nbrs[key] = {}`` (the shared empty attributes), without the method call's cost."""
-    k = nbrs._k
-    if k is None:
-        nbrs._k = key
-    elif type(k) is dict:
-        k[key] = _NO_ATTRIBUTES
-    elif k != key:
-        nbrs._k = {k: _NO_ATTRIBUTES, key: _NO_ATTRIBUTES}
 
 
 def _build_for_backward_nx(
