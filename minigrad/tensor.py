@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minigrad.modes import is_grad_enabled
+from minigrad.modes import is_grad_enabled, state
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -382,20 +382,56 @@ class Tensor:
             self._version.n += 1
         return self
 
+    def _direct(self, ufunc: Any, other: Any, alpha: builtins.float = 1.0) -> bool:
+        """`self ← ufunc(self, alpha·other)` written straight into this tensor's memory, when
+        nothing is recorded (no_grad, or no operand requires grad) and the shapes already
+        agree: one numpy call, no new array for the result and no copy back. The values are
+        those of the recorded path (the same ufunc on the same operands, numpy rounding the
+        result to this tensor's dtype). Returns False when the general path must run."""
+        if state.anomaly:
+            return False
+        o = other if isinstance(other, Tensor) else None
+        if state.grad_enabled and (self.requires_grad or (o is not None and o.requires_grad)):
+            return False
+        if o is None and alpha != 1.0:
+            return False  # a number scaled by alpha: the recorded path's dtype rules
+        b = (o if o is not None else lift(other, self)).data
+        a = self.data
+        if b.shape != a.shape and b.ndim:
+            return False
+        if alpha != 1.0:
+            if b.dtype.kind not in "fc":
+                return False
+            b = np.multiply(b, np.asarray(alpha, dtype=b.dtype))  # as _ops.mul(other, alpha)
+        try:
+            ufunc(a, b, out=a, casting="same_kind")
+        except TypeError:
+            return False  # let the recorded path raise its own error
+        self._version.n += 1
+        return True
+
     def add_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("add_")
+        if self._direct(np.add, other, alpha):
+            return self
         return self._inplace(_ops.add(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
 
     def sub_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("sub_")
+        if self._direct(np.subtract, other, alpha):
+            return self
         return self._inplace(_ops.sub(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
 
     def mul_(self, other: Any) -> Tensor:
         self._check_inplace("mul_")
+        if self._direct(np.multiply, other):
+            return self
         return self._inplace(_ops.mul(self, other))
 
     def div_(self, other: Any) -> Tensor:
         self._check_inplace("div_")
+        if self._direct(np.divide, other):
+            return self
         return self._inplace(_ops.div(self, other))
 
     def copy_(self, src: Any) -> Tensor:
