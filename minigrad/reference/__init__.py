@@ -14,13 +14,15 @@ notation (``a_k``, ``h_k``, ``W_k``, ``b_k``, ``δ = ∇a_k L``) and nothing fro
 - `convolution`: conv1d/conv2d, max and average pooling;
 - `embedding`, `attention`, `dropout`.
 
-On top of them: `compare` (autograd vs the formulas, layer by layer, for a model) and `check`
-(autograd vs a learner's own gradients, tensor by tensor).
+On top of them: `compare` (module `comparison`: autograd vs the formulas, layer by layer, for
+a model) and `check` (module `checking`: autograd vs a learner's own gradients, tensor by
+tensor).
 """
 
 from __future__ import annotations
 
-from minigrad.reference.compare import (  # noqa: F401  (private helpers kept importable)
+from minigrad.reference.checking import CheckReport, CheckRow, check, check_tolerance
+from minigrad.reference.comparison import (  # noqa: F401  (private helpers kept importable)
     Report,
     Row,
     _errors,
@@ -65,6 +67,7 @@ from minigrad.reference.mlp import (
 
 __all__ = [
     "ACTIVATIONS", "DERIVATIVES", "LOSSES", "REDUCTIONS", "Activation", "ActivationSpec",
+    "CheckReport", "CheckRow", "check", "check_tolerance",
     "Forward", "Gradients", "Params", "Report", "Row", "activation_backward",
     "activation_forward", "backward", "compare", "forward", "gelu", "gelu_prime",
     "init_params", "leaky_relu", "leaky_relu_prime", "linear", "linear_backward",
