@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -155,3 +157,39 @@ def test_tensor_outside_the_graph_and_constants_are_errors(run):
         check(loss, {3: np.zeros(2)})
     with pytest.raises(TypeError, match="non-empty"):
         check(loss, {})
+
+
+# --------------------------------------------------------------------------- the diagram
+def test_draw_colours_checked_tensors_green_or_red(run):
+    visualize = pytest.importorskip("visualize")
+    from visualize import _style as S
+
+    net, x, y, logits, loss = run
+    g = by_hand(net, x, y, logits)
+    report = check(loss, {"logits": g["logits"], "h1": 2 * g["h1"]})
+    src = visualize.draw(loss, check=report).source
+    fills = {}
+    for line in src.splitlines():
+        for name in ("logits", "h1", "a1"):
+            if re.search(rf"<B>{name}(<|\s|\u00a0)", line):
+                fills[name] = line
+    assert f'fillcolor="{S.CHECK_PASS}"' in fills["logits"]
+    assert f'fillcolor="{S.CHECK_FAIL}"' in fills["h1"]
+    assert f'fillcolor="{S.UNCHECKED_FILL}"' in fills["a1"]
+    assert src.count(S.CHECK_PASS) >= 2 and "1 of 2 match" in src
+    assert f"max|Δ| {report.rows[0].max_abs:.1e}" in src
+    assert f"max|Δ| {report.rows[1].max_abs:.1e}" in src
+
+
+def test_draw_refuses_a_report_of_another_graph(run):
+    visualize = pytest.importorskip("visualize")
+    net, x, y, logits, loss = run
+    g = by_hand(net, x, y, logits)
+    report = check(loss, {"logits": g["logits"]})
+    other = F.cross_entropy(net(x), mg.Tensor(y))
+    with pytest.raises(ValueError, match="'logits' is not in this graph"):
+        visualize.draw(other, check=report)
+    with pytest.raises(TypeError, match="reference.check"):
+        visualize.draw(loss, check=object())
+    with pytest.raises(ValueError, match="full drawing"):
+        visualize.draw(loss, check=report, collapse="module")
