@@ -278,3 +278,25 @@ def test_dropout_backward_uses_the_forwards_mask():
     close(dropout.dropout_forward(x, mask, p), out)
     close(dropout.dropout_backward(delta, mask, p), torch_grads(out, delta, X)[0])
     close(dropout.dropout_backward(delta, mask, p, training=False), delta)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_causal_self_attention_matches_torch(seed):
+    rng = np.random.default_rng(seed)
+    B, L, H = 2, int(rng.integers(1, 5)), int(rng.integers(1, 3))
+    E = 2 * H
+    x = rng.standard_normal((B, L, E))
+    W_in, b_in = rng.standard_normal((3 * E, E)), rng.standard_normal(3 * E)
+    W_out, b_out = rng.standard_normal((E, E)), rng.standard_normal(E)
+    X, Wi, bi, Wo, bo = (t(a) for a in (x, W_in, b_in, W_out, b_out))
+    F = torch.nn.functional
+    q, k, v = F.linear(X, Wi, bi).reshape(B, L, 3, H, E // H).permute(2, 0, 3, 1, 4)
+    o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    out = F.linear(o.transpose(1, 2).reshape(B, L, E), Wo, bo)
+    y, cache = attention.causal_self_attention_forward(x, W_in, b_in, W_out, b_out, H)
+    close(y, out)
+    delta = rng.standard_normal(y.shape)
+    g = attention.causal_self_attention_backward(delta, cache)
+    for key, want in zip(("x", "W_in", "b_in", "W_out", "b_out"),
+                         torch_grads(out, delta, X, Wi, bi, Wo, bo)):
+        close(g[key], want)

@@ -19,6 +19,12 @@ Backward, with ``∇O`` given:
   A masked entry has P = 0, so it gets no gradient;
 - ``S = c Q Kᵀ``: ``∇Q = c ∇S K`` and ``∇K = c ∇Sᵀ Q``.
 
+Causal self-attention (``nn.CausalSelfAttention``) wraps this between two dense layers:
+``[Q K V] = X W_inᵀ + b_in`` split into H heads of size d, ``O_h = attention(Q_h, K_h, V_h)``
+with the causal mask, ``Y = [O_1 … O_H] W_outᵀ + b_out``. Its backward is the dense layer's
+(``∇W_out = δ·oᵀ``, ``∇o = W_outᵀ·δ``), the heads' attention backward, and the dense layer's
+again on ``[∇Q ∇K ∇V]``.
+
 Plain numpy; nothing here knows about the engine.
 """
 
@@ -26,10 +32,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["AttentionCache", "attention_backward", "attention_forward", "softmax_backward"]
+from minigrad.reference import dense as _dense
+
+__all__ = [
+    "AttentionCache", "attention_backward", "attention_forward",
+    "causal_self_attention_backward", "causal_self_attention_forward", "softmax_backward",
+]
 
 
 @dataclass
@@ -79,3 +91,47 @@ def attention_backward(dO: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarr
     dP = dO @ np.swapaxes(v, -1, -2)
     dS = softmax_backward(dP, P)
     return c * dS @ k, c * np.swapaxes(dS, -1, -2) @ q, dV
+
+
+def causal_self_attention_forward(
+    x: np.ndarray, W_in: np.ndarray, b_in: np.ndarray | None, W_out: np.ndarray,
+    b_out: np.ndarray | None, num_heads: int,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``Y = concat_h(attention(Q_h, K_h, V_h, causal)) W_outᵀ + b_out`` with
+    ``[Q K V] = X W_inᵀ + b_in``; x of shape ``(…, L, E)``."""
+    *batch, L, E = x.shape
+    H = num_heads
+    d = E // H
+    nb = len(batch)
+    qkv = _dense.linear_forward(x, W_in, b_in).reshape(*batch, L, 3, H, d)
+    # (…, L, 3, H, d) → (3, …, H, L, d)
+    qkv = np.moveaxis(qkv, (nb + 1, nb + 2), (0, nb + 1))
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    O, att = attention_forward(q, k, v, is_causal=True)
+    o = np.moveaxis(O, nb, nb + 1).reshape(*batch, L, E)
+    y = _dense.linear_forward(o, W_out, b_out)
+    return y, {"x": x, "q": q, "k": k, "v": v, "att": att, "o": o, "W_in": W_in,
+               "W_out": W_out, "H": H, "bias_in": b_in is not None,
+               "bias_out": b_out is not None}
+
+
+def causal_self_attention_backward(delta: np.ndarray, cache: dict[str, Any]
+                                   ) -> dict[str, np.ndarray]:
+    """``∇x``, ``∇W_in``, ``∇b_in``, ``∇W_out``, ``∇b_out`` (keys ``x``, ``W_in``, ``b_in``,
+    ``W_out``, ``b_out``): dense, attention, dense, backwards."""
+    x, o = cache["x"], cache["o"]
+    *batch, L, E = x.shape
+    nb, H = len(batch), cache["H"]
+    d = E // H
+    do, dW_out, db_out = _dense.linear_backward(delta, o, cache["W_out"], cache["bias_out"])
+    dO = np.moveaxis(do.reshape(*batch, L, H, d), nb + 1, nb)
+    dq, dk, dv = attention_backward(dO, cache["q"], cache["k"], cache["v"], cache["att"])
+    dqkv = np.moveaxis(np.stack([dq, dk, dv]), (0, nb + 1), (nb + 1, nb + 2))
+    dx, dW_in, db_in = _dense.linear_backward(dqkv.reshape(*batch, L, 3 * E), x,
+                                              cache["W_in"], cache["bias_in"])
+    out = {"x": dx, "W_in": dW_in, "W_out": dW_out}
+    if db_in is not None:
+        out["b_in"] = db_in
+    if db_out is not None:
+        out["b_out"] = db_out
+    return out

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.reference.dense import Activation
+from minigrad.reference.layerwise import LayerReport
 from minigrad.reference.losses import _check, _targets, loss_scale
 from minigrad.reference.mlp import backward
 
@@ -349,11 +350,16 @@ def compare(
     reduction: str = "mean",
     dtype: Any = None,
     keep_grads: bool = False,
-) -> Report:
+) -> Report | LayerReport:
     r"""Runs `model` with autograd and the lecture's formulas on the same weights and inputs,
     and compares every ``a_k``, ``h_k``, ``∇a_k``, ``∇h_k``, ``∇W_k`` and ``∇b_k``.
 
-    The model is an ``nn.MLP`` or an ``nn.Sequential`` of ``Linear`` and activation modules;
+    Any other model (convolutions, normalization, attention, custom layers, skip
+    connections) is compared layer by layer with each layer's formulas instead
+    (`minigrad.reference.layerwise.compare_layers`), and a `LayerReport` is returned.
+
+    The lecture's network is an ``nn.MLP`` or an ``nn.Sequential`` of ``Linear`` and
+    activation modules;
     Linear k gives ``a_k`` (its weight is the lecture's ``W_k``, ``n_k × n_{k−1}``, its bias
     ``b_k``), the activation after it gives ``h_k = g(a_k)``, and the last Linear gives the
     logits ``a_L``. Each module is called in turn with autograd on, ``retain_grad()`` keeps
@@ -380,14 +386,19 @@ def compare(
         example, every ``∇W_k`` has rank ≤ 1).
 
     Raises:
-        ValueError: the model cannot be mapped onto the formulas (the message names the
-            layer by its dotted name and type, and why), or x/y do not fit it.
+        ValueError: x/y do not fit the model.
     """
     import minigrad.functional as F
     from minigrad.tensor import Tensor
 
     _check(loss, reduction)
-    layers = _map_model(model)
+    try:
+        layers = _map_model(model)
+    except ValueError:
+        # not the lecture's network: compare it layer by layer with each layer's formulas
+        from minigrad.reference.layerwise import compare_layers
+
+        return compare_layers(model, x, y, loss, reduction, dtype, keep_grads)
     L = len(layers)
     W_dtype = layers[0].linear.weight.data.dtype
     dt = _as_dtype(dtype) if dtype is not None else W_dtype
