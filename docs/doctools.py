@@ -39,6 +39,7 @@ NOTEBOOK_PAGES = {
     "tutorial.md": "tutorial.ipynb",
     "diagrams.md": "diagrams.ipynb",
     "custom_ops.md": "custom_ops.ipynb",
+    "backprop_exercise.md": "backprop_exercise.ipynb",
 }
 
 _FENCE = re.compile(r"^```\s*([\w+-]*)\s*$")

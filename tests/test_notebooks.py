@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "examples" / "notebooks"
-EXPECTED = ["custom_ops.ipynb", "diagrams.ipynb", "tutorial.ipynb"]
+EXPECTED = ["backprop_exercise.ipynb", "custom_ops.ipynb", "diagrams.ipynb", "tutorial.ipynb"]
 FOUND = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 

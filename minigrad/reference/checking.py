@@ -154,7 +154,8 @@ def check(
             from `model` when given, else from the modules the graph records). A value is
             an array or a Tensor of the key's shape.
         model: the model whose ``named_parameters()`` name the parameters (optional).
-        rtol, atol: override the tolerances `check_tolerance` takes from the dtype.
+        rtol: overrides the relative tolerance `check_tolerance` takes from the dtype.
+        atol: overrides the absolute tolerance likewise.
 
     Returns:
         a `CheckReport`.
