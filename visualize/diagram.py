@@ -30,8 +30,9 @@ import minigrad
 from minigrad.graph import topological_order
 from minigrad.ops.registry import REGISTRY
 from minigrad.tensor import Tensor
-from visualize import _style as S
-from visualize._text import clean, escape, shape_text, subscript, summary_lines, value_rows
+
+from . import _style as S
+from ._text import clean, escape, shape_text, subscript, summary_lines, value_rows
 
 __all__ = ["draw", "SHOW_OPTIONS"]
 
@@ -729,7 +730,7 @@ def draw(
         return _draw_checked(scene, check, show=show, direction=direction, title=title,
                              backward=backward)
     if collapse == "module" or (collapse == "auto" and n > max_nodes):
-        from visualize.collapse import draw_collapsed
+        from .collapse import draw_collapsed
 
         note = (
             f"collapsed by module: the graph has {n:,} tensors, more than max_nodes={max_nodes}"
