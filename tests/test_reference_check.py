@@ -161,8 +161,8 @@ def test_tensor_outside_the_graph_and_constants_are_errors(run):
 
 # --------------------------------------------------------------------------- the diagram
 def test_draw_colours_checked_tensors_green_or_red(run):
-    visualize = pytest.importorskip("visualize")
-    from visualize import _style as S
+    visualize = pytest.importorskip("minigrad.visualize")
+    from minigrad.visualize import _style as S
 
     net, x, y, logits, loss = run
     g = by_hand(net, x, y, logits)
@@ -182,7 +182,7 @@ def test_draw_colours_checked_tensors_green_or_red(run):
 
 
 def test_draw_refuses_a_report_of_another_graph(run):
-    visualize = pytest.importorskip("visualize")
+    visualize = pytest.importorskip("minigrad.visualize")
     net, x, y, logits, loss = run
     g = by_hand(net, x, y, logits)
     report = check(loss, {"logits": g["logits"]})
