@@ -180,3 +180,116 @@ def test_targets_that_do_not_fit_are_errors():
         compare(model, np.ones((6, 4)), np.zeros(5, dtype=int))
     with pytest.raises(ValueError, match="targets of the output's shape"):
         compare(model, np.ones((6, 4)), np.zeros((6, 2)), loss="mse")
+
+
+# --------------------------------------------------------------------------- the new layers
+def small_cnn(seed=0):
+    mg.manual_seed(seed)
+    f64 = {"dtype": "float64"}
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1, **f64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 3, **f64), nn.BatchNorm2d(4, **f64), nn.ReLU(),
+        nn.AvgPool2d(2, stride=1), nn.Flatten(), nn.Linear(4, 5, **f64),
+        nn.BatchNorm1d(5, **f64), nn.Tanh(), nn.Dropout(0.2), nn.Linear(5, 3, **f64))
+
+
+def cnn_run(model=None, train=True):
+    model = model or small_cnn()
+    model.train(train)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((4, 1, 8, 8)), rng.integers(0, 3, size=4)
+    mg.manual_seed(5)
+    return compare(model, x, y)
+
+
+def tiny_transformer():
+    from minigrad.models.transformer import TinyTransformer
+
+    mg.manual_seed(0)
+    return TinyTransformer(vocab_size=7, block_size=5, embed_dim=8, num_heads=2, num_layers=2,
+                           dtype="float64")
+
+
+def transformer_run(model=None):
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 7, size=(3, 5)), rng.integers(0, 7, size=(3, 5))
+    return compare(model or tiny_transformer(), x, y)
+
+
+@pytest.mark.parametrize("train", (True, False), ids=("train", "eval"))
+def test_a_cnn_with_batch_norm_matches_every_row(train):
+    report = cnn_run(train=train)
+    assert report.ok, str(report)
+    layers_seen = {r.layer for r in report.rows}
+    assert {"Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "BatchNorm1d",
+            "Flatten"} <= layers_seen
+    assert ("Dropout" in layers_seen) == train  # in evaluation dropout is no op at all
+    assert not report.no_formula
+
+
+def test_the_transformer_matches_every_row():
+    report = transformer_run()
+    assert report.ok, str(report)
+    assert {"Embedding", "LayerNorm", "CausalSelfAttention", "GELU", "Linear"} <= {
+        r.layer for r in report.rows}
+    attn = [r for r in report.rows if r.module == "blocks.0.attn"]
+    assert {r.quantity for r in attn} == {"out", "∇x", "∇in_proj_weight", "∇in_proj_bias",
+                                          "∇out_proj.weight", "∇out_proj.bias"}
+    # the embeddings come first in the forward and last in the backward
+    assert report.rows[0].layer == "Embedding" and report.rows[-1].layer == "Embedding"
+
+
+def rows_at_or_below(report, module):
+    """The backward rows of `module` and of every layer that ran before it."""
+    order = [r.module for r in report.rows if r.kind == "forward"]
+    earlier = set(order[:order.index(module) + 1])
+    return {(r.module, r.quantity) for r in report.rows
+            if r.kind == "backward" and r.module in earlier and r.status != "no formula"}
+
+
+def test_unbiased_variance_in_batch_norm_fails_its_rows(monkeypatch):
+    from minigrad.reference import normalization
+
+    def unbiased(x, gamma, beta, eps=1e-5, training=True, running_mean=None,
+                 running_var=None):
+        axes = (0,) + tuple(range(2, x.ndim))
+        cs = (1, -1) + (1,) * (x.ndim - 2)
+        mu = x.mean(axis=axes, keepdims=True)
+        var = x.var(axis=axes, ddof=1, keepdims=True)  # the mistake: 1/(M−1), not 1/M
+        sigma = np.sqrt(var + eps)
+        x_hat = (x - mu) / sigma
+        return (x_hat * gamma.reshape(cs) + beta.reshape(cs),
+                normalization.NormCache(x_hat, sigma, axes))
+
+    monkeypatch.setattr(normalization, "batch_norm_forward", unbiased)
+    report = cnn_run()
+    failed = failing(report)
+    forward_failed = {q for q in failed if q[1] == "out"}
+    assert forward_failed == {("4", "out"), ("9", "out")}
+    # both batch norms' ∇x and ∇γ use x̂; ∇β = Σδ does not
+    steps = failing(report, "step")
+    assert steps == {("4", "∇x"), ("4", "∇weight"), ("9", "∇x"), ("9", "∇weight")}
+    # below them everything fails through the chain, but for the biases just before a batch
+    # norm, whose gradient is 0 however wrong the δ (the mean removes them)
+    assert failed - forward_failed == rows_at_or_below(report, "9") - {
+        ("9", "∇bias"), ("8", "∇bias"), ("3", "∇bias")}
+
+
+def test_a_mask_left_out_fails_attention_and_every_row_below(monkeypatch):
+    from minigrad.reference import attention
+
+    right = attention.attention_forward
+    monkeypatch.setattr(attention, "attention_forward",
+                        lambda q, k, v, attn_mask=None, is_causal=False, scale=None:
+                        right(q, k, v, attn_mask, False, scale))
+    report = transformer_run()
+    failed = failing(report)
+    assert {q for q in failed if q[1] == "out"} == {("blocks.0.attn", "out"),
+                                                    ("blocks.1.attn", "out")}
+    assert failing(report, "step") == {(f"blocks.{i}.attn", q) for i in (0, 1)
+                                       for q in ("∇x", "∇in_proj_weight", "∇in_proj_bias",
+                                                 "∇out_proj.weight")}
+    # the top attention's ∇W_out and ∇b_out use its (wrong) output o but get the right δ:
+    # they fail; everything below the top attention fails through the chain
+    below = rows_at_or_below(report, "blocks.1.attn")
+    assert {q for q in failed if q[1] != "out"} == below - {("blocks.1.attn", "∇out_proj.bias")}

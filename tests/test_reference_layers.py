@@ -300,3 +300,105 @@ def test_causal_self_attention_matches_torch(seed):
     for key, want in zip(("x", "W_in", "b_in", "W_out", "b_out"),
                          torch_grads(out, delta, X, Wi, bi, Wo, bo)):
         close(g[key], want)
+
+
+# --------------------------------------------------------------------------- minigrad's ops
+def mg_grads(fn, arrays, delta):
+    """minigrad's forward and its gradients (by `minigrad.grad`, δ given) for float inputs."""
+    import minigrad as mg
+
+    ts = [mg.Tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+    out = fn(*ts)
+    wanted = [t for t in ts if t.requires_grad]
+    grads = mg.grad(out, wanted, grad_outputs=mg.Tensor(delta))
+    return out.data, [g.data for g in grads]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conv_and_pooling_formulas_match_minigrad(seed):
+    import minigrad.functional as F
+
+    rng, x, W, b, kw = conv_case(seed, groups=1 + seed % 2)
+    out = convolution.conv2d_forward(x, W, b, **kw)
+    delta = rng.standard_normal(out.shape)
+    y, grads = mg_grads(lambda x_, W_, b_: F.conv2d(x_, W_, b_, **kw), [x, W, b], delta)
+    close(out, y)
+    for got, want in zip(convolution.conv2d_backward(delta, x, W, **kw), grads):
+        close(got, want)
+    k = int(rng.integers(1, 3))
+    for kind in ("max", "avg"):
+        fwd = getattr(convolution, f"{kind}_pool2d_forward")
+        bwd = getattr(convolution, f"{kind}_pool2d_backward")
+        out = fwd(x, k, None, 0)
+        delta = rng.standard_normal(out.shape)
+        fn = getattr(F, f"{kind}_pool2d")
+        y, (gx,) = mg_grads(lambda x_, fn=fn: fn(x_, k), [x], delta)
+        close(out, y)
+        close(bwd(delta, x, k, None, 0), gx)
+    x1, W1 = rng.standard_normal((2, 2, 7)), rng.standard_normal((3, 2, 2))
+    out = convolution.conv1d_forward(x1, W1, stride=2, padding=1)
+    delta = rng.standard_normal(out.shape)
+    y, grads = mg_grads(lambda a, w: F.conv1d(a, w, stride=2, padding=1), [x1, W1], delta)
+    close(out, y)
+    for got, want in zip(convolution.conv1d_backward(delta, x1, W1, stride=2, padding=1)[:2],
+                         grads):
+        close(got, want)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_normalization_formulas_match_minigrad(seed):
+    import minigrad.functional as F
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(2, 5)), 3) + ((2, 2) if seed % 2 else ())
+    x = rng.standard_normal(shape) * 2 + 1
+    gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
+    delta = rng.standard_normal(shape)
+    y_f, cache = norm.batch_norm_forward(x, gamma, beta)
+    y, grads = mg_grads(lambda a, g, b: F.batch_norm(a, None, None, g, b, training=True),
+                        [x, gamma, beta], delta)
+    close(y_f, y)
+    for got, want in zip(norm.batch_norm_backward(delta, cache, gamma), grads):
+        close(got, want)
+    feat = shape[1:]
+    g2, b2 = rng.standard_normal(feat), rng.standard_normal(feat)
+    y_f, cache = norm.layer_norm_forward(x, feat, g2, b2)
+    y, grads = mg_grads(lambda a, g, b: F.layer_norm(a, feat, g, b), [x, g2, b2], delta)
+    close(y_f, y)
+    for got, want in zip(norm.layer_norm_backward(delta, cache, g2), grads):
+        close(got, want)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_embedding_attention_and_dropout_formulas_match_minigrad(seed):
+    import minigrad as mg
+    import minigrad.functional as F
+
+    rng = np.random.default_rng(seed)
+    idx, W = rng.integers(0, 5, size=(3, 4)), rng.standard_normal((5, 3))
+    delta = rng.standard_normal((3, 4, 3))
+    y, (gW,) = mg_grads(lambda i, w: F.embedding(i, w), [idx, W], delta)
+    close(embedding.embedding_forward(idx, W), y)
+    close(embedding.embedding_backward(delta, idx, 5), gW)
+
+    T = int(rng.integers(1, 5))
+    q, k, v = (rng.standard_normal((2, 2, T, 3)) for _ in range(3))
+    delta = rng.standard_normal((2, 2, T, 3))
+    for causal in (False, True):
+        o, cache = attention.attention_forward(q, k, v, is_causal=causal)
+        y, grads = mg_grads(
+            lambda a, b, c, causal=causal: F.scaled_dot_product_attention(
+                a, b, c, is_causal=causal),
+            [q, k, v], delta)
+        close(o, y)
+        for got, want in zip(attention.attention_backward(delta, q, k, v, cache), grads):
+            close(got, want)
+
+    x = rng.standard_normal((4, 6))
+    delta = rng.standard_normal((4, 6))
+    X = mg.Tensor(x, requires_grad=True)
+    out = F.dropout(X, 0.3, training=True)
+    (gx,) = mg.grad(out, [X], grad_outputs=mg.Tensor(delta))
+    mask = dropout.mask_from_output(x, out.data)
+    close(dropout.dropout_forward(x, mask, 0.3), out.data)
+    close(dropout.dropout_backward(delta, mask, 0.3), gx.data)
