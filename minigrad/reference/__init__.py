@@ -14,9 +14,10 @@ notation (``a_k``, ``h_k``, ``W_k``, ``b_k``, ``δ = ∇a_k L``) and nothing fro
 - `convolution`: conv1d/conv2d, max and average pooling;
 - `embedding`, `attention`, `dropout`.
 
-On top of them: `compare` (module `comparison`: autograd vs the formulas, layer by layer, for
-a model) and `check` (module `checking`: autograd vs a learner's own gradients, tensor by
-tensor).
+On top of them: `layers`, each ``nn`` layer as its formulas (the table `LAYER_FORMULAS`);
+`compare` (module `comparison`: autograd vs the formulas, layer by layer, for the lecture's
+MLP, and `layerwise` for any other model) and `check` (module `checking`: autograd vs a
+learner's own gradients, tensor by tensor).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ from minigrad.reference.dense import (
     softplus_prime,
     tanh_prime,
 )
+from minigrad.reference.layers import LAYER_FORMULAS, LayerFormula
+from minigrad.reference.layerwise import LayerReport, LayerRow, compare_layers
 from minigrad.reference.losses import LOSSES, REDUCTIONS, loss_scale, one_hot, softmax
 from minigrad.reference.mlp import (
     Forward,
@@ -67,7 +70,8 @@ from minigrad.reference.mlp import (
 
 __all__ = [
     "ACTIVATIONS", "DERIVATIVES", "LOSSES", "REDUCTIONS", "Activation", "ActivationSpec",
-    "CheckReport", "CheckRow", "check", "check_tolerance",
+    "CheckReport", "CheckRow", "check", "check_tolerance", "LAYER_FORMULAS", "LayerFormula",
+    "LayerReport", "LayerRow", "compare_layers",
     "Forward", "Gradients", "Params", "Report", "Row", "activation_backward",
     "activation_forward", "backward", "compare", "forward", "gelu", "gelu_prime",
     "init_params", "leaky_relu", "leaky_relu_prime", "linear", "linear_backward",
