@@ -293,3 +293,28 @@ def test_a_mask_left_out_fails_attention_and_every_row_below(monkeypatch):
     # they fail; everything below the top attention fails through the chain
     below = rows_at_or_below(report, "blocks.1.attn")
     assert {q for q in failed if q[1] != "out"} == below - {("blocks.1.attn", "∇out_proj.bias")}
+
+
+def test_compare_leaves_batch_norms_running_statistics_as_they_were():
+    model = small_cnn()
+    bn = model[4]
+    before = [b.data.copy() for b in model.buffers()]
+    assert before
+    report = cnn_run(model)
+    assert report.ok
+    for b, saved in zip(model.buffers(), before):
+        np.testing.assert_array_equal(b.data, saved)
+    assert bn.training
+
+
+def test_a_formula_that_raises_fails_its_rows_and_the_chain_below(monkeypatch):
+    def broken(delta, x, W, bias=True):
+        raise ValueError("shapes (4, 5) and (3, 5) not aligned")
+
+    monkeypatch.setattr(dense, "linear_backward", broken)
+    _, report = run()
+    assert not report.ok
+    top = [r for r in report.rows if r.module == "out" and r.kind == "backward"]
+    assert top and all(r.status == "differs" for r in top)
+    assert all(r.status == "match" for r in report.rows if r.kind == "forward"
+               and r.status != "no formula")

@@ -302,7 +302,14 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
         xt = Tensor(X.astype(p_dtype), requires_grad=True, name="x")
     else:
         xt = Tensor(X, name="x")
-    logits = model(xt)
+    # a forward in training mode moves batch norm's running statistics: put them back after,
+    # so that comparing leaves the model as it was
+    buffers = [(b, b.data.copy()) for b in getattr(model, "buffers", lambda: [])()]
+    try:
+        logits = model(xt)
+    finally:
+        for b, saved in buffers:
+            b.data[...] = saved
     if not isinstance(logits, Tensor):
         raise TypeError(f"compare: the model returned a {type(logits).__name__}, not a Tensor")
     Y = np.asarray(getattr(y, "data", y))
@@ -375,7 +382,13 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
         if u.formula is None:
             add(u, position[id(u)], "out", u.why, "forward", y_auto, None, None)
             continue
-        y_f, u.cache = u.formula.forward(u.module, xs, y_auto)
+        try:
+            y_f, u.cache = u.formula.forward(u.module, xs, y_auto)
+        except Exception as e:  # a wrong formula that cannot even run fails its row
+            u.formula, u.why = None, f"the formula raised {type(e).__name__}: {e}"
+            add(u, position[id(u)], "out", u.why, "forward", y_auto, np.full_like(y_auto, np.nan),
+                None)
+            continue
         add(u, position[id(u)], "out", u.formula.labels["out"], "forward", y_auto, y_f, None)
     lflat = np.asarray(flat.data, np.float64)
     if loss == "ce":
@@ -392,8 +405,7 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
 
     # --- backward: the chain of formulas from the loss down, beside autograd
     chain: dict[int, np.ndarray] = {id(flat): g_f}
-    add(None, 0, f"∇{flat.name or 'logits'}" if flat.name else "∇logits", labels[1],
-        "backward", auto[id(flat)], g_f, g_f)
+    add(None, 0, "∇logits", labels[1], "backward", auto[id(flat)], g_f, g_f)
     by_out = {u.out: u for u in units}
     for nid in reversed(order):
         t = G.nodes[nid]["tensor"]
@@ -426,15 +438,21 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
             continue
         xs = [np.asarray(arr(n), np.float64) if arr(n).dtype.kind == "f" else arr(n)
               for n in u.inputs]
-        f_chain = u.formula.backward(u.module, xs, u.cache, dc)
-        f_step = u.formula.backward(u.module, xs, u.cache, da)
+        try:
+            f_chain = u.formula.backward(u.module, xs, u.cache, dc)
+            f_step = u.formula.backward(u.module, xs, u.cache, da)
+        except Exception:  # a formula that cannot run: NaN gradients fail its rows
+            f_chain, f_step = {}, {}
         for k, n in enumerate(u.inputs):
             key = "x" if k == 0 else f"x{k}"
-            if n not in grad_inputs or key not in f_chain:
+            if n not in grad_inputs:
                 continue
+            nan = np.full(arr(n).shape, np.nan)
             add(u, idx, f"∇{key}", u.formula.labels.get(key, ""), "backward",
-                through.get(n, np.zeros(arr(n).shape)), f_chain[key], f_step[key])
-            chain[n] = chain[n] + f_chain[key] if n in chain else f_chain[key]
+                through.get(n, np.zeros(arr(n).shape)), f_chain.get(key, nan),
+                f_step.get(key, nan))
+            g = f_chain.get(key, nan)
+            chain[n] = chain[n] + g if n in chain else g
         for pname, p in u.params.items():
             if not p.requires_grad:
                 continue
