@@ -80,6 +80,12 @@ def lift(value: Any, like: Tensor | None) -> Tensor:
     return Tensor._wrap(as_array(value, copy=False))
 
 
+# While a VJP runs under create_graph=True, a check that raises when numpy turns one of the
+# differentiable tensors into a plain array (np.sqrt(x) in a VJP): the second derivative
+# would lose that path without a word. Empty otherwise, so the check costs one truth test.
+_VJP_GUARD: list[Callable[[Any], None]] = []
+
+
 class RemovableHandle:
     """Returned by `Tensor.register_hook`; `.remove()` unregisters the hook."""
 
@@ -238,6 +244,8 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if _VJP_GUARD and self.requires_grad:
+            _VJP_GUARD[-1](self)  # numpy inside a VJP under create_graph: raises
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
@@ -532,6 +540,10 @@ class Tensor:
         """PyTorch's ``x.where(cond, y)``: x where cond holds, else y."""
         return _ops.where(condition, self, other)
 
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        """PyTorch's ``x.masked_fill(mask, value)``: `value` where the boolean mask holds."""
+        return _ops.masked_fill(self, mask, value)
+
     def pow(self, exponent: Any) -> Tensor:
         return _ops.pow(self, exponent)
 
@@ -586,8 +598,10 @@ class Tensor:
         return _ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        """Permutes axes as numpy's ``transpose``: ``t.transpose()``, ``t.transpose(None)``
+        and ``t.T`` reverse them; ``t.transpose(1, 0, 2)`` or a tuple permutes them."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = () if axes[0] is None else tuple(axes[0])
         return _ops.transpose(self, axes=axes or None)
 
     permute = transpose

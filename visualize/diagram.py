@@ -74,7 +74,13 @@ def model_names(model: Any) -> tuple[dict[int, str], dict[str, str]]:
 
 
 def describe_module(m: Any) -> str:
-    """``Linear(2→16)`` for a layer with in/out features, else the class name."""
+    """The module's own ``describe()`` (``Linear(2→16)``, ``Conv2d(1→16, 3×3)``); for other
+    objects, ``Cls(in→out)`` when they have in/out features, else the class name."""
+    describe = getattr(m, "describe", None)
+    if callable(describe):
+        text = describe()
+        if isinstance(text, str) and text:
+            return text
     cls = type(m).__name__
     fin = getattr(m, "in_features", None)
     fout = getattr(m, "out_features", None)
