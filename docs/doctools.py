@@ -41,6 +41,7 @@ NOTEBOOK_PAGES = {
     "custom_ops.md": "custom_ops.ipynb",
     "convolution.md": "convolution.ipynb",
     "attention.md": "attention.ipynb",
+    "backprop_exercise.md": "backprop_exercise.ipynb",
 }
 
 _FENCE = re.compile(r"^```\s*([\w+-]*)\s*$")
