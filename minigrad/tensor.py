@@ -144,6 +144,8 @@ class Tensor:
         self._retain = False
         if requires_grad:
             self.requires_grad_(True)
+        if state.tracer is not None:
+            state.tracer.made(self)
 
     @classmethod
     def _wrap(cls, data: np.ndarray) -> Tensor:

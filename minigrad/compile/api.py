@@ -49,7 +49,7 @@ def compile_plan(fn: Callable[..., Any], args: Sequence[Any], name: str | None =
     for p in passes:
         G = p(G)
         stages.append((p.__name__, G))
-    return Plan(stages, anomaly=state.anomaly, name=name or getattr(fn, "__name__", "fn"))
+    return Plan(stages, anomaly=state.anomaly, name=name or str(getattr(fn, "__name__", "fn")))
 
 
 class CompiledFunction:

@@ -115,7 +115,8 @@ def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[A
         args = [_var(a) for a in d["args"]]
         if d["kind"] == "raw":
             it = iter(args)
-            call = ", ".join(next(it) if lit is None else (_literal(lit) or w.name(f"l{v}_{i}", lit))
+            call = ", ".join(next(it) if lit is None else
+                             (_literal(lit) or w.name(f"l{v}_{i}", lit))
                              for i, lit in enumerate(d["literals"]))
             f = w.name(f"f{v}", d["fn"])
             lines.append(f"    {v} = _asarray({f}({call}{w.kwargs(n, d['params'])}))")

@@ -64,6 +64,7 @@ class Tracer:
         self.arrays: dict[int, int] = {}  # id(ndarray) of an argument → node key
         self.keep: list[Any] = []  # every traced object stays alive, so ids stay unique
         self.inputs: list[int] = []
+        self.made_inside: set[int] = set()  # ids of tensors the function constructed
         for k, a in enumerate(args):
             if isinstance(a, Tensor):
                 key = self._node(a, "input", None, a.data, index=k)
@@ -149,7 +150,8 @@ class Tracer:
                    out: Tensor) -> None:
         """Called for a history-free result (``x > 0``, ``x.argmax()``): its tensor arguments
         become edges, the rest are kept as literals."""
-        keys, spec = [], []
+        keys: list[int] = []
+        spec: list[Any] = []
         for a in args:
             if isinstance(a, Tensor):
                 spec.append(None)
@@ -162,6 +164,11 @@ class Tracer:
         self._edges(keys, key, self.G.nodes[key]["op"], lambda i: "—")
         self.ids[id(out)] = key
         self.keep.append(out)
+
+    def made(self, t: Tensor) -> None:
+        """Called by ``Tensor(...)`` while tracing."""
+        self.made_inside.add(id(t))
+        self.keep.append(t)
 
     def concrete(self, t: Tensor, what: str) -> None:
         """Called when Python asks for a tensor's value (``bool(t)``, ``t.item()``)."""
@@ -206,7 +213,7 @@ def trace(fn: Callable[..., Any], args: Sequence[Any]) -> tuple[nx.DiGraph, Any]
             )
         key = tracer.ids.get(id(o))
         keys.append(tracer._key(o, o) if key is None else key)
-    for n, d in G.nodes(data=True):
+    for _, d in G.nodes(data=True):
         t = d["tensor"]
         if d["kind"] in ("op", "raw") and t is not None and (t._hooks or t._retain):
             raise TraceError(
@@ -214,7 +221,7 @@ def trace(fn: Callable[..., Any], args: Sequence[Any]) -> tuple[nx.DiGraph, Any]
                 "function; the compiled backward keeps no intermediate tensors. Register it "
                 "on a parameter or run eagerly."
             )
-    _check_copied_inputs(G, tracer.inputs)
+    _check_copied_inputs(G, tracer.inputs, tracer.made_inside)
     G.graph["inputs"] = list(tracer.inputs)
     G.graph["outputs"] = keys
     G.graph["tuple"] = isinstance(result, (tuple, list))
@@ -231,14 +238,17 @@ def _sweep_order(loss: Tensor, ids: dict[int, int]) -> list[int]:
     return [ids[n] for n in reversed(list(nx.topological_sort(Gs)))]
 
 
-def _check_copied_inputs(G: nx.DiGraph, inputs: list[int]) -> None:
-    """A constant equal to an argument is almost surely a copy of it (``Tensor(x)`` inside the
-    function): replaying would bake the first call's data in."""
+def _check_copied_inputs(G: nx.DiGraph, inputs: list[int], made: set[int]) -> None:
+    """A tensor made inside the function that equals an argument (and is not a constant
+    fill) is almost surely a copy of it (``Tensor(x)``): replaying would bake the first call's
+    data in."""
     arrays = [G.nodes[k]["value"] for k in inputs]
-    for n, d in G.nodes(data=True):
-        if d["kind"] != "const" or d["tensor"] is None or d["value"].size < 2:
+    for _, d in G.nodes(data=True):
+        if d["kind"] != "const" or id(d["tensor"]) not in made:
             continue
         v = d["value"]
+        if v.size < 2 or np.all(v == v.flat[0]):
+            continue
         for k, a in zip(inputs, arrays):
             if a.shape == v.shape and a.dtype == v.dtype and np.array_equal(a, v):
                 raise TraceError(
