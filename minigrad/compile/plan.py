@@ -23,13 +23,16 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from minigrad.autograd import _anomaly
+import gc
+
+from minigrad.autograd import _anomaly, _run_hooks, _seed, _write
 from minigrad.compile.kernels import out_form
 from minigrad.compile.passes import BACKWARD, FORWARD, NEVER
 from minigrad.function import Node
+from minigrad.graph import _check_node
 from minigrad.ops.dual import unbroadcast
 from minigrad.ops.registry import Op
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, Version
 
 __all__ = ["Plan", "PlanStats", "STALE"]
 
@@ -246,6 +249,41 @@ def _compiled_vjp(g: Any, out: Any, *args: Any, argnum: int, run: _Run) -> Any:
     return run.grad(g, argnum)
 
 
+class CompiledLoss(Tensor):
+    """The loss a replay returns: a Tensor whose ``backward()`` runs the compiled sweep
+    directly, skipping the one-node graph eager backward would build around it. It writes
+    ``.grad`` with eager backward's own steps: the seed, leaf hooks, accumulation, the checks
+    for freed and changed values. Everything else (``create_graph``, `minigrad.grad`) goes
+    through eager backward and the ``compiled`` node's VJP."""
+
+    __slots__ = ()
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
+        ctx = self._ctx
+        if create_graph or ctx is None:
+            return super().backward(gradient, retain_graph, create_graph)
+        if ctx.freed or (ctx.versions and ctx.epoch != Version.epoch):
+            _check_node(self)
+        seed = _seed(self, gradient)
+        run: _Run = ctx.params["run"]
+        gc_was_on = gc.isenabled()
+        gc.disable()  # as eager backward: the sweep makes no cycles worth collecting
+        try:
+            grads = run.backward(seed, run.saved)
+        finally:
+            if gc_was_on:
+                gc.enable()
+        store = []
+        for t, g in zip(ctx.inputs, grads):
+            if t.requires_grad:
+                store.append((t, _run_hooks(t, g, False) if t._hooks else g))
+        _write(store, False, [seed])
+        if not retain_graph:
+            ctx.freed = True
+        return None
+
+
 @dataclass
 class PlanStats:
     """Node counts before and after each pass, and the memory plan."""
@@ -337,10 +375,12 @@ class Plan:
         bufs = self._buffers()
         outs, saved = self.forward(xs, ps, bufs.arrays)
         res = [Tensor._wrap(o) for o in outs]
+        li = self.loss_index
         for i, module, name in self.modules:
             res[i].module, res[i].name = module, name
-        if self.loss_index is not None:
-            loss = res[self.loss_index]
+        if li is not None:
+            loss = res[li]
+            loss.__class__ = CompiledLoss
             inputs = tuple(args[x] if kind == "input" else x for kind, x in self.leaves)
             versions = tuple(inputs[i].version for i in self.op.saves)
             loss._ctx = Node(self.op, inputs, {"run": _Run(self.backward, saved)}, versions)
