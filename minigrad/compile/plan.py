@@ -15,6 +15,7 @@ refusing a second backward through freed values).
 from __future__ import annotations
 
 import ast
+import gc
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +23,6 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-
-import gc
 
 from minigrad.autograd import _anomaly, _run_hooks, _seed, _write
 from minigrad.compile.kernels import out_form
