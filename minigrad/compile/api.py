@@ -20,9 +20,9 @@ __all__ = ["CompiledFunction", "compile", "compile_plan"]
 
 def _signature(a: Any) -> tuple[Any, ...]:
     if isinstance(a, Tensor):
-        return ("tensor", a.data.shape, a.data.dtype.str, a.requires_grad)
+        return ("tensor", a.data.shape, a.data.dtype, a.requires_grad)
     if isinstance(a, np.ndarray):
-        return ("array", a.shape, a.dtype.str)
+        return ("array", a.shape, a.dtype)
     try:
         hash(a)
     except TypeError:

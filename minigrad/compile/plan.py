@@ -128,7 +128,10 @@ def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[A
             if "buffer" in d:
                 k = out_form(op, d["params"], [G.nodes[a]["value"] for a in d["args"]])
                 f = w.name(f"f{v}", k)
-                lines.append(f"    {v} = {f}({call}, out=b{d['buffer']})")
+                # a ufunc takes its output positionally, which numpy parses faster than out=
+                positional = isinstance(k, np.ufunc) and k not in (np.maximum, np.minimum)
+                out = f"b{d['buffer']}" if positional else f"out=b{d['buffer']}"
+                lines.append(f"    {v} = {f}({call}, {out})")
             else:
                 f = w.name(f"f{v}", op.forward)
                 target = f"{v}, s{n}" if op.keeps else v
@@ -342,7 +345,8 @@ class Plan:
         outputs = G.graph["outputs"]
         loss = G.graph["loss"]
         self.loss_index = outputs.index(loss) if loss is not None and G.graph["grads"] else None
-        self.modules = [(i, nodes[o]["module"], nodes[o]["name"]) for i, o in enumerate(outputs)]
+        self.modules = [(i, nodes[o]["module"], nodes[o]["name"]) for i, o in enumerate(outputs)
+                        if nodes[o]["module"] is not None or nodes[o]["name"] is not None]
         leaves = list(G.graph["grads"])
         self.leaves = [("input", nodes[k]["index"]) if nodes[k]["kind"] == "input"
                        else ("param", nodes[k]["tensor"]) for k in leaves]
