@@ -17,6 +17,7 @@ This package is the only part of minigrad that imports graphviz and matplotlib.
 from visualize.diagram import draw
 from visualize.files import GraphvizNotFound
 from visualize.lecture import lecture_net
+from visualize.plan import draw_pass, draw_plan
 from visualize.plots import decision_boundary, grad_flow, plot_history
 from visualize.render import render
 from visualize.steps import backward_steps
@@ -26,6 +27,8 @@ __all__ = [
     "backward_steps",
     "decision_boundary",
     "draw",
+    "draw_pass",
+    "draw_plan",
     "grad_flow",
     "lecture_net",
     "plot_history",

@@ -706,6 +706,9 @@ def draw(
             `max_nodes`, consecutive parts of the forward order are merged further.
         max_nodes: the node budget for ``collapse="auto"``.
 
+    Given a `minigrad.compile` plan (``step.plan``) instead of a tensor, it draws the compiled
+    schedule (see `visualize.plan.draw_plan`).
+
     Returns:
         The `graphviz.Digraph` (``.source`` is the DOT text).
 
@@ -713,6 +716,10 @@ def draw(
         TypeError: `output` is not a Tensor or `model` has no ``named_parameters()``.
         ValueError: an option has a value not listed above.
     """
+    if type(output).__name__ == "Plan" and hasattr(output, "stages"):
+        from visualize.plan import draw_plan  # a minigrad.compile plan: its schedule
+
+        return draw_plan(output, title=title)
     show, collapse = _check_options(show, direction, color_by, collapse, max_nodes)
     scene = build_scene(output, model)
     n = len(scene.order)
