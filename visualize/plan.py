@@ -69,7 +69,7 @@ def _add_graph(g: Any, G: nx.DiGraph, prefix: str, memory: bool,
         if memory and "buffer" in d:
             attrs["fillcolor"] = BUFFER_FILLS[d["buffer"] % len(BUFFER_FILLS)]
         g.node(f"{prefix}{n}", _label(n, d, memory), **attrs)
-    for u, v, d in G.edges(data=True):
+    for u, v in G.edges:
         back = G.nodes[v]["kind"] in ("seed", "vjp", "acc")
         g.edge(f"{prefix}{u}", f"{prefix}{v}", color=S.BACKWARD if back else S.FORWARD)
     for n, why in (ghosts or {}).items():
