@@ -18,8 +18,7 @@ import numpy as np
 
 import minigrad
 import minigrad.functional as F
-import visualize
-from minigrad import nn
+from minigrad import nn, visualize
 
 
 def deep_mlp_loss(layers: int) -> tuple[nn.Module, minigrad.Tensor]:

@@ -426,7 +426,7 @@ def run_train_memory(report: Report, quick: bool) -> None:
 
 def run_render(n_nodes: int, plan: Plan, report: Report) -> None:
     try:
-        from visualize import render
+        from minigrad.visualize import render
     except ImportError as e:
         report.add(Row("render", "minigrad+visualize", None, "s",
                        note=f"skipped: visualize.render is not importable ({e})"))

@@ -35,6 +35,7 @@ import time
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import minigrad
 from minigrad import data, nn, optim
@@ -106,6 +107,8 @@ def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(logits.data.argmax(axis=1) == y))
 
 
+# the matrices are tiny: numpy's BLAS threads would cost more than they save
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Gradchecks Swish, then trains a 2-32-32-2 Swish network on two moons.
 

@@ -11,7 +11,7 @@ Afterwards the example
   default ``spirals_model.npz`` in the current folder), reloads them into a fresh model with
   `minigrad.io.load` and checks that it predicts the same;
 * draws the decision boundary with ``visualize.decision_boundary(model, X, y, path)`` when
-  the ``visualize`` package provides it (``--plot``, default ``spirals_boundary.png``);
+  ``minigrad.visualize`` provides it (``--plot``, default ``spirals_boundary.png``);
   otherwise it says that the plot was skipped.
 
 Run::
@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 import minigrad
@@ -46,10 +47,10 @@ def build_model(hidden: int, n_classes: int) -> nn.Module:
 
 
 def plot_boundary(model: nn.Module, X: np.ndarray, y: np.ndarray, path: str) -> str | None:
-    """Draws the decision boundary if the optional ``visualize`` package can; returns the
+    """Draws the decision boundary if ``minigrad.visualize`` can; returns the
     path written, or None when skipped."""
     try:
-        import visualize
+        from minigrad import visualize
 
         decision_boundary = visualize.decision_boundary
     except (ImportError, AttributeError) as e:
@@ -60,6 +61,8 @@ def plot_boundary(model: nn.Module, X: np.ndarray, y: np.ndarray, path: str) -> 
     return path
 
 
+# the matrices are tiny: numpy's BLAS threads would cost more than they save
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Trains the MLP on spirals, saves it, and reports train and test accuracy.
 

@@ -24,11 +24,14 @@ import argparse
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import minigrad
 from minigrad import data, nn, optim
 
 
+# the matrices are tiny: numpy's BLAS threads would cost more than they save
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Trains a 2-H-1 tanh network on the XOR truth table and prints its predictions.
 

@@ -4,7 +4,8 @@ r"""The ``minigrad`` command: ``demo``, ``compare``, ``render`` and ``check``.
   formulas (`minigrad.reference.compare`), layer by layer; exit code 0 only when every row
   matches.
 - ``minigrad check``: gradchecks every op in the registry against central differences.
-- ``minigrad render``: draws the lecture's network and its backward pass (needs `visualize`).
+- ``minigrad render``: draws the lecture's network and its backward pass (needs
+  `minigrad.visualize`).
 - ``minigrad demo``: the main job (``make demo``): trains an MLP on the spirals, compares one
   batch with the formulas, and writes the diagrams, plots and weights into a folder.
 
@@ -140,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "render", help="draw the lecture's network and its backward pass",
-        description="Builds the lecture's network (visualize.lecture_net), runs one backward "
-                    "pass and draws its graph with the formulas on the edges.",
+        description="Builds the lecture's network (minigrad.visualize.lecture_net), runs one "
+                    "backward pass and draws its graph with the formulas on the edges.",
     )
     net_args(r)
     r.add_argument("--out", default="graph.svg", metavar="PATH",
@@ -202,13 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --------------------------------------------------------------------------- helpers
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limits BLAS to one thread where threadpoolctl is installed. minigrad's matrices are
-    small (64 × 64 at most here), and OpenBLAS's threads then cost far more than they save:
-    on a busy 2-core machine the demo's training ran 5–10× slower with them."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
+    """Limits BLAS to one thread while a command runs. minigrad's matrices are small (64 × 64
+    at most here), and OpenBLAS's threads then cost far more than they save: on a busy 2-core
+    machine the demo's training ran 5–10× slower with them. threadpoolctl does it in-process,
+    for the BLAS numpy has already loaded, where environment variables would have to be set
+    before numpy is imported."""
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=1, user_api="blas")  # type: ignore[no-any-return]
 
 
@@ -257,9 +258,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if args.json else report)
     code = 0 if report.ok else 1
     if args.render:
-        render = _optional("visualize", "render")
+        render = _optional("minigrad.visualize", "render")
         if render is None:
-            _missing("visualize.render, for --render")
+            _missing("minigrad.visualize.render, for --render")
             return 1
         render(report.output, args.render, model=model, backward=True,
                overwrite=args.overwrite)
@@ -361,11 +362,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- render
 def cmd_render(args: argparse.Namespace) -> int:
-    vis = _optional("visualize")
+    vis = _optional("minigrad.visualize")
     needed = ["lecture_net", "render"] + (["backward_steps"] if args.steps else [])
     absent = [n for n in needed if vis is None or not hasattr(vis, n)]
     if absent:
-        _missing(", ".join(f"visualize.{n}" for n in absent))
+        _missing(", ".join(f"minigrad.visualize.{n}" for n in absent))
         return 1
     model, out = vis.lecture_net(args.sizes, args.activation, args.loss, args.seed)
     vis.render(out, args.out, model=model, backward=args.backward, overwrite=args.overwrite,
@@ -451,7 +452,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(report)
 
     # ---- one training step, drawn: forward, backward, the gradients on the edges
-    vis = _optional("visualize")
+    vis = _optional("minigrad.visualize")
     minigrad_tensor = minigrad.Tensor
     xb, yb = minigrad_tensor(X_train[:8]), minigrad_tensor(y_train[:8])
     model.zero_grad()
@@ -459,12 +460,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     step_loss.name = "L"
     _retain_all(step_loss)
     step_loss.backward()
-    if demo.need("visualize", "render") is not None:
+    if demo.need("minigrad.visualize", "render") is not None:
         demo.write("graph.svg", lambda p: vis.render(step_loss, p, model=model, backward=True,
-                                                     overwrite=True), "visualize.render")
-    if demo.need("visualize", "grad_flow") is not None:
-        demo.write("grad_flow.png", lambda p: vis.grad_flow(model, p), "visualize.grad_flow")
-    if demo.need("visualize", "backward_steps") is not None:
+                                                     overwrite=True),
+                   "minigrad.visualize.render")
+    if demo.need("minigrad.visualize", "grad_flow") is not None:
+        demo.write("grad_flow.png", lambda p: vis.grad_flow(model, p),
+                   "minigrad.visualize.grad_flow")
+    if demo.need("minigrad.visualize", "backward_steps") is not None:
         # two examples keep the step-through page small: the graph is the same at any batch
         small = criterion(model(minigrad_tensor(X_train[:2])), minigrad_tensor(y_train[:2]))
         small.name = "L"
@@ -472,15 +475,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         small.backward()
         demo.write("backward.html", lambda p: vis.backward_steps(small, p, model=model,
                                                                  overwrite=True),
-                   "visualize.backward_steps")
+                   "minigrad.visualize.backward_steps")
     opt.step()
     model.zero_grad()
-    if demo.need("visualize", "plot_history") is not None:
+    if demo.need("minigrad.visualize", "plot_history") is not None:
         demo.write("training.png", lambda p: vis.plot_history(history, p),
-                   "visualize.plot_history")
-    if demo.need("visualize", "decision_boundary") is not None:
+                   "minigrad.visualize.plot_history")
+    if demo.need("minigrad.visualize", "decision_boundary") is not None:
         demo.write("decision_boundary.png", lambda p: vis.decision_boundary(model, X, y, p),
-                   "visualize.decision_boundary")
+                   "minigrad.visualize.decision_boundary")
     save = demo.need("minigrad.io", "save")
     if save is not None:
         demo.write("model.npz", lambda p: save(model.state_dict(), p), "minigrad.io.save")

@@ -589,8 +589,9 @@ class Tensor:
 
     view = reshape
 
-    def flatten(self) -> Tensor:
-        return _ops.reshape(self, shape=(-1,))
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merges axes `start_dim … end_dim` into one, as PyTorch (default: all of them)."""
+        return _ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):

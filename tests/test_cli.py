@@ -13,11 +13,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILES = {
-    "graph.svg": "visualize.render",
-    "backward.html": "visualize.backward_steps",
-    "grad_flow.png": "visualize.grad_flow",
-    "training.png": "visualize.plot_history",
-    "decision_boundary.png": "visualize.decision_boundary",
+    "graph.svg": "minigrad.visualize.render",
+    "backward.html": "minigrad.visualize.backward_steps",
+    "grad_flow.png": "minigrad.visualize.grad_flow",
+    "training.png": "minigrad.visualize.plot_history",
+    "decision_boundary.png": "minigrad.visualize.decision_boundary",
     "model.npz": "minigrad.io.save",
 }
 
@@ -129,6 +129,24 @@ def test_main_returns_the_exit_code_without_raising(capsys):
 
 
 # --------------------------------------------------------------------------- check
+def test_commands_run_with_one_blas_thread(monkeypatch):
+    """minigrad's matrices are small: a command limits BLAS to one thread (threadpoolctl)
+    while it runs, and gives the pool back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from minigrad import cli
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    seen: list[list[int]] = []
+    monkeypatch.setattr(cli, "cmd_check", lambda args: seen.append(blas_threads()) or 0)
+    before = blas_threads()
+    assert cli.main(["check"]) == 0
+    assert seen and seen[0] and set(seen[0]) == {1}
+    assert blas_threads() == before
+
+
 def test_check_gradchecks_every_op_in_the_registry():
     # the built-in ops, as a fresh process sees them (this one may hold ops other tests made)
     names = subprocess.run(
@@ -227,14 +245,16 @@ def test_demo_names_missing_parts_and_fakes_nothing(tmp_path, monkeypatch, capsy
     real = cli._optional
     monkeypatch.setattr(
         cli, "_optional",
-        lambda module, attr=None: None if module == "visualize" else real(module, attr),
+        lambda module, attr=None: (None if module == "minigrad.visualize"
+                                   else real(module, attr)),
     )
     out = tmp_path / "demo"
     code = cli.main(["demo", "--epochs", "3", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 1
-    for maker in ("visualize.render", "visualize.grad_flow", "visualize.backward_steps",
-                  "visualize.plot_history", "visualize.decision_boundary"):
+    for maker in ("minigrad.visualize.render", "minigrad.visualize.grad_flow",
+                  "minigrad.visualize.backward_steps", "minigrad.visualize.plot_history",
+                  "minigrad.visualize.decision_boundary"):
         assert f"missing: {maker} (not built yet)" in text
     assert sorted(p.name for p in out.iterdir()) == ["model.npz"]
     assert "rows match" in text and "incomplete: missing" in text

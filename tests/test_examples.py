@@ -121,8 +121,18 @@ def test_spirals_small_run_saves_model(tmp_path, capsys):
     assert list(state) == list(model.state_dict())
 
 
+def _fake_visualize(monkeypatch, module):
+    """Makes `from minigrad import visualize` give `module` (None: fail to import): the
+    package attribute, set by any earlier import, is looked up before sys.modules."""
+    monkeypatch.setitem(sys.modules, "minigrad.visualize", module)
+    if module is None:
+        monkeypatch.delattr(minigrad, "visualize", raising=False)
+    else:
+        monkeypatch.setattr(minigrad, "visualize", module, raising=False)
+
+
 def test_spirals_plot_skipped_without_visualize(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "visualize", None)  # makes `import visualize` fail
+    _fake_visualize(monkeypatch, None)
     result = example("train_spirals").main(
         [
             "--epochs",
@@ -140,7 +150,7 @@ def test_spirals_plot_skipped_without_visualize(tmp_path, monkeypatch, capsys):
 
 
 def test_spirals_plot_skipped_when_function_missing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "visualize", types.ModuleType("visualize"))
+    _fake_visualize(monkeypatch, types.ModuleType("minigrad.visualize"))
     result = example("train_spirals").main(
         ["--epochs", "1", "--out", str(tmp_path / "m.npz"), "--no-progress"]
     )
@@ -150,9 +160,9 @@ def test_spirals_plot_skipped_when_function_missing(tmp_path, monkeypatch, capsy
 
 def test_spirals_plot_uses_visualize_decision_boundary(tmp_path, monkeypatch):
     calls = []
-    fake = types.ModuleType("visualize")
+    fake = types.ModuleType("minigrad.visualize")
     fake.decision_boundary = lambda model, X, y, path: calls.append((model, X.shape, y.shape, path))
-    monkeypatch.setitem(sys.modules, "visualize", fake)
+    _fake_visualize(monkeypatch, fake)
     plot = str(tmp_path / "b.png")
     result = example("train_spirals").main(
         ["--epochs", "1", "--out", str(tmp_path / "m.npz"), "--no-progress", "--plot", plot]
@@ -267,3 +277,34 @@ def test_custom_op_as_script(tmp_path):
     proc = _run_script("custom_op", "--epochs", "5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy:" in proc.stdout
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_example_trains_with_one_blas_thread(name, monkeypatch):
+    """The examples' matrices are tiny, so main limits numpy's BLAS to one thread
+    (threadpoolctl) while it runs and gives the pool back afterwards. Seen from inside, where
+    main seeds the model."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        # numpy's own BLAS, which minigrad's matmuls use (scikit-learn may load scipy's too)
+        numpy_pools = [p for p in pools if "numpy" in p["filepath"]]
+        return [p["num_threads"] for p in numpy_pools or pools]
+
+    seen: list[list[int]] = []
+
+    def seed_and_stop(seed):
+        seen.append(blas_threads())
+        raise _Stop
+
+    before = blas_threads()
+    monkeypatch.setattr(minigrad, "manual_seed", seed_and_stop)
+    with pytest.raises(_Stop):
+        example(name).main(["--epochs", "1"])
+    assert seen and seen[0] and set(seen[0]) == {1}
+    assert blas_threads() == before

@@ -18,13 +18,12 @@ from hypothesis import strategies as st
 
 import minigrad
 import minigrad.functional as F
-import visualize
-from minigrad import nn
+from minigrad import nn, visualize
 from minigrad.modes import scope
 from minigrad.ops.registry import REGISTRY
-from visualize import _style as S
-from visualize._text import clean
-from visualize.diagram import build_scene, op_id, tensor_id
+from minigrad.visualize import _style as S
+from minigrad.visualize._text import clean
+from minigrad.visualize.diagram import build_scene, op_id, tensor_id
 
 SVG = "{http://www.w3.org/2000/svg}"
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` not on PATH")
@@ -749,7 +748,7 @@ def test_collapsed_unit_without_kept_grads_says_so_after_backward():
 def test_with_a_model_only_its_parameters_are_parameters_and_stray_modules_warn():
     import minigrad as mg
     from minigrad import nn
-    from visualize.diagram import build_scene
+    from minigrad.visualize.diagram import build_scene
 
     model = nn.MLP([2, 3, 2])
     x = mg.Tensor(np.ones((1, 2)), requires_grad=True, name="x")

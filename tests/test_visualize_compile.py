@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-import visualize
+from minigrad import visualize
 from minigrad.compile import PIPELINE
 
 

@@ -10,8 +10,7 @@ from matplotlib import image
 
 import minigrad
 import minigrad.functional as F
-import visualize
-from minigrad import nn
+from minigrad import nn, visualize
 
 
 def png_ok(path) -> np.ndarray:
@@ -121,7 +120,7 @@ def test_decision_boundary_single_logit_uses_sigmoid(tmp_path):
     X = rng.uniform(-1, 1, size=(50, 2))
     y = (X[:, 0] > 0.2).astype(np.int64)
     png_ok(visualize.decision_boundary(model, X, y, tmp_path / "db.png", resolution=20))
-    from visualize.plots import _predict
+    from minigrad.visualize.plots import _predict
 
     np.testing.assert_array_equal(_predict(model, X, np.float64), y)
 

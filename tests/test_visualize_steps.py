@@ -22,11 +22,10 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
-import visualize
-from minigrad import nn
-from visualize import _style as S
-from visualize.diagram import build_scene
-from visualize.steps import CURRENT, GREY_FILL, sweep
+from minigrad import nn, visualize
+from minigrad.visualize import _style as S
+from minigrad.visualize.diagram import build_scene
+from minigrad.visualize.steps import CURRENT, GREY_FILL, sweep
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` not on PATH")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

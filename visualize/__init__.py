@@ -14,13 +14,13 @@ and matplotlib plots of gradients and training.
 This package is the only part of minigrad that imports graphviz and matplotlib.
 """
 
-from visualize.diagram import draw
-from visualize.files import GraphvizNotFound
-from visualize.lecture import lecture_net
-from visualize.plan import draw_pass, draw_plan
-from visualize.plots import decision_boundary, grad_flow, plot_history
-from visualize.render import render
-from visualize.steps import backward_steps
+from .diagram import draw
+from .files import GraphvizNotFound
+from .lecture import lecture_net
+from .plan import draw_pass, draw_plan
+from .plots import decision_boundary, grad_flow, plot_history
+from .render import render
+from .steps import backward_steps
 
 __all__ = [
     "GraphvizNotFound",

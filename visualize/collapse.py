@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import graphviz
 
-from visualize import _style as S
-from visualize._text import escape, format_number, shape_text
-from visualize.diagram import (
+from . import _style as S
+from ._text import escape, format_number, shape_text
+from .diagram import (
     GradScale,
     Node,
     Scene,

@@ -30,8 +30,9 @@ import minigrad
 from minigrad.graph import topological_order
 from minigrad.ops.registry import REGISTRY
 from minigrad.tensor import Tensor
-from visualize import _style as S
-from visualize._text import clean, escape, shape_text, subscript, summary_lines, value_rows
+
+from . import _style as S
+from ._text import clean, escape, shape_text, subscript, summary_lines, value_rows
 
 __all__ = ["draw", "SHOW_OPTIONS"]
 
@@ -707,7 +708,7 @@ def draw(
         max_nodes: the node budget for ``collapse="auto"``.
 
     Given a `minigrad.compile` plan (``step.plan``) instead of a tensor, it draws the compiled
-    schedule (see `visualize.plan.draw_plan`).
+    schedule (see `minigrad.visualize.draw_plan`).
 
     Returns:
         The `graphviz.Digraph` (``.source`` is the DOT text).
@@ -717,14 +718,14 @@ def draw(
         ValueError: an option has a value not listed above.
     """
     if type(output).__name__ == "Plan" and hasattr(output, "stages"):
-        from visualize.plan import draw_plan  # a minigrad.compile plan: its schedule
+        from .plan import draw_plan  # a minigrad.compile plan: its schedule
 
         return draw_plan(output, title=title)
     show, collapse = _check_options(show, direction, color_by, collapse, max_nodes)
     scene = build_scene(output, model)
     n = len(scene.order)
     if collapse == "module" or (collapse == "auto" and n > max_nodes):
-        from visualize.collapse import draw_collapsed
+        from .collapse import draw_collapsed
 
         note = (
             f"collapsed by module: the graph has {n:,} tensors, more than max_nodes={max_nodes}"

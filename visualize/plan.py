@@ -14,8 +14,8 @@ from typing import Any
 import graphviz
 import networkx as nx
 
-from visualize import _style as S
-from visualize.diagram import new_digraph
+from . import _style as S
+from .diagram import new_digraph
 
 __all__ = ["draw_pass", "draw_plan"]
 

@@ -25,7 +25,8 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 
 import minigrad  # noqa: E402
 from minigrad.tensor import Tensor  # noqa: E402
-from visualize.files import check_destination, write_atomic  # noqa: E402
+
+from .files import check_destination, write_atomic  # noqa: E402
 
 __all__ = ["grad_flow", "plot_history", "decision_boundary"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import graphviz
 
-from visualize.diagram import draw
-from visualize.files import (
+from .diagram import draw
+from .files import (
     INSTALL_HINT,
     GraphvizNotFound,
     check_destination,

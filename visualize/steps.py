@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from minigrad.tensor import Tensor
-from visualize import _style as S
-from visualize._text import escape, summary_lines, value_rows
-from visualize.diagram import (
+
+from . import _style as S
+from ._text import escape, summary_lines, value_rows
+from .diagram import (
     SHOW_OPTIONS,
     Node,
     NodeStyle,
@@ -43,7 +44,7 @@ from visualize.diagram import (
     tensor_id,
     tensor_label,
 )
-from visualize.files import check_destination, run_dot, write_atomic
+from .files import check_destination, run_dot, write_atomic
 
 __all__ = ["backward_steps", "Sweep", "Frame", "Send", "sweep"]
 

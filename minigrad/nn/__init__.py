@@ -5,7 +5,7 @@ A model is a tree of modules; its leaves hold the lecture's `W_k` and `b_k` as P
 `a_1 = W_1 x + b_1`, `h_1 = g(a_1)`, `a_2 = W_2 h_1 + b_2` (the logits).
 """
 
-from minigrad.nn import functional, init
+from minigrad.nn import functional, init, utils
 from minigrad.nn.activation import (
     ACTIVATIONS,
     GELU,
@@ -17,16 +17,23 @@ from minigrad.nn.activation import (
     Softplus,
     Tanh,
 )
+from minigrad.nn.attention import CausalSelfAttention
+from minigrad.nn.batchnorm import BatchNorm1d, BatchNorm2d
+from minigrad.nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
 from minigrad.nn.layers import MLP, Dropout, Linear, Sequential
 from minigrad.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from minigrad.nn.module import IncompatibleKeys, Module, StateDictError
+from minigrad.nn.normalization import LayerNorm
 from minigrad.nn.parameter import Parameter
+from minigrad.nn.sparse import Embedding
 
 __all__ = [
     "Module", "Parameter", "StateDictError", "IncompatibleKeys",
-    "Linear", "Sequential", "MLP", "Dropout",
+    "Linear", "Sequential", "MLP", "Dropout", "BatchNorm1d", "BatchNorm2d",
+    "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
+    "LayerNorm", "Embedding", "CausalSelfAttention",
     "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softplus", "Identity", "Softmax",
     "ACTIVATIONS",
     "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
-    "functional", "init",
+    "functional", "init", "utils",
 ]

@@ -18,7 +18,10 @@ import numpy as np
 from minigrad.creation import generator
 from minigrad.tensor import Tensor
 
-__all__ = ["fans", "xavier_uniform_", "he_normal_", "kaiming_normal_", "zeros_", "INITS"]
+__all__ = [
+    "fans", "xavier_uniform_", "he_normal_", "kaiming_normal_", "kaiming_uniform_", "uniform_",
+    "zeros_", "INITS",
+]
 
 INITS = ("auto", "xavier", "glorot", "he", "kaiming")
 """The `init` names `Linear` and `MLP` accept ("auto" means Xavier for a lone Linear)."""
@@ -52,6 +55,20 @@ def he_normal_(t: Tensor) -> Tensor:
 
 
 kaiming_normal_ = he_normal_
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0.0) -> Tensor:
+    r"""Fills `t` with `U(−r, r)`, `r = √(6 / ((1 + a²) · fan_in))` (PyTorch's He uniform for
+    a leaky relu of slope a); returns `t`. With a = √5, PyTorch's default for convolution and
+    dense layers, `r = 1/√fan_in`."""
+    fan_in, _ = fans(t.shape)
+    r = math.sqrt(6.0 / ((1.0 + a * a) * fan_in))
+    return _write(t, generator().uniform(-r, r, size=t.shape))
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fills `t` with `U(a, b)`; returns `t`."""
+    return _write(t, generator().uniform(a, b, size=t.shape))
 
 
 def zeros_(t: Tensor) -> Tensor:

@@ -15,12 +15,10 @@ from typing import Any, overload
 import numpy as np
 
 from minigrad import functional as F
-from minigrad.creation import generator
 from minigrad.nn import init as _init
 from minigrad.nn.activation import ACTIVATIONS, Sigmoid, Softmax
 from minigrad.nn.module import Module
 from minigrad.nn.parameter import Parameter
-from minigrad.ops import mul
 from minigrad.tensor import DTypeLike, Tensor, resolve_dtype
 
 __all__ = ["Linear", "Sequential", "MLP", "Dropout"]
@@ -263,13 +261,7 @@ class Dropout(Module):
         self.p = float(p)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        data = x.data if isinstance(x, Tensor) else np.asarray(x)
-        keep = generator().random(data.shape) >= self.p
-        # The scale is folded into the mask so the graph shows one multiply.
-        mask = keep.astype(data.dtype) * (1.0 / (1.0 - self.p))
-        return mul(x, mask)
+        return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

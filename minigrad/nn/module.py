@@ -1,6 +1,7 @@
 r"""`Module`: the base class of layers and models.
 
-A module holds Parameters (its `W_k`, `b_k`) and child modules as attributes; assignment
+A module holds Parameters (its `W_k`, `b_k`), buffers (state that is not trained, such as
+batch normalization's running statistics) and child modules as attributes; assignment
 registers them in order, so ``named_parameters()`` gives dotted names such as
 ``layers.0.weight``. Calling a module runs its `forward` inside a module scope: every tensor
 made there carries the module's dotted path in ``tensor.module``, which the graph and its
@@ -82,12 +83,16 @@ class Module:
 
     training: bool
     _parameters: dict[str, Parameter | None]
+    _buffers: dict[str, Tensor | None]
+    _non_persistent_buffers_set: set[str]
     _modules: dict[str, Module]
     _scope_name: str | None
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ needs these registries to exist already
         object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "_scope_name", None)
         object.__setattr__(self, "training", True)
@@ -117,6 +122,13 @@ class Module:
                         f"{type(self).__name__}: use nn.Parameter(...) or None"
                     )
                 params[name] = None
+            elif name in d.get("_buffers", ()):
+                if value is not None and not isinstance(value, Tensor):
+                    raise TypeError(
+                        f"cannot assign a {type(value).__name__} to buffer {name!r} of "
+                        f"{type(self).__name__}: use a Tensor or None"
+                    )
+                d["_buffers"][name] = value
             else:
                 mods = d.get("_modules")
                 if mods is not None and name in mods:
@@ -126,6 +138,7 @@ class Module:
     def __delattr__(self, name: str) -> None:
         params, mods = self._registries()
         params.pop(name, None)
+        self._forget_buffer(name)
         if name in mods:
             mods.pop(name)._forget_name(name)
         object.__delattr__(self, name)
@@ -143,6 +156,7 @@ class Module:
             )
         if name in mods:
             mods.pop(name)._forget_name(name)
+        self._forget_buffer(name)
         if param is not None and param.name is None:
             param.name = name
         params[name] = param
@@ -156,6 +170,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module({name!r}): expected a Module, got {type(module).__name__}")
         params.pop(name, None)
+        self._forget_buffer(name)
         old = mods.pop(name, None)
         if old is not None:
             old._forget_name(name)
@@ -163,6 +178,40 @@ class Module:
             module._remember_name(name)
             mods[name] = module
         object.__setattr__(self, name, module)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Registers `tensor` as a buffer: state that belongs to the module and is saved with
+        it but is not a Parameter, so optimizers never see it (batch normalization's running
+        mean and variance). Afterwards ``self.name`` reads it and ``self.name = t`` replaces it.
+
+        Args:
+            name: the attribute name (no ``.``); must not already name a parameter, a
+                submodule or another attribute.
+            tensor: the value, or None (then it is left out of `state_dict`).
+            persistent: whether `state_dict` (and so `save`) includes it.
+        """
+        params, mods = self._registries()
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(
+                f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}"
+            )
+        if name not in self._buffers and (name in params or name in mods or name in self.__dict__
+                                          or hasattr(type(self), name)):
+            raise KeyError(f"register_buffer({name!r}): attribute {name!r} already exists")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def _forget_buffer(self, name: str) -> None:
+        bufs = self.__dict__.get("_buffers")
+        if bufs is not None and name in bufs:
+            del bufs[name]
+            self._non_persistent_buffers_set.discard(name)
 
     # A module remembers the attribute name it is registered under, so that __call__ can
     # compose its dotted path from the caller's scope without walking up to the root. A module
@@ -213,6 +262,25 @@ class Module:
         """Yields every Parameter once, in the order of `named_parameters`."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
+
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        """Yields ``(dotted name, buffer)`` in registration order, each buffer once (None
+        buffers skipped), persistent or not."""
+        seen: set[int] = set()
+        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_prefix, mod in modules:
+            for name, b in mod._buffers.items():
+                if b is None or id(b) in seen:
+                    continue
+                seen.add(id(b))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Yields every buffer once, in the order of `named_buffers`."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """Yields ``(name, module)`` for the direct children, in registration order."""
@@ -277,29 +345,46 @@ class Module:
             _zero_grad(p, set_to_none)
 
     # ------------------------------------------------------------------ state
+    def _named_state(self) -> Iterator[tuple[str, Tensor]]:
+        """What `state_dict` holds, PyTorch's order: module by module (depth first), each
+        module's Parameters and then its persistent buffers; each tensor once."""
+        seen: set[int] = set()
+        for prefix, mod in self.named_modules():
+            entries: list[tuple[str, Tensor | None]] = list(mod._parameters.items())
+            entries += [(k, b) for k, b in mod._buffers.items()
+                        if k not in mod._non_persistent_buffers_set]
+            for name, t in entries:
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{prefix}.{name}" if prefix else name), t
+
     def state_dict(self) -> OrderedDict[str, Tensor]:
-        """An ordered dict mapping each dotted parameter name to a detached copy of its value.
+        """An ordered dict mapping each dotted parameter and persistent buffer name to a
+        detached copy of its value, in PyTorch's order (per module: parameters, then buffers).
 
         The copies share no memory with the model, so training on afterwards does not change
         a state dict taken earlier (and changing the state dict does not touch the model).
         """
         out: OrderedDict[str, Tensor] = OrderedDict()
-        for name, p in self.named_parameters():
+        for name, p in self._named_state():
             t = Tensor._wrap(p.data.copy())
             t.name = name
             out[name] = t
         return out
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copies values from `state` into the Parameters, in place.
+        """Copies values from `state` into the Parameters and persistent buffers, in place.
 
         Everything is validated before anything is written: on any problem nothing changes
         and a `StateDictError` (a KeyError and a ValueError) lists every problem found. The
-        Parameters stay the same objects, so an optimizer holding them keeps working.
+        Parameters and buffers stay the same objects, so an optimizer holding them keeps
+        working.
 
         Args:
             state: name → Tensor or numpy array, e.g. from `state_dict()` or `minigrad.load`.
-                A value of another floating dtype is cast (float64 → float32 rounds).
+                A value of another dtype of the same kind is cast (float64 → float32 rounds;
+                int32 → int64 for a counter such as ``num_batches_tracked``).
             strict: when True, missing and unexpected keys are problems; when False they are
                 skipped and returned. Shape and dtype mismatches are problems either way.
 
@@ -310,14 +395,14 @@ class Module:
             raise TypeError(
                 f"load_state_dict: expected a mapping of name → array, got {type(state).__name__}"
             )
-        own = dict(self.named_parameters())
+        own = dict(self._named_state())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         problems: list[str] = []
         if strict:
             problems += [f"missing key {k!r} (shape {own[k].shape})" for k in missing]
             problems += [f"unexpected key {k!r}" for k in unexpected]
-        updates: list[tuple[Parameter, np.ndarray]] = []
+        updates: list[tuple[Tensor, np.ndarray]] = []
         for name, p in own.items():
             if name not in state:
                 continue
@@ -328,9 +413,10 @@ class Module:
                     f"{name!r}: shape {arr.shape} in the state dict, {p.data.shape} in the model"
                 )
             elif arr.dtype.kind != p.data.dtype.kind:
+                kind = "floating point" if p.data.dtype.kind == "f" else f"{p.data.dtype}"
                 problems.append(
                     f"{name!r}: dtype {arr.dtype} in the state dict cannot be loaded into "
-                    f"{p.data.dtype} (floating point values needed)"
+                    f"{p.data.dtype} ({kind} values needed)"
                 )
             else:
                 updates.append((p, arr))
@@ -348,7 +434,7 @@ class Module:
         io.save(self.state_dict(), path)
 
     def load(self, path: Any, strict: bool = True) -> IncompatibleKeys:
-        """Loads parameters saved by `save` (see `load_state_dict`)."""
+        """Loads parameters and buffers saved by `save` (see `load_state_dict`)."""
         from minigrad import io
 
         return self.load_state_dict(io.load(path), strict=strict)

@@ -9,12 +9,15 @@ Typical loop::
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
+
+`lr_scheduler` changes the learning rate over time (StepLR, CosineAnnealingLR, LambdaLR, …).
 """
 
+from minigrad.optim import lr_scheduler
 from minigrad.optim.adagrad import Adagrad
 from minigrad.optim.adam import Adam, AdamW
 from minigrad.optim.optimizer import Optimizer
 from minigrad.optim.rmsprop import RMSprop
 from minigrad.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
+__all__ = ["lr_scheduler", "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
