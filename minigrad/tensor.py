@@ -145,7 +145,7 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
         if state.tracer is not None:
-            state.tracer.made(self)
+            state.tracer.made(self, data, dtype)
 
     @classmethod
     def _wrap(cls, data: np.ndarray) -> Tensor:

@@ -20,9 +20,9 @@ __all__ = ["CompiledFunction", "compile", "compile_plan"]
 
 def _signature(a: Any) -> tuple[Any, ...]:
     if isinstance(a, Tensor):
-        return ("tensor", a.data.shape, a.data.dtype, a.requires_grad)
+        return ("tensor", a.data.shape, a.data.dtype, a.requires_grad, a.data.strides)
     if isinstance(a, np.ndarray):
-        return ("array", a.shape, a.dtype)
+        return ("array", a.shape, a.dtype, a.strides)
     try:
         hash(a)
     except TypeError:

@@ -31,7 +31,7 @@ from minigrad.function import _creation_site
 from minigrad.graph import build_for_backward
 from minigrad.modes import state
 from minigrad.ops.registry import Op
-from minigrad.tensor import Tensor, Version
+from minigrad.tensor import Tensor, Version, as_array
 
 __all__ = ["TraceError", "Tracer", "trace"]
 
@@ -109,6 +109,12 @@ class Tracer:
             key = self.ids.get(id(arg))
             if key is not None:
                 return key
+        key = self.arrays.get(id(t.data))
+        if key is not None:  # the array of a traced value, outside its tensor (.data, detach)
+            if self.G.nodes[key]["requires_grad"]:  # cut off from backward, as in eager mode
+                key = self._raw_node(np.asarray, t, key, {})
+            return key
+        if isinstance(arg, Tensor):
             if arg._ctx is not None and arg.requires_grad:
                 raise TraceError(
                     f"minigrad.compile: the traced function uses a tensor with history made "
@@ -120,10 +126,35 @@ class Tracer:
             self.ids[id(arg)] = key
             self.keep.append(arg)
             return key
-        key = self.arrays.get(id(t.data))
-        if key is not None:  # a numpy argument of the call, lifted by apply
+        view = self._view_of_input(t.data)
+        if view is not None:  # numpy's own reshape or slice of an argument (``y.reshape(-1)``)
+            src, params = view
+            key = self._node(t, "raw", view_of, t.data, params=params, literals=(None,),
+                             args=(src,))
+            self.G.nodes[key]["varying"] = True
+            self._edges([src], key, "view_of", lambda i: "—")
+            self.keep.append(t)
             return key
         key = self._node(t, "const", None, t.data)
+        self.keep.append(t)
+        return key
+
+    def _view_of_input(self, arr: np.ndarray) -> tuple[int, dict[str, Any]] | None:
+        for k in self.inputs:
+            base = self.G.nodes[k]["value"]
+            if base.flags.c_contiguous and np.may_share_memory(arr, base):
+                offset = arr.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+                return k, {"shape": arr.shape, "strides": arr.strides, "offset": offset}
+        return None
+
+    def _raw_node(self, fn: Callable[..., Any], t: Tensor, src: int, kw: dict[str, Any]) -> int:
+        """A history-free copy or view of node `src` (``Tensor(x)``, ``x.detach()``)."""
+        key = self._node(t, "raw", fn, t.data, params=kw, literals=(None,), args=(src,))
+        G = self.G
+        G.nodes[key].update(requires_grad=False, varying=G.nodes[src]["varying"])
+        self._edges([src], key, G.nodes[key]["op"], lambda i: "—")
+        self.ids[id(t)] = key
+        self.arrays[id(t.data)] = key
         self.keep.append(t)
         return key
 
@@ -144,6 +175,7 @@ class Tracer:
         self.G.nodes[key]["varying"] = any(self.G.nodes[k]["varying"] for k in keys)
         self._edges(keys, key, op.name, op.grad_formula)
         self.ids[id(out)] = key
+        self.arrays[id(out.data)] = key
         self.keep.append(out)
 
     def record_raw(self, fn: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any],
@@ -163,12 +195,26 @@ class Tracer:
         self.G.nodes[key]["varying"] = any(self.G.nodes[k]["varying"] for k in keys)
         self._edges(keys, key, self.G.nodes[key]["op"], lambda i: "—")
         self.ids[id(out)] = key
+        self.arrays[id(out.data)] = key
         self.keep.append(out)
 
-    def made(self, t: Tensor) -> None:
-        """Called by ``Tensor(...)`` while tracing."""
-        self.made_inside.add(id(t))
-        self.keep.append(t)
+    def made(self, t: Tensor, data: Any, dtype: Any) -> None:
+        """Called by ``Tensor(data, dtype=…)`` while tracing: a copy of a traced value is
+        recorded, so that a replay copies the new value."""
+        if isinstance(data, Tensor):
+            src = self.ids.get(id(data), self.arrays.get(id(data.data)))
+        else:
+            src = self.arrays.get(id(data)) if isinstance(data, np.ndarray) else None
+        if src is None:
+            self.made_inside.add(id(t))
+            self.keep.append(t)
+            return
+        if t.requires_grad:
+            raise TraceError(
+                f"minigrad.compile: a new tensor that requires grad is made from a traced value "
+                f"at {_creation_site()}; a leaf made inside a compiled function has no "
+                f"gradient to keep. Make it outside, or use the value itself.")
+        self._raw_node(as_array, t, src, {"dtype": dtype})
 
     def concrete(self, t: Tensor, what: str) -> None:
         """Called when Python asks for a tensor's value (``bool(t)``, ``t.item()``)."""
@@ -180,6 +226,13 @@ class Tracer:
                 f"flow on it cannot be compiled: keep the branch outside the compiled "
                 f"function, or write it with tensor ops (e.g. minigrad.where)."
             )
+
+
+def view_of(x: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...],
+            offset: int) -> np.ndarray:
+    """The view of argument `x` that numpy code in the traced function made (a reshape, a
+    slice), made again on this call's argument (same shape, dtype and layout: the guards)."""
+    return np.ndarray(shape, x.dtype, buffer=x, offset=offset, strides=strides)
 
 
 def trace(fn: Callable[..., Any], args: Sequence[Any]) -> tuple[nx.DiGraph, Any]:
@@ -239,12 +292,13 @@ def _sweep_order(loss: Tensor, ids: dict[int, int]) -> list[int]:
 
 
 def _check_copied_inputs(G: nx.DiGraph, inputs: list[int], made: set[int]) -> None:
-    """A tensor made inside the function that equals an argument (and is not a constant
-    fill) is almost surely a copy of it (``Tensor(x)``): replaying would bake the first call's
-    data in."""
+    """A literal array or a tensor made inside the function that equals an argument (and is
+    not a constant fill) is almost surely a copy of it (``Tensor(np.array(x))``, ``x + 0`` in
+    numpy): replaying would bake the first call's data in."""
     arrays = [G.nodes[k]["value"] for k in inputs]
     for _, d in G.nodes(data=True):
-        if d["kind"] != "const" or id(d["tensor"]) not in made:
+        lifted = "version" not in d  # a literal, not a tensor the function captured
+        if d["kind"] != "const" or not (lifted or id(d["tensor"]) in made):
             continue
         v = d["value"]
         if v.size < 2 or np.all(v == v.flat[0]):
