@@ -24,6 +24,7 @@ def test_bench_compile_quick_reports_every_scenario() -> None:
     for scenario in ("mlp-small", "chain", "mlp-large"):
         for lib in ("numpy", "compiled", "minigrad"):
             assert (scenario, lib) in seen
+    assert ("transformer-compile", "compiled") in seen
     for r in rows:
         if r["library"] == "numpy":
             assert r["ratio"] == 1.0
