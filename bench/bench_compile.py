@@ -195,9 +195,11 @@ def _alone(scenario: str, lib: str, quick: bool) -> dict[str, float]:
     return dict(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
-def rows(quick: bool = False, alone: bool = True) -> list[dict[str, Any]]:
+def rows(quick: bool = False, alone: bool = True,
+         emit: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Every scenario, as rows: scenario, library, mode ("same" or "alone"), µs per call,
-    µs per op, ratio to numpy (same mode and run), faults per call, target."""
+    µs per op, ratio to numpy (same mode and run), faults per call, target. `emit`, if
+    given, receives each row as soon as it is measured."""
     out: list[dict[str, Any]] = []
     for scenario in ("mlp-small", "chain", "mlp-large"):
         libs = _libs(["numpy", "compiled", "minigrad", "torch"])
@@ -215,11 +217,15 @@ def rows(quick: bool = False, alone: bool = True) -> list[dict[str, Any]]:
                             "us": r["seconds"] * 1e6, "us_per_op": r["per_op"] * 1e6,
                             "ratio": r["seconds"] / base, "faults": r["faults"],
                             "target": TARGETS[scenario] if lib == "compiled" else ""})
+                if emit is not None:
+                    emit(out[-1])
     t = transformer_compile_seconds(quick)
     if t is not None:
         out.append({"scenario": "transformer-compile", "library": "compiled", "mode": "same",
                     "us": t * 1e6, "us_per_op": float("nan"), "ratio": float("nan"),
                     "faults": float("nan"), "target": TARGETS["transformer-compile"]})
+        if emit is not None:
+            emit(out[-1])
     return out
 
 
@@ -247,8 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         scenario, lib = args.worker
         print(json.dumps(time_libs(scenario, [lib], args.quick)[lib]))
         return 0
-    rs = rows(args.quick, alone=not args.same_only)
-    print(json.dumps(rs, indent=1) if args.json else table(rs))
+    if args.json:
+        print(json.dumps(rows(args.quick, alone=not args.same_only), indent=1))
+    else:
+        print(table([]))
+        rows(args.quick, alone=not args.same_only,
+             emit=lambda r: print(table([r]).split("\n")[-1], flush=True))
     return 0
 
 
