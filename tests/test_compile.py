@@ -598,3 +598,16 @@ def test_cnn_training_is_bit_identical_to_eager() -> None:
         lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(24, 10)),
         lambda m, x, t: F.cross_entropy(m(x), t), batches, opt="SGD", lr=0.1)
+
+
+def test_batchnorm_compiles_in_eval_mode_and_refuses_training_mode() -> None:
+    nn = mg.nn
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 4))
+    X, y = _mlp_data()
+    with pytest.raises(TraceError, match="in place"):  # the running estimates move
+        mg.compile(lambda x, t: F.cross_entropy(model(x), t))(mg.Tensor(X), y)
+    model.eval()
+    step = mg.compile(lambda x, t: F.cross_entropy(model(x), t))
+    got = step(mg.Tensor(X), y)
+    assert _same(got.data, F.cross_entropy(model(mg.Tensor(X)), y).data)
