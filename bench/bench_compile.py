@@ -18,7 +18,9 @@ Scenarios (targets from the compile issue):
 
 Every timing is measured twice: all libraries in one process, round by round in rotating order
 (``mode = same``: ratios against numpy from the same run), and each library alone in a fresh
-process (``mode = alone``). Medians throughout. `rows()` returns the table for other tools.
+process (``mode = alone``). Times are the process's own CPU time (``time.process_time``, one
+BLAS thread), so that other programs sharing the machine do not count; medians throughout.
+`rows()` returns the table for other tools.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ def make(scenario: str, lib: str, quick: bool) -> tuple[Callable[[], Any], int]:
 
 def time_libs(scenario: str, libs: list[str], quick: bool) -> dict[str, dict[str, float]]:
     """Times `libs` in this process, round by round in rotating order; per library the
-    median seconds per call, per op, and the minor page faults per call after warm-up."""
+    median CPU seconds per call, per op, and the minor page faults per call after warm-up."""
     runs = {lib: make(scenario, lib, quick) for lib in libs}
     rounds = 5 if quick else (15 if scenario == "mlp-large" else 30)
     calls = 2 if quick else (3 if scenario == "mlp-large" else 20)
@@ -152,10 +154,10 @@ def time_libs(scenario: str, libs: list[str], quick: bool) -> dict[str, dict[str
         for lib in order:
             f, _ = runs[lib]
             f0 = _faults()
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for _ in range(calls):
                 f()
-            times[lib].append((time.perf_counter() - t0) / calls)
+            times[lib].append((time.process_time() - t0) / calls)
             faults[lib] += _faults() - f0
     out = {}
     for lib in libs:
