@@ -56,14 +56,13 @@ def _literal(v: Any) -> str | None:
 
 
 class _Writer:
-    """Collects lines and the names they refer to."""
+    """The namespace the generated code refers to: op functions, parameters of ops."""
 
     def __init__(self, ns: dict[str, Any]) -> None:
         self.ns = ns
-        self.lines: list[str] = []
 
-    def name(self, prefix: str, value: Any) -> str:
-        key = f"{prefix}"
+    def name(self, key: str, value: Any) -> str:
+        """Binds `value` to `key` in the generated code's namespace."""
         self.ns[key] = value
         return key
 
