@@ -210,12 +210,18 @@ def liveness(G: nx.DiGraph) -> nx.DiGraph:
         d["saved"] = d["kind"] in FORWARD and any(
             H.nodes[s]["kind"] in BACKWARD for s in H.successors(n))
     escapes = set(H.graph["outputs"]) | set(H.graph["grads"].values())
-    for n in sched:  # a VJP may hand back (a view of) a forward array: it becomes a gradient
+    for n in sched:
         d = H.nodes[n]
-        if d["kind"] == "vjp":
+        if d["kind"] == "vjp":  # a VJP may hand back (a view of) a forward array: a gradient
             for a in d["args"]:
                 ad = H.nodes[a]
                 if ad["kind"] in FORWARD and np.may_share_memory(d["value"], ad["value"]):
+                    escapes.add(a)
+        elif d["kind"] == "op" and d["fn"].keeps:  # what an op keeps for its VJP may be a view
+            for a in (n, *d["args"]):
+                ad = H.nodes[a]
+                if ad["kind"] in FORWARD and any(np.may_share_memory(x, ad["value"])
+                                                 for x in _arrays(d["saved"])):
                     escapes.add(a)
     for n in sched:
         H.nodes[n]["life"] = H.nodes[n]["last_use"]
@@ -229,6 +235,17 @@ def liveness(G: nx.DiGraph) -> nx.DiGraph:
     H.graph["peak_bytes"] = _peak(H, sched)
     _log(H, "liveness", G.number_of_nodes(), escaping=sorted(map(str, escapes)))
     return H
+
+
+def _arrays(x: Any) -> list[np.ndarray]:
+    """The arrays inside what an op kept for its VJP (an array, a tuple, a dict…)."""
+    if isinstance(x, np.ndarray):
+        return [x]
+    if isinstance(x, (tuple, list)):
+        return [a for v in x for a in _arrays(v)]
+    if isinstance(x, dict):
+        return [a for v in x.values() for a in _arrays(v)]
+    return []
 
 
 def _peak(H: nx.DiGraph, sched: list[Any]) -> int:
