@@ -199,6 +199,8 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
                 break
     if state.scope is not None:
         out.module = state.scope
+    if state.tracer is not None:
+        state.tracer.record(op, args, inputs, params, out, saved)
     if state.anomaly:
         _check_finite_forward(op, out)
     return out

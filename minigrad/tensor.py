@@ -150,6 +150,8 @@ class Tensor:
         self._retain = False
         if requires_grad:
             self.requires_grad_(True)
+        if state.tracer is not None:
+            state.tracer.made(self, data, dtype)
 
     @classmethod
     def _wrap(cls, data: np.ndarray) -> Tensor:
@@ -233,6 +235,8 @@ class Tensor:
         return self.data
 
     def item(self) -> Any:
+        if state.tracer is not None:
+            state.tracer.concrete(self, "item()")
         if self.data.size != 1:
             raise ValueError(
                 f"item(): only a one-element tensor converts to a Python number; "
@@ -241,6 +245,8 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
+        if state.tracer is not None:
+            state.tracer.concrete(self, "tolist()")
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -257,6 +263,8 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
+        if state.tracer is not None:
+            state.tracer.concrete(self, "bool()")
         if self.data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
@@ -501,7 +509,7 @@ class Tensor:
 
     # comparisons give bool tensors without history
     def _cmp(self, o: Any, f: Callable[..., Any]) -> Tensor:
-        return Tensor._wrap(np.asarray(f(self.data, o.data if isinstance(o, Tensor) else o)))
+        return _raw(f, self, o)
 
     def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
         return self._cmp(o, np.equal)
@@ -530,14 +538,14 @@ class Tensor:
         return self._cmp(o, np.logical_or)
 
     def __invert__(self) -> Tensor:
-        return Tensor._wrap(np.logical_not(self.data))
+        return _raw(np.logical_not, self)
 
     # non-differentiable queries
     def argmax(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)))
+        return _raw(np.argmax, self, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)))
+        return _raw(np.argmin, self, axis=axis, keepdims=keepdims)
 
     def any(self) -> bool:
         return bool(self.data.any())
@@ -546,7 +554,7 @@ class Tensor:
         return bool(self.data.all())
 
     def sign(self) -> Tensor:
-        return Tensor._wrap(np.sign(self.data))
+        return _raw(np.sign, self)
 
     # ----------------------------------------------------------------- op methods
     def exp(self) -> Tensor:
@@ -659,6 +667,15 @@ class Tensor:
         return _ops.unsqueeze(self, axis=axis)
 
     expand_dims = unsqueeze
+
+
+def _raw(f: Callable[..., Any], *args: Any, **kw: Any) -> Tensor:
+    """A tensor from a numpy function that records no history (comparisons, argmax); while
+    `minigrad.compile` traces, it is reported so that the replay computes it again."""
+    out = Tensor._wrap(np.asarray(f(*[a.data if isinstance(a, Tensor) else a for a in args], **kw)))
+    if state.tracer is not None:
+        state.tracer.record_raw(f, args, kw, out)
+    return out
 
 
 from minigrad import ops as _ops  # noqa: E402  (the knot: Tensor's methods call ops)

@@ -718,6 +718,9 @@ def draw(
             max|Δ| under its name; the other tensors are white. The drawing is not
             collapsed (unless ``collapse="module"``, which is an error with a check).
 
+    Given a `minigrad.compile` plan (``step.plan``) instead of a tensor, it draws the compiled
+    schedule (see `minigrad.visualize.draw_plan`).
+
     Returns:
         The `graphviz.Digraph` (``.source`` is the DOT text).
 
@@ -726,6 +729,10 @@ def draw(
         ValueError: an option has a value not listed above, or `check` checked tensors of
             another graph.
     """
+    if type(output).__name__ == "Plan" and hasattr(output, "stages"):
+        from .plan import draw_plan  # a minigrad.compile plan: its schedule
+
+        return draw_plan(output, title=title)
     show, collapse = _check_options(show, direction, color_by, collapse, max_nodes)
     scene = build_scene(output, model)
     n = len(scene.order)
