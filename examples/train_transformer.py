@@ -22,11 +22,11 @@ Run::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 import minigrad
@@ -59,16 +59,6 @@ def exact_match(model: TinyTransformer, seqs: np.ndarray, n: int, batch: int = 5
         right += int(np.all(out[:, n + 1:] == s[:, n + 1:], axis=1).sum())
     model.train()
     return right / len(seqs)
-
-
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """The matrices here are small: BLAS threads cost more than they save, and on a busy
-    2-core machine they slow every product down many times over."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")  # type: ignore[no-any-return]
 
 
 def draw_pictures(model: TinyTransformer, batch: np.ndarray, n: int, diagram: str,
@@ -136,7 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warmup = max(1, args.steps // 20)
 
     loss_value = float("nan")
-    with _one_blas_thread():
+    # the matrices here are small: BLAS threads cost more than they save, and on a busy
+    # 2-core machine they slow every product down many times over
+    with threadpool_limits(limits=1, user_api="blas"):
         bar = tqdm(range(1, args.steps + 1), desc="transformer", unit="step",
                    disable=args.no_progress)
         for step in bar:
