@@ -11,8 +11,9 @@ two cores.
 Afterwards it draws the model (``visualize.draw`` collapsed to one box per module, with the
 backward formulas) and the gradient flow per layer (``visualize.grad_flow``), both as PNG.
 
-BLAS runs single-threaded while it trains (threadpoolctl): the products of this small network
-are too small to gain from a second thread, and waiting for one costs more than it saves.
+While it trains, numpy's BLAS runs on one thread (threadpoolctl): the products of this small
+network are too small to gain from a second thread, and waiting for one costs more than it
+saves.
 
 Run::
 
@@ -73,8 +74,8 @@ def draw_model(model: nn.Module, X: np.ndarray, y: np.ndarray, diagram: str,
     module, backward formulas on the edges) and the gradient flow per layer; returns the
     paths written (none when the optional drawing packages are missing)."""
     try:
-        from minigrad import visualize
-    except ImportError as e:  # pragma: no cover - it ships with minigrad
+        import visualize
+    except ImportError as e:  # pragma: no cover - visualize ships with minigrad
         print(f"pictures skipped: {e}")
         return []
     model.zero_grad()
@@ -96,7 +97,7 @@ def draw_model(model: nn.Module, X: np.ndarray, y: np.ndarray, diagram: str,
     return written
 
 
-# the matrices are tiny: numpy's BLAS threads would cost more than they save
+# the matrices are small: numpy's BLAS threads would cost more than they save
 @threadpool_limits.wrap(limits=1, user_api="blas")
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Trains the digits CNN and reports train and test accuracy and the time taken.
