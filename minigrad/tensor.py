@@ -584,7 +584,7 @@ class Tensor:
         """PyTorch's ``x.where(cond, y)``: x where cond holds, else y."""
         return _ops.where(condition, self, other)
 
-    def masked_fill(self, mask: Any, value: float) -> Tensor:
+    def masked_fill(self, mask: Any, value: builtins.float) -> Tensor:
         """PyTorch's ``x.masked_fill(mask, value)``: `value` where the boolean mask holds."""
         return _ops.masked_fill(self, mask, value)
 
