@@ -118,16 +118,25 @@ def _visible_text(dom: str) -> str:
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package "
                     "`chromium`), so the page cannot be opened in a real browser")
-def test_the_tutorial_is_typeset_in_chromium(served: str, tmp_path: Path):
-    url = f"{served}/tutorial/"
-    dom = subprocess.run(_chromium(tmp_path / "profile") + ["--dump-dom", url],
+@pytest.mark.parametrize(("page", "least"), [("tutorial", 20), ("convolution", 5),
+                                             ("attention", 8), ("backprop_exercise", 7),
+                                             ("reference/ops", 60)])
+def test_the_math_is_typeset_in_chromium(served: str, tmp_path: Path, page: str, least: int):
+    dom = subprocess.run(_chromium(tmp_path / "profile") + ["--dump-dom", f"{served}/{page}/"],
                          capture_output=True, text=True, timeout=180, check=True).stdout
-    rendered = dom.count('class="katex"') + dom.count('class="katex-display"')
-    assert rendered >= 20, "KaTeX rendered no (or few) formulas"
-    assert "katex-error" not in dom
+    rendered = dom.count('class="katex"')
+    assert rendered >= least, f"KaTeX rendered {rendered} formulas on {page}, expected {least}+"
+    assert "katex-error" not in dom, re.findall(r'katex-error"[^>]*>[^<]*', dom)[:3]
     text = _visible_text(dom)
-    for raw in ("\\frac", "\\nabla", "\\(", "\\[", "$$"):
-        assert raw not in text, f"raw LaTeX {raw!r} is visible on the page"
+    for raw in ("\\frac", "\\nabla", "\\delta", "\\(", "\\[", "$$"):
+        assert raw not in text, f"raw LaTeX {raw!r} is visible on {page}"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package "
+                    "`chromium`), so the page cannot be opened in a real browser")
+def test_a_screenshot_of_the_typeset_tutorial(served: str, tmp_path: Path):
+    url = f"{served}/tutorial/"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "tutorial_typeset.png"
     subprocess.run(_chromium(tmp_path / "profile2")
