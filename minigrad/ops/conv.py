@@ -343,7 +343,8 @@ def _torch_input_grad(g, W, *, input_shape, stride, padding, dilation, groups):
     x0 = torch.zeros(input_shape, dtype=g.dtype, requires_grad=True)
     y = _conv_torch(len(stride))(x0, W, stride=stride, padding=padding, dilation=dilation,
                                  groups=groups)
-    return torch.autograd.grad(y, x0, g, create_graph=True)[0]
+    gx = torch.autograd.grad(y, x0, g, create_graph=True)[0]
+    return gx if g.requires_grad or W.requires_grad else gx.detach()
 
 
 def _torch_weight_grad(x, g, *, kernel_size, stride, padding, dilation, groups):
@@ -353,7 +354,8 @@ def _torch_weight_grad(x, g, *, kernel_size, stride, padding, dilation, groups):
                      requires_grad=True)
     y = _conv_torch(len(stride))(x, W0, stride=stride, padding=padding, dilation=dilation,
                                  groups=groups)
-    return torch.autograd.grad(y, W0, g, create_graph=True)[0]
+    gW = torch.autograd.grad(y, W0, g, create_graph=True)[0]
+    return gW if x.requires_grad or g.requires_grad else gW.detach()
 
 
 def _grad_cases(which: str) -> Any:
