@@ -580,10 +580,15 @@ def probe_libs(libs: list[str], quick: bool) -> list[str]:
     return [lib for lib in libs if not quick or lib in ("numpy", "minigrad")]
 
 
+LONG_STEPS = 10_000  # steps of the large MLP's peak-memory run (--long-steps)
+
+
 def memprobe(kind: str, lib: str, quick: bool) -> dict[str, Any] | None:
     cmd = [sys.executable, os.path.join(HERE, "memprobe.py"), kind, lib]
     if quick:
         cmd.append("--quick")
+    elif kind == "mlp-long":
+        cmd += ["--steps", str(LONG_STEPS)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         print(f"  memprobe {kind} {lib} failed:\n{p.stderr[-2000:]}", file=sys.stderr)
@@ -926,7 +931,10 @@ def main() -> int:
     ap.add_argument("--out", default=None,
                     help="results file (default bench/RESULTS.md; written by full runs only, "
                          "unless --out is given)")
+    ap.add_argument("--long-steps", type=int, default=LONG_STEPS,
+                    help="steps of the large MLP's peak-memory run (default 10,000)")
     args = ap.parse_args()
+    globals()["LONG_STEPS"] = args.long_steps
     extras = extra_modules()
     scenarios = dict(SCENARIOS)
     for mod_scenarios in extras.values():
