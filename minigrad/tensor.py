@@ -80,6 +80,12 @@ def lift(value: Any, like: Tensor | None) -> Tensor:
     return Tensor._wrap(as_array(value, copy=False))
 
 
+# While a VJP runs under create_graph=True, a check that raises when numpy turns one of the
+# differentiable tensors into a plain array (np.sqrt(x) in a VJP): the second derivative
+# would lose that path without a word. Empty otherwise, so the check costs one truth test.
+_VJP_GUARD: list[Callable[[Any], None]] = []
+
+
 class RemovableHandle:
     """Returned by `Tensor.register_hook`; `.remove()` unregisters the hook."""
 
@@ -144,6 +150,8 @@ class Tensor:
         self._retain = False
         if requires_grad:
             self.requires_grad_(True)
+        if state.tracer is not None:
+            state.tracer.made(self, data, dtype)
 
     @classmethod
     def _wrap(cls, data: np.ndarray) -> Tensor:
@@ -227,6 +235,8 @@ class Tensor:
         return self.data
 
     def item(self) -> Any:
+        if state.tracer is not None:
+            state.tracer.concrete(self, "item()")
         if self.data.size != 1:
             raise ValueError(
                 f"item(): only a one-element tensor converts to a Python number; "
@@ -235,9 +245,13 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
+        if state.tracer is not None:
+            state.tracer.concrete(self, "tolist()")
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if _VJP_GUARD and self.requires_grad:
+            _VJP_GUARD[-1](self)  # numpy inside a VJP under create_graph: raises
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
@@ -249,6 +263,8 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
+        if state.tracer is not None:
+            state.tracer.concrete(self, "bool()")
         if self.data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
@@ -493,7 +509,7 @@ class Tensor:
 
     # comparisons give bool tensors without history
     def _cmp(self, o: Any, f: Callable[..., Any]) -> Tensor:
-        return Tensor._wrap(np.asarray(f(self.data, o.data if isinstance(o, Tensor) else o)))
+        return _raw(f, self, o)
 
     def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
         return self._cmp(o, np.equal)
@@ -522,14 +538,14 @@ class Tensor:
         return self._cmp(o, np.logical_or)
 
     def __invert__(self) -> Tensor:
-        return Tensor._wrap(np.logical_not(self.data))
+        return _raw(np.logical_not, self)
 
     # non-differentiable queries
     def argmax(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)))
+        return _raw(np.argmax, self, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)))
+        return _raw(np.argmin, self, axis=axis, keepdims=keepdims)
 
     def any(self) -> bool:
         return bool(self.data.any())
@@ -538,7 +554,7 @@ class Tensor:
         return bool(self.data.all())
 
     def sign(self) -> Tensor:
-        return Tensor._wrap(np.sign(self.data))
+        return _raw(np.sign, self)
 
     # ----------------------------------------------------------------- op methods
     def exp(self) -> Tensor:
@@ -567,6 +583,10 @@ class Tensor:
     def where(self, condition: Any, other: Any) -> Tensor:
         """PyTorch's ``x.where(cond, y)``: x where cond holds, else y."""
         return _ops.where(condition, self, other)
+
+    def masked_fill(self, mask: Any, value: builtins.float) -> Tensor:
+        """PyTorch's ``x.masked_fill(mask, value)``: `value` where the boolean mask holds."""
+        return _ops.masked_fill(self, mask, value)
 
     def pow(self, exponent: Any) -> Tensor:
         return _ops.pow(self, exponent)
@@ -622,8 +642,10 @@ class Tensor:
         return _ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        """Permutes axes as numpy's ``transpose``: ``t.transpose()``, ``t.transpose(None)``
+        and ``t.T`` reverse them; ``t.transpose(1, 0, 2)`` or a tuple permutes them."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = () if axes[0] is None else tuple(axes[0])
         return _ops.transpose(self, axes=axes or None)
 
     permute = transpose
@@ -645,6 +667,15 @@ class Tensor:
         return _ops.unsqueeze(self, axis=axis)
 
     expand_dims = unsqueeze
+
+
+def _raw(f: Callable[..., Any], *args: Any, **kw: Any) -> Tensor:
+    """A tensor from a numpy function that records no history (comparisons, argmax); while
+    `minigrad.compile` traces, it is reported so that the replay computes it again."""
+    out = Tensor._wrap(np.asarray(f(*[a.data if isinstance(a, Tensor) else a for a in args], **kw)))
+    if state.tracer is not None:
+        state.tracer.record_raw(f, args, kw, out)
+    return out
 
 
 from minigrad import ops as _ops  # noqa: E402  (the knot: Tensor's methods call ops)
