@@ -84,6 +84,8 @@ def main(argv: list[str]) -> dict:
         params, X, y = wl.mlp_data(sizes.mlp_large, sizes.batch_large, np.float32)
         model = wl.make_mlp(lib, params, X, y)
         steps = 50 if "--quick" in argv else 10_000
+        if "--steps" in argv:
+            steps = int(argv[argv.index("--steps") + 1])
         m = Meter()
         marks = []
         f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -481,6 +481,8 @@ def solo_run(scenario: str, variant: str, quick: bool) -> dict[str, Any] | None:
     cmd = [sys.executable, os.path.join(HERE, "solo.py"), scenario, lib]
     if quick:
         cmd.append("--quick")
+    elif SOLO_STEPS is not None:
+        cmd += ["--steps", str(SOLO_STEPS)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     if p.returncode != 0:
         print(f"  solo {scenario} {variant} failed:\n{p.stderr[-2000:]}", file=sys.stderr)
@@ -493,7 +495,8 @@ def run_solo(key: str, libs: list[str], plan: Plan, report: Report, quick: bool)
     a rotating order; the median over the processes of each one's median step."""
     scenario = key[len("solo-"):]
     variants = solo_variants(libs, quick)
-    rounds = plan.solo_rounds if scenario != "chain-100k" else min(plan.solo_rounds, 3)
+    rounds = SOLO_ROUNDS or plan.solo_rounds
+    rounds = rounds if scenario != "chain-100k" else min(rounds, 3)
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for r in range(rounds):
         k = r % len(variants)
@@ -580,10 +583,17 @@ def probe_libs(libs: list[str], quick: bool) -> list[str]:
     return [lib for lib in libs if not quick or lib in ("numpy", "minigrad")]
 
 
+LONG_STEPS = 10_000  # steps of the large MLP's peak-memory run (--long-steps)
+SOLO_STEPS: int | None = None  # warm-up and least timed steps per solo process (--solo-steps)
+SOLO_ROUNDS: int | None = None  # processes per library in the solo mode (--solo-rounds)
+
+
 def memprobe(kind: str, lib: str, quick: bool) -> dict[str, Any] | None:
     cmd = [sys.executable, os.path.join(HERE, "memprobe.py"), kind, lib]
     if quick:
         cmd.append("--quick")
+    elif kind == "mlp-long":
+        cmd += ["--steps", str(LONG_STEPS)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         print(f"  memprobe {kind} {lib} failed:\n{p.stderr[-2000:]}", file=sys.stderr)
@@ -926,7 +936,22 @@ def main() -> int:
     ap.add_argument("--out", default=None,
                     help="results file (default bench/RESULTS.md; written by full runs only, "
                          "unless --out is given)")
+    ap.add_argument("--long-steps", type=int, default=LONG_STEPS,
+                    help="steps of the large MLP's peak-memory run (default 10,000)")
+    ap.add_argument("--solo-rounds", type=int, default=None,
+                    help="fresh processes per library in the solo mode (default 5)")
+    ap.add_argument("--solo-steps", type=int, default=None,
+                    help="warm-up and least timed steps of each solo MLP process (default 20)")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="rounds of the interleaved mode (default 15; 5 for the 100k chain)")
     args = ap.parse_args()
+    globals()["LONG_STEPS"] = args.long_steps
+    globals()["SOLO_STEPS"] = args.solo_steps
+    globals()["SOLO_ROUNDS"] = args.solo_rounds
+    if args.rounds:
+        Plan.rounds = property(lambda self: 2 if self.quick else args.rounds)  # type: ignore
+        Plan.long_rounds = property(  # type: ignore
+            lambda self: 1 if self.quick else max(1, args.rounds // 3))
     extras = extra_modules()
     scenarios = dict(SCENARIOS)
     for mod_scenarios in extras.values():

@@ -1,6 +1,8 @@
 """One library alone in a fresh process: times one scenario and counts its page faults.
 
-    python bench/solo.py SCENARIO LIBRARY [--quick] [--seconds S]
+    python bench/solo.py SCENARIO LIBRARY [--quick] [--seconds S] [--steps N]
+
+(--steps: warm-up steps and the least number of timed steps of the MLPs, default 20)
 
 prints one JSON line: the median, min and max seconds per step (per op for the chains) over
 the timed steps, and the minor page faults per step (``getrusage(RUSAGE_SELF).ru_minflt``
@@ -57,6 +59,7 @@ def time_steps(fn: Any, seconds: float, warmup: int, min_steps: int) -> dict[str
 def main(argv: list[str]) -> dict[str, Any]:
     scenario, lib = argv[0], argv[1]
     quick = "--quick" in argv
+    steps = int(argv[argv.index("--steps") + 1]) if "--steps" in argv else (3 if quick else 20)
     seconds = float(argv[argv.index("--seconds") + 1]) if "--seconds" in argv else (
         0.05 if quick else 1.0)
     sizes = wl.Sizes(quick=quick)
@@ -67,7 +70,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         params, X, y = wl.mlp_data(sizes.mlp_large if large else sizes.mlp_small,
                                    sizes.batch_large if large else sizes.batch_small, dtype)
         model = wl.make_mlp(lib, params, X, y)
-        return time_steps(model.step, seconds, 3 if quick else 20, 3 if quick else 20)
+        return time_steps(model.step, seconds, steps, steps)
     if scenario == "chain-2000":
         n = sizes.chain_short
         chain = wl.make_chain(lib, n)
