@@ -189,21 +189,35 @@ def transformer_compile_seconds(quick: bool = False) -> float | None:
     return time.perf_counter() - t0
 
 
-def _alone(scenario: str, lib: str, quick: bool) -> dict[str, float]:
+# glibc gives memory back to the system when the free space at the top of its heap passes a
+# threshold, and serves large arrays with fresh mappings: both make page faults at the next
+# allocation. Fixed thresholds (the same for every library) keep freed arrays for reuse.
+KEEP_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_MMAP_THRESHOLD_": str(1 << 25)}
+
+
+def _alone(scenario: str, lib: str, quick: bool,
+           env: dict[str, str] | None = None) -> dict[str, float]:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", scenario, lib]
     if quick:
         cmd.append("--quick")
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=True,
+                       env={**os.environ, **(env or {})})
     return dict(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
 def rows(quick: bool = False, alone: bool = True,
-         emit: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+         emit: Callable[[dict[str, Any]], None] | None = None,
+         only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Every scenario, as rows: scenario, library, mode ("same" or "alone"), µs per call,
     µs per op, ratio to numpy (same mode and run), faults per call, target. `emit`, if
-    given, receives each row as soon as it is measured."""
+    given, receives each row as soon as it is measured; `only` keeps the scenarios whose
+    names start with one of its strings. The large MLP also runs alone with glibc's heap
+    kept (``mode = alone, heap kept``: `KEEP_MALLOC`), to show which page faults come from
+    the allocator returning memory rather than from the step."""
     out: list[dict[str, Any]] = []
     for scenario in ("mlp-small", "chain", "mlp-large"):
+        if only and not scenario.startswith(only):
+            continue
         libs = _libs(["numpy", "compiled", "minigrad", "torch"])
         if scenario == "mlp-large":
             libs = ["numpy", "compiled", "minigrad"]
@@ -211,6 +225,9 @@ def rows(quick: bool = False, alone: bool = True,
         modes = [("same", same)]
         if alone:
             modes.append(("alone", {lib: _alone(scenario, lib, quick) for lib in libs}))
+            if scenario == "mlp-large":
+                modes.append(("alone, heap kept",
+                              {lib: _alone(scenario, lib, quick, KEEP_MALLOC) for lib in libs}))
         for mode, res in modes:
             base = res["numpy"]["seconds"]
             for lib in libs:
@@ -221,7 +238,8 @@ def rows(quick: bool = False, alone: bool = True,
                             "target": TARGETS[scenario] if lib == "compiled" else ""})
                 if emit is not None:
                     emit(out[-1])
-    t = transformer_compile_seconds(quick)
+    run_t = not only or "transformer-compile".startswith(only)
+    t = transformer_compile_seconds(quick) if run_t else None
     if t is not None:
         out.append({"scenario": "transformer-compile", "library": "compiled", "mode": "same",
                     "us": t * 1e6, "us_per_op": float("nan"), "ratio": float("nan"),
@@ -249,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--same-only", action="store_true",
                     help="skip the one-process-per-library runs")
+    ap.add_argument("--only", nargs="*", default=[], help="scenarios whose names start so")
     ap.add_argument("--worker", nargs=2, metavar=("SCENARIO", "LIB"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -256,10 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(time_libs(scenario, [lib], args.quick)[lib]))
         return 0
     if args.json:
-        print(json.dumps(rows(args.quick, alone=not args.same_only), indent=1))
+        print(json.dumps(rows(args.quick, alone=not args.same_only, only=tuple(args.only)),
+                         indent=1))
     else:
         print(table([]))
-        rows(args.quick, alone=not args.same_only,
+        rows(args.quick, alone=not args.same_only, only=tuple(args.only),
              emit=lambda r: print(table([r]).split("\n")[-1], flush=True))
     return 0
 
