@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench docs graphviz clean
+.PHONY: demo test fuzz lint bench docs graphviz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ demo: $(STAMP) graphviz
 
 test: $(STAMP) graphviz
 	$(PY) -m pytest -q
+
+# The differential fuzzer at length: fresh random programs over every op, against PyTorch
+# (`make test` runs the same tests on a small fixed budget). MINIGRAD_FUZZ_EXAMPLES sets the
+# examples per test (default 400).
+fuzz: $(STAMP)
+	MINIGRAD_FUZZ=long $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check minigrad visualize tests examples bench

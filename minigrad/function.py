@@ -12,7 +12,7 @@ import numpy as np
 from minigrad.modes import state
 from minigrad.ops.dual import unbroadcast
 from minigrad.ops.registry import REGISTRY, Op, defop
-from minigrad.tensor import Tensor, Version, lift
+from minigrad.tensor import _VJP_GUARD, Tensor, Version, lift
 
 __all__ = ["Node", "apply", "Function"]
 
@@ -52,12 +52,21 @@ class Node:
         f = op.vjps[0] if op.variadic else op.vjps[i]
         if f is None:
             raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
-        if op.variadic:
-            gx = f(g, out, *args, argnum=i, **self.params)
-        elif op.keeps:
-            gx = f(g, out, *args, saved=self.saved, **self.params)
-        else:
-            gx = f(g, out, *args, **self.params)
+        create_graph = isinstance(g, Tensor)  # then the backward must itself be recorded
+        if create_graph:
+            _VJP_GUARD.append(lambda t: _left_minigrad(self, i, g, t))
+        try:
+            if op.variadic:
+                gx = f(g, out, *args, argnum=i, **self.params)
+            elif op.keeps:
+                gx = f(g, out, *args, saved=self.saved, **self.params)
+            else:
+                gx = f(g, out, *args, **self.params)
+        finally:
+            if create_graph:
+                _VJP_GUARD.pop()
+        if create_graph:
+            _check_recorded(self, i, g, gx)
         shape = self.inputs[i].data.shape
         if gx.shape != shape:
             gx = unbroadcast(gx, shape)
@@ -72,6 +81,58 @@ class Node:
         return f"<Node {self.op.name}>"
 
 
+_HOW = (
+    "Write the VJP with minigrad operations, which work on arrays and on Tensors alike: "
+    "operators (+ - * / ** @) and methods (.sum, .reshape, .exp, .log, .sqrt, .tanh), and the "
+    "helpers of minigrad.ops.dual (dual.exp, dual.log, dual.sqrt, dual.tanh, dual.where, "
+    "dual.broadcast_to) instead of numpy functions such as np.exp or np.sqrt; keep "
+    "dual.value(x) (the raw array) for masks and constants only."
+)
+
+
+def _describe_input(node: Node, t: Tensor) -> str:
+    k = next((k for k, x in enumerate(node.inputs) if x is t), None)
+    where = "a tensor" if k is None else f"its input {k}"
+    name = f" {t.name!r}" if t.name else ""
+    return f"{where}{name} (shape {t.shape}, {t.dtype})"
+
+
+def _left_minigrad(node: Node, i: int, g: Tensor, t: Tensor) -> None:
+    """Raised when numpy converts a differentiable tensor inside a VJP under create_graph."""
+    op = node.op
+    raise RuntimeError(
+        f"op '{op.name}' ({op.formula}): under create_graph=True its VJP for input {i} "
+        f"({op.grad_formula(i)}) handed "
+        f"{'δ' if t is g else _describe_input(node, t)} to numpy (np.sqrt, np.exp, "
+        f"np.asarray…), which turns it into a plain array. The gradient will be differentiated "
+        f"again, and a plain array counts as a constant, so every second derivative through "
+        f"this op would be wrong without a word. " + _HOW
+    )
+
+
+def _check_recorded(node: Node, i: int, g: Tensor, gx: Any) -> None:
+    """Under ``create_graph=True`` the gradient a VJP returns is differentiated again, so it
+    must be a Tensor recorded from δ and the inputs. A plain array (a VJP that called
+    ``np.sqrt`` on its inputs) or a Tensor cut off from δ would make every second derivative
+    through this op silently wrong (usually zero): that is an error, not a guess."""
+    if isinstance(gx, Tensor):
+        if gx.requires_grad or not g.requires_grad or not np.any(gx.data):
+            return
+        what = "a Tensor without history (it does not depend on δ)"
+    else:
+        if not np.any(gx):  # a zero gradient is constant: nothing is lost
+            return
+        what = f"a plain {type(gx).__name__}"
+    op = node.op
+    raise RuntimeError(
+        f"op '{op.name}' ({op.formula}): under create_graph=True its VJP for input {i}, "
+        f"{_describe_input(node, node.inputs[i])}, returned {what}, not a recorded Tensor. "
+        f"The gradient {op.grad_formula(i)} will be differentiated again, and an unrecorded "
+        f"value counts as a constant, so every second derivative through this op would be "
+        f"wrong without a word. " + _HOW
+    )
+
+
 def _creation_site() -> str:
     """The innermost frame outside minigrad's engine: where the user wrote the op."""
     for frame in reversed(traceback.extract_stack()[:-2]):
@@ -81,6 +142,7 @@ def _creation_site() -> str:
 
 
 _NO_PARAMS: dict[str, Any] = {}  # shared by every node whose op takes no parameters
+_ZEROS = tuple((0,) * k for k in range(8))  # version tuples of nodes that saw no change
 
 
 def apply(op: Op, *args: Any, **params: Any) -> Tensor:
@@ -123,14 +185,15 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
-                if op.saves:
+                if op.saves or op.saves_output:
                     n = len(inputs)
-                    vs = tuple([0 if (v := inputs[i]._ver) is None else v.n
-                                for i in op.saves if i < n])
+                    vl = [0 if (v := inputs[i]._ver) is None else v.n for i in op.saves if i < n]
+                    if op.saves_output:
+                        vl.append(out.version)
+                    # nearly always all 0 (nothing changed in place yet): one shared tuple
+                    vs = tuple(vl) if any(vl) or len(vl) >= len(_ZEROS) else _ZEROS[len(vl)]
                 else:
                     vs = ()
-                if op.saves_output:
-                    vs += (out.version,)
                 out._ctx = Node(op, inputs, params or _NO_PARAMS, vs, saved)
                 out.requires_grad = True
                 break

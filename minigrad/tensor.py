@@ -80,6 +80,12 @@ def lift(value: Any, like: Tensor | None) -> Tensor:
     return Tensor._wrap(as_array(value, copy=False))
 
 
+# While a VJP runs under create_graph=True, a check that raises when numpy turns one of the
+# differentiable tensors into a plain array (np.sqrt(x) in a VJP): the second derivative
+# would lose that path without a word. Empty otherwise, so the check costs one truth test.
+_VJP_GUARD: list[Callable[[Any], None]] = []
+
+
 class RemovableHandle:
     """Returned by `Tensor.register_hook`; `.remove()` unregisters the hook."""
 
@@ -244,6 +250,8 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if _VJP_GUARD and self.requires_grad:
+            _VJP_GUARD[-1](self)  # numpy inside a VJP under create_graph: raises
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
@@ -382,20 +390,56 @@ class Tensor:
             self._version.n += 1
         return self
 
+    def _direct(self, ufunc: Any, other: Any, alpha: builtins.float = 1.0) -> bool:
+        """`self ← ufunc(self, alpha·other)` written straight into this tensor's memory, when
+        nothing is recorded (no_grad, or no operand requires grad) and the shapes already
+        agree: one numpy call, no new array for the result and no copy back. The values are
+        those of the recorded path (the same ufunc on the same operands, numpy rounding the
+        result to this tensor's dtype). Returns False when the general path must run."""
+        if state.anomaly:
+            return False
+        o = other if isinstance(other, Tensor) else None
+        if state.grad_enabled and (self.requires_grad or (o is not None and o.requires_grad)):
+            return False
+        if o is None and alpha != 1.0:
+            return False  # a number scaled by alpha: the recorded path's dtype rules
+        b = (o if o is not None else lift(other, self)).data
+        a = self.data
+        if b.shape != a.shape and b.ndim:
+            return False
+        if alpha != 1.0:
+            if b.dtype.kind not in "fc":
+                return False
+            b = np.multiply(b, np.asarray(alpha, dtype=b.dtype))  # as _ops.mul(other, alpha)
+        try:
+            ufunc(a, b, out=a, casting="same_kind")
+        except TypeError:
+            return False  # let the recorded path raise its own error
+        self._version.n += 1
+        return True
+
     def add_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("add_")
+        if self._direct(np.add, other, alpha):
+            return self
         return self._inplace(_ops.add(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
 
     def sub_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("sub_")
+        if self._direct(np.subtract, other, alpha):
+            return self
         return self._inplace(_ops.sub(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
 
     def mul_(self, other: Any) -> Tensor:
         self._check_inplace("mul_")
+        if self._direct(np.multiply, other):
+            return self
         return self._inplace(_ops.mul(self, other))
 
     def div_(self, other: Any) -> Tensor:
         self._check_inplace("div_")
+        if self._direct(np.divide, other):
+            return self
         return self._inplace(_ops.div(self, other))
 
     def copy_(self, src: Any) -> Tensor:
@@ -540,6 +584,10 @@ class Tensor:
         """PyTorch's ``x.where(cond, y)``: x where cond holds, else y."""
         return _ops.where(condition, self, other)
 
+    def masked_fill(self, mask: Any, value: builtins.float) -> Tensor:
+        """PyTorch's ``x.masked_fill(mask, value)``: `value` where the boolean mask holds."""
+        return _ops.masked_fill(self, mask, value)
+
     def pow(self, exponent: Any) -> Tensor:
         return _ops.pow(self, exponent)
 
@@ -594,8 +642,10 @@ class Tensor:
         return _ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        """Permutes axes as numpy's ``transpose``: ``t.transpose()``, ``t.transpose(None)``
+        and ``t.T`` reverse them; ``t.transpose(1, 0, 2)`` or a tuple permutes them."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = () if axes[0] is None else tuple(axes[0])
         return _ops.transpose(self, axes=axes or None)
 
     permute = transpose

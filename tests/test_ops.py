@@ -63,13 +63,67 @@ def test_gradcheck_every_op(name: str) -> None:
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_second_order_every_op(name: str) -> None:
-    """VJPs are written with minigrad ops, so each is itself differentiable."""
+    """VJPs are written with minigrad ops, so each is itself differentiable: on every case,
+    since each exercises another branch of the VJP (axes None, a 1-D operand, an index)."""
     op = REGISTRY[name]
-    inputs, params = _cases(op, np.float64)[-1]
-    xs = _tensors(inputs, np.float64)
-    if not any(x.requires_grad for x in xs):
-        pytest.fail(f"{name}: last case has no differentiable input")
-    minigrad.gradgradcheck(lambda *a: apply(op, *a, **params), xs, atol=1e-4, rtol=1e-3)
+    checked = 0
+    for inputs, params in _cases(op, np.float64):
+        xs = _tensors(inputs, np.float64)
+        if not any(x.requires_grad for x in xs) or not all(np.size(a) for a in inputs):
+            continue
+        minigrad.gradgradcheck(lambda *a, params=params: apply(op, *a, **params), xs,
+                               atol=1e-4, rtol=1e-3)
+        checked += 1
+    assert checked, f"{name}: no case with a differentiable, non-empty input"
+
+
+def _grads_and_hvp(fn: Any, xs: list[minigrad.Tensor], w: np.ndarray,
+                   vs: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """fn's output, ∇x ⟨fn(x), w⟩ and the Hessian-vector product of ⟨fn(x), w⟩ + ½‖fn(x)‖²
+    with v (the square term makes the second derivative of a linear op non-zero)."""
+    out = fn(*xs)
+    diff = [x for x in xs if x.requires_grad]
+    loss = (out * minigrad.Tensor(w)).sum() + 0.5 * (out * out).sum()
+    gs = minigrad.grad(loss, diff, create_graph=True, allow_unused=True)
+    g1 = [np.zeros(x.shape) if g is None else g.data.copy() for g, x in zip(gs, diff)]
+    used = [(g, v, x) for g, v, x in zip(gs, vs, diff) if g is not None and g.requires_grad]
+    if not used:
+        return out.data, g1, [np.zeros(x.shape) for x in diff]
+    s = sum((g * minigrad.Tensor(v)).sum() for g, v, _ in used)
+    hs = minigrad.grad(s, diff, allow_unused=True)
+    return out.data, g1, [np.zeros(x.shape) if h is None else h.data for h, x in zip(hs, diff)]
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_calling_convention_matches_apply(name: str) -> None:
+    """Operators, methods, functions, negative and tuple axes, PyTorch's keyword names and
+    ``x.T`` reach the same op: same output, same gradients and same Hessian-vector product
+    (under create_graph) as ``apply`` with the op's own parameters."""
+    op = REGISTRY[name]
+    rng = np.random.default_rng(3)
+    for inputs, params in _cases(op, np.float64):
+        shapes = tuple(np.shape(a) for a in inputs)
+        xs = _tensors(inputs, np.float64)
+        if not any(x.requires_grad for x in xs):
+            continue
+        out = apply(op, *xs, **params)
+        w = rng.standard_normal(out.shape)
+        vs = [rng.standard_normal(x.shape) for x in xs if x.requires_grad]
+        ref = _grads_and_hvp(lambda *a, params=params: apply(op, *a, **params), xs, w, vs)
+        for c in op.calls:
+            p = c.params_for(params, shapes)
+            if p is None:
+                continue
+            where = f"{name}: {c.source([f'x{i}' for i in range(len(xs))], p)}"
+            got = _grads_and_hvp(lambda *a, c=c, p=p: c.fn(*a, **p), xs, w, vs)
+            np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{where}: forward")
+            for k, (a, b) in enumerate(zip(got[1], ref[1])):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12,
+                                           err_msg=f"{where}: gradient of input {k}")
+            for k, (a, b) in enumerate(zip(got[2], ref[2])):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12,
+                                           err_msg=f"{where}: Hessian-vector product, input {k}")
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -132,3 +186,34 @@ def test_matches_torch(name: str) -> None:
         for g, t in zip(gs, tg):
             np.testing.assert_allclose(g.data, t.numpy(), rtol=1e-10, atol=1e-12,
                                        err_msg=f"{name} gradient {params}")
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 0.0])
+def test_extreme_values_match_torch(name: str, scale: float) -> None:
+    """Near the largest float, near the smallest and at zero, the forward gives PyTorch's
+    answer; where PyTorch's is finite, ours is reached without an overflow on the way (a
+    forward that sums its input only to learn a shape would overflow)."""
+    if torch is None:
+        pytest.skip("torch is not installed")
+    op = REGISTRY[name]
+    if op.torch is None:
+        pytest.skip(f"{name} has no PyTorch counterpart declared")
+    for inputs, params in _cases(op, np.float64):
+        big = tuple(np.asarray(a) * scale if np.asarray(a).dtype.kind == "f" else a
+                    for a in inputs)
+        ts = [torch.from_numpy(np.array(a)) for a in big]
+        with np.errstate(all="ignore"):
+            tout = op.torch(*ts, **_torch_params(name, params)).numpy()
+        xs = _tensors(big, np.float64)
+        where = f"{name} forward at scale {scale} {params}"
+        if np.all(np.isfinite(tout)):
+            with np.errstate(over="raise"):
+                out = apply(op, *xs, **params)
+            np.testing.assert_allclose(out.data, tout, rtol=1e-12, atol=0, err_msg=where)
+        else:  # overflowed: inf + (−inf) may come out as either in another summation order
+            with np.errstate(all="ignore"):
+                out = apply(op, *xs, **params)
+            fin = np.isfinite(tout)
+            np.testing.assert_array_equal(np.isfinite(out.data), fin, err_msg=where)
+            np.testing.assert_allclose(out.data[fin], tout[fin], rtol=1e-12, err_msg=where)

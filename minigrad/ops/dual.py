@@ -23,6 +23,14 @@ def log(x: Any) -> Any:
     return x.log() if isinstance(x, Tensor) else np.log(x)
 
 
+def clip(x: Any, lo: float | None, hi: float | None) -> Any:
+    return x.clip(lo, hi) if isinstance(x, Tensor) else np.clip(x, lo, hi)
+
+
+def sqrt(x: Any) -> Any:
+    return x.sqrt() if isinstance(x, Tensor) else np.sqrt(x)
+
+
 def tanh(x: Any) -> Any:
     return x.tanh() if isinstance(x, Tensor) else np.tanh(x)
 

@@ -3,13 +3,14 @@ rule here is elementwise (``⊙``), and the engine sums it back over broadcast a
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import dual
-from minigrad.ops.examples import away_from_zero, binary, rand, unary
+from minigrad.ops.examples import away_from_zero, binary, call, only, rand, unary
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -20,6 +21,9 @@ ADD = defop(
     formula="a = z + b", grads=("δ", "δ"), saves=(),
     examples=binary(), doc="sum; with a bias b, ∇b L = δ summed over the batch",
     torch=lambda a, b: a + b,
+    calls=(call("{0} + {1}", lambda a, b: a + b),
+           call("minigrad.ops.add({0}, {1})", lambda a, b: add(a, b)),
+           call("{1}.__radd__({0})", lambda a, b: b.__radd__(a))),
 )
 SUB = defop(
     "sub", np.subtract,
@@ -27,6 +31,8 @@ SUB = defop(
     lambda g, out, a, b: -g,
     formula="c = a − b", grads=("δ", "−δ"), saves=(),
     examples=binary(), doc="difference", torch=lambda a, b: a - b,
+    calls=(call("{0} - {1}", lambda a, b: a - b),
+           call("{1}.__rsub__({0})", lambda a, b: b.__rsub__(a))),
 )
 MUL = defop(
     "mul", np.multiply,
@@ -34,6 +40,8 @@ MUL = defop(
     lambda g, out, a, b: g * a,
     formula="c = a ⊙ b", grads=("δ ⊙ b", "δ ⊙ a"), reads=((1,), (0,)),
     examples=binary(), doc="elementwise product", torch=lambda a, b: a * b,
+    calls=(call("{0} * {1}", lambda a, b: a * b),
+           call("{1}.__rmul__({0})", lambda a, b: b.__rmul__(a))),
 )
 DIV = defop(
     "div", np.divide,
@@ -41,12 +49,15 @@ DIV = defop(
     lambda g, out, a, b: -g * out / b,
     formula="c = a / b", grads=("δ / b", "−δ ⊙ c / b"), saves=(1,), saves_output=True,
     examples=binary(lo2=0.5, hi2=2.0), doc="elementwise quotient", torch=lambda a, b: a / b,
+    calls=(call("{0} / {1}", lambda a, b: a / b),
+           call("{1}.__rtruediv__({0})", lambda a, b: b.__rtruediv__(a))),
 )
 NEG = defop(
     "neg", np.negative,
     lambda g, out, x: -g,
     formula="y = −x", grads=("−δ",), saves=(),
     examples=unary(), doc="negation", torch=lambda x: -x,
+    calls=(call("-{0}", lambda x: -x),),
 )
 
 
@@ -70,30 +81,36 @@ POW = defop(
     formula="y = xᵖ", grads=("δ ⊙ p xᵖ⁻¹", "δ ⊙ xᵖ log x"), saves_output=True,
     examples=binary(lo=0.5, hi=2.0), doc="power; the exponent may be a tensor or a number",
     torch=lambda x, p: x ** p,
+    calls=(call("{0} ** {1}", lambda x, p: x ** p), call("{0}.pow({1})", lambda x, p: x.pow(p)),
+           call("{1}.__rpow__({0})", lambda x, p: p.__rpow__(x))),
 )
 EXP = defop(
     "exp", np.exp,
     lambda g, out, x: g * out,
     formula="y = exp(x)", grads=("δ ⊙ y",), saves=(), saves_output=True,
     examples=unary(), doc="exponential", torch=lambda x: x.exp(),
+    calls=(call("{0}.exp()", lambda x: x.exp()),),
 )
 LOG = defop(
     "log", np.log,
     lambda g, out, x: g / x,
     formula="y = log x", grads=("δ / x",),
     examples=unary(0.2, 3.0), doc="natural logarithm", torch=lambda x: x.log(),
+    calls=(call("{0}.log()", lambda x: x.log()),),
 )
 SQRT = defop(
     "sqrt", np.sqrt,
     lambda g, out, x: g / (2.0 * out),
     formula="y = √x", grads=("δ / (2y)",), saves=(), saves_output=True,
     examples=unary(0.2, 3.0), doc="square root", torch=lambda x: x.sqrt(),
+    calls=(call("{0}.sqrt()", lambda x: x.sqrt()), call("{0} ** 0.5", lambda x: x ** 0.5)),
 )
 ABS = defop(
     "abs", np.abs,
     lambda g, out, x: g * np.sign(dual.value(x)),  # abs'(0) = 0, as PyTorch
     formula="y = |x|", grads=("δ ⊙ sign(x)",),
     examples=unary(kink=True), doc="absolute value; abs'(0) = 0", torch=lambda x: x.abs(),
+    calls=(call("abs({0})", lambda x: builtins.abs(x)), call("{0}.abs()", lambda x: x.abs())),
 )
 
 
@@ -121,6 +138,9 @@ CLIP = defop(
     formula="y = clip(x, lo, hi)", grads=("δ ⊙ 1[lo ≤ x ≤ hi]",),
     examples=_clip_examples, doc="clamp into [min, max]",
     torch=lambda x, min=None, max=None: x.clamp(min, max),
+    calls=(call("{0}.clip({min}, {max})", lambda x, min=None, max=None: x.clip(min, max)),
+           call("{0}.clamp(min={min}, max={max})",
+                lambda x, min=None, max=None: x.clamp(min=min, max=max))),
 )
 
 
@@ -137,6 +157,7 @@ MAXIMUM = defop(
     formula="c = max(a, b)", grads=("δ ⊙ 1[a > b]", "δ ⊙ 1[b > a]"),
     examples=binary(distinct=True), doc="elementwise maximum; ties split δ evenly",
     torch=lambda a, b: a.maximum(b),
+    calls=(call("{0}.maximum({1})", lambda a, b: a.maximum(b)),),
 )
 MINIMUM = defop(
     "minimum", np.minimum,
@@ -145,6 +166,7 @@ MINIMUM = defop(
     formula="c = min(a, b)", grads=("δ ⊙ 1[a < b]", "δ ⊙ 1[b < a]"),
     examples=binary(distinct=True), doc="elementwise minimum; ties split δ evenly",
     torch=lambda a, b: a.minimum(b),
+    calls=(call("{0}.minimum({1})", lambda a, b: a.minimum(b)),),
 )
 
 
@@ -164,6 +186,8 @@ WHERE = defop(
     formula="y = c ? a : b", grads=("—", "δ ⊙ 1[c]", "δ ⊙ 1[¬c]"), saves=(0,),
     examples=_where_examples, doc="pick from a where c holds, else from b",
     torch=lambda c, a, b: __import__("torch").where(c, a, b),
+    calls=(call("{1}.where({0}, {2})", lambda c, a, b: a.where(c, b)),
+           call("minigrad.ops.where({0}, {1}, {2})", lambda c, a, b: where(c, a, b))),
 )
 
 
@@ -177,6 +201,9 @@ ASTYPE = defop(
     formula="y = x", grads=("δ",), saves=(),
     examples=_astype_examples, doc="copy, converting dtype",
     torch=lambda x, dtype: x.to(getattr(__import__("torch"), np.dtype(dtype).name)),
+    calls=(call("{0}.astype({dtype})", lambda x, dtype: x.astype(dtype)),
+           call("{0}.double()", lambda x: x.double(), only(dtype=np.dtype("float64"))),
+           call("{0}.float()", lambda x: x.float(), only(dtype=np.dtype("float32")))),
 )
 
 

@@ -3,7 +3,9 @@ every axis/keepdims variant. Each generator returns ``[(inputs, params), ...]``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -68,6 +70,7 @@ def reduction(distinct: bool = False, lo: float = -2.0, hi: float = 2.0, **param
             (3,): [None, 0, -1],
             (2, 3): [None, 0, 1, -1, (0, 1)],
             (2, 3, 4): [None, 1, (0, 2), (-1, 0)],
+            (2, 0): [0],  # an empty axis survives the reduction: an empty result
         }
         for shape, axes in axes_for.items():
             for axis in axes:
@@ -95,3 +98,161 @@ def cases(*fixed: Callable[[np.random.Generator, Any], Case]) -> Examples:
 def rand(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any,
          lo: float = -2.0, hi: float = 2.0) -> np.ndarray:
     return _draw(rng, shape, dtype, lo, hi)
+
+
+# --------------------------------------------------------------------------- calling conventions
+Shapes = tuple[tuple[int, ...], ...]
+Adapt = Callable[[dict[str, Any], Shapes], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One way a user reaches an op: an operator, a Tensor method, a function, an axis given
+    as a negative number or a tuple, ``x.T``. Every such front end must give what ``apply``
+    gives, to first and second order.
+
+    Attributes:
+        code: Python source with ``{0}``, ``{1}``… for the inputs and ``{name}`` for the
+            repr of each parameter, e.g. ``"{0}.sum(axis={axis}, keepdims={keepdims})"``.
+        fn: ``fn(*inputs, **params) -> Tensor``, the same call.
+        adapt: maps the op's parameters (as ``apply`` takes them) and the input shapes to
+            this convention's parameters (a positive axis to a negative one, say), or to None
+            when the convention does not fit (``x.T`` needs no axes).
+    """
+
+    code: str
+    fn: Callable[..., Any]
+    adapt: Adapt | None = None
+
+    def params_for(self, params: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
+        return dict(params) if self.adapt is None else self.adapt(dict(params), shapes)
+
+    def source(self, names: list[str], params: dict[str, Any]) -> str:
+        code = re.sub(r"\{(\d+)", r"{_\1", self.code)  # format_map takes names only
+        return code.format_map(_Spelt(names, params))
+
+
+class _Spelt(dict):  # type: ignore[type-arg]
+    """Parameters as source; one a case leaves out is at its default, None."""
+
+    def __init__(self, names: list[str], params: dict[str, Any]) -> None:
+        super().__init__({f"_{i}": n for i, n in enumerate(names)})
+        self.update({k: _source(v) for k, v in params.items()})
+
+    def __missing__(self, key: str) -> str:
+        return "None"
+
+
+def _source(v: Any) -> str:
+    """Python source for a parameter value (numpy arrays and dtypes included)."""
+    if isinstance(v, np.ndarray):
+        return f"np.array({v.tolist()!r}, dtype=np.{v.dtype.name})"
+    if isinstance(v, np.dtype):
+        return f"np.dtype({v.name!r})"
+    if isinstance(v, tuple):
+        return "(" + "".join(_source(x) + ", " for x in v).rstrip(" ") + ")"
+    if isinstance(v, slice):
+        return f"slice({v.start!r}, {v.stop!r}, {v.step!r})"
+    return repr(v)
+
+
+def call(code: str, fn: Callable[..., Any], adapt: Adapt | None = None) -> Call:
+    return Call(code, fn, adapt)
+
+
+def only(**required: Any) -> Adapt:
+    """The convention fits only when the parameters hold these values (and it takes none)."""
+
+    def adapt(p: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
+        if any(p.get(k) != v and not (p.get(k) is None and v is None) for k, v in required.items()):
+            return None
+        return {k: v for k, v in p.items() if k not in required}
+
+    return adapt
+
+
+def negative_axis(key: str = "axis", extra: int = 0, reverse: bool = True) -> Adapt:
+    """The axis counted from the end (``-1`` for the last); `extra` axes are added by the op
+    (unsqueeze, stack), so they count too. A tuple of axes is also reversed, unless its
+    order means something (a permutation)."""
+
+    def adapt(p: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
+        a = p.get(key)
+        n = len(shapes[0]) + extra
+        if a is None or n == 0:
+            return None
+        if isinstance(a, (tuple, list)):
+            p[key] = tuple(int(x) % n - n for x in (reversed(a) if reverse else a))
+        else:
+            p[key] = int(a) % n - n
+        return p
+
+    return adapt
+
+
+def torch_names(**names: str) -> Adapt:
+    """PyTorch's keyword names (``dim``, ``keepdim``) for numpy's (``axis``, ``keepdims``)."""
+
+    def adapt(p: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
+        return {names.get(k, k): v for k, v in p.items()}
+
+    return adapt
+
+
+def int_axis(p: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
+    """One axis spelt the other way: a one-axis tuple as a plain int, an int as a tuple."""
+    a = p.get("axis")
+    if isinstance(a, tuple) and len(a) == 1:
+        p["axis"] = a[0]
+        return p
+    if isinstance(a, (int, np.integer)):
+        p["axis"] = (int(a),)
+        return p
+    return None
+
+
+def defaults(**values: Any) -> Adapt:
+    """Fills in the parameters a case leaves at their defaults, so the call can spell them."""
+
+    def adapt(p: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
+        return {**values, **p}
+
+    return adapt
+
+
+def compose(*fs: Adapt) -> Adapt:
+    def adapt(p: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
+        q: dict[str, Any] | None = p
+        for f in fs:
+            if q is None:
+                return None
+            q = f(q, shapes)
+        return q
+
+    return adapt
+
+
+def reduction_calls(name: str, extra: str = "") -> tuple[Call, ...]:
+    """Method, function, PyTorch keywords, negative axis, int axis, for a reduction."""
+    kw = ", ddof={ddof}" if extra == "ddof" else ""
+
+    def fn_method(x: Any, **p: Any) -> Any:
+        return getattr(x, name)(**p)
+
+    def fn_pos(x: Any, axis: Any = None, keepdims: bool = False, **p: Any) -> Any:
+        return getattr(x, name)(axis, keepdims, **p)
+
+    def fn_ops(x: Any, **p: Any) -> Any:
+        from minigrad import ops
+
+        return getattr(ops, name)(x, **p)
+
+    return (
+        call(f"{{0}}.{name}({{axis}}, {{keepdims}}{kw})", fn_pos),
+        call(f"minigrad.ops.{name}({{0}}, axis={{axis}}, keepdims={{keepdims}}{kw})", fn_ops),
+        call(f"{{0}}.{name}(dim={{dim}}, keepdim={{keepdim}}{kw})", fn_method,
+             torch_names(axis="dim", keepdims="keepdim")),
+        call(f"{{0}}.{name}(axis={{axis}}, keepdims={{keepdims}}{kw})", fn_method,
+             negative_axis()),
+        call(f"{{0}}.{name}(axis={{axis}}, keepdims={{keepdims}}{kw})", fn_method, int_axis),
+    )

@@ -9,7 +9,7 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops.dual import swapaxes
-from minigrad.ops.examples import cases, rand
+from minigrad.ops.examples import call, cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -58,6 +58,8 @@ MATMUL = defop(
                    _mm((2, 2, 3), (3, 4)), _mm((2, 1, 2, 3), (3, 3, 2)), _mm((4,), (2, 4, 3))),
     doc="matrix product, numpy's rules for 1-D and batched operands",
     torch=lambda a, b: a @ b,
+    calls=(call("{0} @ {1}", lambda a, b: a @ b), call("{0}.matmul({1})", lambda a, b: a.matmul(b)),
+           call("{1}.__rmatmul__({0})", lambda a, b: b.__rmatmul__(a))),
 )
 
 
@@ -74,6 +76,10 @@ def _linear_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -
         a += b  # in place: one array fewer per layer
         return a
     return a + b
+
+
+def _with_bias(bias: bool):
+    return lambda p, shapes: p if (len(shapes) == 3) == bias else None
 
 
 def _linear_vjp_W(g, out, h, W, b=None):
@@ -94,6 +100,11 @@ LINEAR = defop(
                    lambda rng, dt: ((rand(rng, (5, 4, 3), dt), rand(rng, (2, 3), dt)), {})),
     doc="a dense layer: for a batch of rows H, A = H Wᵀ + b (the lecture's a = W h + b per row)",
     torch=lambda h, W, b=None: __import__("torch").nn.functional.linear(h, W, b),
+    # the same layer written out by hand, through W.T: second order crosses a transpose
+    calls=(call("{0} @ {1}.T + {2}", lambda h, W, b: h @ W.T + b, _with_bias(True)),
+           call("{0} @ {1}.T", lambda h, W: h @ W.T, _with_bias(False)),
+           call("minigrad.ops.linear({0}, {1}, {2})", lambda h, W, b: linear(h, W, b),
+                _with_bias(True))),
 )
 
 

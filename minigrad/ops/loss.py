@@ -10,7 +10,7 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import dual
-from minigrad.ops.examples import cases, rand
+from minigrad.ops.examples import call, cases, defaults, negative_axis, rand, torch_names
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -42,6 +42,11 @@ SOFTMAX = defop(
     examples=_axis_cases([((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]),
     doc="exp(a − max a) / Σ exp(a − max a)",
     torch=lambda x, axis=-1: x.softmax(axis),
+    calls=(call("{0}.softmax({axis})", lambda x, axis=-1: x.softmax(axis)),
+           call("{0}.softmax(dim={dim})", lambda x, dim=-1: x.softmax(dim=dim),
+                torch_names(axis="dim")),
+           call("{0}.softmax(axis={axis})", lambda x, axis=-1: x.softmax(axis=axis),
+                negative_axis())),
 )
 LOG_SOFTMAX = defop(
     "log_softmax", stable_log_softmax,
@@ -50,6 +55,11 @@ LOG_SOFTMAX = defop(
     examples=_axis_cases([((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]),
     doc="a − log Σ exp a, stable",
     torch=lambda x, axis=-1: x.log_softmax(axis),
+    calls=(call("{0}.log_softmax({axis})", lambda x, axis=-1: x.log_softmax(axis)),
+           call("{0}.log_softmax(dim={dim})", lambda x, dim=-1: x.log_softmax(dim=dim),
+                torch_names(axis="dim")),
+           call("{0}.log_softmax(axis={axis})", lambda x, axis=-1: x.log_softmax(axis=axis),
+                negative_axis())),
 )
 
 
@@ -97,12 +107,13 @@ def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
     t = dual.value(target)
     if isinstance(logits, Tensor):  # create_graph: ŷ must be a function of the logits
         C = logits.shape[-1]
-        y = _onehot(t, C, logits.dtype) if t.dtype.kind in "iub" else target
-        return scale * (dual.softmax(logits, -1) - y)
+        if t.dtype.kind in "iub":
+            return scale * (dual.softmax(logits, -1) - _onehot(t, C, logits.dtype))
+        return scale * (dual.softmax(logits, -1) * target.sum(axis=-1, keepdims=True) - target)
     if saved is None:  # called without the forward's record (e.g. by hand)
         saved = stable_softmax(logits, -1)
-    if t.dtype.kind not in "iub":
-        return scale * (saved - target)
+    if t.dtype.kind not in "iub":  # −Σ y log ŷ: ŷ Σ y − y, which is ŷ − y when Σ y = 1
+        return scale * (saved * target.sum(axis=-1, keepdims=True) - target)
     d = saved * scale  # ŷ − e(ℓ), scaled, without building the one-hot matrix
     C = d.shape[-1]
     rows = np.arange(t.size)
@@ -134,6 +145,9 @@ CROSS_ENTROPY = defop(
     "cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_target,
     formula="L = −log softmax(a)_ℓ", grads=("ŷ − e(ℓ)  (÷N for a mean)", "−log ŷ"),
     examples=_ce_cases(), keeps=True,
+    calls=(call("minigrad.ops.cross_entropy({0}, {1}, reduction={reduction})",
+                lambda a, t, reduction="mean": cross_entropy(a, t, reduction),
+                defaults(reduction="mean")),),
     doc="softmax + cross-entropy on logits; class-index or probability targets",
     torch=lambda a, t, reduction="mean": __import__("torch").nn.functional.cross_entropy(
         a, t, reduction=reduction),
@@ -154,6 +168,9 @@ NLL_LOSS = defop(
     examples=cases(lambda rng, dt: ((stable_log_softmax(rand(rng, (4, 3), dt)),
                                      rng.integers(0, 3, size=4)), {})),
     doc="negative log-likelihood of log-probabilities",
+    calls=(call("minigrad.ops.nll_loss({0}, {1}, reduction={reduction})",
+                lambda lp, t, reduction="mean": nll_loss(lp, t, reduction),
+                defaults(reduction="mean")),),
     torch=lambda lp, t, reduction="mean": __import__("torch").nn.functional.nll_loss(
         lp, t, reduction=reduction),
 )
@@ -179,6 +196,9 @@ MSE_LOSS = defop(
                    lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt)),
                                     {"reduction": "sum"})),
     doc="squared error, mean over elements (PyTorch); the lecture's ½‖ŷ − y‖² is in reference",
+    calls=(call("minigrad.ops.mse_loss({0}, {1}, reduction={reduction})",
+                lambda p, t, reduction="mean": mse_loss(p, t, reduction),
+                defaults(reduction="mean")),),
     torch=lambda p, t, reduction="mean": __import__("torch").nn.functional.mse_loss(
         p, t, reduction=reduction),
 )
@@ -202,6 +222,10 @@ BCE_WITH_LOGITS = defop(
                    lambda rng, dt: ((rand(rng, (2, 3), dt), rng.random((2, 3)).astype(dt)),
                                     {"reduction": "none"})),
     doc="sigmoid + binary cross-entropy on logits, stable for any z",
+    calls=(call("minigrad.ops.binary_cross_entropy_with_logits({0}, {1}, "
+                "reduction={reduction})",
+                lambda z, y, reduction="mean": binary_cross_entropy_with_logits(z, y, reduction),
+                defaults(reduction="mean")),),
     torch=lambda z, y, reduction="mean":
     __import__("torch").nn.functional.binary_cross_entropy_with_logits(z, y, reduction=reduction),
 )

@@ -14,7 +14,7 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import dual
-from minigrad.ops.examples import reduction
+from minigrad.ops.examples import reduction, reduction_calls
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -41,6 +41,11 @@ def _kept_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
     if axis is None:
         return (1,) * len(shape)
     return tuple(1 if i in axis else n for i, n in enumerate(shape))
+
+
+def _reduced_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    axis = normalize_axis(axis, len(shape), "reduce")
+    return () if axis is None else tuple(n for i, n in enumerate(shape) if i not in axis)
 
 
 def _count(shape: tuple[int, ...], axis: Any) -> int:
@@ -79,15 +84,25 @@ def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     n = _count(x.shape, axis)
     centred = x - x.mean(axis=axis, keepdims=True)
     s = _keep(out, x, axis, keepdims)
-    s = dual.where(dual.value(s) == 0, 1.0, s)  # constant input: gradient 0, as PyTorch
-    return _keep(g, x, axis, keepdims) * centred / (s * float(n - ddof))
+    zero = dual.value(s) == 0
+    if not zero.any():  # (x − x̄)/s first: δ ⊙ (x − x̄) alone may overflow where the result fits
+        return _keep(g, x, axis, keepdims) * (centred / (s * float(n - ddof)))
+    # constant input: gradient 0, as PyTorch, and so are its derivatives (the whole rule is
+    # masked, not only s, or the second derivative would see (x − x̄)/n)
+    s = dual.where(zero, 1.0, s)
+    return dual.where(zero, 0.0,
+                      _keep(g, x, axis, keepdims) * (centred / (s * float(n - ddof))))
 
 
 def _logsumexp_forward(x: np.ndarray, axis=None, keepdims=False) -> np.ndarray:
     m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros(_kept_shape(x.shape, axis))
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype)  # a row of −∞ must not give ∞ − ∞
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else out.reshape(np.sum(x, axis=axis).shape)
+    with np.errstate(over="ignore"):  # x − m ≤ 0: an overflow is to −∞, whose exp is 0
+        z = x - m
+    out = np.log(np.sum(np.exp(z), axis=axis, keepdims=True)) + m
+    # the shape comes from the axes alone: summing x just to learn it would overflow near
+    # the largest float (logsumexp(1e308, 1e308) is finite)
+    return out if keepdims else out.reshape(_reduced_shape(x.shape, axis))
 
 
 def _logsumexp_vjp(g, out, x, axis=None, keepdims=False):
@@ -113,26 +128,55 @@ def _np(name: str):
     return lambda x, axis=None, keepdims=False, **kw: f(x, axis=axis, keepdims=keepdims, **kw)
 
 
+def _spread(name: str):
+    """var and std of float32 accumulated in float64: (x − x̄)² overflows float32 from
+    |x| ≈ 2e19, although the std (and a var below 3e38) is representable."""
+    f = getattr(np, name)
+
+    def forward(x: np.ndarray, axis=None, keepdims=False, ddof=0) -> np.ndarray:
+        if x.size == 0 or x.dtype.kind != "f":
+            return f(x, axis=axis, keepdims=keepdims, ddof=ddof)
+        acc = np.float64 if x.dtype.itemsize < 8 else x.dtype
+        xa = x.astype(acc, copy=False)
+        with np.errstate(over="ignore"):  # a var past float32's range is ∞, as PyTorch
+            m = np.mean(xa, axis=axis, keepdims=True)
+            # one correction step: the rounded mean m is off by mean(x − m); without it the
+            # var of three equal values 1e30 is 2e28 rather than 0
+            m = m + np.mean(xa - m, axis=axis, keepdims=True)
+            d = xa - m
+            n = _count(x.shape, axis)
+            v = np.sum(d * d, axis=axis, keepdims=keepdims) / builtins.max(n - ddof, 0)
+            out = np.sqrt(v) if name == "std" else v
+        return np.asarray(out).astype(x.dtype)
+
+    return forward
+
+
 SUM = defop("sum", _np("sum"), _sum_vjp, formula="s = Σ x", grads=("δ (broadcast)",), saves=(),
-            examples=reduction(), doc="sum over axes", torch=_torch_reduce("sum"))
+            examples=reduction(), doc="sum over axes", torch=_torch_reduce("sum"),
+            calls=reduction_calls("sum"))
 MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("δ / n",),
-             saves=(), examples=reduction(), doc="mean over axes", torch=_torch_reduce("mean"))
+             saves=(), examples=reduction(), doc="mean over axes", torch=_torch_reduce("mean"),
+             calls=reduction_calls("mean"))
 MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
-            doc="maximum over axes; ties share δ evenly", torch=_torch_reduce("amax"))
+            doc="maximum over axes; ties share δ evenly", torch=_torch_reduce("amax"),
+            calls=reduction_calls("max"))
 MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
-            doc="minimum over axes; ties share δ evenly", torch=_torch_reduce("amin"))
-VAR = defop("var", _np("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
+            doc="minimum over axes; ties share δ evenly", torch=_torch_reduce("amin"),
+            calls=reduction_calls("min"))
+VAR = defop("var", _spread("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
             grads=("δ ⊙ 2(x − x̄)/(n−d)",), examples=reduction(ddof=0),
-            doc="variance (ddof=0 by default, as numpy)", torch=_torch_reduce("var"))
-STD = defop("std", _np("std"), _std_vjp, formula="s = √var x", grads=("δ ⊙ (x − x̄)/((n−d) s)",),
+            doc="variance (ddof=0 by default, as numpy)", torch=_torch_reduce("var"),
+            calls=reduction_calls("var", "ddof"))
+STD = defop("std", _spread("std"), _std_vjp, formula="s = √var x", grads=("δ ⊙ (x − x̄)/((n−d) s)",),
             saves_output=True, examples=reduction(ddof=0), doc="standard deviation (ddof=0)",
-            torch=_torch_reduce("std"))
+            torch=_torch_reduce("std"), calls=reduction_calls("std", "ddof"))
 LOGSUMEXP = defop("logsumexp", _logsumexp_forward, _logsumexp_vjp, formula="s = log Σ eˣ",
                   grads=("δ ⊙ softmax(x)",), saves_output=True, examples=reduction(),
                   doc="log Σ exp, stable for large x",
-                  torch=_torch_reduce("logsumexp"))
+                  torch=_torch_reduce("logsumexp"), calls=reduction_calls("logsumexp"))
 
 
 def _reduce(op, x: Any, axis: Any, keepdims: bool, kw: dict[str, Any], **extra: Any) -> Tensor:

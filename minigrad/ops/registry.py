@@ -43,6 +43,9 @@ class Op:
         examples: ``examples(rng, dtype) -> iterable of (inputs, params)`` for the gradient
             checks that walk the registry; an op without examples fails the test suite.
         doc: one line for tables and docs.
+        calls: the ways a user reaches the op besides ``apply`` (operators, Tensor methods,
+            functions, negative axes, ``x.T``), as `minigrad.ops.examples.Call`s; the registry
+            walk checks each one against ``apply`` on every example, first and second order.
     """
 
     name: str
@@ -59,6 +62,7 @@ class Op:
     torch: Callable[..., Any] | None = field(default=None, repr=False)
     reads: tuple[tuple[int, ...], ...] | None = None
     keeps: bool = False
+    calls: tuple[Any, ...] = ()
 
     def reads_of(self, argnum: int) -> tuple[int, ...]:
         """The saved input positions that the VJP for `argnum` reads (default: all)."""
@@ -96,6 +100,7 @@ def defop(
     torch: Callable[..., Any] | None = None,
     reads: tuple[tuple[int, ...], ...] | None = None,
     keeps: bool = False,
+    calls: tuple[Any, ...] = (),
 ) -> Op:
     """Declares an op and adds it to the registry.
 
@@ -112,6 +117,7 @@ def defop(
         examples: generator of gradient-check cases (see `Op`).
         doc: a one-line description.
         torch: optional ``torch(*tensors, **params)`` giving PyTorch's version, for tests.
+        calls: the op's calling conventions (`minigrad.ops.examples.Call`), for tests.
 
     Returns:
         The registered `Op`.
@@ -136,6 +142,7 @@ def defop(
         torch=torch,
         reads=reads,
         keeps=keeps,
+        calls=tuple(calls),
     )
     REGISTRY[name] = op
     return op

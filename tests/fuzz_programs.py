@@ -1,0 +1,461 @@
+"""Random programs over the op registry, for the differential fuzzer (tests/test_fuzz.py).
+
+Everything is read from the registry, so an op declared later (a layer, a user `Function`)
+is fuzzed without a line here:
+
+- each op's `examples` give the argument conventions (how many inputs, which are integer
+  targets or boolean masks, which parameters) and the value range of each input (log and sqrt
+  see only positive numbers in their examples, so they get only positive numbers here);
+- probing those examples sorts ops into families: elementwise with one input (any shape),
+  elementwise with two (any broadcasting pair), reductions (``axis``/``keepdims``); those get
+  random shapes, including 0-d, size-1 and empty axes, and random axes (None, int, negative,
+  tuple). Any other op (indexing, matmul, losses, convolutions…) keeps its examples' shapes
+  and parameters and gets fresh values;
+- each op's `calls` give the ways a user reaches it (operators, methods, ``x.T``…);
+- the op's `torch=` counterpart is the oracle; without one, central differences are.
+
+Values mix ordinary numbers with zeros, tiny (1e-30, 1e-300) and large (1e4, 1e30, 1e300)
+entries, within the sign range the op's examples use.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minigrad
+from minigrad.function import apply
+from minigrad.ops.examples import Call
+from minigrad.ops.registry import REGISTRY, Op
+
+# `make test` runs a bounded, reproducible budget; `make fuzz` (MINIGRAD_FUZZ=long) runs at
+# length with fresh random draws each time.
+settings.register_profile(
+    "fuzz-quick", max_examples=6, deadline=None, derandomize=True, database=None,
+    suppress_health_check=list(HealthCheck),
+)
+LONG = os.environ.get("MINIGRAD_FUZZ", "") == "long"
+settings.register_profile(
+    "fuzz-long", max_examples=int(os.environ.get("MINIGRAD_FUZZ_EXAMPLES", "400")),
+    deadline=None, suppress_health_check=list(HealthCheck),
+)
+PROFILE = settings.get_profile("fuzz-long" if LONG else "fuzz-quick")
+
+# Tolerances by dtype, relative to the largest magnitude in the reference array.
+TOL = {np.dtype("float64"): (1e-9, 1e-12), np.dtype("float32"): (2e-4, 1e-6)}
+HVP_TOL = {np.dtype("float64"): (1e-7, 1e-10), np.dtype("float32"): (2e-3, 1e-5)}
+
+
+# --------------------------------------------------------------------------- op families
+@dataclass
+class Family:
+    """What the examples of one op say about how to call it."""
+
+    kind: str  # "unary", "binary", "reduction" or "template"
+    lo: list[float] = field(default_factory=list)  # per input: smallest example value
+    hi: list[float] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # fixed ones (ddof, slope)
+    problem: str = ""  # why the op cannot be fuzzed (empty: it can)
+
+
+def _cases(op: Op, dtype: Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    return list(op.examples(np.random.default_rng(0), dtype)) if op.examples else []
+
+
+def _float(a: Any) -> bool:
+    return np.asarray(a).dtype.kind == "f"
+
+
+_FAMILIES: dict[tuple[str, int], Family] = {}
+
+
+def family(op: Op) -> Family:
+    key = (op.name, id(op))
+    if key not in _FAMILIES:
+        _FAMILIES[key] = _probe(op)
+    return _FAMILIES[key]
+
+
+def _probe(op: Op) -> Family:
+    try:
+        cases = _cases(op, np.float64)
+    except Exception as e:  # noqa: BLE001  (reported by name, below)
+        return Family("template", problem=f"its examples raise {type(e).__name__}: {e}")
+    if not cases:
+        return Family("template", problem="it declares no examples")
+    n = len(cases[0][0])
+    lo = [np.inf] * n
+    hi = [-np.inf] * n
+    for inputs, _ in cases:
+        if len(inputs) != n:
+            n = -1
+            break
+        for k, a in enumerate(inputs):
+            a = np.asarray(a)
+            if _float(a) and a.size:
+                lo[k], hi[k] = min(lo[k], float(a.min())), max(hi[k], float(a.max()))
+    if not any(_float(a) for inputs, _ in cases for a in inputs):
+        return Family("template", problem="no example has a floating point input")
+    if n < 0 or op.variadic:
+        return Family("template", lo, hi)
+    try:
+        outs = [apply(op, *[minigrad.Tensor(np.asarray(a)) for a in inputs], **params)
+                for inputs, params in cases]
+    except Exception as e:  # noqa: BLE001
+        return Family("template", problem=f"its examples fail: {type(e).__name__}: {e}")
+    keys = {frozenset(p) for _, p in cases}
+    all_float = all(_float(a) for inputs, _ in cases for a in inputs)
+    same = all(repr(p) == repr(cases[0][1]) for _, p in cases)
+    if all_float and {"axis", "keepdims"} <= set(cases[0][1]) and len(keys) == 1 and n == 1:
+        fixed = {k: v for k, v in cases[0][1].items() if k not in ("axis", "keepdims")}
+        return Family("reduction", lo, hi, fixed)
+    if all_float and same and n in (1, 2) and len(cases) >= 3:
+        def broadcast(inputs: tuple[Any, ...]) -> tuple[int, ...] | None:
+            try:
+                return np.broadcast_shapes(*[np.shape(a) for a in inputs])
+            except ValueError:
+                return None
+
+        shapes_ok = all(o.shape == broadcast(inputs) for (inputs, _), o in zip(cases, outs))
+        varied = len({np.shape(inputs[0]) for inputs, _ in cases}) > 1
+        if shapes_ok and varied:
+            return Family("unary" if n == 1 else "binary", lo, hi, dict(cases[0][1]))
+    return Family("template", lo, hi)
+
+
+def unknown_ops() -> dict[str, str]:
+    """Registered ops the fuzzer cannot generate, with the reason."""
+    return {op.name: f.problem for op in list(REGISTRY.values())
+            if (f := family(op)).problem}
+
+
+# --------------------------------------------------------------------------- values
+def _specials(dtype: np.dtype, lo: float, hi: float) -> list[float]:
+    mags = [1e-30, 1e4, 1e30] + ([1e-300, 1e300] if dtype == np.float64 else [])
+    out = [0.0] if lo <= 0 <= hi else []
+    out += [m for m in mags if hi > 0] + [-m for m in mags if lo < 0]
+    return sorted(set(out))
+
+
+@st.composite
+def values(draw: Any, shape: tuple[int, ...], dtype: np.dtype, lo: float, hi: float,
+           extreme: bool = True) -> np.ndarray:
+    """An array of `shape`: numbers in the op's range, with zeros, tiny and large entries."""
+    if lo >= 0 and hi > 0:  # a positive domain (log, sqrt, a divisor): stay in it
+        lo2, hi2 = lo, max(hi, 3.0)
+    elif hi <= 0 and lo < 0:
+        lo2, hi2 = min(lo, -3.0), hi
+    else:
+        lo2, hi2 = min(lo, -3.0), max(hi, 3.0)
+    ordinary = st.floats(lo2, hi2, allow_nan=False, allow_infinity=False)
+    if extreme:
+        specials = _specials(dtype, lo if lo < 0 else max(lo, 0.0), hi)
+        if lo > 0:
+            specials = [s for s in specials if s > 0]
+        elements = st.one_of(ordinary, ordinary, st.sampled_from(specials)) if specials \
+            else ordinary
+    else:
+        elements = ordinary
+    a = draw(hnp.arrays(np.float64, shape, elements=elements))
+    # Known limit, shared with PyTorch: for a spread s below ~1e-60 the Hessian of std is a
+    # difference of terms of size 1/s that cancel, and both libraries return rounding noise
+    # of different signs (1e99 at s = 1e-118). Entries that small become 0; the special tiny
+    # values above (1e-30, 1e-300) are kept, alone or beside zeros.
+    small = 1e-60 if dtype == np.float64 else 1e-12
+    a = np.where((np.abs(a) < small) & ~np.isin(a, specials if extreme else []), 0.0, a)
+    return a.astype(dtype)
+
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
+
+
+@st.composite
+def shapes_with_empty(draw: Any) -> tuple[int, ...]:
+    s = draw(shapes)
+    if s and draw(st.integers(0, 9)) == 0:  # now and then an empty axis
+        k = draw(st.integers(0, len(s) - 1))
+        s = s[:k] + (0,) + s[k + 1:]
+    return s
+
+
+@st.composite
+def axes(draw: Any, ndim: int) -> Any:
+    """None, an int (positive or negative) or a tuple of distinct axes."""
+    if ndim == 0:
+        return draw(st.sampled_from([None, 0, -1]))
+    kind = draw(st.integers(0, 2))
+    if kind == 0:
+        return None
+    if kind == 1:
+        return draw(st.integers(-ndim, ndim - 1))
+    picked = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
+    return tuple(a - ndim if draw(st.booleans()) else a for a in picked)
+
+
+# --------------------------------------------------------------------------- programs
+@dataclass
+class Leaf:
+    name: str
+    array: np.ndarray
+
+    @property
+    def differentiable(self) -> bool:
+        return self.array.dtype.kind == "f"
+
+
+@dataclass
+class Step:
+    op: Op
+    args: list[str]  # leaf or step names
+    params: dict[str, Any]  # as `apply` and the op's `torch=` take them
+    call: Call | None  # the front end used (None: `apply`)
+    call_params: dict[str, Any]
+    out: str
+
+
+@dataclass
+class Program:
+    dtype: np.dtype
+    leaves: list[Leaf]
+    steps: list[Step]
+    w: np.ndarray | None = None  # upstream weights of the final output
+    v: list[np.ndarray] = field(default_factory=list)  # directions of the HVP
+
+    def leaf(self, name: str) -> Leaf:
+        return next(lf for lf in self.leaves if lf.name == name)
+
+
+def _draw_call(draw: Any, op: Op, params: dict[str, Any], in_shapes: tuple[Any, ...]
+               ) -> tuple[Call | None, dict[str, Any]]:
+    direct = dict(params)
+    if family(op).kind == "reduction":  # as the op's functions do before `apply`
+        from minigrad.ops.reduce import normalize_axis
+
+        direct["axis"] = normalize_axis(params.get("axis"), len(in_shapes[0]), op.name)
+    options: list[tuple[Call | None, dict[str, Any]]] = [(None, direct)]
+    for c in op.calls:
+        p = c.params_for(params, in_shapes)
+        if p is not None:
+            options.append((c, p))
+    # the snippet and the minigrad run use the call's parameters; `apply` gets `direct`
+    return draw(st.sampled_from(options))
+
+
+@st.composite
+def first_step(draw: Any, op: Op, dtype: np.dtype, prog: Program, extreme: bool = True
+               ) -> Step:
+    """One application of `op` to fresh leaves."""
+    fam = family(op)
+    if fam.problem:
+        raise ValueError(f"the fuzzer cannot generate op {op.name!r}: {fam.problem}")
+    if fam.kind == "unary":
+        arrays = [draw(values(draw(shapes_with_empty()), dtype, fam.lo[0], fam.hi[0], extreme))]
+        params = dict(fam.params)
+    elif fam.kind == "binary":
+        bs = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3))
+        arrays = [draw(values(s, dtype, fam.lo[k], fam.hi[k], extreme))
+                  for k, s in enumerate(bs.input_shapes)]
+        params = {}
+    elif fam.kind == "reduction":
+        shape = draw(shapes_with_empty())
+        axis = draw(axes(len(shape)))
+        reduced = range(len(shape)) if axis is None else (
+            [axis] if isinstance(axis, int) else list(axis))
+        if any(shape[a] == 0 for a in reduced if len(shape)) and op.name in ("max", "min"):
+            shape = tuple(max(n, 1) for n in shape)  # no maximum of nothing (as numpy)
+        arrays = [draw(values(shape, dtype, fam.lo[0], fam.hi[0], extreme))]
+        params = {"axis": axis, "keepdims": draw(st.booleans()), **fam.params}
+    else:
+        cases = _cases(op, dtype)
+        inputs, params = cases[draw(st.integers(0, len(cases) - 1))]
+        arrays = []
+        for k, a in enumerate(inputs):
+            a = np.asarray(a)
+            if _float(a):
+                lo = fam.lo[k] if k < len(fam.lo) else -2.0
+                hi = fam.hi[k] if k < len(fam.hi) else 2.0
+                if np.all(a >= 0) and np.all(a <= 1) and lo >= 0 and hi <= 1:
+                    a = draw(values(a.shape, dtype, lo, hi, False)).clip(0, 1)  # probabilities
+                    a = a.astype(dtype)
+                else:
+                    a = draw(values(a.shape, dtype, lo, hi, extreme))
+            arrays.append(a)
+        params = dict(params)
+    names = []
+    for a in arrays:
+        name = f"x{len(prog.leaves)}"
+        prog.leaves.append(Leaf(name, np.asarray(a)))
+        names.append(name)
+    call, cparams = _draw_call(draw, op, params, tuple(np.shape(a) for a in arrays))
+    return Step(op, names, params, call, cparams, f"y{len(prog.steps)}")
+
+
+def chainable() -> list[Op]:
+    """Ops that take any float tensor as their only input (elementwise, reductions) and are
+    defined on all reals: they may follow any other step."""
+    return [op for op in REGISTRY.values()
+            if family(op).kind in ("unary", "reduction") and not family(op).problem
+            and family(op).lo[0] < 0 < family(op).hi[0]]
+
+
+@st.composite
+def next_step(draw: Any, prev: Step, shape: tuple[int, ...], prog: Program) -> Step:
+    """One more op on the previous result: elementwise, a reduction, a transpose or a binary
+    op with a fresh leaf of a broadcast-compatible shape."""
+    kind = draw(st.integers(0, 3))
+    if kind == 0 and "transpose" in REGISTRY:
+        op = REGISTRY["transpose"]
+        call, cparams = _draw_call(draw, op, {"axes": None}, (shape,))
+        return Step(op, [prev.out], {"axes": None}, call, cparams, f"y{len(prog.steps)}")
+    if kind == 1:
+        binary = [op for op in REGISTRY.values() if family(op).kind == "binary"
+                  and not family(op).problem and family(op).lo[0] < 0 < family(op).hi[0]
+                  and family(op).lo[1] < 0 < family(op).hi[1]]
+        if binary:
+            op = draw(st.sampled_from(binary))
+            other = tuple(draw(st.sampled_from([n, 1])) for n in shape[draw(
+                st.integers(0, len(shape))):])
+            name = f"x{len(prog.leaves)}"
+            prog.leaves.append(Leaf(name, draw(values(other, prog.dtype, -2.0, 2.0))))
+            args = [prev.out, name] if draw(st.booleans()) else [name, prev.out]
+            shapes_ = (shape, other) if args[0] == prev.out else (other, shape)
+            call, cparams = _draw_call(draw, op, {}, shapes_)
+            return Step(op, args, {}, call, cparams, f"y{len(prog.steps)}")
+    op = draw(st.sampled_from(chainable()))
+    fam = family(op)
+    params = dict(fam.params)
+    if fam.kind == "reduction":
+        params = {"axis": draw(axes(len(shape))), "keepdims": draw(st.booleans()), **params}
+        if op.name in ("max", "min") and 0 in shape:
+            params["axis"] = None if not shape else params["axis"]
+            if 0 in shape:
+                op = REGISTRY["sum"]
+    call, cparams = _draw_call(draw, op, params, (shape,))
+    return Step(op, [prev.out], params, call, cparams, f"y{len(prog.steps)}")
+
+
+@st.composite
+def programs(draw: Any, ops: list[Op], chain: bool = True, dtypes: Any = None) -> Program:
+    """A program: one op on fresh leaves, then up to two ops on its result."""
+    dtype = np.dtype(draw(st.sampled_from(dtypes or ["float64", "float32"])))
+    op = draw(st.sampled_from(ops))
+    prog = Program(dtype, [], [])
+    oracle = op.torch is not None
+    step = draw(first_step(op, dtype, prog, extreme=oracle))
+    prog.steps.append(step)
+    shape = run_minigrad(prog)[0].shape
+    if chain and oracle:
+        for _ in range(draw(st.integers(0, 2))):
+            step = draw(next_step(step, shape, prog))
+            if step.op.torch is None:
+                break
+            prog.steps.append(step)
+            shape = run_minigrad(prog)[0].shape
+    rng_seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(rng_seed)
+    prog.w = rng.standard_normal(shape).astype(dtype)
+    prog.v = [rng.standard_normal(lf.array.shape).astype(dtype)
+              for lf in prog.leaves if lf.differentiable]
+    return prog
+
+
+# --------------------------------------------------------------------------- running
+def run_minigrad(prog: Program, leaves: dict[str, Any] | None = None) -> tuple[Any, dict]:
+    env: dict[str, Any] = {}
+    for lf in prog.leaves:
+        given = (leaves or {}).get(lf.name)
+        env[lf.name] = given if given is not None else minigrad.Tensor(
+            lf.array, requires_grad=lf.differentiable)
+    y = None
+    for s in prog.steps:
+        args = [env[a] for a in s.args]
+        y = s.call.fn(*args, **s.call_params) if s.call else apply(s.op, *args, **s.call_params)
+        env[s.out] = y
+    return y, env
+
+
+def run_torch(prog: Program, magnitudes: bool = False) -> tuple[Any, dict]:
+    """The program in PyTorch; with `magnitudes`, on |x| in float64, whose results bound the
+    rounding error a correct float implementation may make (Σ|a||b| for a dot product)."""
+    import torch
+
+    env: dict[str, Any] = {}
+    for lf in prog.leaves:
+        a = np.array(lf.array)
+        if magnitudes and lf.differentiable:
+            a = np.abs(a.astype(np.float64))
+        t = torch.from_numpy(a)
+        env[lf.name] = t.requires_grad_(True) if lf.differentiable else t
+    y = None
+    for s in prog.steps:
+        assert s.op.torch is not None
+        y = s.op.torch(*[env[a] for a in s.args], **s.params)
+        env[s.out] = y
+    return y, env
+
+
+def objective(y: Any, w: Any) -> Any:
+    """⟨y, w⟩ + ½‖y‖²: the square makes second derivatives of linear ops non-zero."""
+    return (y * w).sum() + 0.5 * (y * y).sum()
+
+
+# --------------------------------------------------------------------------- snippets
+def snippet(prog: Program) -> str:
+    """The program as a runnable script comparing minigrad with PyTorch."""
+    lines = [
+        "import numpy as np",
+        "import torch",
+        "import minigrad",
+        "from minigrad.ops import REGISTRY",
+        "",
+    ]
+    names = []
+    for lf in prog.leaves:
+        a = lf.array
+        lit = f"np.array({a.tolist()!r}, dtype=np.{a.dtype.name})"
+        lines.append(f"{lf.name}_np = {lit}")
+        lines.append(f"{lf.name} = minigrad.Tensor({lf.name}_np"
+                     f"{', requires_grad=True' if lf.differentiable else ''})")
+        names.append(lf.name)
+    for s in prog.steps:
+        src = s.call.source(s.args, s.call_params) if s.call else (
+            f"minigrad.apply(REGISTRY[{s.op.name!r}], {', '.join(s.args)}"
+            + "".join(f", {k}={_src(v)}" for k, v in s.call_params.items()) + ")")
+        lines.append(f"{s.out} = {src}")
+    last = prog.steps[-1].out
+    diff = [lf.name for lf in prog.leaves if lf.differentiable]
+    lines.append(f"w = np.array({np.asarray(prog.w).tolist()!r}, dtype=np.{prog.dtype.name})")
+    lines.append(f"L = ({last} * minigrad.Tensor(w)).sum() + 0.5 * ({last} * {last}).sum()")
+    lines.append(f"g = minigrad.grad(L, [{', '.join(diff)}], create_graph=True, "
+                 "allow_unused=True)")
+    if any(s.op.torch is None for s in prog.steps):
+        lines.append("print('minigrad:', " + last + ".data, [x.data for x in g if x is not None])")
+        return "\n".join(lines)
+    lines.append("# PyTorch, on the same values")
+    for lf in prog.leaves:
+        req = ".requires_grad_(True)" if lf.differentiable else ""
+        lines.append(f"t_{lf.name} = torch.from_numpy({lf.name}_np.copy()){req}")
+    for s in prog.steps:
+        args = ", ".join(f"t_{a}" for a in s.args)
+        kw = "".join(f", {k}={_src(v)}" for k, v in s.params.items())
+        lines.append(f"t_{s.out} = REGISTRY[{s.op.name!r}].torch({args}{kw})")
+    lines.append(f"tL = (t_{last} * torch.from_numpy(w)).sum() + 0.5 * (t_{last} ** 2).sum()")
+    lines.append(f"tg = torch.autograd.grad(tL, [{', '.join('t_' + n for n in diff)}], "
+                 "create_graph=True, allow_unused=True)")
+    lines.append(f"print('forward:', {last}.data, t_{last}.detach().numpy(), sep='\\n')")
+    lines.append("for a, b in zip(g, tg):")
+    lines.append("    print('gradient:', None if a is None else a.data, "
+                 "None if b is None else b.detach().numpy(), sep='\\n')")
+    return "\n".join(lines)
+
+
+def _src(v: Any) -> str:
+    from minigrad.ops.examples import _source
+
+    return _source(v)
