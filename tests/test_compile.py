@@ -125,6 +125,9 @@ def test_second_backward_needs_retain_graph_as_in_eager() -> None:
     assert _same(w.grad.data, compiled)
     with pytest.raises(RuntimeError, match="second time"):
         loss.backward()
+    (g,) = mg.grad(step(x), [w])  # through eager backward and the compiled node's VJP
+    (e,) = mg.grad((x * w).exp().sum(), [w])
+    assert _same(g.data, e.data)
 
 
 def test_two_forwards_before_one_backward_keep_their_own_buffers() -> None:
