@@ -63,37 +63,25 @@ TARGETS = {"mlp-small": "≤ 1.5× numpy", "chain": "≤ 1.5 µs/op",
            "mlp-large": "≤ 1.05× numpy, 0 faults/step", "transformer-compile": "≤ 2 s"}
 
 
-class CompiledMLP:
-    """`MinigradMLP` with its loss compiled: ``minigrad.compile`` of the same function."""
+class CompiledMLP(MinigradMLP):
+    """`MinigradMLP` (same model, same in-place SGD) with its loss compiled."""
 
     def __init__(self, params: list[np.ndarray], X: np.ndarray, y: np.ndarray, lr: float = LR):
-        import minigrad as mg
-        import minigrad.functional as F
+        super().__init__(params, X, y, lr)
+        F, ps = self.F, self.params
 
-        self.mg = mg
-        self.params = [mg.Tensor(p, requires_grad=True) for p in params]
-        self.X, self.y, self.lr = mg.Tensor(X), y, lr
-        ps = self.params
-
-        def loss_fn(x: Any, t: Any) -> Any:
+        def loss_fn(x: Any, t: Any) -> Any:  # MinigradMLP's forward, as a function
             h = x
             for k in range(len(ps) // 2 - 1):
-                h = F.relu(F.linear(h, ps[2 * k], ps[2 * k + 1]))
-            return F.cross_entropy(F.linear(h, ps[-2], ps[-1]), t)
+                h = F.relu(h @ ps[2 * k] + ps[2 * k + 1])
+            return F.cross_entropy(h @ ps[-2] + ps[-1], t)
 
-        self.loss = mg.compile(loss_fn)
+        self.loss = self.mg.compile(loss_fn)
 
-    def step(self) -> Any:
+    def _loss_backward(self) -> Any:
         loss = self.loss(self.X, self.y)
         loss.backward()
-        with self.mg.no_grad():
-            for w in self.params:
-                w.data -= self.lr * w.grad.data
-                w.grad = None
         return loss
-
-    def weights(self) -> list[np.ndarray]:
-        return [w.data for w in self.params]
 
 
 class CompiledChain(MinigradChain):
@@ -189,21 +177,35 @@ def transformer_compile_seconds(quick: bool = False) -> float | None:
     return time.perf_counter() - t0
 
 
-def _alone(scenario: str, lib: str, quick: bool) -> dict[str, float]:
+# glibc gives memory back to the system when the free space at the top of its heap passes a
+# threshold, and serves large arrays with fresh mappings: both make page faults at the next
+# allocation. Fixed thresholds (the same for every library) keep freed arrays for reuse.
+KEEP_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_MMAP_THRESHOLD_": str(1 << 25)}
+
+
+def _alone(scenario: str, lib: str, quick: bool,
+           env: dict[str, str] | None = None) -> dict[str, float]:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", scenario, lib]
     if quick:
         cmd.append("--quick")
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=True,
+                       env={**os.environ, **(env or {})})
     return dict(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
 def rows(quick: bool = False, alone: bool = True,
-         emit: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+         emit: Callable[[dict[str, Any]], None] | None = None,
+         only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Every scenario, as rows: scenario, library, mode ("same" or "alone"), µs per call,
     µs per op, ratio to numpy (same mode and run), faults per call, target. `emit`, if
-    given, receives each row as soon as it is measured."""
+    given, receives each row as soon as it is measured; `only` keeps the scenarios whose
+    names start with one of its strings. The large MLP also runs alone with glibc's heap
+    kept (``mode = alone, heap kept``: `KEEP_MALLOC`), to show which page faults come from
+    the allocator returning memory rather than from the step."""
     out: list[dict[str, Any]] = []
     for scenario in ("mlp-small", "chain", "mlp-large"):
+        if only and not scenario.startswith(only):
+            continue
         libs = _libs(["numpy", "compiled", "minigrad", "torch"])
         if scenario == "mlp-large":
             libs = ["numpy", "compiled", "minigrad"]
@@ -211,6 +213,9 @@ def rows(quick: bool = False, alone: bool = True,
         modes = [("same", same)]
         if alone:
             modes.append(("alone", {lib: _alone(scenario, lib, quick) for lib in libs}))
+            if scenario == "mlp-large":
+                modes.append(("alone, heap kept",
+                              {lib: _alone(scenario, lib, quick, KEEP_MALLOC) for lib in libs}))
         for mode, res in modes:
             base = res["numpy"]["seconds"]
             for lib in libs:
@@ -221,7 +226,8 @@ def rows(quick: bool = False, alone: bool = True,
                             "target": TARGETS[scenario] if lib == "compiled" else ""})
                 if emit is not None:
                     emit(out[-1])
-    t = transformer_compile_seconds(quick)
+    run_t = not only or "transformer-compile".startswith(only)
+    t = transformer_compile_seconds(quick) if run_t else None
     if t is not None:
         out.append({"scenario": "transformer-compile", "library": "compiled", "mode": "same",
                     "us": t * 1e6, "us_per_op": float("nan"), "ratio": float("nan"),
@@ -249,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--same-only", action="store_true",
                     help="skip the one-process-per-library runs")
+    ap.add_argument("--only", nargs="*", default=[], help="scenarios whose names start so")
     ap.add_argument("--worker", nargs=2, metavar=("SCENARIO", "LIB"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -256,10 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(time_libs(scenario, [lib], args.quick)[lib]))
         return 0
     if args.json:
-        print(json.dumps(rows(args.quick, alone=not args.same_only), indent=1))
+        print(json.dumps(rows(args.quick, alone=not args.same_only, only=tuple(args.only)),
+                         indent=1))
     else:
         print(table([]))
-        rows(args.quick, alone=not args.same_only,
+        rows(args.quick, alone=not args.same_only, only=tuple(args.only),
              emit=lambda r: print(table([r]).split("\n")[-1], flush=True))
     return 0
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from minigrad import creation
 from minigrad.function import _creation_site
-from minigrad.graph import build_for_backward
+from minigrad.graph import build_for_backward, sweep_order
 from minigrad.modes import state
 from minigrad.ops.registry import Op
 from minigrad.tensor import Tensor, Version, as_array
@@ -288,7 +288,7 @@ def _sweep_order(loss: Tensor, ids: dict[int, int]) -> list[int]:
     """The nodes in the order eager backward visits them: the same DiGraph and the same
     topological sort, so gradients are summed in the same order."""
     Gs, _ = build_for_backward([loss])
-    return [ids[n] for n in reversed(list(nx.topological_sort(Gs)))]
+    return [ids[n] for n in reversed(sweep_order(Gs))]
 
 
 def _check_copied_inputs(G: nx.DiGraph, inputs: list[int], made: set[int]) -> None:
