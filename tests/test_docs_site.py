@@ -35,7 +35,7 @@ def site(tmp_path_factory) -> Path:
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
-        env={"NO_MKDOCS_2_WARNING": "1", **os.environ},
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert result.returncode == 0, result.stderr[-6000:]
     return out
