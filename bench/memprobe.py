@@ -1,6 +1,6 @@
 """One memory measurement for one library, in a process of its own so peaks don't mix.
 
-    python bench/memprobe.py {mlp,chain,train} LIBRARY [--quick]
+    python bench/memprobe.py {mlp,mlp-long,chain,train} LIBRARY [--quick]
 
 prints one JSON line. bench/run.py starts it once per library and scenario, with the thread
 environment variables already set.
@@ -12,6 +12,8 @@ figures are RSS above that baseline: ``peak`` from VmHWM, ``held`` from VmRSS. W
 cannot be reset, ru_maxrss is used instead (the method field says which).
 
 - mlp: 3 SGD steps of the large MLP, float32: peak.
+- mlp-long: 10,000 SGD steps of the large MLP, float32: the peak after 3 steps, after 100
+  and after all of them (flat: the same), and the minor page faults per step.
 - chain: the 100,000-op chain: held after forward (the recorded graph), peak over forward
   and backward.
 - train: the small MLP trained for many steps on one batch: RSS after the warm-up steps, at
@@ -78,6 +80,20 @@ def main(argv: list[str]) -> dict:
         for _ in range(3):
             model.step()
         return {"peak": m.peak(), "method": m.method}
+    if kind == "mlp-long":
+        params, X, y = wl.mlp_data(sizes.mlp_large, sizes.batch_large, np.float32)
+        model = wl.make_mlp(lib, params, X, y)
+        steps = 50 if "--quick" in argv else 10_000
+        m = Meter()
+        marks = []
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for i in range(1, steps + 1):
+            model.step()
+            if i in (3, 100):
+                marks.append((i, m.peak()))
+        f1 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        return {"peak": m.peak(), "marks": marks, "steps": steps,
+                "faults": (f1 - f0) / steps, "method": m.method}
     if kind == "chain":
         n = sizes.chain_long
         wl.make_chain(lib, 300).run()  # one-time set-up of the library is not per op

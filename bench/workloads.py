@@ -1,8 +1,8 @@
 """The workloads the suite times, written once for each library.
 
 Every library gets the same weights, batch and constants (copied, so no library sees
-another's updates). The minigrad model is written by hand from Tensors and the functional ops
-(`F.linear`, `F.relu`, `F.cross_entropy`) with a manual SGD update under `no_grad()`, so the
+another's updates). The MLP is written with tensor ops in every library (``h @ W + b``, relu,
+cross-entropy) with an in-place SGD update (``p.sub_(p.grad * lr)`` under no_grad), so the
 suite depends on nothing but the engine.
 
 Libraries: "numpy" (hand-written: the lecture's formulas vectorised over the batch),
@@ -104,14 +104,15 @@ LR = 0.01
 def mlp_data(
     sizes: Sequence[int], batch: int, dtype: Any, seed: int = 0
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """He-initialised weights W_k of shape (out, in) and biases b_k, a batch X and labels y.
+    """He-initialised weights W_k of shape (in, out) and biases b_k, a batch X and labels y.
 
-    Returns ``([W1, b1, W2, b2, ...], X, y)``.
+    The models compute ``h @ W + b`` (rows are examples), so W_k is the transpose of the
+    lecture's (out × in) matrix. Returns ``([W1, b1, W2, b2, ...], X, y)``.
     """
     rng = np.random.default_rng(seed)
     params: list[np.ndarray] = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        W = rng.standard_normal((fan_out, fan_in)) * np.sqrt(2.0 / fan_in)
+        W = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
         params.append(W.astype(dtype))
         params.append((rng.standard_normal(fan_out) * 0.01).astype(dtype))
     X = rng.standard_normal((batch, sizes[0])).astype(dtype)
@@ -122,9 +123,9 @@ def mlp_data(
 class NumpyMLP:
     r"""Hand-written numpy, the lecture's formulas vectorised over the batch (rows are examples):
 
-    forward   A_k = H_{k−1} W_kᵀ + b_k,  H_k = relu(A_k),  L = mean_i −log softmax(A_L)_{i,ℓ_i}
+    forward   A_k = H_{k−1} W_k + b_k,  H_k = relu(A_k),  L = mean_i −log softmax(A_L)_{i,ℓ_i}
     backward  Δ_L = (softmax(A_L) − onehot(ℓ)) / N
-              ∇W_k = Δ_kᵀ H_{k−1},  ∇b_k = Σ_i Δ_k,  ∇H_{k−1} = Δ_k W_k,  Δ_{k−1} = ∇H ⊙ 1[A>0]
+              ∇W_k = H_{k−1}ᵀ Δ_k,  ∇b_k = Σ_i Δ_k,  ∇H_{k−1} = Δ_k W_kᵀ,  Δ_{k−1} = ∇H ⊙ 1[A>0]
     update    W ← W − lr ∇W, in place.
     """
 
@@ -141,7 +142,7 @@ class NumpyMLP:
         acts = []
         h = self.X
         for k in range(n_layers):
-            a = h @ p[2 * k].T
+            a = h @ p[2 * k]
             a += p[2 * k + 1]
             acts.append(a)
             if k < n_layers - 1:
@@ -156,10 +157,10 @@ class NumpyMLP:
         d /= n
         gs: list[Any] = [None] * len(p)
         for k in reversed(range(n_layers)):
-            gs[2 * k] = d.T @ hs[k]
+            gs[2 * k] = hs[k].T @ d
             gs[2 * k + 1] = d.sum(axis=0)
             if k > 0:
-                dh = d @ p[2 * k]
+                dh = d @ p[2 * k].T
                 dh *= acts[k - 1] > 0
                 d = dh
         return loss, gs
@@ -176,7 +177,8 @@ class NumpyMLP:
 
 
 class MinigradMLP:
-    """The same model from minigrad Tensors and functional ops; SGD by hand under no_grad()."""
+    """The same model from minigrad Tensors and tensor ops (``h @ W + b``, relu,
+    cross_entropy); SGD in place, ``p.sub_(p.grad * lr)`` under no_grad()."""
 
     def __init__(self, params: list[np.ndarray], X: np.ndarray, y: np.ndarray, lr: float = LR):
         import minigrad as mg
@@ -192,8 +194,8 @@ class MinigradMLP:
         h = self.X
         n_layers = len(p) // 2
         for k in range(n_layers - 1):
-            h = F.relu(F.linear(h, p[2 * k], p[2 * k + 1]))
-        loss = F.cross_entropy(F.linear(h, p[-2], p[-1]), self.y)
+            h = F.relu(h @ p[2 * k] + p[2 * k + 1])
+        loss = F.cross_entropy(h @ p[-2] + p[-1], self.y)
         loss.backward()
         return loss
 
@@ -210,7 +212,7 @@ class MinigradMLP:
         lr = self.lr
         with self.mg.no_grad():
             for w in self.params:
-                w.data -= lr * w.grad.data
+                w.sub_(w.grad * lr)
                 w.grad = None
         return loss
 
@@ -219,7 +221,8 @@ class MinigradMLP:
 
 
 class TorchMLP:
-    """The same model with torch.nn.functional; SGD by hand under torch.no_grad()."""
+    """The same model with torch tensor ops; SGD in place, ``p.sub_(p.grad * lr)`` under
+    torch.no_grad()."""
 
     def __init__(self, params: list[np.ndarray], X: np.ndarray, y: np.ndarray, lr: float = LR):
         import torch
@@ -236,8 +239,8 @@ class TorchMLP:
         h = self.X
         n_layers = len(p) // 2
         for k in range(n_layers - 1):
-            h = F.relu(F.linear(h, p[2 * k], p[2 * k + 1]))
-        loss = F.cross_entropy(F.linear(h, p[-2], p[-1]), self.y)
+            h = F.relu(h @ p[2 * k] + p[2 * k + 1])
+        loss = F.cross_entropy(h @ p[-2] + p[-1], self.y)
         loss.backward()
         return loss
 
@@ -254,7 +257,7 @@ class TorchMLP:
         lr = self.lr
         with self.torch.no_grad():
             for w in self.params:
-                w -= lr * w.grad
+                w.sub_(w.grad * lr)
                 w.grad = None
         return loss
 
@@ -275,8 +278,8 @@ class AutogradMLP:
             h = X
             n_layers = len(ps) // 2
             for k in range(n_layers - 1):
-                h = anp.maximum(anp.dot(h, ps[2 * k].T) + ps[2 * k + 1], 0.0)
-            a = anp.dot(h, ps[-2].T) + ps[-1]
+                h = anp.maximum(anp.dot(h, ps[2 * k]) + ps[2 * k + 1], 0.0)
+            a = anp.dot(h, ps[-2]) + ps[-1]
             z = a - anp.max(a, axis=1, keepdims=True)
             logp = z - anp.log(anp.sum(anp.exp(z), axis=1, keepdims=True))
             return -anp.mean(logp[rows, y])

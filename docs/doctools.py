@@ -39,6 +39,9 @@ NOTEBOOK_PAGES = {
     "tutorial.md": "tutorial.ipynb",
     "diagrams.md": "diagrams.ipynb",
     "custom_ops.md": "custom_ops.ipynb",
+    "convolution.md": "convolution.ipynb",
+    "attention.md": "attention.ipynb",
+    "backprop_exercise.md": "backprop_exercise.ipynb",
 }
 
 _FENCE = re.compile(r"^```\s*([\w+-]*)\s*$")

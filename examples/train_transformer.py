@@ -22,11 +22,11 @@ Run::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 import minigrad
@@ -61,21 +61,11 @@ def exact_match(model: TinyTransformer, seqs: np.ndarray, n: int, batch: int = 5
     return right / len(seqs)
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """The matrices here are small: BLAS threads cost more than they save, and on a busy
-    2-core machine they slow every product down many times over."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")  # type: ignore[no-any-return]
-
-
 def draw_pictures(model: TinyTransformer, batch: np.ndarray, n: int, diagram: str,
                   grads: str) -> list[str]:
     """The model's diagram (one box per module) and its gradient per parameter, as PNGs."""
     try:
-        import visualize
+        from minigrad import visualize
     except ImportError as e:
         print(f"pictures skipped: {e}")
         return []
@@ -84,9 +74,9 @@ def draw_pictures(model: TinyTransformer, batch: np.ndarray, n: int, diagram: st
     loss.backward()
     written = []
     try:
-        g = visualize.draw(loss, model=model, collapse="module", show=("shape",),
-                           direction="TB", title="TinyTransformer: one box per module")
-        written.append(str(visualize.render(g, diagram)))
+        written.append(str(visualize.render(
+            loss, diagram, model=model, collapse="module", show=("shape",), direction="TB",
+            title="TinyTransformer: one box per module", overwrite=True)))
     except Exception as e:  # Graphviz's binary may be missing; the training result stands
         print(f"model diagram skipped: {e}")
     written.append(str(visualize.grad_flow(model, grads, title="gradient per parameter")))
@@ -105,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--digits", type=int, default=6, help="sequence length n to sort")
-    parser.add_argument("--steps", type=int, default=1200, help="training steps")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--embed-dim", type=int, default=64)
     parser.add_argument("--heads", type=int, default=4)
@@ -136,7 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warmup = max(1, args.steps // 20)
 
     loss_value = float("nan")
-    with _one_blas_thread():
+    # the matrices here are small: BLAS threads cost more than they save, and on a busy
+    # 2-core machine they slow every product down many times over
+    with threadpool_limits(limits=1, user_api="blas"):
         bar = tqdm(range(1, args.steps + 1), desc="transformer", unit="step",
                    disable=args.no_progress)
         for step in bar:

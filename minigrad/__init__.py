@@ -24,6 +24,7 @@ from minigrad.creation import (
 )
 from minigrad.function import Function
 from minigrad.graph import graph
+from minigrad.memory import get_allocator, set_allocator
 from minigrad.modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.ops import (
     abs,
@@ -48,6 +49,10 @@ from minigrad.ops import (
 )
 from minigrad.ops.registry import REGISTRY, defop
 
+from minigrad import memory as _memory
+
+_memory._configure_from_environment()  # MINIGRAD_ALLOCATOR: "reuse" (default) or "system"
+
 float32 = "float32"
 float64 = "float64"
 
@@ -60,9 +65,14 @@ __all__ = [
     "GradcheckError", "Function", "defop", "REGISTRY", "ops", "float32", "float64",
     "abs", "cat", "clip", "concatenate", "exp", "log", "matmul", "maximum", "mean", "minimum",
     "reshape", "sqrt", "stack", "sum", "tanh", "sigmoid", "relu", "transpose", "where",
+    "set_allocator", "get_allocator",
 ]
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401
 
-__all__ += ["data", "load", "save", "nn", "optim"]
+__all__ += ["data", "load", "save", "nn", "optim", "compile"]
 from minigrad import nn, optim  # noqa: E402  (last: they build on everything above)
+
+# the function shadows its package's name here: import the package's parts with
+# `from minigrad.compile import passes`, and call `minigrad.compile(fn)`
+from minigrad.compile import compile  # noqa: E402

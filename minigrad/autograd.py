@@ -15,8 +15,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from minigrad.graph import build_for_backward
+from minigrad.graph import build_for_backward, sweep_order
 from minigrad.modes import enable_grad, state
+from minigrad.ops.dual import unbroadcast
 from minigrad.tensor import Tensor, as_array
 
 __all__ = ["backward", "grad"]
@@ -112,7 +113,7 @@ def _walk(
     store: list[tuple[Tensor, Any]] = []
     done = []
     anomaly = state.anomaly
-    for nid in reversed(list(nx.topological_sort(G))):
+    for nid in reversed(sweep_order(G)):
         g = grads.pop(nid, None)
         if g is None:
             continue
@@ -136,10 +137,18 @@ def _walk(
         else:
             args = [x.data for x in inputs]
             out = t.data
+        # the common case, an ordinary backward through a fixed-arity op, calls the
+        # registry's VJP here rather than through Node.vjp (one Python call fewer per input)
+        vjps = None if create_graph or op.variadic or op.keeps else op.vjps
         for i, x in enumerate(inputs):
             if not x.requires_grad:
                 continue
-            gx = ctx.vjp(i, g, out, args)
+            if vjps is not None and (f := vjps[i]) is not None:
+                gx = f(g, out, *args, **ctx.params)
+                if gx.shape != args[i].shape:
+                    gx = _fit(ctx, i, gx, args[i].shape)
+            else:
+                gx = ctx.vjp(i, g, out, args)
             if anomaly:
                 _anomaly(op, ctx.where, i, gx)
             xid = id(x)
@@ -151,6 +160,18 @@ def _walk(
             ctx.freed = True
             ctx.saved = None
     return found, store
+
+
+def _fit(ctx: Any, i: int, gx: Any, shape: tuple[int, ...]) -> Any:
+    """A VJP's result summed back over broadcast axes to its input's `shape` (Node.vjp's
+    rule, for the inlined call in `_walk`)."""
+    gx = unbroadcast(gx, shape)
+    if gx.shape != shape:
+        raise RuntimeError(
+            f"op '{ctx.op.name}': the VJP for input {i} returned shape {gx.shape}, but the "
+            f"input has shape {shape}"
+        )
+    return gx
 
 
 def _write(store: list[tuple[Tensor, Any]], create_graph: bool, seeds: Sequence[Any]) -> None:

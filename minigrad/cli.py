@@ -1,8 +1,8 @@
 r"""The ``minigrad`` command: ``demo``, ``compare``, ``render`` and ``check``.
 
-- ``minigrad compare``: builds an MLP and sets autograd's gradients beside the lecture's
-  formulas (`minigrad.reference.compare`), layer by layer; exit code 0 only when every row
-  matches.
+- ``minigrad compare``: builds an MLP (or, with ``--model cnn|transformer``, an example
+  model) and sets autograd's gradients beside the hand-derived formulas
+  (`minigrad.reference.compare`), layer by layer; exit code 0 only when every row matches.
 - ``minigrad check``: gradchecks every op in the registry against central differences.
 - ``minigrad render``: draws the lecture's network and its backward pass (needs
   `minigrad.visualize`).
@@ -111,11 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser(
         "compare", help="autograd vs the lecture's hand-derived formulas, layer by layer",
-        description="Builds an MLP, runs it with autograd and with the lecture's formulas "
-                    "(∇W_k = ∇a_k·h_(k−1)ᵀ, ∇b_k = ∇a_k, ∇h_(k−1) = W_kᵀ·∇a_k, "
-                    "∇a_k = ∇h_k ⊙ g′(a_k)) on the same weights and inputs, and prints one "
-                    "row per layer and quantity. Exit code 0 only when every row matches.",
+        description="Builds a model, runs it with autograd and with the hand-derived formulas "
+                    "on the same weights and inputs, and prints one row per layer and "
+                    "quantity. --model mlp (the default) is the lecture's network, compared "
+                    "with its formulas (∇W_k = ∇a_k·h_(k−1)ᵀ, ∇b_k = ∇a_k, ∇h_(k−1) = "
+                    "W_kᵀ·∇a_k, ∇a_k = ∇h_k ⊙ g′(a_k)); cnn and transformer are the example "
+                    "models (minigrad.models), compared layer by layer with each layer's "
+                    "formulas. Exit code 0 only when every row matches.",
     )
+    c.add_argument("--model", choices=("mlp", "cnn", "transformer"), default="mlp",
+                   help="mlp: the lecture's MLP (--sizes, --activation); cnn: DigitsCNN on "
+                        "8×8 images; transformer: TinyTransformer on token sequences "
+                        "(default: mlp)")
     net_args(c)
     c.add_argument("--batch", type=positive_int, default=1,
                    help="examples in the batch (default: 1, the lecture's single example)")
@@ -238,20 +245,56 @@ def _model(sizes: list[int], activation: str, dtype: str, seed: int) -> Any:
 
 
 # --------------------------------------------------------------------------- compare
+def _example_model(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.ndarray] | None:
+    """The model of ``--model`` with a random batch ``(x, y)`` for it, or None if missing."""
+    import minigrad
+
+    rng = np.random.default_rng(args.seed)
+    N = args.batch
+    x: np.ndarray
+    if args.model == "mlp":
+        if _optional("minigrad.nn", "MLP") is None:
+            _missing("minigrad.nn.MLP, which compare runs")
+            return None
+        model = _model(args.sizes, args.activation, args.dtype, args.seed)
+        n0, nL = args.sizes[0], args.sizes[-1]
+        x = rng.standard_normal((N, n0))
+        y = rng.integers(0, nL, size=N) if args.loss == "ce" else rng.standard_normal((N, nL))
+        return model, x, y
+    if args.model == "cnn":
+        cls = _optional("minigrad.models.cnn", "DigitsCNN")
+        if cls is None:
+            _missing("minigrad.models.cnn.DigitsCNN, which compare --model cnn runs")
+            return None
+        minigrad.manual_seed(args.seed)
+        model = cls(dtype=args.dtype)
+        x = rng.standard_normal((N, 1, 8, 8))
+    else:
+        cls = _optional("minigrad.models.transformer", "TinyTransformer")
+        if cls is None:
+            _missing("minigrad.models.transformer.TinyTransformer, which compare "
+                     "--model transformer runs")
+            return None
+        minigrad.manual_seed(args.seed)
+        model = cls(vocab_size=10, block_size=6, embed_dim=16, num_heads=2, num_layers=2,
+                    dtype=args.dtype)
+        x = rng.integers(0, 10, size=(N, 6))
+    with minigrad.no_grad():
+        shape = tuple(model(x).shape)
+    if args.loss == "ce":
+        y = rng.integers(0, shape[-1], size=shape[:-1])
+    else:
+        y = rng.standard_normal(shape)
+    return model, x, y
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from minigrad import reference
 
-    if _optional("minigrad.nn", "MLP") is None:
-        _missing("minigrad.nn.MLP, which compare runs")
+    made = _example_model(args)
+    if made is None:
         return 1
-    model = _model(args.sizes, args.activation, args.dtype, args.seed)
-    rng = np.random.default_rng(args.seed)
-    n0, nL = args.sizes[0], args.sizes[-1]
-    x = rng.standard_normal((args.batch, n0))
-    if args.loss == "ce":
-        y = rng.integers(0, nL, size=args.batch)
-    else:
-        y = rng.standard_normal((args.batch, nL))
+    model, x, y = made
     # with --render, the parameters keep their gradients so that the diagram shows them
     report = reference.compare(model, x, y, loss=args.loss, reduction=args.reduction,
                                dtype=args.dtype, keep_grads=bool(args.render))

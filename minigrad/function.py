@@ -142,6 +142,7 @@ def _creation_site() -> str:
 
 
 _NO_PARAMS: dict[str, Any] = {}  # shared by every node whose op takes no parameters
+_ZEROS = tuple((0,) * k for k in range(8))  # version tuples of nodes that saw no change
 
 
 def apply(op: Op, *args: Any, **params: Any) -> Tensor:
@@ -184,19 +185,22 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
-                if op.saves:
+                if op.saves or op.saves_output:
                     n = len(inputs)
-                    vs = tuple([0 if (v := inputs[i]._ver) is None else v.n
-                                for i in op.saves if i < n])
+                    vl = [0 if (v := inputs[i]._ver) is None else v.n for i in op.saves if i < n]
+                    if op.saves_output:
+                        vl.append(out.version)
+                    # nearly always all 0 (nothing changed in place yet): one shared tuple
+                    vs = tuple(vl) if any(vl) or len(vl) >= len(_ZEROS) else _ZEROS[len(vl)]
                 else:
                     vs = ()
-                if op.saves_output:
-                    vs += (out.version,)
                 out._ctx = Node(op, inputs, params or _NO_PARAMS, vs, saved)
                 out.requires_grad = True
                 break
     if state.scope is not None:
         out.module = state.scope
+    if state.tracer is not None:
+        state.tracer.record(op, args, inputs, params, out, saved)
     if state.anomaly:
         _check_finite_forward(op, out)
     return out

@@ -16,6 +16,8 @@ class _State(threading.local):
         self.grad_enabled = True
         self.anomaly = False
         self.scope: str | None = None
+        # set by minigrad.compile while it traces a function: ops report themselves to it
+        self.tracer: Any = None
 
 
 state = _State()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minigrad.modes import is_grad_enabled
+from minigrad.modes import is_grad_enabled, state
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -150,6 +150,8 @@ class Tensor:
         self._retain = False
         if requires_grad:
             self.requires_grad_(True)
+        if state.tracer is not None:
+            state.tracer.made(self, data, dtype)
 
     @classmethod
     def _wrap(cls, data: np.ndarray) -> Tensor:
@@ -233,6 +235,8 @@ class Tensor:
         return self.data
 
     def item(self) -> Any:
+        if state.tracer is not None:
+            state.tracer.concrete(self, "item()")
         if self.data.size != 1:
             raise ValueError(
                 f"item(): only a one-element tensor converts to a Python number; "
@@ -241,6 +245,8 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
+        if state.tracer is not None:
+            state.tracer.concrete(self, "tolist()")
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -257,6 +263,8 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
+        if state.tracer is not None:
+            state.tracer.concrete(self, "bool()")
         if self.data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
@@ -382,20 +390,56 @@ class Tensor:
             self._version.n += 1
         return self
 
+    def _direct(self, ufunc: Any, other: Any, alpha: builtins.float = 1.0) -> bool:
+        """`self ← ufunc(self, alpha·other)` written straight into this tensor's memory, when
+        nothing is recorded (no_grad, or no operand requires grad) and the shapes already
+        agree: one numpy call, no new array for the result and no copy back. The values are
+        those of the recorded path (the same ufunc on the same operands, numpy rounding the
+        result to this tensor's dtype). Returns False when the general path must run."""
+        if state.anomaly:
+            return False
+        o = other if isinstance(other, Tensor) else None
+        if state.grad_enabled and (self.requires_grad or (o is not None and o.requires_grad)):
+            return False
+        if o is None and alpha != 1.0:
+            return False  # a number scaled by alpha: the recorded path's dtype rules
+        b = (o if o is not None else lift(other, self)).data
+        a = self.data
+        if b.shape != a.shape and b.ndim:
+            return False
+        if alpha != 1.0:
+            if b.dtype.kind not in "fc":
+                return False
+            b = np.multiply(b, np.asarray(alpha, dtype=b.dtype))  # as _ops.mul(other, alpha)
+        try:
+            ufunc(a, b, out=a, casting="same_kind")
+        except TypeError:
+            return False  # let the recorded path raise its own error
+        self._version.n += 1
+        return True
+
     def add_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("add_")
+        if self._direct(np.add, other, alpha):
+            return self
         return self._inplace(_ops.add(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
 
     def sub_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("sub_")
+        if self._direct(np.subtract, other, alpha):
+            return self
         return self._inplace(_ops.sub(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
 
     def mul_(self, other: Any) -> Tensor:
         self._check_inplace("mul_")
+        if self._direct(np.multiply, other):
+            return self
         return self._inplace(_ops.mul(self, other))
 
     def div_(self, other: Any) -> Tensor:
         self._check_inplace("div_")
+        if self._direct(np.divide, other):
+            return self
         return self._inplace(_ops.div(self, other))
 
     def copy_(self, src: Any) -> Tensor:
@@ -465,7 +509,7 @@ class Tensor:
 
     # comparisons give bool tensors without history
     def _cmp(self, o: Any, f: Callable[..., Any]) -> Tensor:
-        return Tensor._wrap(np.asarray(f(self.data, o.data if isinstance(o, Tensor) else o)))
+        return _raw(f, self, o)
 
     def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
         return self._cmp(o, np.equal)
@@ -494,14 +538,14 @@ class Tensor:
         return self._cmp(o, np.logical_or)
 
     def __invert__(self) -> Tensor:
-        return Tensor._wrap(np.logical_not(self.data))
+        return _raw(np.logical_not, self)
 
     # non-differentiable queries
     def argmax(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)))
+        return _raw(np.argmax, self, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)))
+        return _raw(np.argmin, self, axis=axis, keepdims=keepdims)
 
     def any(self) -> bool:
         return bool(self.data.any())
@@ -510,7 +554,7 @@ class Tensor:
         return bool(self.data.all())
 
     def sign(self) -> Tensor:
-        return Tensor._wrap(np.sign(self.data))
+        return _raw(np.sign, self)
 
     # ----------------------------------------------------------------- op methods
     def exp(self) -> Tensor:
@@ -539,6 +583,10 @@ class Tensor:
     def where(self, condition: Any, other: Any) -> Tensor:
         """PyTorch's ``x.where(cond, y)``: x where cond holds, else y."""
         return _ops.where(condition, self, other)
+
+    def masked_fill(self, mask: Any, value: builtins.float) -> Tensor:
+        """PyTorch's ``x.masked_fill(mask, value)``: `value` where the boolean mask holds."""
+        return _ops.masked_fill(self, mask, value)
 
     def pow(self, exponent: Any) -> Tensor:
         return _ops.pow(self, exponent)
@@ -619,6 +667,15 @@ class Tensor:
         return _ops.unsqueeze(self, axis=axis)
 
     expand_dims = unsqueeze
+
+
+def _raw(f: Callable[..., Any], *args: Any, **kw: Any) -> Tensor:
+    """A tensor from a numpy function that records no history (comparisons, argmax); while
+    `minigrad.compile` traces, it is reported so that the replay computes it again."""
+    out = Tensor._wrap(np.asarray(f(*[a.data if isinstance(a, Tensor) else a for a in args], **kw)))
+    if state.tracer is not None:
+        state.tracer.record_raw(f, args, kw, out)
+    return out
 
 
 from minigrad import ops as _ops  # noqa: E402  (the knot: Tensor's methods call ops)

@@ -284,3 +284,12 @@ def test_attention_mask_and_causal_together_is_an_error():
     q = minigrad.randn(3, 2)
     with pytest.raises(ValueError, match="not both"):
         F.scaled_dot_product_attention(q, q, q, attn_mask=np.ones((3, 3), bool), is_causal=True)
+
+
+def test_tensor_masked_fill_method(rng):
+    x = minigrad.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    mask = np.array([True, False, True])
+    y = x.masked_fill(mask, -1.0)
+    np.testing.assert_array_equal(y.data, np.where(mask, -1.0, x.data))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.broadcast_to(~mask, (2, 3)).astype(float))

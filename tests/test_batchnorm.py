@@ -191,6 +191,12 @@ def test_bad_weight_and_momentum() -> None:
         F.batch_norm(x, None, None, training=False)
     np.testing.assert_array_equal(rm, 0.0)
     np.testing.assert_array_equal(rv, 1.0)
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="batch_norm: running_var is read-only"):
+        F.batch_norm(x + np.arange(3.0), rm, frozen, training=True)
+    np.testing.assert_array_equal(rm, 0.0)  # not half updated
+    F.batch_norm(x, rm, frozen, training=False)  # evaluation only reads it
 
 
 # --------------------------------------------------------------------------- modules

@@ -65,6 +65,22 @@ def test_compare_variants_pass(args):
     assert "rows match" in r.stdout
 
 
+@pytest.mark.parametrize("model", ["transformer", "cnn"])
+def test_compare_example_models(model):
+    r = run("compare", "--model", model, "--batch", "2")
+    cls = {"cnn": "minigrad.models.cnn.DigitsCNN",
+           "transformer": "minigrad.models.transformer.TinyTransformer"}[model]
+    if not built(cls):
+        assert r.returncode == 1 and f"missing: {cls}" in r.stdout
+        return
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "layer by layer" in r.stdout and "rows match" in r.stdout
+    j = run("compare", "--model", model, "--json")
+    d = json.loads(j.stdout)
+    assert j.returncode == 0 and d["ok"] is True
+    assert all(row["status"] == "match" for row in d["rows"])
+
+
 def test_compare_json():
     r = run("compare", "--json", "--batch", "2")
     assert r.returncode == 0, r.stderr

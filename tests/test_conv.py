@@ -375,3 +375,39 @@ def test_module_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"conv2d: input of shape \(1, 2, 5, 5\) has 2 channels"):
         m(mg.Tensor(np.ones((1, 2, 5, 5), np.float32)))
     np.testing.assert_array_equal(m.weight.data, before)
+
+
+# ------------------------------------------------------------------------------ benchmark
+def _bench_module() -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "bench_cnn.py"
+    spec = importlib.util.spec_from_file_location("bench_cnn", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_torch_twin_of_the_digits_cnn_agrees() -> None:
+    """The benchmark's PyTorch CNN, loaded with DigitsCNN's weights, gives the same loss and
+    gradients (checked before anything is timed), and a wrong weight is noticed."""
+    bench = _bench_module()
+    step = bench.StepCase(batch=4, c1=2, c2=3)
+    assert step.check() < 1e-5
+    step.model.fc.weight.data[0, 0] += 1.0
+    with pytest.raises(AssertionError, match="cnn-step: minigrad and PyTorch differ"):
+        step.check()
+
+
+@pytest.mark.slow
+def test_bench_rows() -> None:
+    rows = _bench_module().rows(quick=True)
+    assert [(r["scenario"], r["library"]) for r in rows] == [
+        ("conv2d-fwd-bwd", "minigrad"), ("conv2d-fwd-bwd", "torch"),
+        ("cnn-step", "minigrad"), ("cnn-step", "torch")]
+    for r in rows:
+        assert r["unit"] == "s" and r["value"] > 0
+        assert r["spread"][0] <= r["value"] <= r["spread"][1]
+        assert r["ratio"] == 1.0 if r["library"] == "torch" else r["ratio"] > 0

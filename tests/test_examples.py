@@ -17,7 +17,7 @@ import minigrad
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-SCRIPTS = ["xor", "train_spirals", "train_digits", "custom_op"]
+SCRIPTS = ["xor", "train_spirals", "train_digits", "train_cnn_digits", "custom_op"]
 _LOADED: dict[str, types.ModuleType] = {}
 
 
@@ -220,6 +220,48 @@ def test_digits_without_sklearn_as_script(tmp_path):
     proc = _run_script("train_digits", cwd=tmp_path, env={"PYTHONPATH": str(fake)}, timeout=60)
     assert proc.returncode == 1
     assert "pip install scikit-learn" in proc.stderr
+
+
+# --- digits CNN ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cnn_digits_short_run_learns_and_draws(tmp_path):
+    """Three epochs, as a script (so its single-threaded BLAS setting takes effect; the full
+    default run is timed in the benchmarks' notes, not here): the CNN already beats chance by
+    far, prints its accuracy and time, and writes both pictures."""
+    pytest.importorskip("sklearn")
+    proc = _run_script("train_cnn_digits", "--epochs", "3", "--no-progress", "--diagram",
+                       "model.png", "--grad-flow", "flow.png", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("test accuracy: "))
+    assert float(line.split()[-1].rstrip("%")) >= 90.0, proc.stdout
+    assert "trained in" in proc.stdout and "done in" in proc.stdout
+    assert (tmp_path / "flow.png").read_bytes()[:4] == b"\x89PNG"
+    if "model diagram written" in proc.stdout:  # needs Graphviz's dot
+        assert (tmp_path / "model.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cnn_digits_model_shapes():
+    from minigrad.models.cnn import DigitsCNN
+
+    model = DigitsCNN((4, 6))
+    out = model(minigrad.tensor(np.zeros((3, 1, 8, 8)), dtype="float32"))
+    assert out.shape == (3, 10)
+    assert [n for n, _ in model.named_children()] == [
+        "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc"]
+    assert model.fc.weight.shape == (10, 6 * 2 * 2)
+    with pytest.raises(ValueError, match="DigitsCNN: size must be a multiple of 4"):
+        DigitsCNN(size=10)
+
+
+def test_cnn_digits_without_sklearn_explains_and_exits_1(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(SystemExit) as info:
+        example("train_cnn_digits").main(["--epochs", "1"])
+    assert info.value.code == 1
+    assert "pip install scikit-learn" in capsys.readouterr().err
 
 
 # --- custom op -------------------------------------------------------------------------------

@@ -13,7 +13,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "examples" / "notebooks"
-EXPECTED = ["custom_ops.ipynb", "diagrams.ipynb", "tutorial.ipynb"]
+EXPECTED = [
+    "attention.ipynb", "backprop_exercise.ipynb", "convolution.ipynb", "custom_ops.ipynb",
+    "diagrams.ipynb", "tutorial.ipynb",
+]
 FOUND = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 

@@ -4,6 +4,7 @@ causality, the sorting example with short settings, and the benchmark's rows."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import types
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,12 @@ def test_example_learns_with_short_settings(example, tmp_path, capsys):
     assert "held-out exact-match accuracy" in out and "training took" in out
     assert (tmp_path / "grads.png").stat().st_size > 0
     assert str(tmp_path / "grads.png") in result["pictures"]
+    if shutil.which("dot"):  # the diagram needs Graphviz's binary; a second run overwrites
+        assert (tmp_path / "model.png").stat().st_size > 0
+        again = example.main(["--digits", "2", "--steps", "2", "--test-size", "5",
+                              "--no-progress", "--diagram", str(tmp_path / "model.png"),
+                              "--grad-flow", str(tmp_path / "grads.png")])
+        assert str(tmp_path / "model.png") in again["pictures"]
 
 
 @pytest.mark.slow

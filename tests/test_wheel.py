@@ -142,3 +142,28 @@ def test_minigrad_demo_runs_from_the_wheel(venv, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["graph.svg", "backward.html", "grad_flow.png", "training.png", "decision_boundary.png",
          "model.npz"])
+
+
+def test_an_editable_install_imports_minigrad_visualize_from_the_tree(tmp_path):
+    """``pip install -e .`` (what make and CI do) puts the repository on the path, where
+    minigrad/visualize (a symlink to visualize/) gives the same import name as the wheel."""
+    if importlib.util.find_spec("hatchling") is None:
+        pytest.skip("hatchling (in the test extra) builds the editable install without a "
+                    "download")
+    env_dir = tmp_path / "env"
+    assert _run([sys.executable, "-m", "venv", "--without-pip", env_dir], cwd=tmp_path
+                ).returncode == 0
+    python = env_dir / "bin" / "python"
+    site = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                cwd=tmp_path).stdout.strip()
+    ours = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (Path(site) / "zz_test_dependencies.pth").write_text("\n".join(ours) + "\n")
+    r = _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps",
+              "--no-build-isolation", "--no-index", "--quiet", "-e", ROOT], cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r = _run([python, "-c", "import minigrad.visualize as v; print(v.__file__); "
+                            "print(v.draw.__module__)"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    path, module = r.stdout.split("\n")[:2]
+    assert Path(path) == ROOT / "minigrad" / "visualize" / "__init__.py"
+    assert module == "minigrad.visualize.diagram"

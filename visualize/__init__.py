@@ -17,6 +17,7 @@ This package is the only part of minigrad that imports graphviz and matplotlib.
 from .diagram import draw
 from .files import GraphvizNotFound
 from .lecture import lecture_net
+from .plan import draw_pass, draw_plan
 from .plots import decision_boundary, grad_flow, plot_history
 from .render import render
 from .steps import backward_steps
@@ -26,6 +27,8 @@ __all__ = [
     "backward_steps",
     "decision_boundary",
     "draw",
+    "draw_pass",
+    "draw_plan",
     "grad_flow",
     "lecture_net",
     "plot_history",

@@ -40,6 +40,11 @@ ROLE_TEXT = {
     "module": "module (collapsed)",
 }
 NO_GRAD_FILL = "#ffffff"
+# `draw(check=…)`: a checked gradient that matches autograd's, one that does not, the rest
+CHECK_PASS = "#a6dba0"
+CHECK_FAIL = "#f4a582"
+CHECK_BORDER = {"pass": "#1b7837", "fail": "#b2182b"}
+UNCHECKED_FILL = "#ffffff"
 
 # matplotlib's viridis sampled at 0, 0.1, ..., 1
 VIRIDIS = (

@@ -74,7 +74,13 @@ def model_names(model: Any) -> tuple[dict[int, str], dict[str, str]]:
 
 
 def describe_module(m: Any) -> str:
-    """``Linear(2→16)`` for a layer with in/out features, else the class name."""
+    """The module's own ``describe()`` (``Linear(2→16)``, ``Conv2d(1→16, 3×3)``); for other
+    objects, ``Cls(in→out)`` when they have in/out features, else the class name."""
+    describe = getattr(m, "describe", None)
+    if callable(describe):
+        text = describe()
+        if isinstance(text, str) and text:
+            return text
     cls = type(m).__name__
     fin = getattr(m, "in_features", None)
     fout = getattr(m, "out_features", None)
@@ -675,6 +681,7 @@ def draw(
     color_by: str = "role",
     collapse: str | None = "auto",
     max_nodes: int = 200,
+    check: Any = None,
 ) -> graphviz.Digraph:
     r"""Draws the computation graph of `output` (a minigrad Tensor) for Graphviz.
 
@@ -706,17 +713,35 @@ def draw(
             ``"none"`` never collapses. If one node per module is still more than
             `max_nodes`, consecutive parts of the forward order are merged further.
         max_nodes: the node budget for ``collapse="auto"``.
+        check: a report of `minigrad.reference.check`: every tensor it checked is filled
+            green (your gradient matches autograd's, ✓) or red (it does not, ✗) with its
+            max|Δ| under its name; the other tensors are white. The drawing is not
+            collapsed (unless ``collapse="module"``, which is an error with a check).
+
+    Given a `minigrad.compile` plan (``step.plan``) instead of a tensor, it draws the compiled
+    schedule (see `minigrad.visualize.draw_plan`).
 
     Returns:
         The `graphviz.Digraph` (``.source`` is the DOT text).
 
     Raises:
         TypeError: `output` is not a Tensor or `model` has no ``named_parameters()``.
-        ValueError: an option has a value not listed above.
+        ValueError: an option has a value not listed above, or `check` checked tensors of
+            another graph.
     """
+    if type(output).__name__ == "Plan" and hasattr(output, "stages"):
+        from .plan import draw_plan  # a minigrad.compile plan: its schedule
+
+        return draw_plan(output, title=title)
     show, collapse = _check_options(show, direction, color_by, collapse, max_nodes)
     scene = build_scene(output, model)
     n = len(scene.order)
+    if check is not None:
+        if collapse == "module":
+            raise ValueError("draw: check= colours single tensors, so it needs the full "
+                             "drawing; use collapse='auto' or 'none'")
+        return _draw_checked(scene, check, show=show, direction=direction, title=title,
+                             backward=backward)
     if collapse == "module" or (collapse == "auto" and n > max_nodes):
         from .collapse import draw_collapsed
 
@@ -777,6 +802,55 @@ def _draw_full(scene: Scene, *, show: Sequence[str], direction: str, title: str 
                               else set(), backward))
     g = new_digraph(direction, graph_label(title, [], legend))
     emit_full(g, scene, show=show, backward=backward, styles=styles)
+    return g
+
+
+def _checked_rows(scene: Scene, report: Any) -> dict[int, Any]:
+    rows = getattr(report, "rows", None)
+    if rows is None or not all(hasattr(r, "tensor") and hasattr(r, "approx") for r in rows):
+        raise TypeError(f"draw: check= takes the report of minigrad.reference.check, got "
+                        f"{type(report).__name__}")
+    out: dict[int, Any] = {}
+    for r in rows:
+        if id(r.tensor) not in scene.nodes:
+            raise ValueError(f"draw: the check report's tensor {r.name!r} is not in this "
+                             f"graph; check the same loss you draw")
+        out[id(r.tensor)] = r
+    return out
+
+
+def _draw_checked(scene: Scene, report: Any, *, show: Sequence[str], direction: str,
+                  title: str | None, backward: bool) -> graphviz.Digraph:
+    """The full drawing with the checked tensors green (✓) or red (✗) and the rest white."""
+    checked = _checked_rows(scene, report)
+    styles: dict[int, NodeStyle] = {}
+    labels: dict[int, str] = {}
+    for nid, nd in scene.nodes.items():
+        row = checked.get(nid)
+        if row is None:
+            st = NodeStyle(fill=S.UNCHECKED_FILL, border="#9a9a9a")
+            extra: list[str] = []
+        else:
+            verdict = "pass" if row.approx else "fail"
+            st = NodeStyle(fill=S.CHECK_PASS if row.approx else S.CHECK_FAIL,
+                           border=S.CHECK_BORDER[verdict], penwidth="2.5")
+            mark = "✓" if row.approx else "✗"
+            extra = [escape(f"{mark} yours vs autograd: max|Δ| {row.max_abs:.1e}")]
+        styles[nid] = st
+        labels[nid] = tensor_label(nd, show=show, after_backward=scene.after_backward,
+                                   fill=st.fill, ink=st.ink, extra=extra)
+    n_ok = sum(r.approx for r in checked.values())
+    cells = []
+    for fill, text in ((S.CHECK_PASS, "your gradient matches autograd's ✓"),
+                       (S.CHECK_FAIL, "it differs ✗"), (S.UNCHECKED_FILL, "not checked")):
+        cells.append(_swatch(fill))
+        cells.append(f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10">{escape(text)}</FONT></TD>')
+    cells.append(f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10">({n_ok} of {len(checked)} match)'
+                 "</FONT></TD>")
+    legend = ['<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4" CELLPADDING="1"><TR>'
+              + "".join(cells) + "</TR></TABLE>"]
+    g = new_digraph(direction, graph_label(title, [], legend))
+    emit_full(g, scene, show=show, backward=backward, styles=styles, labels=labels)
     return g
 
 

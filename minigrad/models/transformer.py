@@ -22,7 +22,19 @@ import minigrad
 from minigrad import nn
 from minigrad.tensor import DTypeLike, Tensor
 
-__all__ = ["Block", "TinyTransformer"]
+__all__ = ["Residual", "Block", "TinyTransformer"]
+
+
+class Residual(nn.Module):
+    r"""The residual sum `h + f(h)`. It holds no parameters (the state_dict is unchanged);
+    being a module, each sum is drawn as a box of its own in a diagram collapsed by module,
+    between the sub-layer it closes and the next one."""
+
+    def forward(self, h: Tensor, fh: Tensor) -> Tensor:
+        return h + fh
+
+    def describe(self) -> str:
+        return "Residual(h + f(h))"
 
 
 class Block(nn.Module):
@@ -41,6 +53,7 @@ class Block(nn.Module):
         super().__init__()
         self.ln_1 = nn.LayerNorm(embed_dim, dtype=dtype)
         self.attn = nn.CausalSelfAttention(embed_dim, num_heads, dropout=dropout, dtype=dtype)
+        self.res_1 = Residual()
         self.ln_2 = nn.LayerNorm(embed_dim, dtype=dtype)
         self.mlp = nn.Sequential(
             nn.Linear(embed_dim, mlp_ratio * embed_dim, dtype=dtype),
@@ -48,10 +61,11 @@ class Block(nn.Module):
             nn.Linear(mlp_ratio * embed_dim, embed_dim, dtype=dtype),
             nn.Dropout(dropout),
         )
+        self.res_2 = Residual()
 
     def forward(self, h: Tensor) -> Tensor:
-        h = h + self.attn(self.ln_1(h))
-        return h + self.mlp(self.ln_2(h))
+        h = self.res_1(h, self.attn(self.ln_1(h)))
+        return self.res_2(h, self.mlp(self.ln_2(h)))
 
     def describe(self) -> str:
         return f"Block(E={self.attn.embed_dim}, {self.attn.num_heads} heads)"

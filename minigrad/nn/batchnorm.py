@@ -24,21 +24,8 @@ __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
 
 class _BatchNorm(Module):
-    r"""The layer behind `BatchNorm1d` and `BatchNorm2d`; they differ only in the input ranks
-    they accept.
-
-    Args:
-        num_features: C, the number of channels (axis 1 of the input).
-        eps: ε, added to the variance.
-        momentum: α of the running averages `μ_run ← (1 − α) μ_run + α μ` (the unbiased
-            batch variance for `σ²_run`); None gives the cumulative average over all batches
-            seen, α = 1/``num_batches_tracked``.
-        affine: learn γ (``weight``, ones at first) and β (``bias``, zeros).
-        track_running_stats: keep the running estimates; when False the batch's statistics
-            are used in evaluation mode too, and the three buffers are None.
-        dtype: floating dtype of the parameters and running estimates (float32 by default).
-        bias: with `affine`, whether to learn β too (False: γ only).
-    """
+    r"""The layer behind `BatchNorm1d` and `BatchNorm2d` (arguments documented there); they
+    differ only in the input ranks they accept."""
 
     _ranks: tuple[int, ...] = ()
     weight: Parameter | None
@@ -156,18 +143,35 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    r"""Batch normalization of (N, C) or (N, C, L) inputs, per channel C (see `_BatchNorm`).
+    r"""Batch normalization of (N, C) or (N, C, L) inputs, per channel C.
 
-    `y = γ x̂ + β`, `x̂ = (x − μ)/√(σ² + ε)`; with δ = ∇y L the backward in training mode is
-    ∇x = (γ/σ)/N · (N·δ − Σδ − x̂·Σ(δ ⊙ x̂)), ∇γ = Σ δ ⊙ x̂, ∇β = Σ δ, each Σ over the N·L
-    values of a channel.
+    `y = γ x̂ + β`, `x̂ = (x − μ)/√(σ² + ε)`, with μ and σ² the batch's in training mode (and
+    the running estimates updated) and the running estimates in evaluation mode. With
+    δ = ∇y L the backward in training mode is ∇x = (γ/σ)/N · (N·δ − Σδ − x̂·Σ(δ ⊙ x̂)),
+    ∇γ = Σ δ ⊙ x̂, ∇β = Σ δ, each Σ over the N·L values of a channel.
+
+    Args:
+        num_features: C, the number of channels (axis 1 of the input).
+        eps: ε, added to the variance.
+        momentum: α of the running averages `μ_run ← (1 − α) μ_run + α μ` (the unbiased
+            batch variance for `σ²_run`); None gives the cumulative average over all batches
+            seen, α = 1/``num_batches_tracked``.
+        affine: learn γ (``weight``, ones at first) and β (``bias``, zeros).
+        track_running_stats: keep the running estimates; when False the batch's statistics
+            are used in evaluation mode too, and the three buffers are None.
+        dtype: floating dtype of the parameters and running estimates (float32 by default).
+        bias: with `affine`, whether to learn β too (False: γ only).
+
+    Shapes:
+        input (N, C) or (N, C, L) → output of the same shape. Training needs more than one
+        value per channel (N·L > 1).
     """
 
     _ranks = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    r"""Batch normalization of (N, C, H, W) inputs, per channel C, with statistics over
-    N·H·W values per channel (see `BatchNorm1d` for the formulas)."""
+    r"""Batch normalization of (N, C, H, W) inputs, per channel C, with statistics over the
+    N·H·W values of each channel; the arguments and formulas are `BatchNorm1d`'s."""
 
     _ranks = (4,)

@@ -62,7 +62,8 @@ def _write(g: Tensor, values: np.ndarray) -> None:
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
-                    norm_type: float | str = 2.0, error_if_nonfinite: bool = False) -> Tensor:
+                    norm_type: float | str = 2.0, error_if_nonfinite: bool = False,
+                    foreach: bool | None = None) -> Tensor:
     r"""Rescales the gradients in place so that their joint norm is at most `max_norm`.
 
     ‖g‖_p = ‖(‖∇θ₁ L‖_p, ‖∇θ₂ L‖_p, …)‖_p over the parameters with a gradient (p = ∞: the
@@ -75,6 +76,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         norm_type: p, a positive number or ``"inf"``/``math.inf``.
         error_if_nonfinite: raise instead of clipping when ‖g‖ is NaN or infinite (the
             gradients are then left as they were).
+        foreach: accepted for PyTorch's signature; there is one numpy implementation.
 
     Returns:
         ‖g‖_p before clipping, a 0-d Tensor (0.0 when no parameter has a gradient).
@@ -101,12 +103,14 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     return Tensor(np.asarray(total, dtype=dtype))
 
 
-def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
+                     foreach: bool | None = None) -> None:
     r"""Clamps every gradient entry in place to `[−clip_value, clip_value]`.
 
     Args:
         parameters: Parameters or one Tensor; those whose ``.grad`` is None are skipped.
         clip_value: the bound, ≥ 0.
+        foreach: accepted for PyTorch's signature; there is one numpy implementation.
     """
     owner = "clip_grad_value_"
     if isinstance(clip_value, bool) or not isinstance(clip_value, (int, float, np.floating)):

@@ -272,26 +272,31 @@ _CONV = {1: CONV1D, 2: CONV2D}
 
 def _input_grad_forward(g: np.ndarray, W: np.ndarray, *, input_shape: Ints, stride: Ints,
                         padding: Ints, dilation: Ints, groups: int) -> np.ndarray:
-    """∇x = δ ∗ flip(W): δ spread out by the stride (zeros between), then a full correlation
-    with the kernel flipped and its in/out channels swapped."""
+    """∇x = δ ∗ flip(W), the full convolution of δ (spread out by the stride) with the flipped
+    kernel, computed window by window: the column `Wᵀ δ[:, p]` of each output position p is
+    added back onto the window it was read from (col2im). One matrix product, then one
+    strided addition per kernel tap (never a loop over pixels); a stride costs nothing extra.
+
+    g (N, O, *P), W (O, C/groups, *K) → (N, C, *S) with S = input_shape[2:].
+    """
     N, O = g.shape[:2]
     P = g.shape[2:]
     K = W.shape[2:]
-    d = len(K)
-    Cg = W.shape[1]
     G = groups
-    if any(s > 1 for s in stride):
-        spread = np.zeros((N, O) + tuple((p - 1) * s + 1 for p, s in zip(P, stride)), g.dtype)
-        spread[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)] = g
-        g = spread
-    # rows of x the forward never reached (when (S + 2p − span) % s ≠ 0) get zero gradient
-    rest = tuple(n + 2 * p - dil * (k - 1) - 1 - (q - 1) * s for n, k, s, p, dil, q in
-                 zip(input_shape[2:], K, stride, padding, dilation, P))
-    pads = tuple((dil * (k - 1) - p, dil * (k - 1) - p + r)
-                 for k, p, dil, r in zip(K, padding, dilation, rest))
-    flipped = W.reshape((G, O // G, Cg) + K)[(slice(None),) * 3 + (slice(None, None, -1),) * d]
-    Wt = flipped.swapaxes(1, 2).reshape((G * Cg, O // G) + K)
-    return _correlate(g, Wt, (1,) * d, pads, dilation, G)
+    C = G * W.shape[1]
+    gm = g.reshape(N, O, -1).transpose(1, 0, 2).reshape(G, O // G, -1)  # (G, O/G, N·P)
+    cols = (W.reshape(G, O // G, -1).transpose(0, 2, 1) @ gm).reshape((C,) + K + (N,) + P)
+    S = input_shape[2:]
+    out = np.zeros((N, C) + tuple(n + 2 * p for n, p in zip(S, padding)), g.dtype)
+    out_cn = out.swapaxes(0, 1)  # (C, N, *S), a view, to line up with the columns
+    for k in np.ndindex(*K):
+        at = tuple(slice(kk * dil, kk * dil + (q - 1) * s + 1, s)
+                   for kk, dil, q, s in zip(k, dilation, P, stride))
+        out_cn[(slice(None), slice(None)) + at] += cols[(slice(None),) + k]
+    if not any(padding):
+        return out
+    # the padding took no part in x: its gradient is dropped
+    return out[(slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(padding, S))]
 
 
 def _input_grad_vjp_g(gg, out, g, W, *, input_shape, stride, padding, dilation, groups):
@@ -465,10 +470,10 @@ def _argmax_index(x: np.ndarray, kernel: Ints, stride: Ints, padding: Ints, dila
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     win = windows(x, kernel, stride, dilation, tuple((p, p) for p in padding), fill)
     N, C, P1, P2 = win.shape[:4]
-    flat = win.reshape(N, C, P1, P2, -1)
+    flat = win.reshape(-1, kernel[0] * kernel[1])
     k = flat.argmax(axis=-1)
-    vals = np.take_along_axis(flat, k[..., None], axis=-1)[..., 0]
-    ku, kv = np.divmod(k, kernel[1])
+    vals = flat[np.arange(flat.shape[0]), k].reshape(N, C, P1, P2)
+    ku, kv = np.divmod(k.reshape(N, C, P1, P2), kernel[1])
     i = np.arange(P1).reshape(-1, 1) * stride[0] + ku * dilation[0] - padding[0]
     j = np.arange(P2) * stride[1] + kv * dilation[1] - padding[1]
     H, W = x.shape[2:]
@@ -478,13 +483,15 @@ def _argmax_index(x: np.ndarray, kernel: Ints, stride: Ints, padding: Ints, dila
 
 def _max_pool_forward(x, *, kernel_size, stride, padding, dilation=(1, 1)):
     _check_pool("max_pool2d", x, kernel_size, padding, dilation)
-    return _argmax_index(x, kernel_size, stride, padding, dilation)[0]
+    return _argmax_index(x, kernel_size, stride, padding, dilation)  # the index is kept
 
 
-def _max_pool_vjp(g, out, x, *, kernel_size, stride, padding, dilation=(1, 1)):
+def _max_pool_vjp(g, out, x, *, kernel_size, stride, padding, dilation=(1, 1), saved=None):
     from minigrad.ops import dual
 
-    index = _argmax_index(dual.value(x), kernel_size, stride, padding, dilation)[1]
+    index = saved
+    if index is None:  # called without the forward's record
+        index = _argmax_index(dual.value(x), kernel_size, stride, padding, dilation)[1]
     return _call(FLAT_SCATTER_ADD, g, index=index, shape=tuple(x.shape))
 
 
@@ -510,7 +517,7 @@ def _torch_max_pool(x, *, kernel_size, stride, padding, dilation=(1, 1)):
 
 MAX_POOL2D = defop(
     "max_pool2d", _max_pool_forward, _max_pool_vjp,
-    formula="y = max over window(x)", grads=("δ to each window's argmax",),
+    formula="y = max over window(x)", grads=("δ to each window's argmax",), keeps=True,
     examples=cases(
         _pool_case((2, 3, 4, 4), True, kernel_size=2),
         _pool_case((1, 2, 5, 7), True, kernel_size=(3, 2), stride=(1, 2), padding=(1, 1)),

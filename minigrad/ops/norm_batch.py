@@ -67,6 +67,11 @@ def _check(x: np.ndarray, w: Any, b: Any, running_mean: Any, running_var: Any,
                 f"batch_norm: {name} must be a floating point array or Tensor, got "
                 f"{getattr(v, 'dtype', type(v).__name__)}"
             )
+        if training and v is not None and not v.flags.writeable:
+            raise ValueError(
+                f"batch_norm: {name} is read-only, but training mode updates it in place; "
+                f"pass a writable array (e.g. a copy)"
+            )
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm: give both running_mean and running_var, or neither")
     if momentum is None:

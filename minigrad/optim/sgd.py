@@ -65,6 +65,7 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = np.array(g, dtype=w.dtype)
             else:
                 buf *= mu
-                buf += (1 - group["dampening"]) * g
+                tau = group["dampening"]
+                buf += g if tau == 0 else (1 - tau) * g  # (1 − 0)·g is g: no temporary
             g = g + mu * buf if group["nesterov"] else buf
         w -= group["lr"] * g

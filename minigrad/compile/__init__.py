@@ -1,0 +1,24 @@
+r"""`minigrad.compile`: the networkx graph as a compiler's IR.
+
+Trace one eager call into a DiGraph (`trace`), run small pure passes over it (`passes`), write
+the scheduled graph out as straight-line Python (`plan`), and replay that on every call (`api`).
+"""
+
+from minigrad.compile.api import CompiledFunction, compile, compile_plan
+from minigrad.compile.passes import (
+    PIPELINE,
+    assign_buffers,
+    differentiate,
+    eliminate_dead_code,
+    fold_constants,
+    liveness,
+    schedule,
+)
+from minigrad.compile.plan import Plan, PlanStats
+from minigrad.compile.trace import TraceError, trace
+
+__all__ = [
+    "PIPELINE", "CompiledFunction", "Plan", "PlanStats", "TraceError", "assign_buffers",
+    "compile", "compile_plan", "differentiate", "eliminate_dead_code", "fold_constants",
+    "liveness", "schedule", "trace",
+]

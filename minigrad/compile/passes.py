@@ -1,0 +1,313 @@
+r"""Compiler passes: small pure functions from a trace DiGraph to a new DiGraph.
+
+No pass changes the graph it is given: each copies it, works on the copy, and notes what it did
+in ``G.graph["log"]`` (one entry per pass: its name, the node count before and after, and the
+nodes it removed, folded or placed). In pipeline order:
+
+1. `eliminate_dead_code`: keep only the ancestors of the outputs.
+2. `fold_constants`: an op none of whose inputs varies from call to call (literals, captured
+   constants) is computed once, at compile time, and becomes a constant.
+3. `differentiate`: appends the backward sweep, one ``vjp`` node per (op, input) and one
+   ``acc`` node per gradient added to another, in eager backward's order (so sums round alike).
+4. `schedule`: a static topological order, ``step`` on every node.
+5. `liveness`: each array's last use, the array whose memory it shares (``root``), and whether
+   it escapes to the caller (outputs, gradients).
+6. `assign_buffers`: arrays whose lives do not overlap share one preallocated buffer, filled
+   with numpy's ``out=``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from minigrad.compile.kernels import out_form
+from minigrad.ops.dual import unbroadcast
+
+__all__ = [
+    "PIPELINE",
+    "assign_buffers",
+    "differentiate",
+    "eliminate_dead_code",
+    "fold_constants",
+    "liveness",
+    "schedule",
+]
+
+FORWARD = ("op", "raw")
+BACKWARD = ("seed", "vjp", "acc")
+NEVER = float("inf")
+
+
+def _copy(G: nx.DiGraph) -> nx.DiGraph:
+    """A copy whose node, edge and graph dicts are new (the arrays inside are shared)."""
+    H = G.copy()
+    H.graph = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+               for k, v in G.graph.items()}
+    H.graph["log"] = list(G.graph.get("log", []))
+    return H
+
+
+def _log(G: nx.DiGraph, name: str, before: int, **what: Any) -> None:
+    G.graph["log"].append({"pass": name, "before": before, "after": G.number_of_nodes(), **what})
+
+
+def eliminate_dead_code(G: nx.DiGraph) -> nx.DiGraph:
+    """Keeps the outputs, their ancestors and the arguments: an op whose result no output
+    depends on cannot change any result, so it is not replayed."""
+    keep = set(G.graph["outputs"]) | set(G.graph["inputs"])
+    for o in G.graph["outputs"]:
+        keep |= nx.ancestors(G, o)
+    H = _copy(G)
+    removed = [n for n in G.nodes if n not in keep]
+    H.remove_nodes_from(removed)
+    _log(H, "eliminate_dead_code", G.number_of_nodes(), removed=removed)
+    return H
+
+
+def fold_constants(G: nx.DiGraph) -> nx.DiGraph:
+    """Turns every op whose inputs are all constants into a constant holding the value the
+    trace computed (the same numpy calls on the same values: what a replay would compute),
+    then drops constants that nothing reads any more."""
+    H = _copy(G)
+    folded = []
+    for n in nx.topological_sort(G):
+        d = H.nodes[n]
+        if d["kind"] in FORWARD and not d["varying"]:
+            H.remove_edges_from(list(H.in_edges(n)))
+            d.update(kind="const", folded=True, args=())
+            folded.append(n)
+    outputs = set(H.graph["outputs"])
+    orphans = [n for n, d in H.nodes(data=True)
+               if d["kind"] == "const" and H.out_degree(n) == 0 and n not in outputs]
+    H.remove_nodes_from(orphans)
+    _log(H, "fold_constants", G.number_of_nodes(), folded=folded, removed=orphans)
+    return H
+
+
+def _call_vjp(d: dict[str, Any], i: int, f: Callable[..., Any], g: Any, out: Any,
+              args: list[Any]) -> Any:
+    op, params = d["fn"], d["params"]
+    if op.variadic:
+        return f(g, out, *args, argnum=i, **params)
+    if op.keeps:
+        return f(g, out, *args, saved=d["saved"], **params)
+    return f(g, out, *args, **params)
+
+
+def differentiate(G: nx.DiGraph) -> nx.DiGraph:
+    """Appends the backward sweep of the loss: the reverse topological walk of eager
+    backward, recorded instead of run. Every VJP is also run once on the trace's arrays, which
+    gives each gradient its shape and says where broadcasting must be undone.
+
+    ``G.graph["grads"]`` maps each leaf that requires grad to the node of its gradient.
+    """
+    H = _copy(G)
+    loss = H.graph["loss"]
+    H.graph["grads"] = {}
+    if loss is None:
+        _log(H, "differentiate", G.number_of_nodes())
+        return H
+    order = max(d["order"] for _, d in H.nodes(data=True)) + 1
+
+    def add(key: str, kind: str, value: Any, args: tuple[Any, ...], label: str,
+            **attrs: Any) -> str:
+        nonlocal order
+        H.add_node(key, kind=kind, value=value, shape=value.shape, dtype=value.dtype,
+                   order=order, args=args, op=label, tensor=None, name=None, is_leaf=False,
+                   requires_grad=False, module=None, varying=True, params=attrs.pop("params", {}),
+                   **attrs)
+        order += 1
+        nums: dict[Any, list[int]] = {}
+        for j, a in enumerate(args):
+            nums.setdefault(a, []).append(j)
+        for a, js in nums.items():
+            H.add_edge(a, key, argnums=tuple(js), op=label, formulas=())
+        return key
+
+    ld = H.nodes[loss]
+    grads: dict[Any, str] = {
+        loss: add("seed", "seed", np.ones(ld["shape"], ld["dtype"]), (), "δ = 1")}
+    count = 0
+    for key in H.graph["sweep"]:
+        gk = grads.pop(key, None)
+        if gk is None:
+            continue
+        d = H.nodes[key]
+        if d["kind"] != "op":
+            H.graph["grads"][key] = gk
+            continue
+        op, ins = d["fn"], d["args"]
+        args = [H.nodes[k]["value"] for k in ins]
+        g = H.nodes[gk]["value"]
+        for i, xk in enumerate(ins):
+            xd = H.nodes[xk]
+            if not xd["requires_grad"]:
+                continue
+            f = op.vjp(i)
+            if f is None:
+                raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
+            gx = _call_vjp(d, i, f, g, d["value"], args)
+            shape = xd["shape"]
+            unb = gx.shape != shape
+            if unb:
+                gx = unbroadcast(gx, shape)
+                if gx.shape != shape:
+                    raise RuntimeError(
+                        f"op '{op.name}': the VJP for input {i} returned shape {gx.shape}, but "
+                        f"the input has shape {shape}")
+            gx = np.asarray(gx)
+            vk = add(f"d{key}.{i}", "vjp", gx, (gk, key, *ins), op.grad_formula(i), fn=op,
+                     argnum=i, of=key, unbroadcast=shape if unb else None, params=d["params"],
+                     where=d.get("where"))
+            prev = grads.get(xk)
+            if prev is None:
+                grads[xk] = vk
+            else:
+                count += 1
+                total = np.asarray(H.nodes[prev]["value"] + gx)
+                grads[xk] = add(f"a{xk}.{count}", "acc", total, (prev, vk), "+")
+    _log(H, "differentiate", G.number_of_nodes(),
+         added=[n for n in H.nodes if n not in G.nodes])
+    return H
+
+
+def schedule(G: nx.DiGraph) -> nx.DiGraph:
+    """A static order of execution: the topological order that breaks ties by position in the
+    trace, so the forward runs as the eager call did and the backward as eager backward."""
+    H = _copy(G)
+    order = list(nx.lexicographical_topological_sort(H, key=lambda n: H.nodes[n]["order"]))
+    runs = [n for n in order if H.nodes[n]["kind"] in FORWARD + BACKWARD]
+    for s, n in enumerate(runs):
+        H.nodes[n]["step"] = s
+    H.graph["schedule"] = runs
+    _log(H, "schedule", G.number_of_nodes(), steps=len(runs))
+    return H
+
+
+def liveness(G: nx.DiGraph) -> nx.DiGraph:
+    """For every computed array: ``last_use`` (the last step that reads it), ``root`` (the
+    array whose memory it may share: a reshape or transpose is a view of its input), ``life``
+    (on roots: the last step any of its views is read, `inf` if it escapes to the caller) and
+    ``saved`` (read by the backward). ``G.graph["peak_bytes"]`` is the most memory the
+    computed arrays hold at once."""
+    H = _copy(G)
+    sched = H.graph["schedule"]
+    for n in sched:
+        d = H.nodes[n]
+        d["root"] = n
+        if d["kind"] in FORWARD:
+            for a in d["args"]:
+                ad = H.nodes[a]
+                if ad["kind"] in FORWARD and np.may_share_memory(d["value"], ad["value"]):
+                    d["root"] = ad["root"]
+                    break
+        d["last_use"] = max((H.nodes[s]["step"] for s in H.successors(n)), default=d["step"])
+        d["saved"] = d["kind"] in FORWARD and any(
+            H.nodes[s]["kind"] in BACKWARD for s in H.successors(n))
+    escapes = set(H.graph["outputs"]) | set(H.graph["grads"].values())
+    for n in sched:
+        d = H.nodes[n]
+        if d["kind"] == "vjp":  # a VJP may hand back (a view of) a forward array: a gradient
+            for a in d["args"]:
+                ad = H.nodes[a]
+                if ad["kind"] in FORWARD and np.may_share_memory(d["value"], ad["value"]):
+                    escapes.add(a)
+        elif d["kind"] == "op" and d["fn"].keeps:  # what an op keeps for its VJP may be a view
+            for a in (n, *d["args"]):
+                ad = H.nodes[a]
+                if ad["kind"] in FORWARD and any(np.may_share_memory(x, ad["value"])
+                                                 for x in _arrays(d["saved"])):
+                    escapes.add(a)
+    for n in sched:
+        H.nodes[n]["life"] = H.nodes[n]["last_use"]
+    for n in sched:
+        d = H.nodes[n]
+        r = H.nodes[d["root"]]
+        r["life"] = max(r["life"], d["last_use"])
+    for n in escapes:
+        if n in H.nodes and "root" in H.nodes[n]:
+            H.nodes[H.nodes[n]["root"]]["life"] = NEVER
+    H.graph["peak_bytes"] = _peak(H, sched)
+    _log(H, "liveness", G.number_of_nodes(), escaping=sorted(map(str, escapes)))
+    return H
+
+
+def _arrays(x: Any) -> list[np.ndarray]:
+    """The arrays inside what an op kept for its VJP (an array, a tuple, a dict…)."""
+    if isinstance(x, np.ndarray):
+        return [x]
+    if isinstance(x, (tuple, list)):
+        return [a for v in x for a in _arrays(v)]
+    if isinstance(x, dict):
+        return [a for v in x.values() for a in _arrays(v)]
+    return []
+
+
+def _peak(H: nx.DiGraph, sched: list[Any]) -> int:
+    """The largest sum of bytes of the arrays alive at one step (roots only: views are free)."""
+    n_steps = len(sched)
+    delta = [0] * (n_steps + 1)
+    for n in sched:
+        d = H.nodes[n]
+        if d["root"] != n:
+            continue
+        end = n_steps - 1 if d["life"] == NEVER else int(d["life"])
+        delta[d["step"]] += d["value"].nbytes
+        delta[end + 1] -= d["value"].nbytes
+    peak = live = 0
+    for x in delta:
+        live += x
+        peak = max(peak, live)
+    return peak
+
+
+def _poolable(H: nx.DiGraph, n: Any) -> bool:
+    d = H.nodes[n]
+    v = d["value"]
+    return (d["kind"] == "op" and d["root"] == n and d["life"] != NEVER and not d["fn"].keeps
+            and type(v) is np.ndarray and v.flags.c_contiguous
+            and out_form(d["fn"], d["params"], [H.nodes[a]["value"] for a in d["args"]])
+            is not None)
+
+
+def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
+    """Gives each array that a numpy call can write with ``out=`` a buffer, allocated once
+    for the plan and refilled at every step. Walking the schedule, a buffer is free again the
+    step after the last read of the array in it (and of every view of it), and is handed to
+    the next array of the same shape and dtype. ``G.graph["buffers"]`` lists each buffer's
+    (shape, dtype); ``buffer`` on a node says which one holds it."""
+    H = _copy(G)
+    free: dict[tuple[Any, ...], list[int]] = {}
+    busy: list[tuple[float, int, tuple[Any, ...]]] = []
+    buffers: list[tuple[tuple[int, ...], np.dtype]] = []
+    placed = []
+    for n in H.graph["schedule"]:
+        d = H.nodes[n]
+        s = d["step"]
+        while busy and busy[0][0] < s:
+            _, b, k = heapq.heappop(busy)
+            free.setdefault(k, []).append(b)
+        if not _poolable(H, n):
+            continue
+        k = (d["value"].shape, d["value"].dtype.str)
+        pool = free.get(k)
+        if pool:
+            b = pool.pop()
+        else:
+            b = len(buffers)
+            buffers.append((d["value"].shape, d["value"].dtype))
+        d["buffer"] = b
+        heapq.heappush(busy, (d["life"], b, k))
+        placed.append(n)
+    H.graph["buffers"] = buffers
+    _log(H, "assign_buffers", G.number_of_nodes(), placed=placed, buffers=len(buffers))
+    return H
+
+
+PIPELINE: tuple[Callable[[nx.DiGraph], nx.DiGraph], ...] = (
+    eliminate_dead_code, fold_constants, differentiate, schedule, liveness, assign_buffers)

@@ -1,0 +1,423 @@
+r"""The compiled plan: the scheduled graph written out as two straight-line Python functions.
+
+`forward(x, p, b)` takes the arguments' arrays, the parameters' arrays (read afresh at each
+call, so optimizer updates are seen) and the preallocated buffers, and returns the outputs and
+what the backward reads. `backward(seed, s)` replays the sweep: the registry's VJPs in eager
+backward's order, returning one gradient per leaf. Both are generated from the graph, one line
+per node (``plan.source`` shows them), so a replay costs one numpy call per op and nothing else.
+
+The loss a replay returns carries one `Node` whose op, ``compiled``, has every parameter as an
+input and the compiled backward as its VJP: ``loss.backward()`` runs eager backward over that
+one node, which writes ``.grad`` exactly as it does for any leaf (accumulating, running hooks,
+refusing a second backward through freed values).
+"""
+
+from __future__ import annotations
+
+import ast
+import gc
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from minigrad.autograd import _anomaly, _run_hooks, _seed, _write
+from minigrad.compile.kernels import out_form
+from minigrad.compile.passes import BACKWARD, FORWARD, NEVER
+from minigrad.function import Node
+from minigrad.graph import _check_node
+from minigrad.ops.dual import unbroadcast
+from minigrad.ops.registry import Op
+from minigrad.tensor import Tensor, Version
+
+__all__ = ["Plan", "PlanStats", "STALE"]
+
+STALE = object()  # what `Plan.run` returns when its guards fail and the function must be retraced
+
+
+def _var(n: Any) -> str:
+    return f"v{n}" if isinstance(n, int) else str(n).replace(".", "_")
+
+
+def _literal(v: Any) -> str | None:
+    """Python source for `v` when it reads back as the same value, else None."""
+    if isinstance(v, (bool, int, float, str, type(None), tuple)):
+        src = repr(v)
+        try:
+            back = ast.literal_eval(src)
+        except (ValueError, SyntaxError):
+            return None
+        if back == v and type(back) is type(v):
+            return src
+    return None
+
+
+class _Writer:
+    """The namespace the generated code refers to: op functions, parameters of ops."""
+
+    def __init__(self, ns: dict[str, Any]) -> None:
+        self.ns = ns
+
+    def name(self, key: str, value: Any) -> str:
+        """Binds `value` to `key` in the generated code's namespace."""
+        self.ns[key] = value
+        return key
+
+    def kwargs(self, n: Any, params: dict[str, Any]) -> str:
+        parts = []
+        for k, v in params.items():
+            src = _literal(v)
+            if src is None:
+                src = self.name(f"k{_var(n)}_{k}", v)
+            parts.append(f"{k}={src}")
+        return "".join(", " + p for p in parts)
+
+
+def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[Any]]:
+    """The source of `forward` and `backward`, their namespace, and the saved values."""
+    ns: dict[str, Any] = {"_unb": unbroadcast, "_asarray": np.asarray}
+    w = _Writer(ns)
+    sched = G.graph["schedule"]
+    outputs = list(G.graph["outputs"])
+    grads = G.graph["grads"]
+    inputs = G.graph["inputs"]
+    params = [n for n, d in G.nodes(data=True) if d["kind"] == "param"]
+    for n, d in G.nodes(data=True):
+        if d["kind"] == "const":
+            ns[_var(n)] = d["value"]
+    fwd = [n for n in sched if G.nodes[n]["kind"] in FORWARD]
+    bwd = [n for n in sched if G.nodes[n]["kind"] in BACKWARD]
+    keeps = {G.nodes[n]["of"] for n in bwd if G.nodes[n]["kind"] == "vjp"
+             and G.nodes[n]["fn"].keeps}
+    saved = [n for n in list(inputs) + params + fwd
+             if any(G.nodes[s]["kind"] in BACKWARD for s in G.successors(n))]
+    saved_names = [_var(n) for n in saved] + [f"s{n}" for n in fwd if n in keeps]
+    escaping = set(outputs) | set(grads.values())
+    nbuf = len(G.graph.get("buffers", []))
+
+    lines = ["def forward(x, p, b):"]
+    if inputs:
+        lines.append("    " + "".join(_var(n) + ", " for n in inputs) + "= x")
+    if params:
+        lines.append("    " + "".join(_var(n) + ", " for n in params) + "= p")
+    if nbuf:
+        lines.append("    " + "".join(f"b{i}, " for i in range(nbuf)) + "= b")
+    dies: dict[int, list[str]] = {}  # step → the arrays last read there
+    for n in fwd + bwd:
+        d = G.nodes[n]
+        if n not in escaping and d["last_use"] != NEVER:
+            dies.setdefault(d["last_use"], []).append(_var(n))
+    for n in fwd:
+        d = G.nodes[n]
+        v = _var(n)
+        args = [_var(a) for a in d["args"]]
+        if d["kind"] == "raw":
+            it = iter(args)
+            call = ", ".join(next(it) if lit is None else
+                             (_literal(lit) or w.name(f"l{v}_{i}", lit))
+                             for i, lit in enumerate(d["literals"]))
+            f = w.name(f"f{v}", d["fn"])
+            lines.append(f"    {v} = _asarray({f}({call}{w.kwargs(n, d['params'])}))")
+        else:
+            op: Op = d["fn"]
+            call = ", ".join(args)
+            if "buffer" in d:
+                k = out_form(op, d["params"], [G.nodes[a]["value"] for a in d["args"]])
+                f = w.name(f"f{v}", k)
+                # a ufunc takes its output positionally, which numpy parses faster than out=
+                positional = isinstance(k, np.ufunc) and k not in (np.maximum, np.minimum)
+                out = f"b{d['buffer']}" if positional else f"out=b{d['buffer']}"
+                lines.append(f"    {v} = {f}({call}, {out})")
+            else:
+                f = w.name(f"f{v}", op.forward)
+                target = f"{v}, s{n}" if op.keeps else v
+                lines.append(f"    {target} = {f}({call}{w.kwargs(n, d['params'])})")
+                if op.keeps and n not in keeps:
+                    lines.append(f"    del s{n}")
+                if d["value"].ndim == 0:  # numpy hands back a scalar for 0-d results
+                    lines.append(f"    {v} = _asarray({v})")
+            if anomaly:
+                lines.append(f"    _chkf({v}, {n!r})")
+        for name in dies.get(d["step"], ()):
+            lines.append(f"    del {name}")
+    outs = []
+    for o in outputs:
+        kind = G.nodes[o]["kind"]
+        outs.append(_var(o) + (".copy()" if kind == "const" else ""))
+    lines.append("    return (" + "".join(o + ", " for o in outs) + "), ("
+                 + "".join(s + ", " for s in saved_names) + ")")
+
+    lines += ["", "", "def backward(seed, s):"]
+    if saved_names:
+        lines.append("    " + "".join(s + ", " for s in saved_names) + "= s")
+    lines.append("    del s")
+    for n in bwd:
+        d = G.nodes[n]
+        v = _var(n)
+        if d["kind"] == "seed":
+            for name in dies.get(d["step"], ()):
+                lines.append(f"    del {name}")
+            continue
+        args = [_var(a) for a in d["args"]]
+        if d["kind"] == "acc":
+            lines.append(f"    {v} = {args[0]} + {args[1]}")
+        else:
+            op = d["fn"]
+            f = w.name(f"b{d['of']}_{d['argnum']}", op.vjp(d["argnum"]))
+            extra = ""
+            if op.variadic:
+                extra = f", argnum={d['argnum']}"
+            elif op.keeps:
+                extra = f", saved=s{d['of']}"
+            lines.append(f"    {v} = {f}({', '.join(args)}{extra}{w.kwargs(n, d['params'])})")
+            if d["unbroadcast"] is not None:
+                lines.append(f"    {v} = _unb({v}, {d['unbroadcast']!r})")
+            if anomaly:
+                lines.append(f"    _chkb({v}, {n!r})")
+        for name in dies.get(d["step"], ()):
+            lines.append(f"    del {name}")
+    lines.append("    return (" + "".join(_var(grads[k]) + ", " for k in grads) + ")")
+
+    if anomaly:
+        ns["_chkf"] = _forward_check(G)
+        ns["_chkb"] = _backward_check(G)
+    return "\n".join(lines) + "\n", ns, saved
+
+
+def _forward_check(G: nx.DiGraph) -> Callable[[Any, Any], None]:
+    def check(arr: np.ndarray, n: Any) -> None:
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            d = G.nodes[n]
+            op = d["fn"]
+            raise FloatingPointError(
+                f"detect_anomaly: op '{op.name}' ({op.formula}) produced NaN or Inf in forward "
+                f"(output shape {arr.shape}).\n  created at {d.get('where') or '<unknown>'}")
+    return check
+
+
+def _backward_check(G: nx.DiGraph) -> Callable[[Any, Any], None]:
+    def check(arr: Any, n: Any) -> None:
+        d = G.nodes[n]
+        _anomaly(d["fn"], d.get("where"), d["argnum"], arr)
+    return check
+
+
+class _Buffers:
+    """One set of the plan's buffers, busy while the loss that reads them may still backward."""
+
+    __slots__ = ("arrays", "owner")
+
+    def __init__(self, spec: Sequence[tuple[tuple[int, ...], np.dtype]]) -> None:
+        self.arrays = [np.empty(shape, dtype) for shape, dtype in spec]
+        self.owner: Any = None
+
+    def free(self) -> bool:
+        if self.owner is None:
+            return True
+        t = self.owner()
+        if t is None or t._ctx is None or t._ctx.freed:
+            self.owner = None
+            return True
+        return False
+
+
+class _Run:
+    """What one replay's backward needs: the saved arrays and the compiled sweep."""
+
+    __slots__ = ("backward", "saved", "g", "grads")
+
+    def __init__(self, backward: Callable[..., Any], saved: tuple[Any, ...]) -> None:
+        self.backward, self.saved = backward, saved
+        self.g: Any = None
+        self.grads: tuple[Any, ...] = ()
+
+    def grad(self, g: Any, i: int) -> Any:
+        if self.g is not g:  # the first input of this backward: run the whole sweep once
+            self.grads = self.backward(g, self.saved)
+            self.g = g
+        return self.grads[i]
+
+
+def _compiled_vjp(g: Any, out: Any, *args: Any, argnum: int, run: _Run) -> Any:
+    if isinstance(g, Tensor):
+        raise RuntimeError(
+            "backward(create_graph=True) through a compiled function: the compiled backward "
+            "records no graph. Call the function eagerly to differentiate twice."
+        )
+    return run.grad(g, argnum)
+
+
+class CompiledLoss(Tensor):
+    """The loss a replay returns: a Tensor whose ``backward()`` runs the compiled sweep
+    directly, skipping the one-node graph eager backward would build around it. It writes
+    ``.grad`` with eager backward's own steps: the seed, leaf hooks, accumulation, the checks
+    for freed and changed values. Everything else (``create_graph``, `minigrad.grad`) goes
+    through eager backward and the ``compiled`` node's VJP."""
+
+    __slots__ = ()
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
+        ctx = self._ctx
+        if create_graph or ctx is None:
+            return super().backward(gradient, retain_graph, create_graph)
+        if ctx.freed or (ctx.versions and ctx.epoch != Version.epoch):
+            _check_node(self)
+        seed = _seed(self, gradient)
+        run: _Run = ctx.params["run"]
+        gc_was_on = gc.isenabled()
+        gc.disable()  # as eager backward: the sweep makes no cycles worth collecting
+        try:
+            grads = run.backward(seed, run.saved)
+        finally:
+            if gc_was_on:
+                gc.enable()
+        store = []
+        for t, g in zip(ctx.inputs, grads):
+            if t.requires_grad:
+                store.append((t, _run_hooks(t, g, False) if t._hooks else g))
+        _write(store, False, [seed])
+        if not retain_graph:
+            ctx.freed = True
+        return None
+
+
+@dataclass
+class PlanStats:
+    """Node counts before and after each pass, and the memory plan."""
+
+    rows: list[tuple[str, int, int, str]]
+    peak_bytes: int
+    buffer_bytes: int
+    buffers: int
+    allocated_bytes: int
+    steps: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        w = max(len(r[0]) for r in self.rows)
+        lines = [f"{'pass':<{w}}  nodes before → after  what"]
+        for name, before, after, what in self.rows:
+            lines.append(f"{name:<{w}}  {before:>6} → {after:<6}      {what}")
+        lines.append(f"schedule: {self.steps} steps; peak bytes alive at once: {self.peak_bytes:,}")
+        lines.append(f"buffers: {self.buffers} ({self.buffer_bytes:,} bytes, allocated once); "
+                     f"arrays still allocated per step: {self.allocated_bytes:,} bytes")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+class Plan:
+    """A traced function after the passes: the graphs before and after each pass, the
+    generated code, and `run`, which replays it.
+
+    Attributes:
+        stages: ``[("trace", G), (pass name, G after it), …]``; every graph is its own copy.
+        graph: the final graph (scheduled, with liveness and buffers).
+        source: the generated Python of `forward` and `backward`.
+    """
+
+    def __init__(self, stages: list[tuple[str, nx.DiGraph]], anomaly: bool = False,
+                 name: str = "fn") -> None:
+        self.stages = stages
+        self.trace = stages[0][1]
+        self.graph = G = stages[-1][1]
+        self.name = name
+        self.source, ns, saved = _generate(G, anomaly)
+        code = compile(self.source, f"<minigrad.compile {name}>", "exec")
+        exec(code, ns)  # noqa: S102  (our own generated code)
+        self.forward: Callable[..., Any] = ns["forward"]
+        self.backward: Callable[..., Any] = ns["backward"]
+        self._ns = ns
+        nodes = G.nodes
+        self.input_index = [nodes[k]["index"] for k in G.graph["inputs"]]
+        self.params = [d["tensor"] for _, d in G.nodes(data=True) if d["kind"] == "param"]
+        self._param_spec = [(t.data.shape, t.data.dtype) for t in self.params]
+        self.consts = [(d["tensor"], d["version"]) for _, d in G.nodes(data=True)
+                       if d["kind"] == "const" and d.get("version") is not None]
+        self._buffer_spec = G.graph.get("buffers", [])
+        self._sets: list[_Buffers] = []
+        self.tuple = G.graph["tuple"]
+        outputs = G.graph["outputs"]
+        loss = G.graph["loss"]
+        self.loss_index = outputs.index(loss) if loss is not None and G.graph["grads"] else None
+        self.modules = [(i, nodes[o]["module"], nodes[o]["name"]) for i, o in enumerate(outputs)
+                        if nodes[o]["module"] is not None or nodes[o]["name"] is not None]
+        leaves = list(G.graph["grads"])
+        self.leaves = [("input", nodes[k]["index"]) if nodes[k]["kind"] == "input"
+                       else ("param", nodes[k]["tensor"]) for k in leaves]
+        read = {a for n in G.graph["schedule"] if nodes[n]["kind"] == "vjp"
+                for a in nodes[n]["args"][2:]}
+        self.op = Op(name="compiled", forward=_no_forward, vjps=(_compiled_vjp,),
+                     formula=f"compiled {name}", grad_formulas=("∇ by the compiled backward",),
+                     saves=tuple(i for i, k in enumerate(leaves) if k in read), variadic=True)
+
+    # ------------------------------------------------------------------ running
+    def _buffers(self) -> _Buffers:
+        for s in self._sets:
+            if s.free():
+                return s
+        s = _Buffers(self._buffer_spec)
+        self._sets.append(s)
+        return s
+
+    def run(self, args: Sequence[Any]) -> Any:
+        """Replays the plan on `args`; returns `STALE` when a captured parameter changed shape
+        or dtype, or a captured constant was changed in place, since the trace."""
+        ps = [t.data for t in self.params]
+        if [(a.shape, a.dtype) for a in ps] != self._param_spec:
+            return STALE
+        for t, v in self.consts:
+            if t.version != v:
+                return STALE
+        xs = [a.data if isinstance(a, Tensor) else a for a in (args[i] for i in self.input_index)]
+        bufs = self._buffers()
+        outs, saved = self.forward(xs, ps, bufs.arrays)
+        res = [Tensor._wrap(o) for o in outs]
+        li = self.loss_index
+        for i, module, name in self.modules:
+            res[i].module, res[i].name = module, name
+        if li is not None:
+            loss = res[li]
+            loss.__class__ = CompiledLoss
+            inputs = tuple(args[x] if kind == "input" else x for kind, x in self.leaves)
+            versions = tuple(inputs[i].version for i in self.op.saves)
+            loss._ctx = Node(self.op, inputs, {"run": _Run(self.backward, saved)}, versions)
+            loss.requires_grad = True
+            bufs.owner = weakref.ref(loss)
+        return tuple(res) if self.tuple else res[0]
+
+    # ------------------------------------------------------------------ reporting
+    def stats(self) -> PlanStats:
+        """Node counts before and after each pass, peak bytes and the buffer plan."""
+        rows = [("trace", 0, self.trace.number_of_nodes(), "one eager call, recorded")]
+        for entry in self.graph.graph["log"]:
+            what = []
+            for key in ("removed", "folded", "added", "placed"):
+                if entry.get(key):
+                    what.append(f"{len(entry[key])} {key}")
+            if "steps" in entry:
+                what.append(f"{entry['steps']} steps")
+            if "buffers" in entry:
+                what.append(f"{entry['buffers']} buffers")
+            rows.append((entry["pass"], entry["before"], entry["after"], ", ".join(what)))
+        G = self.graph
+        spec = G.graph.get("buffers", [])
+        buffer_bytes = sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in spec)
+        allocated = sum(d["value"].nbytes for n, d in G.nodes(data=True)
+                        if d["kind"] in FORWARD + BACKWARD and d.get("root") == n
+                        and "buffer" not in d and d["kind"] != "seed")
+        return PlanStats(rows, G.graph.get("peak_bytes", 0), buffer_bytes, len(spec), allocated,
+                         len(G.graph["schedule"]))
+
+    def __repr__(self) -> str:
+        G = self.graph
+        return (f"<Plan of {self.name}: {len(G.graph['schedule'])} steps, "
+                f"{len(G.graph.get('buffers', []))} buffers>")
+
+
+def _no_forward(*args: Any, **kw: Any) -> Any:
+    raise RuntimeError("the 'compiled' op only stands for a compiled backward; it has no forward")

@@ -1,0 +1,613 @@
+"""minigrad.compile: replays equal eager mode bit for bit; each pass alone; the guards."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad.compile import (
+    TraceError,
+    assign_buffers,
+    compile_plan,
+    differentiate,
+    eliminate_dead_code,
+    fold_constants,
+    liveness,
+    schedule,
+    trace,
+)
+from minigrad.compile.kernels import OUT_FORMS, out_form
+from minigrad.ops.registry import REGISTRY
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit for bit: same shape, dtype and bytes (so -0.0 ≠ 0.0 and NaNs compare by payload)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def _mlp_data(n: int = 16, d: int = 8, c: int = 4, seed: int = 0,
+              dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d)).astype(dtype), rng.integers(0, c, n)
+
+
+def _train(model: Any, loss_fn: Callable[..., Any], opt_cls: Any, batches: list[Any],
+           **opt_kw: Any) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    """Runs one optimizer step per batch; returns the losses and every step's gradients."""
+    opt = opt_cls(model.parameters(), **opt_kw)
+    losses, grads = [], []
+    for X, y in batches:
+        opt.zero_grad()
+        loss = loss_fn(X, y)
+        loss.backward()
+        losses.append(loss.data.copy())
+        grads.append([p.grad.data.copy() for p in model.parameters()])
+        opt.step()
+    return losses, grads
+
+
+@pytest.mark.parametrize("opt", ["SGD", "Adam"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_mlp_training_is_bit_identical_to_eager(opt: str, dtype: Any) -> None:
+    mg.manual_seed(3)
+    eager = mg.nn.MLP([8, 16, 16, 4], dtype=dtype)
+    model = copy.deepcopy(eager)
+    step = mg.compile(lambda x, y: F.cross_entropy(model(x), y))
+    batches = [_mlp_data(seed=s, dtype=dtype) for s in range(4)]
+    batches = [(mg.Tensor(X), y) for X, y in batches]
+    kw = {"lr": 0.1, "momentum": 0.9} if opt == "SGD" else {"lr": 0.01}
+    cls = getattr(mg.optim, opt)
+    le, ge = _train(eager, lambda x, y: F.cross_entropy(eager(x), y), cls, batches, **kw)
+    lc, gc = _train(model, step, cls, batches, **kw)
+    assert step.traces == 1
+    for a, b in zip(le, lc):
+        assert _same(a, b)
+    for ga, gb in zip(ge, gc):
+        assert all(_same(a, b) for a, b in zip(ga, gb))
+    for p, q in zip(eager.parameters(), model.parameters()):
+        assert _same(p.data, q.data)
+
+
+def test_gradients_accumulate_across_backward_calls_as_in_eager() -> None:
+    mg.manual_seed(0)
+    eager = mg.nn.MLP([8, 5, 4], activation="tanh", dtype=np.float64)
+    model = copy.deepcopy(eager)
+    X, y = _mlp_data(dtype=np.float64)
+    step = mg.compile(lambda x, t: F.cross_entropy(model(x), t))
+    for _ in range(3):
+        F.cross_entropy(eager(mg.Tensor(X)), y).backward()
+        step(mg.Tensor(X), y).backward()
+    for p, q in zip(eager.parameters(), model.parameters()):
+        assert _same(p.grad.data, q.grad.data)
+
+
+def test_input_that_requires_grad_gets_its_gradient() -> None:
+    rng = np.random.default_rng(1)
+    W = mg.Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    xs = [mg.Tensor(rng.standard_normal((2, 3)), requires_grad=True) for _ in range(2)]
+
+    def f(x: mg.Tensor) -> mg.Tensor:
+        h = (x @ W).tanh()
+        return (h * h + x.sum()).mean()
+
+    step = mg.compile(f)
+    f(xs[0]).backward()
+    gx, gW = xs[0].grad.data.copy(), W.grad.data.copy()
+    W.grad = xs[0].grad = None
+    step(xs[1])  # traced on another tensor of that shape, never backward
+    step(xs[0]).backward()
+    assert xs[1].grad is None
+    assert _same(xs[0].grad.data, gx) and _same(W.grad.data, gW)
+
+
+def test_second_backward_needs_retain_graph_as_in_eager() -> None:
+    w = mg.Tensor(np.arange(3.0), requires_grad=True)
+    step = mg.compile(lambda x: (x * w).exp().sum())
+    x = mg.Tensor(np.ones(3))
+    loss = step(x)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    compiled = w.grad.data.copy()
+    w.grad = None
+    eager = (x * w).exp().sum()
+    eager.backward(retain_graph=True)
+    eager.backward()
+    assert _same(w.grad.data, compiled)
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+
+
+def test_two_forwards_before_one_backward_keep_their_own_buffers() -> None:
+    mg.manual_seed(1)
+    model = mg.nn.MLP([8, 16, 4])
+    step = mg.compile(lambda x, t: F.cross_entropy(model(x), t))
+    (X1, y1), (X2, y2) = _mlp_data(seed=1), _mlp_data(seed=2)
+    first = step(mg.Tensor(X1), y1)
+    step(mg.Tensor(X2), y2)  # may not overwrite what `first` still needs
+    first.backward()
+    got = [p.grad.data.copy() for p in model.parameters()]
+    model.zero_grad()
+    F.cross_entropy(model(mg.Tensor(X1)), y1).backward()
+    assert all(_same(a, p.grad.data) for a, p in zip(got, model.parameters()))
+
+
+def test_tuple_outputs_and_numpy_arguments() -> None:
+    mg.manual_seed(2)
+    model = mg.nn.MLP([8, 6, 4])
+    step = mg.compile(lambda x, t: (F.cross_entropy(model(x), t), model(x).softmax(-1)))
+    X, y = _mlp_data()
+    loss, probs = step(X, y)
+    eager_probs = model(mg.Tensor(X)).softmax(-1)
+    assert _same(probs.data, eager_probs.data)
+    assert _same(loss.data, F.cross_entropy(model(mg.Tensor(X)), y).data)
+    X2, y2 = _mlp_data(seed=5)
+    loss2, _ = step(X2, y2)  # numpy arguments are read at every call, not baked
+    assert _same(loss2.data, F.cross_entropy(model(mg.Tensor(X2)), y2).data)
+
+
+# ----------------------------------------------------------------------------- passes, alone
+
+
+def _graph_snapshot(G: nx.DiGraph) -> Any:
+    return (sorted(map(str, G.nodes)), sorted(map(str, G.edges)),
+            {str(n): sorted(d) for n, d in G.nodes(data=True)}, sorted(G.graph))
+
+
+def _program() -> tuple[Callable[..., Any], list[Any]]:
+    """A small function with dead code, a constant subgraph, fan-out and a broadcast bias."""
+    rng = np.random.default_rng(7)
+    W = mg.Tensor(rng.standard_normal((4, 3)), requires_grad=True, name="W")
+    b = mg.Tensor(rng.standard_normal(3), requires_grad=True, name="b")
+    scale = mg.Tensor(np.arange(3.0))
+
+    def f(x: mg.Tensor) -> mg.Tensor:
+        c = (scale * 2.0 + 1.0).exp()  # varies with nothing: folded
+        h = (x @ W + b).tanh()
+        _unused = h.exp().sum()  # dead
+        return (h * h * c + h).mean()
+
+    return f, [mg.Tensor(rng.standard_normal((5, 4)))]
+
+
+PASSES = [eliminate_dead_code, fold_constants, differentiate, schedule, liveness, assign_buffers]
+
+
+@pytest.mark.parametrize("upto", range(len(PASSES)), ids=[p.__name__ for p in PASSES])
+def test_each_pass_leaves_the_graph_it_was_given_unchanged(upto: int) -> None:
+    f, args = _program()
+    G, _ = trace(f, args)
+    for p in PASSES[:upto]:
+        G = p(G)
+    before = _graph_snapshot(G)
+    H = PASSES[upto](G)
+    assert H is not G and _graph_snapshot(G) == before
+    assert H.graph["log"][-1]["pass"] == PASSES[upto].__name__
+
+
+def test_trace_has_the_attributes_of_minigrad_graph() -> None:
+    f, args = _program()
+    G, out = trace(f, args)
+    eager = mg.graph(out)
+    attrs = set(next(iter(eager.nodes(data=True)))[1])
+    for _, d in G.nodes(data=True):
+        assert attrs <= set(d)
+    for _, _, d in G.edges(data=True):
+        assert {"argnums", "op", "formulas"} <= set(d)
+    ops = sorted(d["op"] for _, d in eager.nodes(data=True) if d["op"])
+    live = eliminate_dead_code(G)
+    traced = sorted(d["op"] for _, d in live.nodes(data=True) if d["kind"] == "op" and
+                    d["requires_grad"])
+    assert ops == traced  # the same ops as the eager graph, where both record history
+
+
+def test_dead_code_elimination_keeps_exactly_the_ancestors_of_the_outputs() -> None:
+    f, args = _program()
+    G, _ = trace(f, args)
+    H = eliminate_dead_code(G)
+    (out,) = H.graph["outputs"]
+    assert set(H.nodes) == nx.ancestors(G, out) | {out} | set(G.graph["inputs"])
+    removed = H.graph["log"][-1]["removed"]
+    assert {G.nodes[n]["op"] for n in removed} == {"exp", "sum"}
+
+
+def test_constant_folding_folds_what_varies_with_nothing() -> None:
+    f, args = _program()
+    G = eliminate_dead_code(trace(f, args)[0])
+    H = fold_constants(G)
+    folded = H.graph["log"][-1]["folded"]
+    assert sorted(G.nodes[n]["op"] for n in folded) == ["add", "exp", "mul"]
+    kept = [n for n in folded if n in H]  # the inner folded ops are read by nothing now
+    assert [G.nodes[n]["op"] for n in kept] == ["exp"]
+    for n in kept:
+        assert H.nodes[n]["kind"] == "const" and H.in_degree(n) == 0
+        assert _same(H.nodes[n]["value"], np.exp(np.arange(3.0) * 2.0 + 1.0))
+    assert all(H.nodes[n]["varying"] for n in H.nodes if H.nodes[n]["kind"] == "op")
+    step = mg.compile(f)
+    assert _same(step(*args).data, f(*args).data)
+
+
+def test_differentiate_records_eager_backward() -> None:
+    f, args = _program()
+    H = differentiate(fold_constants(eliminate_dead_code(trace(f, args)[0])))
+    loss = f(*args)
+    loss.backward()
+    for leaf, g in H.graph["grads"].items():
+        t = H.nodes[leaf]["tensor"]
+        assert _same(H.nodes[g]["value"], t.grad.data)  # the recorded sweep's own values
+    kinds = [d["kind"] for _, d in H.nodes(data=True)]
+    assert kinds.count("acc") >= 2  # h feeds three products: its gradients are added up
+    for n, d in H.nodes(data=True):
+        if d["kind"] == "vjp":
+            assert H.has_edge(d["of"], n)
+
+
+def test_schedule_is_topological_and_runs_backward_after_forward() -> None:
+    f, args = _program()
+    H = schedule(differentiate(fold_constants(eliminate_dead_code(trace(f, args)[0]))))
+    step = {n: H.nodes[n]["step"] for n in H.graph["schedule"]}
+    for u, v in H.edges:
+        if u in step:
+            assert step[u] < step[v]
+    kinds = [H.nodes[n]["kind"] for n in H.graph["schedule"]]
+    first_backward = kinds.index("seed")
+    assert all(k in ("op", "raw") for k in kinds[:first_backward])
+    assert all(k in ("seed", "vjp", "acc") for k in kinds[first_backward:])
+
+
+def test_liveness_and_buffers_never_overlap_two_live_arrays() -> None:
+    mg.manual_seed(4)
+    model = mg.nn.MLP([8, 16, 16, 16, 4])
+    X, y = _mlp_data()
+    plan = compile_plan(lambda x, t: F.cross_entropy(model(x), t), [mg.Tensor(X), y])
+    H = plan.graph
+    for n in H.graph["schedule"]:
+        d = H.nodes[n]
+        for s in H.successors(n):
+            assert d["last_use"] >= H.nodes[s]["step"]
+    by_buffer: dict[int, list[Any]] = {}
+    for n, d in H.nodes(data=True):
+        if "buffer" in d:
+            by_buffer.setdefault(d["buffer"], []).append(n)
+            assert H.graph["buffers"][d["buffer"]][0] == d["value"].shape
+    for nodes in by_buffer.values():
+        spans = sorted((H.nodes[n]["step"], H.nodes[n]["life"]) for n in nodes)
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            assert end < start
+    st = plan.stats()
+    assert 0 < st.peak_bytes <= sum(d["value"].nbytes for _, d in H.nodes(data=True)
+                                    if d["kind"] not in ("input", "param", "const"))
+    assert st.buffers >= 1 and "assign_buffers" in str(st)
+
+
+def _registry_cases(name: str) -> list[Any]:
+    op = REGISTRY[name]
+    rng = np.random.default_rng(0)
+    return [(op, args, params) for args, params in op.examples(rng, np.float64)]
+
+
+OUT_OPS = sorted(n for n, op in REGISTRY.items()
+                 if isinstance(op.forward, np.ufunc) or n in OUT_FORMS)
+
+
+@pytest.mark.parametrize("name", OUT_OPS)
+def test_out_forms_equal_the_registry_forward_bit_for_bit(name: str) -> None:
+    tried = 0
+    for op, args, params in _registry_cases(name):
+        for dt in (np.float32, np.float64):
+            arrs = [np.asarray(a).astype(dt) if np.asarray(a).dtype.kind == "f" else
+                    np.asarray(a) for a in args]
+            k = out_form(op, params, arrs)
+            if k is None:
+                continue
+            ref = np.asarray(op.forward(*arrs, **params))
+            buf = np.full(ref.shape, np.nan, ref.dtype)
+            assert k(*arrs, out=buf) is buf and _same(buf, ref)
+            tried += 1
+    assert tried > 0
+
+
+# ----------------------------------------------------------------------------- random programs
+
+UNARY = [F.tanh, F.sigmoid, F.relu, F.softplus, lambda x: x * x, lambda x: -x,
+         lambda x: x.sum(0, keepdims=True), lambda x: x.T.T]
+BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, F.maximum,
+          lambda a, b: a / (b * b + 1.0)]
+SHAPES = [(2, 3), (3,), (1, 3)]
+
+
+@st.composite
+def programs(draw: Any) -> list[tuple[int, int, int, int]]:
+    n = draw(st.integers(1, 12))
+    steps = []
+    for k in range(n):
+        pool = 4 + k
+        steps.append((draw(st.integers(0, 1)), draw(st.integers(0, 7)),
+                      draw(st.integers(0, pool - 1)), draw(st.integers(0, pool - 1))))
+    return steps
+
+
+@given(programs(), st.integers(0, 2**31 - 1), st.sampled_from([np.float32, np.float64]))
+def test_random_programs_replay_bit_for_bit(prog: list[Any], seed: int, dtype: Any) -> None:
+    rng = np.random.default_rng(seed)
+    p = [mg.Tensor(rng.standard_normal(s).astype(dtype), requires_grad=True)
+         for s in SHAPES[:2]]
+    c = mg.Tensor(rng.standard_normal((1, 3)).astype(dtype))
+
+    def f(x: mg.Tensor) -> mg.Tensor:
+        vals = [x, p[0], p[1], c]
+        for kind, which, i, j in prog:
+            vals.append(UNARY[which](vals[i]) if kind == 0 else
+                        BINARY[which % len(BINARY)](vals[i], vals[j]))
+        return vals[-1].sum() + (vals[len(vals) // 2] * 0.5).sum()  # a final diamond
+
+    step = mg.compile(f)
+    for _ in range(2):  # the trace, then a replay on new data
+        x = mg.Tensor(rng.standard_normal((2, 3)).astype(dtype))
+        got = step(x)
+        if got.requires_grad:
+            got.backward()
+        cg = [q.grad for q in p]
+        for q in p:
+            q.grad = None
+        want = f(x)
+        if want.requires_grad:
+            want.backward()
+        assert _same(got.data, want.data)
+        for a, q in zip(cg, p):
+            assert (a is None and q.grad is None) or _same(a.data, q.grad.data)
+        for q in p:
+            q.grad = None
+
+
+# ----------------------------------------------------------------------------- guards
+
+
+def test_other_shapes_or_dtypes_retrace_and_say_so(capsys: Any) -> None:
+    mg.manual_seed(0)
+    model = mg.nn.MLP([8, 6, 4])
+    step = mg.compile(lambda x, t: F.cross_entropy(model(x), t), verbose=True)
+    X, y = _mlp_data(n=16)
+    step(mg.Tensor(X), y)
+    step(mg.Tensor(X), y)
+    assert step.traces == 1
+    X2, y2 = _mlp_data(n=7)
+    loss = step(mg.Tensor(X2), y2)
+    assert step.traces == 2
+    assert _same(loss.data, F.cross_entropy(model(mg.Tensor(X2)), y2).data)
+    step(mg.Tensor(X.astype(np.float64)), y)
+    assert step.traces == 3
+    out = capsys.readouterr().out
+    assert "tracing" in out and "argument 0 is Tensor (7, 8) float32, traced with " \
+        "Tensor (16, 8) float32" in out and "float64" in out
+
+
+@pytest.mark.parametrize("branch", [
+    lambda t: bool(t.sum() > 0),
+    lambda t: t.sum().item(),
+    lambda t: float(t.mean()),
+    lambda t: 1 if t.sum() > 0 else 0,
+], ids=["bool", "item", "float", "if"])
+def test_value_dependent_control_flow_is_an_error_naming_the_line(branch: Any) -> None:
+    w = mg.Tensor(np.ones(3), requires_grad=True)
+
+    def f(x: mg.Tensor) -> mg.Tensor:
+        y = x * w
+        branch(y)
+        return y.sum()
+
+    step = mg.compile(f)
+    with pytest.raises(TraceError, match=r"test_compile\.py.*line \d+") as e:
+        step(mg.Tensor(np.arange(3.0)))
+    assert "control flow" in str(e.value)
+
+
+def test_control_flow_on_constants_is_allowed() -> None:
+    k = mg.Tensor(np.array(2.0))
+    w = mg.Tensor(np.ones(3), requires_grad=True)
+    step = mg.compile(lambda x: (x * w).sum() * (2.0 if k.item() > 1 else 3.0))
+    assert _same(step(mg.Tensor(np.ones(3))).data, np.asarray(6.0))
+
+
+def test_comparisons_and_argmax_are_recomputed_at_every_replay() -> None:
+    w = mg.Tensor(np.ones(4), requires_grad=True)
+
+    def f(x: mg.Tensor) -> tuple[mg.Tensor, mg.Tensor]:
+        mask = x > 0
+        acc = (x.argmax(-1) == 1).astype("float64").mean()
+        return (x * w * mask).sum(), acc
+
+    step = mg.compile(f)
+    for data in ([[1.0, 2.0, -1.0, 0.0]], [[-1.0, 5.0, 3.0, 2.0]], [[4.0, -1.0, -2.0, 1.0]]):
+        x = mg.Tensor(np.array(data))
+        got, acc = step(x)
+        want, wacc = f(x)
+        assert _same(got.data, want.data) and _same(acc.data, wacc.data)
+
+
+def test_optimizer_updates_are_seen_and_replaced_arrays_too() -> None:
+    w = mg.Tensor(np.ones(3), requires_grad=True)
+    step = mg.compile(lambda x: (x * w).sum())
+    x = mg.Tensor(np.arange(3.0))
+    assert step(x).item() == 3.0
+    opt = mg.optim.SGD([w], lr=1.0)
+    step(x).backward()
+    opt.step()
+    assert _same(step(x).data, (x * w).sum().data)
+    w.data = np.zeros(3)  # a new array, e.g. load_state_dict
+    assert step(x).item() == 0.0
+    w.data = np.zeros(4)
+    with pytest.raises(ValueError):  # retraced: eager's own error for the new shape
+        step(x)
+
+
+def test_a_constant_changed_in_place_is_retraced() -> None:
+    c = mg.Tensor(np.ones(3))
+    w = mg.Tensor(np.ones(3), requires_grad=True)
+    step = mg.compile(lambda x: (x * w * c).sum())
+    x = mg.Tensor(np.ones(3))
+    step(x)
+    with mg.no_grad():
+        c.mul_(2.0)
+    assert step(x).item() == 6.0 and step.traces == 2
+
+
+def test_in_place_changes_and_random_draws_inside_are_errors() -> None:
+    w = mg.Tensor(np.ones(3), requires_grad=True)
+
+    def inplace(x: mg.Tensor) -> mg.Tensor:
+        y = x * w
+        y.add_(1.0)
+        return y.sum()
+
+    with pytest.raises(TraceError, match="in place"):
+        mg.compile(inplace)(mg.Tensor(np.ones(3)))
+    drop = mg.nn.Dropout(0.5)
+    with pytest.raises(TraceError, match="random"):
+        mg.compile(lambda x: drop(x * w).sum())(mg.Tensor(np.ones(3)))
+    drop.eval()
+    assert mg.compile(lambda x: drop(x * w).sum())(mg.Tensor(np.ones(3))).item() == 3.0
+
+
+def test_copies_and_detached_values_are_replayed_and_cut_from_backward() -> None:
+    w = mg.Tensor(np.ones(3), requires_grad=True)
+
+    def f(x: np.ndarray) -> mg.Tensor:
+        h = mg.Tensor(x, dtype="float64") * w  # a copy of the argument, made inside
+        return (h * h.detach() + h * h.data).sum()  # the detached factors pass no gradient
+
+    step = mg.compile(f)
+    for data in (np.arange(3.0), np.array([2.0, -1.0, 0.5])):
+        got = step(data)
+        got.backward()
+        g = w.grad.data.copy()
+        w.grad = None
+        want = f(data)
+        want.backward()
+        assert _same(got.data, want.data) and _same(g, w.grad.data)
+        w.grad = None
+
+
+def test_a_copy_made_out_of_sight_would_bake_the_argument_in() -> None:
+    w = mg.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(TraceError, match="copied"):
+        mg.compile(lambda x: (mg.Tensor(np.array(x)) * w).sum())(np.arange(3.0))
+
+
+def test_no_grad_replays_without_history() -> None:
+    mg.manual_seed(0)
+    model = mg.nn.MLP([8, 6, 4])
+    step = mg.compile(lambda x, t: F.cross_entropy(model(x), t))
+    X, y = _mlp_data()
+    with mg.no_grad():
+        a = step(mg.Tensor(X), y)
+        b = step(mg.Tensor(X), y)
+    assert not a.requires_grad and a._ctx is None and _same(a.data, b.data)
+    c = step(mg.Tensor(X), y)
+    assert c.requires_grad and step.traces == 2 and _same(a.data, c.data)
+    assert not step.plans[next(iter(step.plans))].graph.graph["grads"]
+
+
+def test_detect_anomaly_names_the_op_and_line_in_forward_and_backward() -> None:
+    w = mg.Tensor(np.array([1.0, 1.0]), requires_grad=True)
+    step = mg.compile(lambda x: (x * w).sqrt().sum())
+    with mg.detect_anomaly(), np.errstate(all="ignore"):
+        step(mg.Tensor(np.array([1.0, 4.0])))  # traced on finite values
+        with pytest.raises(FloatingPointError, match=r"'sqrt'.*\n.*test_compile\.py.*lambda"):
+            step(mg.Tensor(np.array([-1.0, 1.0])))  # replayed: NaN in forward
+        loss = step(mg.Tensor(np.array([0.0, 1.0])))  # √0 is fine, its VJP δ/(2·0) is not
+        with pytest.raises(FloatingPointError, match=r"VJP of op 'sqrt'.*\n.*test_compile"):
+            loss.backward()
+        assert w.grad is None  # nothing written, as in eager
+    assert step.traces == 1
+    with np.errstate(all="ignore"):
+        step(mg.Tensor(np.array([-1.0, 1.0])))  # anomaly mode off: another plan, no checks
+    assert step.traces == 2
+
+
+def test_numpy_views_of_arguments_are_made_again_and_numpy_copies_are_errors() -> None:
+    mg.manual_seed(0)
+    model = mg.nn.MLP([8, 6, 4])
+    step = mg.compile(lambda x, t: F.cross_entropy(model(x.reshape(-1, 8)), t.reshape(-1)))
+    for seed in range(3):
+        X, y = _mlp_data(seed=seed)
+        X3, y3 = X.reshape(4, 4, 8), y.reshape(4, 4)
+        got = step(mg.Tensor(X3), y3)
+        assert _same(got.data, F.cross_entropy(model(mg.Tensor(X)), y).data)
+    assert step.traces == 1
+    with pytest.raises(TraceError, match="copied"):
+        mg.compile(lambda x, t: F.cross_entropy(model(x), t + 0))(mg.Tensor(X), y)
+
+
+# ----------------------------------------------------------------------------- the examples
+
+
+def _train_pair(make: Callable[[], Any], loss: Callable[..., Any], batches: list[Any],
+                opt: str = "Adam", lr: float = 1e-2) -> None:
+    """Trains a model eagerly and its copy compiled on the same batches, asserting equal bits
+    for every loss, every gradient and the weights after every update."""
+    eager = make()
+    model = copy.deepcopy(eager)
+    step = mg.compile(lambda *a: loss(model, *a))
+    o_e = getattr(mg.optim, opt)(eager.parameters(), lr=lr)
+    o_c = getattr(mg.optim, opt)(model.parameters(), lr=lr)
+    for batch in batches:
+        o_e.zero_grad()
+        o_c.zero_grad()
+        le, lc = loss(eager, *batch), step(*batch)
+        assert _same(le.data, lc.data)
+        le.backward()
+        lc.backward()
+        for p, q in zip(eager.parameters(), model.parameters()):
+            assert _same(p.grad.data, q.grad.data)
+        o_e.step()
+        o_c.step()
+        for p, q in zip(eager.parameters(), model.parameters()):
+            assert _same(p.data, q.data)
+    assert step.traces == 1
+
+
+def test_transformer_training_is_bit_identical_to_eager() -> None:
+    from minigrad.models.transformer import TinyTransformer
+
+    mg.manual_seed(0)
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, 11, (4, 8)), rng.integers(0, 11, (4, 8))) for _ in range(3)]
+    _train_pair(
+        lambda: TinyTransformer(vocab_size=11, block_size=8, embed_dim=16, num_heads=2,
+                                num_layers=2),
+        lambda m, x, t: F.cross_entropy(m(x).reshape(-1, 11), t.reshape(-1)), batches)
+
+
+def test_cnn_training_is_bit_identical_to_eager() -> None:
+    nn = mg.nn
+    mg.manual_seed(0)
+    rng = np.random.default_rng(0)
+    batches = [(mg.Tensor(rng.standard_normal((4, 1, 8, 8)).astype(np.float32)),
+                rng.integers(0, 10, 4)) for _ in range(3)]
+    _train_pair(
+        lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(24, 10)),
+        lambda m, x, t: F.cross_entropy(m(x), t), batches, opt="SGD", lr=0.1)
+
+
+def test_batchnorm_compiles_in_eval_mode_and_refuses_training_mode() -> None:
+    nn = mg.nn
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 4))
+    X, y = _mlp_data()
+    with pytest.raises(TraceError, match="in place"):  # the running estimates move
+        mg.compile(lambda x, t: F.cross_entropy(model(x), t))(mg.Tensor(X), y)
+    model.eval()
+    step = mg.compile(lambda x, t: F.cross_entropy(model(x), t))
+    got = step(mg.Tensor(X), y)
+    assert _same(got.data, F.cross_entropy(model(mg.Tensor(X)), y).data)
