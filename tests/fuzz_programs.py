@@ -37,7 +37,7 @@ from minigrad.ops.registry import REGISTRY, Op
 # `make test` runs a bounded, reproducible budget; `make fuzz` (MINIGRAD_FUZZ=long) runs at
 # length with fresh random draws each time.
 settings.register_profile(
-    "fuzz-quick", max_examples=6, deadline=None, derandomize=True, database=None,
+    "fuzz-quick", max_examples=5, deadline=None, derandomize=True, database=None,
     suppress_health_check=list(HealthCheck),
 )
 LONG = os.environ.get("MINIGRAD_FUZZ", "") == "long"
