@@ -11,9 +11,9 @@ two cores.
 Afterwards it draws the model (``visualize.draw`` collapsed to one box per module, with the
 backward formulas) and the gradient flow per layer (``visualize.grad_flow``), both as PNG.
 
-BLAS runs single-threaded unless ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` say otherwise:
-the products of this small network are too small to gain from a second thread, and waiting
-for one costs more than it saves.
+While it trains, numpy's BLAS runs on one thread (threadpoolctl): the products of this small
+network are too small to gain from a second thread, and waiting for one costs more than it
+saves.
 
 Run::
 
@@ -23,22 +23,18 @@ Run::
 
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+import time
+from typing import Any
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before numpy loads BLAS (see the docstring)
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import minigrad  # noqa: E402
-from minigrad import data, nn, optim  # noqa: E402
-from minigrad.models.cnn import DigitsCNN  # noqa: E402
+import minigrad
+from minigrad import data, nn, optim
+from minigrad.models.cnn import DigitsCNN
 
 INSTALL_HINT = (
     "train_cnn_digits.py needs scikit-learn for the bundled 8x8 digits data set.\n"
@@ -101,6 +97,8 @@ def draw_model(model: nn.Module, X: np.ndarray, y: np.ndarray, diagram: str,
     return written
 
 
+# the matrices are small: numpy's BLAS threads would cost more than they save
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Trains the digits CNN and reports train and test accuracy and the time taken.
 

@@ -151,12 +151,18 @@ def _twins(torch: Any) -> dict[str, type]:
             y = tnn.functional.dropout(y, self.out_dropout, self.training)
             return y.reshape(x.shape) if len(lead) != 1 else y
 
+    class Residual(Module):
+        """PyTorch twin of `minigrad.models.transformer.Residual`: h + f(h)."""
+
+        def forward(self, h: Any, fh: Any) -> Any:
+            return h + fh
+
     class Block(Module):
         """PyTorch twin of `minigrad.models.transformer.Block` (pre-LN)."""
 
         def forward(self, h: Any) -> Any:
-            h = h + self.attn(self.ln_1(h))
-            return h + self.mlp(self.ln_2(h))
+            h = self.res_1(h, self.attn(self.ln_1(h)))
+            return self.res_2(h, self.mlp(self.ln_2(h)))
 
     class DigitsCNN(Module):
         """PyTorch twin of `minigrad.models.cnn.DigitsCNN`: its layers in order."""
@@ -180,7 +186,7 @@ def _twins(torch: Any) -> dict[str, type]:
             h = self.tok_emb(tokens) + self.pos_emb(pos)
             return self.head(self.ln_f(self.blocks(h)))
 
-    for cls in (MLP, CausalSelfAttention, Block, DigitsCNN, TinyTransformer):
+    for cls in (MLP, CausalSelfAttention, Residual, Block, DigitsCNN, TinyTransformer):
         cls.__module__ = __name__
         cls.__qualname__ = f"torch_twin.{cls.__name__}"
         _TWINS[cls.__name__] = cls
@@ -189,6 +195,7 @@ def _twins(torch: Any) -> dict[str, type]:
 
 _COMPOSITES: dict[type[nn.Module], tuple[str, ...]] = {
     nn.MLP: ("sizes", "activation", "output"),
+    _transformer.Residual: (),
     _transformer.Block: (),
     _transformer.TinyTransformer: ("vocab_size", "block_size"),
 }

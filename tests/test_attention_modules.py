@@ -67,6 +67,7 @@ def test_layer_norm_state_dict_and_init_match_torch(ns, affine):
 @pytest.mark.parametrize("shape,ns", [((4, 8), 8), ((1, 6, 8), 8), ((2, 3, 4), (3, 4))],
                          ids=str)
 def test_layer_norm_module_matches_torch(shape, ns, dtype, rng):
+    torch.manual_seed(0)
     t = torch.nn.LayerNorm(ns, eps=1e-4, dtype=TDT[dtype])
     with torch.no_grad():
         for p in t.parameters():
@@ -91,6 +92,7 @@ def test_embedding_state_dict_and_init():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ishape", [(6,), (1, 1), (3, 7)], ids=str)
 def test_embedding_module_matches_torch(ishape, dtype, rng):
+    torch.manual_seed(0)
     t = torch.nn.Embedding(5, 4, dtype=TDT[dtype])
     m = nn.Embedding(5, 4, dtype=dtype)
     _load(m, t)
@@ -137,6 +139,7 @@ def _torch_by_hand(t: Any, H: int) -> Any:
 @pytest.mark.parametrize("oracle", ["multihead_attention", "by_hand"])
 def test_attention_module_matches_torch(shape, heads, oracle, dtype, rng):
     E, L = shape[-1], shape[-2]
+    torch.manual_seed(0)  # the same weights on every run
     t = torch.nn.MultiheadAttention(E, heads, batch_first=True, dtype=TDT[dtype])
     with torch.no_grad():
         for p in t.parameters():

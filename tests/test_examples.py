@@ -227,9 +227,8 @@ def test_digits_without_sklearn_as_script(tmp_path):
 
 @pytest.mark.slow
 def test_cnn_digits_short_run_learns_and_draws(tmp_path):
-    """Three epochs, as a script (so its single-threaded BLAS setting takes effect; the full
-    default run is timed in the benchmarks' notes, not here): the CNN already beats chance by
-    far, prints its accuracy and time, and writes both pictures."""
+    """Three epochs, as a script (the full default run is timed by hand, not here): the CNN
+    already beats chance by far, prints its accuracy and time, and writes both pictures."""
     pytest.importorskip("sklearn")
     proc = _run_script("train_cnn_digits", "--epochs", "3", "--no-progress", "--diagram",
                        "model.png", "--grad-flow", "flow.png", cwd=tmp_path, timeout=300)

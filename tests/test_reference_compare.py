@@ -232,6 +232,7 @@ def test_the_transformer_matches_every_row():
     assert report.ok, str(report)
     assert {"Embedding", "LayerNorm", "CausalSelfAttention", "GELU", "Linear"} <= {
         r.layer for r in report.rows}
+    assert not report.no_formula
     attn = [r for r in report.rows if r.module == "blocks.0.attn"]
     assert {r.quantity for r in attn} == {"out", "∇x", "∇in_proj_weight", "∇in_proj_bias",
                                           "∇out_proj.weight", "∇out_proj.bias"}

@@ -155,15 +155,26 @@ def _forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | Non
     blocked = _blocked(mask if mask is None or mask.dtype == np.bool_ else None, is_causal,
                        q.shape[-2], k.shape[-2])
     if blocked is not None:
-        s = np.where(blocked, np.asarray(-np.inf, dtype=s.dtype), s)
+        # added as a bias of −∞, as PyTorch does (so a score that overflowed to +∞ at a
+        # masked position gives NaN there, as in PyTorch, rather than being hidden)
+        s = s + np.where(blocked, np.asarray(-np.inf, dtype=s.dtype), np.asarray(0, s.dtype))
     m = s.max(axis=-1, keepdims=True)
-    dead = np.isneginf(m)  # rows with no allowed position
-    if dead.any():
+    # A row that the mask blocks entirely gets P = 0 (PyTorch's safe softmax); so does, with
+    # is_causal, any row of −∞ scores. Otherwise softmax is taken as it is: a row whose
+    # scores overflowed stays NaN, as in PyTorch.
+    dead = None
+    if is_causal:
+        dead = np.isneginf(m)
+    elif mask is not None:
+        every = _blocked(mask, False, q.shape[-2], k.shape[-2])
+        if every is not None:
+            dead = np.isneginf(m) & every.all(axis=-1, keepdims=True)
+    if dead is not None and dead.any():
         m = np.where(dead, np.asarray(0, dtype=m.dtype), m)
-    e = np.exp(s - m)
+    e = np.exp(s - m)  # 0 all along a dead row
     z = e.sum(axis=-1, keepdims=True)
-    if dead.any():
-        z[dead] = 1  # e is 0 all along such a row, so its P is 0
+    if dead is not None and dead.any():
+        z = np.where(dead, np.asarray(1, dtype=z.dtype), z)
     p = e / z
     return np.matmul(p, v), {"P": p}
 

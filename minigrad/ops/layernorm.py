@@ -33,6 +33,14 @@ def _axes(normalized_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _stats(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any]:
     """`x̂` and `1/σ`, from arrays or (under create_graph) from Tensors."""
+    if isinstance(x, np.ndarray) and x.size:
+        big = float(np.max(np.abs(x)))
+        if np.isfinite(big) and big > 1e150:
+            # (x − μ)² would overflow: normalize x/s instead, x̂ is the same and σ = s·σ_s
+            xc = x / big
+            xc = xc - xc.mean(axis=axes, keepdims=True)
+            rstd = ((xc * xc).mean(axis=axes, keepdims=True) + eps / big / big) ** -0.5
+            return xc * rstd, rstd / big
     xc = x - x.mean(axis=axes, keepdims=True)
     rstd = ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
     return xc * rstd, rstd

@@ -112,14 +112,18 @@ def _forward(x: np.ndarray, w: np.ndarray | None = None, b: np.ndarray | None = 
     if training:
         mu = x.mean(axis=axes)
         xc = x - mu.reshape(cs)
-        var = np.mean(xc * xc, axis=axes)
+        var = np.mean(np.square(xc), axis=axes)
     else:
         assert running_mean is not None and running_var is not None  # _check made sure
         mu = running_mean.astype(dt, copy=False)
         var = running_var.astype(dt, copy=False)
         xc = x - mu.reshape(cs)
     inv = (1.0 / np.sqrt(var + eps)).astype(dt, copy=False)
-    xhat = xc * inv.reshape(cs)
+    if training:
+        xc *= inv.reshape(cs)  # xc is this function's own temporary: x̂ takes its memory
+        xhat = xc
+    else:
+        xhat = xc * inv.reshape(cs)
     y = xhat * w.reshape(cs) if w is not None else xhat.copy()
     if b is not None:
         y += b.reshape(cs)
@@ -167,7 +171,13 @@ def _vjp_x(g, out, x, w=None, b=None, *, running_mean=None, running_var=None, tr
     m = float(x.size // x.shape[1])
     sum_g = g.sum(axis=axes, keepdims=True)
     sum_gx = (g * xhat).sum(axis=axes, keepdims=True)
-    return (scale / m) * (m * g - sum_g - xhat * sum_gx)
+    if isinstance(g, Tensor) or isinstance(xhat, Tensor):
+        return (scale / m) * (m * g - sum_g - xhat * sum_gx)
+    # the same formula on arrays, with one full-size temporary instead of four
+    gx = g - sum_g / m
+    gx -= xhat * (sum_gx / m)
+    gx *= scale
+    return gx
 
 
 def _vjp_w(g, out, x, w=None, b=None, *, running_mean=None, running_var=None, training=False,

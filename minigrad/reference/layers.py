@@ -7,8 +7,10 @@ the module (for its parameters and settings) and the arrays of its inputs. The t
 keyed by the module's class name and looked up at run time, so a test can swap one entry
 (or one formula function of the book) and watch `compare` flag exactly the rows it feeds.
 
-Gradient keys: ``"x"`` for the module's input (``"x1"``, … for further inputs) and a
-parameter's name relative to the module (``"weight"``, ``"out_proj.bias"``).
+Gradient keys: ``"x"`` for the module's input (``"x1"``, … for further inputs, in the order
+its ops take them) and a parameter's name relative to the module (``"weight"``,
+``"out_proj.bias"``). The transformer's ``Residual`` (``h + f(h)``, two inputs) sends δ to
+both.
 """
 
 from __future__ import annotations
@@ -259,6 +261,16 @@ def _csa_bwd(m: Any, xs: list[np.ndarray], cache: Any, delta: np.ndarray
     return out
 
 
+def _residual_fwd(m: Any, xs: list[np.ndarray], _: np.ndarray) -> tuple[np.ndarray, Any]:
+    return xs[0] + xs[1], None
+
+
+def _residual_bwd(m: Any, xs: list[np.ndarray], _: Any, delta: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    # a sum passes δ unchanged to both terms: the skip path is why deep residual nets train
+    return {"x": delta, "x1": delta}
+
+
 _NORM = "(γ/σ)/M·(M·δ − Σδ − x̂·Σ(δ⊙x̂))"
 
 # The rulebook of layers, as data.
@@ -293,6 +305,8 @@ LAYER_FORMULAS: dict[str, LayerFormula] = {
         "bias": "Σ δ"}),
     "Embedding": LayerFormula(_emb_fwd, _emb_bwd, {"out": "W[t]",
                                                    "weight": "δ rows added at t"}),
+    "Residual": LayerFormula(_residual_fwd, _residual_bwd, {"out": "h + f(h)", "x": "δ",
+                                                            "x1": "δ"}),
     "Dropout": LayerFormula(_dropout_fwd, _dropout_bwd, {"out": "x ⊙ m/(1−p)",
                                                          "x": "δ ⊙ m/(1−p)"}),
     "CausalSelfAttention": LayerFormula(_csa_fwd, _csa_bwd, {
