@@ -119,7 +119,9 @@ def compare_with_torch(prog: Program) -> None:
         delta = np.abs(prog.w.astype(np.float64) + ty.detach().numpy().astype(np.float64))
     big_delta = float(np.max(delta[np.isfinite(delta)], initial=0.0))
     for n, a, b, m in zip(diff, ours, ref, mg_):
-        close(a, b, prog.dtype, f"gradient of {n}", mag=m, noise=eps * big_delta)
+        # δ times ∂y/∂x, which for a product of inputs is of the size of the other inputs
+        close(a, b, prog.dtype, f"gradient of {n}", mag=m,
+              noise=min(eps * big_delta * max(1.0, big_in), float(np.finfo(np.float64).max)))
     if not all(np.all(np.isfinite(r)) for r in ref):
         return
     # the Hessian-vector product H v of the objective, through create_graph
@@ -135,7 +137,8 @@ def compare_with_torch(prog: Program) -> None:
     ths = torch.autograd.grad(sum((g * v).sum() for g, v in tused), txs, allow_unused=True)
     for n, a, b, m in zip(diff, _zeros_for_none(hs, like), _zeros_for_none(ths, like), mh):
         close(a, b, prog.dtype, f"Hessian-vector product at {n}", HVP_TOL, mag=m,
-              noise=eps * big_delta)
+              noise=min(eps * max(1.0, big_delta) * max(1.0, big_in),
+                        float(np.finfo(np.float64).max)))
 
 
 def compare_with_differences(prog: Program, eps: float = 1e-6) -> None:

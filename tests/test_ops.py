@@ -192,8 +192,8 @@ def test_matches_torch(name: str) -> None:
 @pytest.mark.parametrize("scale", [1e300, 1e-300, 0.0])
 def test_extreme_values_match_torch(name: str, scale: float) -> None:
     """Near the largest float, near the smallest and at zero, the forward gives PyTorch's
-    answer, finite wherever PyTorch's is (a forward that computed something only for its
-    shape, or cubed its input, used to give ∞ or nan here)."""
+    answer (at 1e300: is finite wherever PyTorch's is; a forward that computed something
+    only for its shape, or cubed its input, used to give ∞ or nan there)."""
     if torch is None:
         pytest.skip("torch is not installed")
     op = REGISTRY[name]
@@ -218,6 +218,9 @@ def test_extreme_values_match_torch(name: str, scale: float) -> None:
             out = apply(op, *xs, **params)
         fin = np.isfinite(tout)
         assert np.all(np.isfinite(out.data[fin])), where
+        if scale > 1e150:
+            continue  # PyTorch's own intermediates overflow there (a layer norm of 1e300s
+            # is just its bias): past finiteness, it is no oracle
         if fin.all():
             np.testing.assert_allclose(out.data, tout, rtol=1e-12, atol=noise, err_msg=where)
         else:
