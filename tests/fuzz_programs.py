@@ -37,7 +37,7 @@ from minigrad.ops.registry import REGISTRY, Op
 # `make test` runs a bounded, reproducible budget; `make fuzz` (MINIGRAD_FUZZ=long) runs at
 # length with fresh random draws each time.
 settings.register_profile(
-    "fuzz-quick", max_examples=6, deadline=None, derandomize=True, database=None,
+    "fuzz-quick", max_examples=5, deadline=None, derandomize=True, database=None,
     suppress_health_check=list(HealthCheck),
 )
 LONG = os.environ.get("MINIGRAD_FUZZ", "") == "long"
@@ -137,7 +137,10 @@ def unknown_ops() -> dict[str, str]:
 
 # --------------------------------------------------------------------------- values
 def _specials(dtype: np.dtype, lo: float, hi: float) -> list[float]:
-    mags = [1e-30, 1e4, 1e30] + ([1e-300, 1e300] if dtype == np.float64 else [])
+    # 1e150 rather than 1e300 in float64: beyond, PyTorch's own variances overflow (a layer
+    # norm of 1e300s returns just the bias there), so it stops being an oracle; the registry
+    # walk checks 1e300 for finiteness (tests/test_ops.py)
+    mags = [1e-30, 1e4, 1e30] + ([1e-300, 1e150] if dtype == np.float64 else [])
     out = [0.0] if lo <= 0 <= hi else []
     out += [m for m in mags if hi > 0] + [-m for m in mags if lo < 0]
     return sorted(set(out))

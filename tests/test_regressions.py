@@ -145,3 +145,14 @@ def test_var_of_equal_values_is_exactly_zero():
     x = mg.Tensor(np.full((3, 2), -1e30), requires_grad=True)
     np.testing.assert_array_equal(x.var(axis=0).data, [0.0, 0.0])
     np.testing.assert_array_equal(x.std(axis=0).data, [0.0, 0.0])
+
+
+def test_layer_norm_of_zero_rows_beside_a_huge_row():
+    # found by the fuzzer: the overflow guard scaled every row by the tensor's largest |x|,
+    # so a row of zeros got σ² = eps/1e600 = 0 and x̂ = 0·∞ = nan; PyTorch gives 0
+    a = np.zeros((3, 3))
+    a[0, 0] = -1e300
+    y = mg.ops.layer_norm(mg.Tensor(a), (3,))
+    ref = torch.nn.functional.layer_norm(torch.tensor(a), (3,)).numpy()
+    np.testing.assert_array_equal(y.data[1:], ref[1:])
+    assert np.all(np.isfinite(y.data))

@@ -23,7 +23,6 @@ import pytest
 import minigrad
 import minigrad.functional as F
 from minigrad import nn, visualize
-from minigrad.visualize import _style as S
 from minigrad.visualize.diagram import build_scene
 from minigrad.visualize.steps import CURRENT, GREY_FILL, sweep
 
@@ -160,7 +159,7 @@ def test_one_frame_per_op_in_sweep_order(tmp_path):
     G = minigrad.graph(loss)
     n_ops = sum(1 for _, d in G.nodes(data=True) if not d["is_leaf"])
     assert len(page.frames) == n_ops == 6
-    assert len(frame_svgs(text)) == n_ops
+    assert len(frame_svgs(text)) == 1  # one drawing; every frame is data applied to it
     assert [f["data-op"] for f in page.frames] == [
         "cross_entropy", "linear", "sigmoid", "linear", "sigmoid", "linear"]
     assert [f["data-node"] for f in page.frames] == ["L", "a₃", "h₂", "a₂", "h₁", "a₁"]
@@ -175,7 +174,7 @@ def test_page_is_self_contained(tmp_path):
     path = visualize.backward_steps(loss, tmp_path / "s.html", model=model)
     page, text = parse_page(path)
     assert page.loads == []
-    assert page.scripts == 1
+    assert page.scripts == 2  # the frames' data (JSON) and the code that applies it
     assert "@import" not in text and "url(" not in text
     # the only URLs are XML namespace names, which are never fetched
     urls = set(re.findall(r"https?://[^\s\"'<>]+", text))
@@ -198,24 +197,34 @@ def test_captions_show_delta_and_what_each_input_receives(tmp_path):
     assert "backward starts here with δ = 1" in sections[0]
 
 
+def page_data(text: str) -> dict:
+    m = re.search(r'<script type="application/json" id="steps-data">(.*?)</script>', text,
+                  flags=re.S)
+    return json.loads(m.group(1))
+
+
 @needs_dot
-def test_frames_share_one_layout_and_grey_what_is_not_reached(tmp_path):
+def test_frames_are_data_on_one_drawing(tmp_path):
     model, loss = visualize.lecture_net()
     path = visualize.backward_steps(loss, tmp_path / "s.html", model=model)
     _, text = parse_page(path)
-    boxes = [node_boxes(svg) for svg in frame_svgs(text)]
-    shapes = [{k: v[0] for k, v in b.items()} for b in boxes]
-    assert all(s == shapes[0] for s in shapes)  # nothing moves between frames
+    (svg,) = frame_svgs(text)
     scene = build_scene(loss, model)
     ids = {nd.name: f"t{nd.index}" for nd in scene.nodes.values()}
-    first, last = boxes[0], boxes[-1]
-    assert first[ids["L"]][1] == CURRENT
-    for name in ["layers.0.weight", "a₁", "h₂"]:
-        assert first[ids[name]][1] == GREY_FILL, name
-        assert last[ids[name]][1] != GREY_FILL, name
-    # a₃ receives δ from the loss in the first step: reached, with a red border
-    assert first[ids["a₃"]][1] != GREY_FILL and first[ids["a₃"]][2] == S.BACKWARD
-    assert last[ids["a₁"]][1] == CURRENT
+    assert set(ids.values()) <= set(node_boxes(svg))  # every tensor is drawn, once
+    data = page_data(text)
+    items = {r[0]: r for r in data["items"]}  # title, op title, fired, reached, complete
+    sw = sweep(scene)
+    # the order of the sweep: L's op first, the first layer's last
+    assert [data["items"][f[0]][0] for f in data["frames"]] == [
+        f"t{scene.nodes[fr.node].index}" for fr in sw.frames]
+    assert items[ids["L"]][2] == 0 and items[ids["a₁"]][2] == len(sw.frames) - 1
+    # W₁ is reached by the last step, a₃ by the first (from the loss); x needs no gradient
+    assert items[ids["layers.0.weight"]][3] == len(sw.frames) - 1
+    assert items[ids["a₃"]][3] == 0
+    assert ids["x"] not in items
+    # step 1 sends to a₃ only (the labels are constants)
+    assert [data["items"][i][0] for i in data["frames"][0][1:]] == [ids["a₃"]]
 
 
 @needs_dot
@@ -229,8 +238,8 @@ def test_backward_steps_errors(tmp_path):
         visualize.backward_steps(loss, tmp_path / "s.svg")
     with pytest.raises(ValueError, match="does not require grad"):
         visualize.backward_steps(minigrad.tensor([1.0]).sum(), tmp_path / "c.html")
-    with pytest.raises(ValueError, match="max_nodes=3"):
-        visualize.backward_steps(loss, tmp_path / "big.html", max_nodes=3)
+    with pytest.raises(ValueError, match="by must be"):
+        visualize.backward_steps(loss, tmp_path / "big.html", by="layer")
     assert sorted(os.listdir(tmp_path)) == ["s.html"]
 
 
@@ -430,11 +439,131 @@ def test_next_prev_keys_and_slider_in_chromium(steps_page, chrome):
     chrome.js("(() => { const s = document.getElementById('slider'); s.value = '5';"
               " s.dispatchEvent(new Event('input')); })()")
     assert state()[:3] == ["5", 1, "frame-5"]
-    # the visible frame highlights the op it names
+    # the one drawing highlights the op the visible frame names, and greys what is ahead
+    assert chrome.js("document.querySelectorAll('.picture svg').length") == 1
+
+    def fill_of(title):
+        return chrome.js(
+            "(() => { for (const t of document.querySelectorAll('.picture g.node > title'))"
+            f" if (t.textContent === {json.dumps(title)}) return t.parentNode"
+            ".querySelector('path,polygon').getAttribute('fill'); })()")
+
     current = chrome.js("document.querySelector('section.frame:not([hidden])').dataset.current")
+    assert fill_of(current) == CURRENT
+    first_layer = chrome.js("document.getElementById('frame-6').dataset.current")
+    # step 5 of 6: the first layer's op is still ahead (its result a₁ was just reached)
+    assert fill_of("o" + first_layer[1:]) == GREY_FILL
+    chrome.key("End", 35)
+    assert fill_of(first_layer) == CURRENT and fill_of(current) not in (CURRENT, GREY_FILL)
+
+
+# --------------------------------------------------------------------------- at model size
+def transformer_sized_loss(blocks: int = 74):
+    """A hand-written attention stack of ~2,000 tensors: per block, single-head attention
+    (q, k, v projections, scaled scores, softmax, weighted sum, output projection) with a
+    residual and an MLP with a residual, each a module."""
+
+    class Attention(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+
+        def forward(self, x):
+            q, k, v = self.q(x), self.k(x), self.v(x)
+            w = (q @ k.transpose(-1, -2) * (1.0 / np.sqrt(q.shape[-1]))).softmax(-1)
+            return x + self.o(w @ v)
+
+    class MLPBlock(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.up, self.down = nn.Linear(d, 2 * d), nn.Linear(2 * d, d)
+
+        def forward(self, x):
+            return x + self.down(F.gelu(self.up(x)))
+
+    class Stack(nn.Module):
+        def __init__(self, d, n):
+            super().__init__()
+            self.blocks = nn.Sequential(*[m for _ in range(n) for m in (Attention(d),
+                                                                         MLPBlock(d))])
+            self.head = nn.Linear(d, 3)
+
+        def forward(self, x):
+            return self.head(self.blocks(x).mean(axis=0))
+
+    minigrad.manual_seed(0)
+    model = Stack(4, blocks)
+    x = minigrad.tensor(np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32))
+    loss = F.cross_entropy(model(x), minigrad.tensor(1))
+    return model, loss
+
+
+@pytest.fixture(scope="module")
+def big_page(tmp_path_factory) -> tuple[Path, int]:
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz `dot` not on PATH")
+    model, loss = transformer_sized_loss()
+    n = len(build_scene(loss, model).order)
+    path = visualize.backward_steps(loss, tmp_path_factory.mktemp("big") / "steps.html",
+                                    model=model)
+    return path, n
+
+
+@pytest.mark.slow
+def test_transformer_sized_graph_is_one_drawing_of_modules(big_page):
+    path, n = big_page
+    assert n >= 1500  # transformer-sized: the page used to refuse anything above 150
+    assert path.stat().st_size <= 5_000_000
+    page, text = parse_page(path)
+    (svg,) = frame_svgs(text)
+    data = page_data(text)
+    assert len(page.frames) == len(data["frames"])  # every op keeps its caption
+    boxes = node_boxes(svg)
+    assert 20 <= len(boxes) <= 160  # one box per module (or run of modules), not per tensor
+    assert {r[0] for r in data["items"]} <= set(boxes)
+    assert 'data-mode="module"' in text
+    assert 1 < len(data["groups"]) < len(data["frames"])  # a step is a run of ops
+    firsts = [g[1] for g in data["groups"]]
+    assert firsts == sorted(firsts) and data["groups"][-1][2] == len(data["frames"]) - 1
+
+
+@browser
+@pytest.mark.browser
+@pytest.mark.slow
+def test_transformer_sized_page_steps_by_module_and_opens_one(big_page, chrome):
+    path, _ = big_page
+    chrome.open(path.as_uri())
+
+    def state():
+        return chrome.js("[document.body.dataset.step, document.body.dataset.frame, "
+                         "document.getElementById('counter').textContent, "
+                         "document.querySelectorAll('section.frame:not([hidden])').length, "
+                         "document.getElementById('open').hidden, "
+                         "document.getElementById('back').hidden]")
+
+    data = page_data(path.read_text(encoding="utf-8"))
+    groups = data["groups"]
+    n = len(groups)
+    g0 = groups[0]
+    assert state() == ["1", str(g0[2] + 1), f"step 1 of {n}", g0[2] - g0[1] + 1, False, True]
+    chrome.click("#next")
+    chrome.key("ArrowRight", 39)
+    g2 = groups[2]
+    assert state()[:4] == ["3", str(g2[2] + 1), f"step 3 of {n}", g2[2] - g2[1] + 1]
+    # the module's box is the current one, the input's box ahead is grey
+    current_box = data["items"][data["frames"][g2[1]][0]][0]
     fill = chrome.js(
-        "(() => { const f = document.querySelector('section.frame:not([hidden])');"
-        f" for (const t of f.querySelectorAll('g.node > title')) if (t.textContent === "
-        f"{json.dumps(current)}) return t.parentNode.querySelector('path,polygon')"
-        ".getAttribute('fill'); })()")
+        "(() => { for (const t of document.querySelectorAll('.picture g.node > title'))"
+        f" if (t.textContent === {json.dumps(current_box)}) return t.parentNode"
+        ".querySelector('path,polygon').getAttribute('fill'); })()")
     assert fill == CURRENT
+    # open it: its ops one by one, then back to the modules where we were
+    chrome.click("#open")
+    ops = g2[2] - g2[1] + 1
+    assert state() == ["1", str(g2[1] + 1), f"step 1 of {ops}", 1, True, False]
+    chrome.key("End", 35)
+    assert state()[:3] == [str(ops), str(g2[2] + 1), f"step {ops} of {ops}"]
+    chrome.click("#back")
+    assert state()[:3] == ["3", str(g2[2] + 1), f"step 3 of {n}"]
+    chrome.key("End", 35)
+    assert state()[:3] == [str(n), str(len(data["frames"])), f"step {n} of {n}"]

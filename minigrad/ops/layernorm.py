@@ -36,11 +36,14 @@ def _stats(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any]:
     if isinstance(x, np.ndarray) and x.size:
         big = float(np.max(np.abs(x)))
         if np.isfinite(big) and big > 1e150:
-            # (x − μ)² would overflow: normalize x/s instead, x̂ is the same and σ = s·σ_s
-            xc = x / big
+            # (x − μ)² would overflow: normalize x/s instead, x̂ is the same and σ = s·σ_s.
+            # s per row and at least 1: a row of zeros beside a row of 1e300 must not get
+            # eps/s² = 0 and 0·∞ = nan
+            s = np.maximum(np.max(np.abs(x), axis=axes, keepdims=True), 1.0)
+            xc = x / s
             xc = xc - xc.mean(axis=axes, keepdims=True)
-            rstd = ((xc * xc).mean(axis=axes, keepdims=True) + eps / big / big) ** -0.5
-            return xc * rstd, rstd / big
+            rstd = ((xc * xc).mean(axis=axes, keepdims=True) + eps / s / s) ** -0.5
+            return xc * rstd, rstd / s
     xc = x - x.mean(axis=axes, keepdims=True)
     rstd = ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
     return xc * rstd, rstd
