@@ -34,6 +34,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/bench_compile.py > bench/RESULTS-compile.txt
 
 # The documentation site, docs/ → site/, in strict mode: a warning (a broken link, an API
 # reference that does not resolve) fails the build.

@@ -53,6 +53,10 @@ import numpy as np  # noqa: E402
 
 CONV = "conv2d-fwd-bwd"
 STEP = "cnn-step"
+SCENARIOS = {  # for bench/run.py, which runs this module after its own scenarios
+    CONV: "conv2d forward + backward on x (32, 16, 28, 28) with 32 filters 3×3, float32",
+    STEP: "one DigitsCNN training step (Adam), batch 32 of 1×8×8 digits, float32",
+}
 CONV_SHAPE = {"batch": 32, "in_channels": 16, "size": 28, "out_channels": 32, "kernel": 3}
 STEP_SIZES = {"batch": 32, "c1": 16, "c2": 32}
 
