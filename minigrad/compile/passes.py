@@ -9,23 +9,26 @@ nodes it removed, folded or placed). In pipeline order:
    constants) is computed once, at compile time, and becomes a constant.
 3. `differentiate`: appends the backward sweep, one ``vjp`` node per (op, input) and one
    ``acc`` node per gradient added to another, in eager backward's order (so sums round alike).
-4. `schedule`: a static topological order, ``step`` on every node.
-5. `liveness`: each array's last use, the array whose memory it shares (``root``), and whether
+4. `lower`: every forward, VJP and accumulation whose rule can be recorded (`minigrad.compile.
+   lower`) becomes the numpy calls the rule makes, one ``fprim``/``bprim`` node per call.
+5. `schedule`: a static topological order, ``step`` on every node.
+6. `liveness`: each array's last use, the array whose memory it shares (``root``), and whether
    it escapes to the caller (outputs, gradients).
-6. `assign_buffers`: arrays whose lives do not overlap share one preallocated buffer, filled
+7. `assign_buffers`: arrays whose lives do not overlap share one preallocated buffer, filled
    with numpy's ``out=``.
 """
 
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from minigrad.compile.kernels import out_form
+from minigrad.compile.lower import Ref, Step, Unlowerable, record
 from minigrad.ops.dual import unbroadcast
 
 __all__ = [
@@ -35,11 +38,13 @@ __all__ = [
     "eliminate_dead_code",
     "fold_constants",
     "liveness",
+    "lower",
     "schedule",
 ]
 
-FORWARD = ("op", "raw")
-BACKWARD = ("seed", "vjp", "acc")
+FORWARD = ("op", "raw", "fprim")
+BACKWARD = ("seed", "vjp", "acc", "bprim")
+PRIMS = ("fprim", "bprim")
 NEVER = float("inf")
 
 
@@ -176,6 +181,166 @@ def differentiate(G: nx.DiGraph) -> nx.DiGraph:
     return H
 
 
+class Key:
+    """A node of the graph, inside the arguments of an ``fprim``/``bprim`` call."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+
+    def __repr__(self) -> str:
+        return f"Key({self.node!r})"
+
+
+def _rule(H: nx.DiGraph, n: Any) -> Callable[..., Any] | None:
+    """The rule node `n` runs, as a function of the arrays of ``args`` (None when it has
+    none that could be lowered: leaves, the seed, ops that keep values for their VJP)."""
+    d = H.nodes[n]
+    kind, params = d["kind"], d["params"]
+    if kind == "op" and not d["fn"].keeps:
+        forward = d["fn"].forward
+        return lambda *xs: forward(*xs, **params)
+    if kind == "vjp" and not d["fn"].keeps:
+        f, i, shape = d["fn"].vjp(d["argnum"]), d["argnum"], d["unbroadcast"]
+        variadic = d["fn"].variadic
+
+        def vjp(g: Any, out: Any, *xs: Any) -> Any:
+            gx = f(g, out, *xs, argnum=i, **params) if variadic else f(g, out, *xs, **params)
+            return gx if shape is None else unbroadcast(gx, shape)
+        return vjp
+    if kind == "acc":
+        return operator.add
+    return None
+
+
+def lower(G: nx.DiGraph) -> nx.DiGraph:
+    """Replaces each forward, VJP and accumulation that `minigrad.compile.lower.record` can
+    record by the numpy calls its rule makes: one node per call (``fprim`` in the forward,
+    ``bprim`` in the backward), the last of which keeps the node's key. A rule whose result
+    is one of its inputs (add's VJP hands δ on) disappears: its readers read that input. Rules
+    that cannot be recorded stay as they were, one opaque call each."""
+    H = _copy(G)
+    lowered, kept = [], []
+    alias: dict[Any, Any] = {}
+    for n in [n for n, d in G.nodes(data=True) if d["kind"] in ("op", "vjp", "acc")]:
+        d = H.nodes[n]
+        f = _rule(H, n)
+        args = [alias.get(a, a) for a in d["args"]]
+        if f is None:
+            continue
+        try:
+            steps, result = record(f, [H.nodes[a]["value"] for a in args], d["value"])
+        except Unlowerable as e:
+            kept.append((n, str(e)))
+            continue
+        lowered.append(n)
+        if result.where == "in":  # nothing to run: readers of n read the input instead
+            alias[n] = args[result.index]
+            continue
+        _splice(H, n, steps, result, args)
+    if alias:
+        _forward_aliases(H, alias)
+    _log(H, "lower", G.number_of_nodes(), lowered=lowered, kept=kept)
+    return H
+
+
+def _needed(steps: list[Step], result: Ref) -> list[int]:
+    """The steps the result depends on, in recorded order."""
+    need = {result.index}
+    for j in range(result.index, -1, -1):
+        if j in need:
+            s = steps[j]
+            for r in s.refs() + ([s.inplace] if s.inplace is not None else []):
+                if r.where == "step":
+                    need.add(r.index)
+    return sorted(need)
+
+
+def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[Any]) -> None:
+    d = H.nodes[n]
+    kind = "fprim" if d["kind"] == "op" else "bprim"
+    keep = _needed(steps, result)
+    keys = {j: (n if j == result.index else f"{n}~{j}") for j in keep}
+
+    def to_key(x: Any) -> Any:
+        if isinstance(x, Ref):
+            return Key(args[x.index] if x.where == "in" else keys[x.index])
+        return x
+
+    old = d["value"]
+    for s in H.successors(n):  # views of the array the trace made stay views of the new one
+        if np.may_share_memory(H.nodes[s]["value"], old):
+            H.nodes[s]["view_of"] = n
+    H.remove_edges_from(list(H.in_edges(n)))
+    for pos, j in enumerate(keep):
+        s = steps[j]
+        k = keys[j]
+        cargs, ckwargs = _map_keys(s.args, to_key), _map_keys(s.kwargs, to_key)
+        inplace = to_key(s.inplace).node if s.inplace is not None else None
+        reads = [r.node for r in _keys((cargs, ckwargs))] + ([inplace] if inplace else [])
+        reads = list(dict.fromkeys(reads))
+        label = s.attr or getattr(s.fn, "__name__", str(s.fn))
+        if hasattr(s.fn, "__self__") and isinstance(s.fn.__self__, np.ufunc):
+            label = f"{s.fn.__self__.__name__}.{s.fn.__name__}"
+        value = s.value
+        attrs = dict(kind=kind, value=value, shape=np.shape(value), dtype=np.asarray(value).dtype,
+                     args=tuple(reads), call=s.fn, cargs=cargs, ckwargs=ckwargs, out=s.out,
+                     inplace=inplace, attr=s.attr, prim=label, lowered_from=n,
+                     varying=True, requires_grad=False)
+        if k == n:
+            d.update(attrs, was=d["kind"])  # the node keeps its key, its order and what names it (op, fn…)
+        else:
+            H.add_node(k, **attrs, was=kind, order=d["order"] - 1 + (pos + 1) / (len(keep) + 1),
+                       op=label, tensor=None, name=None, is_leaf=False, module=d.get("module"),
+                       params={})
+        for r in reads:
+            H.add_edge(r, k, argnums=(), op=label, formulas=())
+
+
+def _map_keys(x: Any, f: Callable[[Any], Any]) -> Any:
+    if type(x) in (tuple, list):
+        return type(x)(_map_keys(v, f) for v in x)
+    if type(x) is dict:
+        return {k: _map_keys(v, f) for k, v in x.items()}
+    return f(x)
+
+
+def _keys(x: Any) -> list[Key]:
+    if isinstance(x, (tuple, list)):
+        return [k for v in x for k in _keys(v)]
+    if isinstance(x, dict):
+        return [k for v in x.values() for k in _keys(v)]
+    return [x] if isinstance(x, Key) else []
+
+
+def _forward_aliases(H: nx.DiGraph, alias: dict[Any, Any]) -> None:
+    """Readers of a node that hands an input on read that input; the node goes."""
+    def final(k: Any) -> Any:
+        while k in alias:
+            k = alias[k]
+        return k
+
+    for n, d in H.nodes(data=True):
+        if d.get("view_of") in alias:
+            d["view_of"] = final(d["view_of"])
+        if any(a in alias for a in d.get("args", ())):
+            d["args"] = tuple(final(a) for a in d["args"])
+        if "cargs" in d:
+            def sub(x: Any) -> Any:
+                return Key(final(x.node)) if isinstance(x, Key) else x
+            d["cargs"] = _map_keys(d["cargs"], sub)
+            d["ckwargs"] = _map_keys(d["ckwargs"], sub)
+            if d["inplace"] in alias:
+                d["inplace"] = final(d["inplace"])
+    for a in alias:
+        for _, s, e in list(H.out_edges(a, data=True)):
+            H.add_edge(final(a), s, **e)
+    H.graph["grads"] = {k: final(v) for k, v in H.graph["grads"].items()}
+    H.graph["outputs"] = [final(o) for o in H.graph["outputs"]]
+    H.remove_nodes_from(list(alias))
+
+
 def schedule(G: nx.DiGraph) -> nx.DiGraph:
     """A static order of execution: the topological order that breaks ties by position in the
     trace, so the forward runs as the eager call did and the backward as eager backward."""
@@ -197,27 +362,25 @@ def liveness(G: nx.DiGraph) -> nx.DiGraph:
     computed arrays hold at once."""
     H = _copy(G)
     sched = H.graph["schedule"]
+    computed = FORWARD + BACKWARD
     for n in sched:
         d = H.nodes[n]
         d["root"] = n
-        if d["kind"] in FORWARD:
-            for a in d["args"]:
-                ad = H.nodes[a]
-                if ad["kind"] in FORWARD and np.may_share_memory(d["value"], ad["value"]):
-                    d["root"] = ad["root"]
-                    break
+        if d.get("view_of") in H.nodes:  # a view of an array `lower` made anew
+            d["root"] = H.nodes[d["view_of"]]["root"]
+        for a in () if "view_of" in d else d["args"]:
+            # a view (reshape, transpose, an add's δ handed on) of an argument
+            ad = H.nodes[a]
+            if ad["kind"] in computed and np.may_share_memory(d["value"], ad["value"]):
+                d["root"] = ad["root"]
+                break
         d["last_use"] = max((H.nodes[s]["step"] for s in H.successors(n)), default=d["step"])
         d["saved"] = d["kind"] in FORWARD and any(
             H.nodes[s]["kind"] in BACKWARD for s in H.successors(n))
     escapes = set(H.graph["outputs"]) | set(H.graph["grads"].values())
     for n in sched:
         d = H.nodes[n]
-        if d["kind"] == "vjp":  # a VJP may hand back (a view of) a forward array: a gradient
-            for a in d["args"]:
-                ad = H.nodes[a]
-                if ad["kind"] in FORWARD and np.may_share_memory(d["value"], ad["value"]):
-                    escapes.add(a)
-        elif d["kind"] == "op" and d["fn"].keeps:  # what an op keeps for its VJP may be a view
+        if d["kind"] == "op" and d["fn"].keeps:  # what an op keeps for its VJP may be a view
             for a in (n, *d["args"]):
                 ad = H.nodes[a]
                 if ad["kind"] in FORWARD and any(np.may_share_memory(x, ad["value"])
@@ -267,12 +430,13 @@ def _peak(H: nx.DiGraph, sched: list[Any]) -> int:
 
 
 def _poolable(H: nx.DiGraph, n: Any) -> bool:
+    """A numpy call that takes an output buffer, for an array that is no view of another,
+    laid out as the buffer will be, and that does not outlive the call's backward."""
     d = H.nodes[n]
     v = d["value"]
-    return (d["kind"] == "op" and d["root"] == n and d["life"] != NEVER and not d["fn"].keeps
-            and type(v) is np.ndarray and v.flags.c_contiguous
-            and out_form(d["fn"], d["params"], [H.nodes[a]["value"] for a in d["args"]])
-            is not None)
+    return (d["kind"] in PRIMS and d["out"] is not None and d["inplace"] is None
+            and d["root"] == n and d["life"] != NEVER
+            and type(v) is np.ndarray and v.flags.c_contiguous)
 
 
 def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
@@ -310,4 +474,4 @@ def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
 
 
 PIPELINE: tuple[Callable[[nx.DiGraph], nx.DiGraph], ...] = (
-    eliminate_dead_code, fold_constants, differentiate, schedule, liveness, assign_buffers)
+    eliminate_dead_code, fold_constants, differentiate, lower, schedule, liveness, assign_buffers)

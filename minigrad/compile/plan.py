@@ -25,8 +25,7 @@ import networkx as nx
 import numpy as np
 
 from minigrad.autograd import _anomaly, _run_hooks, _seed, _write
-from minigrad.compile.kernels import out_form
-from minigrad.compile.passes import BACKWARD, FORWARD, NEVER
+from minigrad.compile.passes import BACKWARD, FORWARD, Key
 from minigrad.function import Node
 from minigrad.graph import _check_node
 from minigrad.ops.dual import unbroadcast
@@ -66,6 +65,22 @@ class _Writer:
         self.ns[key] = value
         return key
 
+    def function(self, fn: Any) -> str:
+        """A readable name for numpy function `fn`: ``np_add``, ``np_add_reduce``,
+        ``ndarray_reshape``…"""
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, np.ufunc):
+            base = f"np_{owner.__name__}_{fn.__name__}"
+        elif getattr(fn, "__objclass__", None) is np.ndarray:
+            base = f"ndarray_{fn.__name__}"
+        else:
+            base = f"np_{getattr(fn, '__name__', 'fn')}"
+        key, i = base, 1
+        while key in self.ns and self.ns[key] is not fn:
+            i += 1
+            key = f"{base}_{i}"
+        return self.name(key, fn)
+
     def kwargs(self, n: Any, params: dict[str, Any]) -> str:
         parts = []
         for k, v in params.items():
@@ -76,10 +91,37 @@ class _Writer:
         return "".join(", " + p for p in parts)
 
 
+class _Registers:
+    """Local variable names for the arrays of one generated function, reused once an array is
+    dead, so that a long schedule needs few locals (Python allocates a function's frame, all
+    its locals, at every call)."""
+
+    def __init__(self) -> None:
+        self.names: dict[Any, str] = {}
+        self.free: list[str] = []
+        self.count = 0
+
+    def define(self, n: Any) -> str:
+        if self.free:
+            name = self.free.pop()
+        else:
+            name = f"r{self.count}"
+            self.count += 1
+        self.names[n] = name
+        return name
+
+    def release(self, n: Any) -> str:
+        name = self.names.pop(n)
+        if name.startswith("r"):  # arguments keep their own names
+            self.free.append(name)
+        return name
+
+
 def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[Any]]:
     """The source of `forward` and `backward`, their namespace, and the saved values."""
     ns: dict[str, Any] = {"_unb": unbroadcast, "_asarray": np.asarray}
     w = _Writer(ns)
+    nodes = G.nodes
     sched = G.graph["schedule"]
     outputs = list(G.graph["outputs"])
     grads = G.graph["grads"]
@@ -88,103 +130,171 @@ def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[A
     for n, d in G.nodes(data=True):
         if d["kind"] == "const":
             ns[_var(n)] = d["value"]
-    fwd = [n for n in sched if G.nodes[n]["kind"] in FORWARD]
-    bwd = [n for n in sched if G.nodes[n]["kind"] in BACKWARD]
-    keeps = {G.nodes[n]["of"] for n in bwd if G.nodes[n]["kind"] == "vjp"
-             and G.nodes[n]["fn"].keeps}
+    fwd = [n for n in sched if nodes[n]["kind"] in FORWARD]
+    bwd = [n for n in sched if nodes[n]["kind"] in BACKWARD]
+    keeps = {nodes[n]["of"] for n in bwd if nodes[n]["kind"] == "vjp" and nodes[n]["fn"].keeps}
     saved = [n for n in list(inputs) + params + fwd
-             if any(G.nodes[s]["kind"] in BACKWARD for s in G.successors(n))]
-    saved_names = [_var(n) for n in saved] + [f"s{n}" for n in fwd if n in keeps]
+             if any(nodes[s]["kind"] in BACKWARD for s in G.successors(n))]
+    slot = {n: i for i, n in enumerate(saved)}
+    kept = {n: len(saved) + i for i, n in enumerate(k for k in fwd if k in keeps)}
     escaping = set(outputs) | set(grads.values())
     nbuf = len(G.graph.get("buffers", []))
 
+    def last_read(n: Any, part: tuple[str, ...]) -> int:
+        steps = [nodes[s]["step"] for s in G.successors(n) if nodes[s]["kind"] in part]
+        return max(steps, default=-1)
+
+    def emit_deaths(lines: list[str], regs: _Registers, dies: dict[int, list[Any]],
+                    step: int) -> None:
+        for m in dies.get(step, ()):
+            lines.append(f"    del {regs.release(m)}")
+
+    def deaths(names: list[Any], part: tuple[str, ...], keep: set[Any],
+               first: int) -> dict[int, list[Any]]:
+        """step → the arrays of this function last read there (or made and never read; an
+        argument never read dies at the `first` step)."""
+        out: dict[int, list[Any]] = {}
+        for n in names:
+            if n in keep:
+                continue
+            last = max(last_read(n, part), nodes[n].get("step", first))
+            out.setdefault(max(last, first), []).append(n)
+        return out
+
+    # ---------------------------------------------------------------- forward
+    regs = _Registers()
     lines = ["def forward(x, p, b):"]
-    if inputs:
-        lines.append("    " + "".join(_var(n) + ", " for n in inputs) + "= x")
-    if params:
-        lines.append("    " + "".join(_var(n) + ", " for n in params) + "= p")
+    nslots = len(saved) + len(kept) + 1  # the last slot: the buffers, for the backward
+    lines.append(f"    S = [None] * {nslots}")
+    for group, names in (("x", inputs), ("p", params)):
+        if names:
+            lines.append("    " + "".join(regs.define(n) + ", " for n in names) + f"= {group}")
     if nbuf:
         lines.append("    " + "".join(f"b{i}, " for i in range(nbuf)) + "= b")
-    dies: dict[int, list[str]] = {}  # step → the arrays last read there
-    for n in fwd + bwd:
-        d = G.nodes[n]
-        if n not in escaping and d["last_use"] != NEVER:
-            dies.setdefault(d["last_use"], []).append(_var(n))
+        lines.append(f"    S[{nslots - 1}] = b")
+    for n in list(inputs) + params:
+        if n in slot:
+            lines.append(f"    S[{slot[n]}] = {regs.names[n]}")
+    out_set = set(outputs)
+    first_fwd = nodes[fwd[0]]["step"] if fwd else 0
+    dies = deaths(fwd + list(inputs) + params, FORWARD, out_set, first_fwd)
+
+    def ref(x: Any) -> str:
+        return regs.names[x] if x in regs.names else _var(x)
+
     for n in fwd:
-        d = G.nodes[n]
-        v = _var(n)
-        args = [_var(a) for a in d["args"]]
+        d = nodes[n]
+        args = [ref(a) for a in d["args"]]
+        v = regs.define(n)
         if d["kind"] == "raw":
             it = iter(args)
             call = ", ".join(next(it) if lit is None else
-                             (_literal(lit) or w.name(f"l{v}_{i}", lit))
+                             (_literal(lit) or w.name(f"l{_var(n)}_{i}", lit))
                              for i, lit in enumerate(d["literals"]))
-            f = w.name(f"f{v}", d["fn"])
+            f = w.name(f"f{_var(n)}", d["fn"])
             lines.append(f"    {v} = _asarray({f}({call}{w.kwargs(n, d['params'])}))")
+        elif d["kind"] == "fprim":
+            lines.append(f"    {v} = {_prim(w, G, n, ref)}")
         else:
             op: Op = d["fn"]
-            call = ", ".join(args)
-            if "buffer" in d:
-                k = out_form(op, d["params"], [G.nodes[a]["value"] for a in d["args"]])
-                f = w.name(f"f{v}", k)
-                # a ufunc takes its output positionally, which numpy parses faster than out=
-                positional = isinstance(k, np.ufunc) and k not in (np.maximum, np.minimum)
-                out = f"b{d['buffer']}" if positional else f"out=b{d['buffer']}"
-                lines.append(f"    {v} = {f}({call}, {out})")
+            f = w.name(f"f{_var(n)}", op.forward)
+            if op.keeps:
+                target = f"{v}, S[{kept[n]}]" if n in kept else f"{v}, _"
             else:
-                f = w.name(f"f{v}", op.forward)
-                target = f"{v}, s{n}" if op.keeps else v
-                lines.append(f"    {target} = {f}({call}{w.kwargs(n, d['params'])})")
-                if op.keeps and n not in keeps:
-                    lines.append(f"    del s{n}")
-                if d["value"].ndim == 0:  # numpy hands back a scalar for 0-d results
-                    lines.append(f"    {v} = _asarray({v})")
-            if anomaly:
-                lines.append(f"    _chkf({v}, {n!r})")
-        for name in dies.get(d["step"], ()):
-            lines.append(f"    del {name}")
-    outs = []
-    for o in outputs:
-        kind = G.nodes[o]["kind"]
-        outs.append(_var(o) + (".copy()" if kind == "const" else ""))
-    lines.append("    return (" + "".join(o + ", " for o in outs) + "), ("
-                 + "".join(s + ", " for s in saved_names) + ")")
+                target = v
+            lines.append(f"    {target} = {f}({', '.join(args)}{w.kwargs(n, d['params'])})")
+        if d["kind"] != "raw" and np.ndim(d["value"]) == 0 and d.get("was") != "fprim":
+            lines.append(f"    {v} = _asarray({v})")  # numpy hands back a scalar for 0-d
+        if anomaly and d.get("was", d["kind"]) == "op":
+            lines.append(f"    _chkf({v}, {n!r})")
+        if n in slot:
+            lines.append(f"    S[{slot[n]}] = {v}")
+        emit_deaths(lines, regs, dies, d["step"])
+    outs = [ref(o) + (".copy()" if nodes[o]["kind"] == "const" else "") for o in outputs]
+    lines.append("    return (" + "".join(o + ", " for o in outs) + "), S")
 
-    lines += ["", "", "def backward(seed, s):"]
-    if saved_names:
-        lines.append("    " + "".join(s + ", " for s in saved_names) + "= s")
-    lines.append("    del s")
+    # ---------------------------------------------------------------- backward
+    regs = _Registers()
+    lines += ["", "", "def backward(seed, S):"]
+    if nbuf:
+        lines.append("    " + "".join(f"b{i}, " for i in range(nbuf)) + f"= S[{nslots - 1}]")
+    grad_set = set(grads.values())
+    loads: dict[int, list[Any]] = {}  # step → the saved arrays first read there
+    for n in saved:
+        first = min(nodes[s]["step"] for s in G.successors(n) if nodes[s]["kind"] in BACKWARD)
+        loads.setdefault(first, []).append(n)
+    dies = deaths([n for n in bwd if nodes[n]["kind"] != "seed"] + saved, BACKWARD, grad_set,
+                  -1)
     for n in bwd:
-        d = G.nodes[n]
-        v = _var(n)
+        d = nodes[n]
+        for m in loads.get(d["step"], ()):
+            lines.append(f"    {regs.define(m)} = S[{slot[m]}]")
         if d["kind"] == "seed":
-            for name in dies.get(d["step"], ()):
-                lines.append(f"    del {name}")
+            regs.names[n] = "seed"
+            if last_read(n, BACKWARD) >= 0:
+                dies.setdefault(last_read(n, BACKWARD), []).append(n)
             continue
-        args = [_var(a) for a in d["args"]]
-        if d["kind"] == "acc":
+        args = [ref(a) for a in d["args"]]
+        v = regs.define(n)
+        if d["kind"] == "bprim":
+            lines.append(f"    {v} = {_prim(w, G, n, ref)}")
+            if d["was"] != "bprim" and not isinstance(d["value"], np.ndarray):
+                lines.append(f"    {v} = _asarray({v})")  # as the rule's own result was
+        elif d["kind"] == "acc":
             lines.append(f"    {v} = {args[0]} + {args[1]}")
         else:
             op = d["fn"]
-            f = w.name(f"b{d['of']}_{d['argnum']}", op.vjp(d["argnum"]))
+            f = w.name(f"b{_var(d['of'])}_{d['argnum']}", op.vjp(d["argnum"]))
             extra = ""
             if op.variadic:
                 extra = f", argnum={d['argnum']}"
             elif op.keeps:
-                extra = f", saved=s{d['of']}"
+                extra = f", saved=S[{kept[d['of']]}]"
             lines.append(f"    {v} = {f}({', '.join(args)}{extra}{w.kwargs(n, d['params'])})")
             if d["unbroadcast"] is not None:
                 lines.append(f"    {v} = _unb({v}, {d['unbroadcast']!r})")
-            if anomaly:
-                lines.append(f"    _chkb({v}, {n!r})")
-        for name in dies.get(d["step"], ()):
-            lines.append(f"    del {name}")
-    lines.append("    return (" + "".join(_var(grads[k]) + ", " for k in grads) + ")")
+        if anomaly and d.get("was", d["kind"]) == "vjp":
+            lines.append(f"    _chkb({v}, {n!r})")
+        emit_deaths(lines, regs, dies, d["step"])
+    lines.append("    return (" + "".join(ref(grads[k]) + ", " for k in grads) + ")")
 
     if anomaly:
         ns["_chkf"] = _forward_check(G)
         ns["_chkb"] = _backward_check(G)
     return "\n".join(lines) + "\n", ns, saved
+
+
+def _prim(w: _Writer, G: nx.DiGraph, n: Any, ref: Callable[[Any], str]) -> str:
+    """The source of one lowered numpy call (an ``fprim``/``bprim`` node)."""
+    d = G.nodes[n]
+
+    def src(x: Any) -> str:
+        if isinstance(x, Key):
+            return ref(x.node)
+        if type(x) is tuple:
+            return "(" + "".join(src(v) + ", " for v in x) + ")"
+        if type(x) is list:
+            return "[" + ", ".join(src(v) for v in x) + "]"
+        if type(x) is dict:
+            return "{" + ", ".join(f"{k!r}: {src(v)}" for k, v in x.items()) + "}"
+        lit = _literal(x)
+        if lit is not None and "\n" not in lit:
+            return lit
+        return w.name(f"c{len(w.ns)}", x)
+
+    if d["attr"] is not None:
+        return f"{src(d['cargs'][0])}.{d['attr']}"
+    fn = d["call"]
+    f = w.function(fn)
+    parts = [src(a) for a in d["cargs"]]
+    parts += [f"{k}={src(v)}" for k, v in d["ckwargs"].items()]
+    target = (ref(d["inplace"]) if d["inplace"] is not None
+              else f"b{d['buffer']}" if "buffer" in d else None)
+    if target is not None and d["out"] == "pos":
+        parts.insert(len(d["cargs"]), target)  # a ufunc's output follows its inputs
+    elif target is not None:
+        parts.append(f"out={target}")
+    return f"{f}({', '.join(parts)})"
 
 
 def _forward_check(G: nx.DiGraph) -> Callable[[Any, Any], None]:
@@ -349,8 +459,8 @@ class Plan:
         leaves = list(G.graph["grads"])
         self.leaves = [("input", nodes[k]["index"]) if nodes[k]["kind"] == "input"
                        else ("param", nodes[k]["tensor"]) for k in leaves]
-        read = {a for n in G.graph["schedule"] if nodes[n]["kind"] == "vjp"
-                for a in nodes[n]["args"][2:]}
+        read = {a for n in G.graph["schedule"] if nodes[n]["kind"] in BACKWARD
+                for a in nodes[n]["args"]}
         self.op = Op(name="compiled", forward=_no_forward, vjps=(_compiled_vjp,),
                      formula=f"compiled {name}", grad_formulas=("∇ by the compiled backward",),
                      saves=tuple(i for i, k in enumerate(leaves) if k in read), variadic=True)
