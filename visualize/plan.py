@@ -30,7 +30,21 @@ def _shape(d: dict[str, Any]) -> str:
     return "×".join(map(str, d["shape"])) or "scalar"
 
 
-def _label(n: Any, d: dict[str, Any], memory: bool) -> str:
+BACKWARD_KINDS = ("seed", "vjp", "acc", "bprim")
+
+
+def _rule(G: nx.DiGraph, n: Any) -> str:
+    """What node `n` computes, in the registry's words (∇ tanh → input 0, matmul…)."""
+    d = G.nodes[n]
+    was = d.get("was", d["kind"])
+    if was == "vjp":
+        return f"∇ {d['fn'].name} → input {d['argnum']}"
+    if was == "acc":
+        return "+ (accumulate)"
+    return str(d["op"])
+
+
+def _label(G: nx.DiGraph, n: Any, d: dict[str, Any], memory: bool) -> str:
     kind = d["kind"]
     if kind in ("input", "param", "const"):
         name = d.get("name") or {"input": f"argument {d.get('index', '')}", "param": "parameter",
@@ -38,10 +52,11 @@ def _label(n: Any, d: dict[str, Any], memory: bool) -> str:
                                  }[kind]
         return f"{name}\n{_shape(d)}"
     step = f"#{d['step']} " if "step" in d else ""
-    op = d["op"] if kind != "acc" else "+ (accumulate)"
-    if kind == "vjp":
-        op = f"∇ {d['fn'].name} → input {d['argnum']}"
-    lines = [f"{step}{op}", _shape(d)]
+    if kind in ("fprim", "bprim"):  # one numpy call of a lowered rule
+        src = d["lowered_from"]
+        lines = [f"{step}{d['prim']}", f"of {_rule(G, src) if src in G else src}", _shape(d)]
+    else:
+        lines = [f"{step}{_rule(G, n)}", _shape(d)]
     if memory and "root" in d:
         if "buffer" in d:
             lines.append(f"buffer b{d['buffer']}")
@@ -64,13 +79,13 @@ def _add_graph(g: Any, G: nx.DiGraph, prefix: str, memory: bool,
             attrs["fillcolor"] = LEAF_FILL[kind]
             if d.get("folded"):
                 attrs.update(style="rounded,filled,dashed", fontcolor=S.MUTED)
-        elif kind in ("seed", "vjp", "acc"):
+        elif kind in BACKWARD_KINDS:
             attrs.update(color=S.BACKWARD, fontcolor=S.BACKWARD, fillcolor="#fdf0ee")
         if memory and "buffer" in d:
             attrs["fillcolor"] = BUFFER_FILLS[d["buffer"] % len(BUFFER_FILLS)]
-        g.node(f"{prefix}{n}", _label(n, d, memory), **attrs)
+        g.node(f"{prefix}{n}", _label(G, n, d, memory), **attrs)
     for u, v in G.edges:
-        back = G.nodes[v]["kind"] in ("seed", "vjp", "acc")
+        back = G.nodes[v]["kind"] in BACKWARD_KINDS
         g.edge(f"{prefix}{u}", f"{prefix}{v}", color=S.BACKWARD if back else S.FORWARD)
     for n, why in (ghosts or {}).items():
         g.node(f"{prefix}{n}", why, style="rounded,dashed", color=S.MUTED, fontcolor=S.MUTED,
