@@ -118,11 +118,31 @@ class _Recorder:
         if not isinstance(value, (np.ndarray, np.generic)) or value.dtype == object:
             raise Unlowerable(f"{getattr(fn, '__name__', attr)} returned "
                               f"{type(value).__name__}, not an array")
+        if isinstance(fn, np.ufunc) and inplace is None:
+            args = _typed_scalars(fn, args, real_args, real_kwargs, value)
         step = Step(fn, _map(args, self.ref_of), _map(kwargs, self.ref_of), value, out,
                     inplace.ref if inplace is not None else None, attr)
         self.steps.append(step)
         owned = inplace is None and attr is None and out is not None
         return Sym(self, value, Ref("step", len(self.steps) - 1), owned)
+
+
+def _typed_scalars(ufunc: np.ufunc, args: tuple[Any, ...], real: tuple[Any, ...],
+                   kwargs: dict[str, Any], value: Any) -> tuple[Any, ...]:
+    """`args` with each Python number made a 0-d array of the dtype numpy casts it to.
+
+    Converting a Python scalar costs a ufunc call as much as the call itself on a small array;
+    a 0-d array of the same dtype selects the same loop with the same value. Kept only when the
+    call gives the same bits (a loop of other types, e.g. ldexp's int exponent, keeps it)."""
+    if not any(type(a) in (int, float, bool) for a in args):
+        return args
+    try:
+        dt = np.result_type(*real)
+        typed = tuple(np.asarray(a, dt) if type(a) in (int, float, bool) else a for a in args)
+        again = ufunc(*[_value(a) for a in typed], **kwargs)
+    except (TypeError, ValueError, OverflowError):
+        return args
+    return typed if same_bits(again, value) else args
 
 
 def _value(x: Any) -> Any:
@@ -220,8 +240,8 @@ class Sym:
                     "view", "__array__"):
             raise Unlowerable(f"ndarray.{name}")
 
-        if not isinstance(self.value, np.ndarray):  # a numpy scalar: its own type's method
-            method = getattr(type(self.value), name)
+        if not isinstance(self.value, np.ndarray):  # a numpy scalar (or a 0-d array next time)
+            method = _method(name)
 
         def call(*args: Any, **kwargs: Any) -> Any:
             if "out" in kwargs:
@@ -245,6 +265,14 @@ class Sym:
             if type(p) is float and p == 0.5:
                 return np.sqrt(self)
         return np.power(self, p)
+
+
+def _method(name: str) -> Callable[..., Any]:
+    """``x.<name>(…)`` as a function, for numpy scalars and arrays alike."""
+    def call(x: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(x, name)(*args, **kwargs)
+    call.__name__ = f"method_{name}"
+    return call
 
 
 def _binary(ufunc: np.ufunc) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:

@@ -83,9 +83,10 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1
-    )
+    stretched = tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    if lead > 0 and not stretched:  # the bias case: a new array, not a view to copy later
+        return g.sum(axis=tuple(range(lead)))
+    axes = tuple(range(lead)) + stretched
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     if lead:
