@@ -22,6 +22,7 @@ from minigrad.compile import (
     eliminate_dead_code,
     fold_constants,
     liveness,
+    lower,
     schedule,
     trace,
 )
@@ -182,7 +183,8 @@ def _program() -> tuple[Callable[..., Any], list[Any]]:
     return f, [mg.Tensor(rng.standard_normal((5, 4)))]
 
 
-PASSES = [eliminate_dead_code, fold_constants, differentiate, schedule, liveness, assign_buffers]
+PASSES = [eliminate_dead_code, fold_constants, differentiate, lower, schedule, liveness,
+          assign_buffers]
 
 
 @pytest.mark.parametrize("upto", range(len(PASSES)), ids=[p.__name__ for p in PASSES])
@@ -254,17 +256,61 @@ def test_differentiate_records_eager_backward() -> None:
             assert H.has_edge(d["of"], n)
 
 
+def test_lower_turns_rules_into_their_numpy_calls() -> None:
+    """tanh's VJP δ ⊙ (1 − h ⊙ h) becomes three ufunc calls; add's VJP, which hands δ
+    on, disappears; cross-entropy, which keeps ŷ for its VJP, stays one call; each lowered
+    call is the last of its rule's calls and keeps the node's key."""
+    rng = np.random.default_rng(0)
+    W = mg.Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    b = mg.Tensor(rng.standard_normal(3), requires_grad=True)
+
+    def f(x: mg.Tensor, t: np.ndarray) -> mg.Tensor:
+        return F.cross_entropy((x @ W + b).tanh(), t)
+
+    args = [mg.Tensor(rng.standard_normal((5, 4))), rng.integers(0, 3, 5)]
+    G = differentiate(fold_constants(eliminate_dead_code(trace(f, args)[0])))
+    H = lower(G)
+    entry = H.graph["log"][-1]
+    ops = {n: G.nodes[n]["op"] for n in G.nodes}
+    assert [n for n, _ in entry["kept"]] == [n for n in G.nodes if ops[n] == "cross_entropy"
+                                              or G.nodes[n].get("of") in
+                                              [m for m in G if ops[m] == "cross_entropy"]]
+    tanh_vjp = next(n for n, d in G.nodes(data=True)
+                    if d["kind"] == "vjp" and d["fn"].name == "tanh")
+    calls = [d["prim"] for _, d in H.nodes(data=True) if d.get("lowered_from") == tanh_vjp]
+    assert sorted(calls) == ["multiply", "multiply", "subtract"]  # h ⊙ h, 1 − ·, δ ⊙ ·
+    assert H.nodes[tanh_vjp]["kind"] == "bprim" and H.nodes[tanh_vjp]["prim"] == "multiply"
+    add_vjps = [n for n, d in G.nodes(data=True) if d["kind"] == "vjp" and d["fn"].name == "add"]
+    to_xW, to_b = sorted(add_vjps)
+    assert to_xW not in H  # δ handed on to x @ W, whose VJPs read it directly
+    bias_grad = H.graph["grads"][next(k for k in G.graph["grads"]
+                                      if G.nodes[k]["tensor"] is b)]
+    assert bias_grad == to_b and H.nodes[to_b]["prim"] == "add.reduce"  # Σ_i δ_i
+    for n, d in H.nodes(data=True):
+        if d["kind"] in ("fprim", "bprim"):
+            assert all(a in H for a in d["args"]) and all(H.has_edge(a, n) for a in d["args"])
+    plan = compile_plan(f, args)
+    assert "lambda" not in plan.source and "np_tanh(" in plan.source
+    loss = f(*args)
+    loss.backward()
+    got = mg.compile(f)(*args)
+    gW, gb = W.grad.data.copy(), b.grad.data.copy()
+    W.grad = b.grad = None
+    got.backward()
+    assert _same(got.data, loss.data) and _same(W.grad.data, gW) and _same(b.grad.data, gb)
+
+
 def test_schedule_is_topological_and_runs_backward_after_forward() -> None:
     f, args = _program()
-    H = schedule(differentiate(fold_constants(eliminate_dead_code(trace(f, args)[0]))))
+    H = schedule(lower(differentiate(fold_constants(eliminate_dead_code(trace(f, args)[0])))))
     step = {n: H.nodes[n]["step"] for n in H.graph["schedule"]}
     for u, v in H.edges:
         if u in step:
             assert step[u] < step[v]
     kinds = [H.nodes[n]["kind"] for n in H.graph["schedule"]]
     first_backward = kinds.index("seed")
-    assert all(k in ("op", "raw") for k in kinds[:first_backward])
-    assert all(k in ("seed", "vjp", "acc") for k in kinds[first_backward:])
+    assert all(k in ("op", "raw", "fprim") for k in kinds[:first_backward])
+    assert all(k in ("seed", "vjp", "acc", "bprim") for k in kinds[first_backward:])
 
 
 def test_liveness_and_buffers_never_overlap_two_live_arrays() -> None:

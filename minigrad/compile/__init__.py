@@ -1,6 +1,7 @@
 r"""`minigrad.compile`: the networkx graph as a compiler's IR.
 
-Trace one eager call into a DiGraph (`trace`), run small pure passes over it (`passes`), write
+Trace one eager call into a DiGraph (`trace`), run small pure passes over it (`passes`; one of
+them lowers each rule to the numpy calls it makes, `lower`), write
 the scheduled graph out as straight-line Python (`plan`), and replay that on every call (`api`).
 """
 
@@ -12,6 +13,7 @@ from minigrad.compile.passes import (
     eliminate_dead_code,
     fold_constants,
     liveness,
+    lower,
     schedule,
 )
 from minigrad.compile.plan import Plan, PlanStats
@@ -20,5 +22,5 @@ from minigrad.compile.trace import TraceError, trace
 __all__ = [
     "PIPELINE", "CompiledFunction", "Plan", "PlanStats", "TraceError", "assign_buffers",
     "compile", "compile_plan", "differentiate", "eliminate_dead_code", "fold_constants",
-    "liveness", "schedule", "trace",
+    "liveness", "lower", "schedule", "trace",
 ]

@@ -228,6 +228,7 @@ def lower(G: nx.DiGraph) -> nx.DiGraph:
         f = _rule(H, n)
         args = [alias.get(a, a) for a in d["args"]]
         if f is None:
+            kept.append((n, "the op keeps values for its VJP, outside its result"))
             continue
         try:
             steps, result = record(f, [H.nodes[a]["value"] for a in args], d["value"])
