@@ -54,14 +54,17 @@ def _label(G: nx.DiGraph, n: Any, d: dict[str, Any], memory: bool) -> str:
     step = f"#{d['step']} " if "step" in d else ""
     if kind in ("fprim", "bprim"):  # one numpy call of a lowered rule
         src = d["lowered_from"]
-        lines = [f"{step}{d['prim']}", f"of {_rule(G, src) if src in G else src}", _shape(d)]
+        rule = _rule(G, src) if src in G else str(src)
+        lines = [f"{step}{d['prim']}"] + ([f"of {rule}"] if rule != d["prim"] else [])
+        lines.append(_shape(d))
     else:
         lines = [f"{step}{_rule(G, n)}", _shape(d)]
     if memory and "root" in d:
         if "buffer" in d:
             lines.append(f"buffer b{d['buffer']}")
         elif d["root"] != n:
-            lines.append(f"view of {d['root']}")
+            root = G.nodes[d["root"]]
+            lines.append(f"view of #{root['step']}" if "step" in root else f"view of {d['root']}")
         else:
             lines.append("fresh")
         if d.get("life") not in (None, float("inf")):
