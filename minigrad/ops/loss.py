@@ -122,7 +122,9 @@ def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
         saved = stable_softmax(logits, -1)
     if t.dtype.kind not in "iub":  # −Σ y log ŷ: ŷ Σ y − y, which is ŷ − y when Σ y = 1
         return scale * (saved * target.sum(axis=-1, keepdims=True) - target)
-    d = saved * scale  # ŷ − e(ℓ), scaled, without building the one-hot matrix
+    # ŷ − e(ℓ), scaled, without building the one-hot matrix; C order, so that the row view
+    # below is a view (ŷ of logits made by a transpose is not), not a copy
+    d = np.multiply(saved, scale, order="C")
     # δ_i at row i: the one scalar, or the per-row column of 'none'. As an array, so that the
     # subtraction runs in the dtype it always had (a Python float would otherwise round
     # differently than the broadcast array it stands for).
