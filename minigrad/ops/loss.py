@@ -300,6 +300,13 @@ def nll_loss(logp: Any, target: Any, reduction: str = "mean") -> Tensor:
     """`L = −log ŷ_ℓ` from log-probabilities. ∇(log ŷ) = −e(ℓ) (÷N for a mean)."""
     _check_reduction("nll_loss", reduction)
     target = _class_target("nll_loss", logp, target)
+    dt = np.asarray(dual.value(target)).dtype
+    if dt.kind not in "iu":  # log-probabilities are picked by class index only
+        raise TypeError(
+            f"nll_loss: targets must be integer class indices of shape {logp.shape[:-1]}, got "
+            f"{dt} of shape {logp.shape}; for probability targets use cross_entropy on the "
+            f"logits"
+        )
     return apply(NLL_LOSS, logp, target, reduction=reduction)
 
 
