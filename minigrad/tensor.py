@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minigrad.modes import is_grad_enabled, state
+from minigrad.modes import state
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -70,14 +70,21 @@ def as_array(data: Any, dtype: DTypeLike = None, copy: bool = True) -> np.ndarra
 def lift(value: Any, like: Tensor | None) -> Tensor:
     """A constant tensor for a non-Tensor operand. A Python number takes the dtype of the
     tensor it meets (numpy's rule for Python scalars), so float32 stays float32."""
+    return Tensor._wrap(lift_data(value, like))
+
+
+def lift_data(value: Any, like: Tensor | None) -> np.ndarray:
+    """The array `lift` wraps: for the engine's paths that need no tensor around it."""
+    if type(value) is float and like is not None and like.data.dtype.kind in "fc":
+        return np.asarray(value, dtype=like.data.dtype)  # the usual case: x * 0.5
     if isinstance(value, np.ndarray):
-        return Tensor._wrap(value)
-    if like is not None and isinstance(value, (int, float, bool)) and not isinstance(value, bool):
+        return value
+    if like is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
         dt = like.data.dtype
         if dt.kind not in "fc" and isinstance(value, float):
             dt = np.result_type(dt, value)
-        return Tensor._wrap(np.asarray(value, dtype=dt))
-    return Tensor._wrap(as_array(value, copy=False))
+        return np.asarray(value, dtype=dt)
+    return as_array(value, copy=False)
 
 
 # While a VJP runs under create_graph=True, a check that raises when numpy turns one of the
@@ -360,7 +367,7 @@ class Tensor:
 
     # ----------------------------------------------------------------- in-place
     def _check_inplace(self, what: str) -> None:
-        if self.requires_grad and self._ctx is None and is_grad_enabled():
+        if self.requires_grad and self._ctx is None and state.grad_enabled:
             raise RuntimeError(
                 f"{what}: a leaf tensor that requires grad cannot be changed in place while "
                 f"gradients are recorded; wrap the update in `with minigrad.no_grad():`"
@@ -403,7 +410,7 @@ class Tensor:
             return False
         if o is None and alpha != 1.0:
             return False  # a number scaled by alpha: the recorded path's dtype rules
-        b = (o if o is not None else lift(other, self)).data
+        b = o.data if o is not None else lift_data(other, self)
         a = self.data
         if b.shape != a.shape and b.ndim:
             return False
@@ -412,7 +419,7 @@ class Tensor:
                 return False
             b = np.multiply(b, np.asarray(alpha, dtype=b.dtype))  # as _ops.mul(other, alpha)
         try:
-            ufunc(a, b, out=a, casting="same_kind")
+            ufunc(a, b, out=a)  # numpy's default casting is same_kind, as in _inplace
         except TypeError:
             return False  # let the recorded path raise its own error
         self._version.n += 1

@@ -422,6 +422,17 @@ def test_cross_entropy_gradient_is_softmax_minus_onehot_over_n():
     np.testing.assert_allclose(a.grad.data, (p - np.eye(3)[t]) / 4, rtol=1e-12)
 
 
+def test_nll_loss_names_probability_targets_as_the_wrong_kind():
+    # log-probabilities are picked by class index: float targets get a typed error that says
+    # what fits, instead of numpy's own about indexing
+    logp = mg.Tensor(np.log(np.full((3, 4), 0.25)), requires_grad=True)
+    y = np.full((3, 4), 0.25)
+    with pytest.raises(TypeError, match=r"nll_loss: targets must be integer.*\(3,\).*entropy"):
+        F.nll_loss(logp, y)
+    np.testing.assert_array_equal(y, 0.25)
+    assert logp.grad is None
+
+
 def test_broadcast_gradients_are_summed_back_to_each_input_shape():
     a = f64(2, 3)
     b = f64(3, seed=1)

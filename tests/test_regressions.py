@@ -109,6 +109,24 @@ def test_cross_entropy_with_targets_that_do_not_sum_to_one():
     np.testing.assert_allclose(h.data, th.numpy(), rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_on_transposed_3d_logits(reduction):
+    # logits (B, T, C) made by a transpose are not C-contiguous: the VJP subtracted δ at the
+    # target classes in a reshaped copy, so the gradient missed its −e(ℓ) part
+    rng = np.random.default_rng(0)
+    a, target = rng.normal(size=(10, 5, 4)), rng.integers(0, 10, size=(4, 5))
+    x = mg.Tensor(a, requires_grad=True)
+    loss = mg.ops.cross_entropy(x.T, target, reduction=reduction)
+    (loss.sum() if reduction == "none" else loss).backward()
+    t = torch.tensor(a, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(t.T.reshape(-1, 10), torch.tensor(target).reshape(-1),
+                                           reduction=reduction)
+    tl.sum().backward()
+    np.testing.assert_allclose(loss.data.reshape(-1), tl.detach().numpy().reshape(-1),
+                               rtol=1e-12)
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
 def test_std_of_a_constant_has_zero_second_derivative():
     # found by the fuzzer: std masked s = 0 in its VJP but not the VJP itself, so the
     # Hessian-vector product at a constant input saw (x − x̄)/n and was not PyTorch's 0

@@ -4,6 +4,7 @@ log-softmax and the losses. For softmax with cross-entropy the lecture's result 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,14 +18,20 @@ from minigrad.tensor import Tensor
 REDUCTIONS = ("mean", "sum", "none")
 
 
+# np.maximum.reduce / np.add.reduce are the reductions np.max / np.sum end in, without the
+# Python-level dispatch that costs more than the arithmetic on a batch of logits.
+
+
 def stable_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """`ŷ = exp(a − max a) / Σ exp(a − max a)` along `axis`."""
+    e = np.exp(x - np.maximum.reduce(x, axis=axis, keepdims=True))
+    return e / np.add.reduce(e, axis=axis, keepdims=True)
 
 
 def stable_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    z = x - np.max(x, axis=axis, keepdims=True)
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    """`log ŷ = z − log Σ exp z` with `z = a − max a` along `axis`."""
+    z = x - np.maximum.reduce(x, axis=axis, keepdims=True)
+    return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
 
 
 def _axis_case(shape, axis):
@@ -65,9 +72,9 @@ LOG_SOFTMAX = defop(
 
 def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
     if reduction == "mean":
-        return loss.sum() / loss.size if loss.size else loss.mean()
+        return np.add.reduce(loss, axis=None) / loss.size if loss.size else loss.mean()
     if reduction == "sum":
-        return loss.sum()
+        return np.add.reduce(loss, axis=None)
     return loss
 
 
@@ -85,24 +92,25 @@ def _onehot(target: np.ndarray, C: int, dtype: Any) -> np.ndarray:
 
 
 def _ce_forward(logits: np.ndarray, target: np.ndarray, reduction: str = "mean"):
-    """The losses and, kept for the VJP, the softmax probabilities ŷ (one exp for both)."""
-    z = logits - logits.max(axis=-1, keepdims=True)
+    """The losses `L_i = log Σ_c exp z_ic − z_iℓ` with `z = a − max a` and, kept for the VJP,
+    the softmax probabilities ŷ = exp z / Σ exp z (one exp for both)."""
+    z = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
     e = np.exp(z)
-    s = e.sum(axis=-1, keepdims=True)
+    s = np.add.reduce(e, axis=-1, keepdims=True)
     if target.dtype.kind in "iub":
-        C = logits.shape[-1]
-        picked = z.reshape(-1, C)[np.arange(target.size), target.reshape(-1)]
+        picked = z.reshape(-1, logits.shape[-1])[np.arange(target.size), target.reshape(-1)]
         loss = np.log(s[..., 0]) - picked.reshape(target.shape)
     else:
-        loss = -(target * (z - np.log(s))).sum(axis=-1)
+        loss = -np.add.reduce(target * (z - np.log(s)), axis=-1)
     return _reduce(loss, reduction), e / s
 
 
 def _n(x: Any) -> int:
-    return int(np.prod(x.shape[:-1]))
+    return math.prod(x.shape[:-1])
 
 
 def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
+    """∇a = (ŷ − e(ℓ)) · δ_i, ÷N for the mean (ŷ Σ y − y for probability targets y)."""
     scale = _upstream(g, reduction, _n(logits), 1)
     t = dual.value(target)
     if isinstance(logits, Tensor):  # create_graph: ŷ must be a function of the logits
@@ -114,12 +122,14 @@ def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
         saved = stable_softmax(logits, -1)
     if t.dtype.kind not in "iub":  # −Σ y log ŷ: ŷ Σ y − y, which is ŷ − y when Σ y = 1
         return scale * (saved * target.sum(axis=-1, keepdims=True) - target)
-    d = saved * scale  # ŷ − e(ℓ), scaled, without building the one-hot matrix
-    C = d.shape[-1]
-    rows = np.arange(t.size)
-    flat = d.reshape(-1, C)
-    sub = np.broadcast_to(scale, d.shape).reshape(-1, C)[rows, t.reshape(-1)]
-    flat[rows, t.reshape(-1)] -= sub
+    # ŷ − e(ℓ), scaled, without building the one-hot matrix; C order, so that the row view
+    # below is a view (ŷ of logits made by a transpose is not), not a copy
+    d = np.multiply(saved, scale, order="C")
+    # δ_i at row i: the one scalar, or the per-row column of 'none'. As an array, so that the
+    # subtraction runs in the dtype it always had (a Python float would otherwise round
+    # differently than the broadcast array it stands for).
+    per_row = np.asarray(scale).reshape(-1)
+    d.reshape(-1, d.shape[-1])[np.arange(t.size), t.reshape(-1)] -= per_row
     return d
 
 
@@ -155,8 +165,9 @@ CROSS_ENTROPY = defop(
 
 
 def _nll_forward(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
-    loss = -np.take_along_axis(logp, target[..., None].astype(np.intp), axis=-1)[..., 0]
-    return _reduce(loss, reduction)
+    """`L_i = −log ŷ_iℓ`: row i's entry at its class ℓ_i."""
+    picked = logp.reshape(-1, logp.shape[-1])[np.arange(target.size), target.reshape(-1)]
+    return _reduce(-picked.reshape(target.shape), reduction)
 
 
 NLL_LOSS = defop(
@@ -289,6 +300,13 @@ def nll_loss(logp: Any, target: Any, reduction: str = "mean") -> Tensor:
     """`L = −log ŷ_ℓ` from log-probabilities. ∇(log ŷ) = −e(ℓ) (÷N for a mean)."""
     _check_reduction("nll_loss", reduction)
     target = _class_target("nll_loss", logp, target)
+    dt = np.asarray(dual.value(target)).dtype
+    if dt.kind not in "iu":  # log-probabilities are picked by class index only
+        raise TypeError(
+            f"nll_loss: targets must be integer class indices of shape {logp.shape[:-1]}, got "
+            f"{dt} of shape {logp.shape}; for probability targets use cross_entropy on the "
+            f"logits"
+        )
     return apply(NLL_LOSS, logp, target, reduction=reduction)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.modes import enable_grad
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, Version
 
 __all__ = ["Optimizer", "ParamsT"]
 
@@ -144,24 +144,28 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        stale = False  # Version.epoch bumped: every node made before the step checks versions
         for group in self.param_groups:
             hyper = _python_numbers(group)
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad.data
-                if g.shape != p.data.shape:
+                w, g = p.data, p.grad.data
+                if g.shape != w.shape:
                     raise ValueError(
                         f"{type(self).__name__}: gradient of shape {g.shape} for a parameter of "
-                        f"shape {p.data.shape}"
+                        f"shape {w.shape}"
                     )
-                if g.dtype != p.data.dtype:
-                    g = g.astype(p.data.dtype)
+                if g.dtype != w.dtype:
+                    g = g.astype(w.dtype)
                 st = self.state.get(p)
                 if st is None:
                     st = self.state[p] = self._init_state(p, hyper)
-                self._update(p.data, g, st, hyper)
-                p._version.n += 1
+                if not stale:  # once per step: bumping the class attribute is not free
+                    Version.epoch += 1
+                    stale = True
+                self._update(w, g, st, hyper)
+                p._shared_version().n += 1
         return loss
 
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
@@ -257,12 +261,18 @@ class Optimizer:
         return "\n".join(lines)
 
 
+_PLAIN = frozenset({float, int, bool, str, type(None)})
+
+
 def _python_numbers(group: dict[str, Any]) -> dict[str, Any]:
     """The group's hyperparameters with numpy scalars turned into Python numbers: under
     numpy 2's promotion rules ``np.float64(0.1) * w32`` is float64, while ``0.1 * w32`` stays
     float32, so a learning rate set from numpy would otherwise upcast every update."""
     out: dict[str, Any] = {}
     for k, v in group.items():
+        if type(v) in _PLAIN:  # nearly every value: nothing to convert
+            out[k] = v
+            continue
         if k == "params":
             continue
         if isinstance(v, (np.floating, np.integer)):
