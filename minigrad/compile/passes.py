@@ -290,7 +290,8 @@ def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[An
                      inplace=inplace, attr=s.attr, prim=label, lowered_from=n,
                      varying=True, requires_grad=False)
         if k == n:
-            d.update(attrs, was=d["kind"])  # the node keeps its key, its order and what names it (op, fn…)
+            # the node keeps its key, its order and what names it (op, fn…)
+            d.update(attrs, was=d["kind"])
         else:
             H.add_node(k, **attrs, was=kind, order=d["order"] - 1 + (pos + 1) / (len(keep) + 1),
                        op=label, tensor=None, name=None, is_leaf=False, module=d.get("module"),
@@ -322,7 +323,7 @@ def _forward_aliases(H: nx.DiGraph, alias: dict[Any, Any]) -> None:
             k = alias[k]
         return k
 
-    for n, d in H.nodes(data=True):
+    for _, d in H.nodes(data=True):
         if d.get("view_of") in alias:
             d["view_of"] = final(d["view_of"])
         if any(a in alias for a in d.get("args", ())):

@@ -137,7 +137,6 @@ def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[A
              if any(nodes[s]["kind"] in BACKWARD for s in G.successors(n))]
     slot = {n: i for i, n in enumerate(saved)}
     kept = {n: len(saved) + i for i, n in enumerate(k for k in fwd if k in keeps)}
-    escaping = set(outputs) | set(grads.values())
     nbuf = len(G.graph.get("buffers", []))
 
     def last_read(n: Any, part: tuple[str, ...]) -> int:
@@ -337,10 +336,10 @@ class _Buffers:
 class _Run:
     """What one replay's backward needs: the saved arrays and the compiled sweep."""
 
-    __slots__ = ("backward", "saved", "g", "grads")
+    __slots__ = ("backward", "saved", "fresh", "g", "grads")
 
-    def __init__(self, backward: Callable[..., Any], saved: tuple[Any, ...]) -> None:
-        self.backward, self.saved = backward, saved
+    def __init__(self, backward: Callable[..., Any], saved: Any, fresh: tuple[bool, ...]) -> None:
+        self.backward, self.saved, self.fresh = backward, saved, fresh
         self.g: Any = None
         self.grads: tuple[Any, ...] = ()
 
@@ -386,10 +385,15 @@ class CompiledLoss(Tensor):
             if gc_was_on:
                 gc.enable()
         store = []
-        for t, g in zip(ctx.inputs, grads):
-            if t.requires_grad:
+        for t, g, fresh in zip(ctx.inputs, grads, run.fresh):
+            if not t.requires_grad:
+                continue
+            if fresh and t.grad is None and not t._hooks:
+                t.grad = Tensor._wrap(g)  # a new array the plan made for this leaf alone
+            else:
                 store.append((t, _run_hooks(t, g, False) if t._hooks else g))
-        _write(store, False, [seed])
+        if store:
+            _write(store, False, [seed])
         if not retain_graph:
             ctx.freed = True
         return None
@@ -457,6 +461,7 @@ class Plan:
         self.modules = [(i, nodes[o]["module"], nodes[o]["name"]) for i, o in enumerate(outputs)
                         if nodes[o]["module"] is not None or nodes[o]["name"] is not None]
         leaves = list(G.graph["grads"])
+        self.fresh = tuple(_fresh(G, k, g) for k, g in G.graph["grads"].items())
         self.leaves = [("input", nodes[k]["index"]) if nodes[k]["kind"] == "input"
                        else ("param", nodes[k]["tensor"]) for k in leaves]
         read = {a for n in G.graph["schedule"] if nodes[n]["kind"] in BACKWARD
@@ -495,7 +500,8 @@ class Plan:
             loss.__class__ = CompiledLoss
             inputs = tuple(args[x] if kind == "input" else x for kind, x in self.leaves)
             versions = tuple(inputs[i].version for i in self.op.saves)
-            loss._ctx = Node(self.op, inputs, {"run": _Run(self.backward, saved)}, versions)
+            loss._ctx = Node(self.op, inputs, {"run": _Run(self.backward, saved, self.fresh)},
+                             versions)
             loss.requires_grad = True
             bufs.owner = weakref.ref(loss)
         return tuple(res) if self.tuple else res[0]
@@ -527,6 +533,18 @@ class Plan:
         G = self.graph
         return (f"<Plan of {self.name}: {len(G.graph['schedule'])} steps, "
                 f"{len(G.graph.get('buffers', []))} buffers>")
+
+
+def _fresh(G: nx.DiGraph, leaf: Any, k: Any) -> bool:
+    """True when gradient node `k` is an array made anew at every call for `leaf` alone (no
+    view, not shared with another gradient or the seed, the leaf's dtype), which ``.grad`` can
+    take without a copy."""
+    d = G.nodes[k]
+    v = d["value"]
+    made = d["kind"] in ("bprim", "acc") or (d["kind"] == "vjp" and v.base is None)
+    shared = sum(1 for g in G.graph["grads"].values() if g == k) > 1
+    return (made and not shared and d.get("root") == k and type(v) is np.ndarray
+            and v.dtype == G.nodes[leaf]["dtype"] and v.flags.writeable)
 
 
 def _no_forward(*args: Any, **kw: Any) -> Any:
