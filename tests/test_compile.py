@@ -300,6 +300,30 @@ def test_lower_turns_rules_into_their_numpy_calls() -> None:
     assert _same(got.data, loss.data) and _same(W.grad.data, gW) and _same(b.grad.data, gb)
 
 
+@pytest.mark.parametrize("fn", [
+    lambda a, x: a.sum() + x,        # x's gradient is δ itself, which sum's VJP also reads
+    lambda a, x: (a + x) + x,        # δ handed on twice, then added up
+    lambda a, x: (a * 1.0).reshape(()) + x * x,
+    lambda a, x: a.T.sum() * x,
+], ids=["seed-is-a-gradient", "handed-on-twice", "reshape", "transpose"])
+def test_gradients_that_are_another_array_replay_bit_for_bit(fn: Any) -> None:
+    """Lowering removes rules that hand δ on, so one array may be the seed, a gradient and
+    the input of other rules at once."""
+    x = mg.Tensor(np.array(2.0), requires_grad=True)
+    step = mg.compile(lambda a: fn(a, x))
+    for value in (np.array(5.0), np.array(-1.5)):
+        a = mg.Tensor(value, requires_grad=True)
+        got = step(a)
+        got.backward()
+        g = (a.grad.data.copy(), x.grad.data.copy())
+        a.grad = x.grad = None
+        want = fn(a, x)
+        want.backward()
+        assert _same(got.data, want.data)
+        assert _same(g[0], a.grad.data) and _same(g[1], x.grad.data)
+        a.grad = x.grad = None
+
+
 def test_schedule_is_topological_and_runs_backward_after_forward() -> None:
     f, args = _program()
     H = schedule(lower(differentiate(fold_constants(eliminate_dead_code(trace(f, args)[0])))))

@@ -235,10 +235,14 @@ def lower(G: nx.DiGraph) -> nx.DiGraph:
         except Unlowerable as e:
             kept.append((n, str(e)))
             continue
-        lowered.append(n)
         if result.where == "in":  # nothing to run: readers of n read the input instead
+            if d["kind"] == "op":  # a forward output keeps its node (name, module, outputs)
+                kept.append((n, "the forward hands back one of its inputs"))
+                continue
+            lowered.append(n)
             alias[n] = args[result.index]
             continue
+        lowered.append(n)
         _splice(H, n, steps, result, args)
     if alias:
         _forward_aliases(H, alias)

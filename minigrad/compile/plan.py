@@ -230,7 +230,7 @@ def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[A
             lines.append(f"    {regs.define(m)} = S[{slot[m]}]")
         if d["kind"] == "seed":
             regs.names[n] = "seed"
-            if last_read(n, BACKWARD) >= 0:
+            if last_read(n, BACKWARD) >= 0 and n not in grad_set:
                 dies.setdefault(last_read(n, BACKWARD), []).append(n)
             continue
         args = [ref(a) for a in d["args"]]
