@@ -436,7 +436,9 @@ def test_rules_that_read_values_or_write_into_their_arguments_stay_opaque() -> N
 # ----------------------------------------------------------------------------- random programs
 
 UNARY = [F.tanh, F.sigmoid, F.relu, F.softplus, lambda x: x * x, lambda x: -x,
-         lambda x: x.sum(0, keepdims=True), lambda x: x.T.T]
+         lambda x: x.sum(0, keepdims=True), lambda x: x.T.T, lambda x: F.softmax(x, -1),
+         lambda x: F.log_softmax(x, -1), lambda x: x.mean(-1, keepdims=True),
+         lambda x: x.abs(), lambda x: (x * 0.5).exp()]
 BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, F.maximum,
           lambda a, b: a / (b * b + 1.0)]
 SHAPES = [(2, 3), (3,), (1, 3)]
@@ -448,7 +450,7 @@ def programs(draw: Any) -> list[tuple[int, int, int, int]]:
     steps = []
     for k in range(n):
         pool = 4 + k
-        steps.append((draw(st.integers(0, 1)), draw(st.integers(0, 7)),
+        steps.append((draw(st.integers(0, 1)), draw(st.integers(0, len(UNARY) - 1)),
                       draw(st.integers(0, pool - 1)), draw(st.integers(0, pool - 1))))
     return steps
 
