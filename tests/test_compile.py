@@ -360,6 +360,8 @@ def test_liveness_and_buffers_never_overlap_two_live_arrays() -> None:
     assert 0 < st.peak_bytes <= sum(d["value"].nbytes for _, d in H.nodes(data=True)
                                     if d["kind"] not in ("input", "param", "const"))
     assert st.buffers >= 1 and "assign_buffers" in str(st)
+    assert ("cross_entropy", "the op keeps values for its VJP, outside its result", 1) in st.kept
+    assert "kept whole: ∇ cross_entropy → input 0 (the op keeps values" in str(st)
 
 
 def _registry_cases(name: str) -> list[Any]:

@@ -232,9 +232,12 @@ class Sym:
                 return self.rec.call(ufunc.reduce, (self,),
                                      {"axis": axis, "keepdims": keepdims, **extra}, "kw")
             return reduce
+        if name.startswith("__array"):
+            raise Unlowerable(f"the rule turns a value into a plain array (numpy asked for "
+                              f"{name})")
         method = getattr(np.ndarray, name, None)
         if method is None or not callable(method) or name.startswith("_"):
-            raise Unlowerable(f"ndarray.{name}")
+            raise Unlowerable(f"the rule reads ndarray.{name}, which has no recorded form")
         if name in ("item", "tolist", "tobytes", "fill", "put", "itemset", "resize", "sort",
                     "partition", "setflags", "setfield", "byteswap", "dump", "dumps", "tofile",
                     "view", "__array__"):

@@ -410,6 +410,7 @@ class PlanStats:
     allocated_bytes: int
     steps: int
     extra: dict[str, Any] = field(default_factory=dict)
+    kept: list[tuple[str, str, int]] = field(default_factory=list)  # rule, why, how many
 
     def __str__(self) -> str:
         w = max(len(r[0]) for r in self.rows)
@@ -419,6 +420,9 @@ class PlanStats:
         lines.append(f"schedule: {self.steps} steps; peak bytes alive at once: {self.peak_bytes:,}")
         lines.append(f"buffers: {self.buffers} ({self.buffer_bytes:,} bytes, allocated once); "
                      f"arrays still allocated per step: {self.allocated_bytes:,} bytes")
+        for rule, why, count in self.kept:
+            lines.append(f"kept whole: {rule}" + (f" ×{count}" if count > 1 else "")
+                         + f" ({why})")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -526,8 +530,16 @@ class Plan:
         allocated = sum(d["value"].nbytes for n, d in G.nodes(data=True)
                         if d["kind"] in FORWARD + BACKWARD and d.get("root") == n
                         and "buffer" not in d and d["kind"] != "seed")
+        kept: dict[tuple[str, str], int] = {}
+        for entry in G.graph["log"]:
+            for n, why in entry.get("kept", ()):
+                d = G.nodes[n]
+                rule = (f"∇ {d['fn'].name} → input {d['argnum']}" if d["kind"] == "vjp"
+                        else d["op"])
+                kept[rule, why] = kept.get((rule, why), 0) + 1
         return PlanStats(rows, G.graph.get("peak_bytes", 0), buffer_bytes, len(spec), allocated,
-                         len(G.graph["schedule"]))
+                         len(G.graph["schedule"]),
+                         kept=[(rule, why, k) for (rule, why), k in kept.items()])
 
     def __repr__(self) -> str:
         G = self.graph
