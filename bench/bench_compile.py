@@ -18,7 +18,8 @@ Scenarios (targets from the compile issue):
 
 Every timing is measured twice: all libraries in one process, round by round in rotating order
 (``mode = same``: ratios against numpy from the same run), and each library alone in a fresh
-process (``mode = alone``). Times are the process's own CPU time (``time.process_time``, one
+process (``mode = alone``: three processes per library in rotating order, the median of
+them). Times are the process's own CPU time (``time.process_time``, one
 BLAS thread), so that other programs sharing the machine do not count; medians throughout.
 `rows()` returns the table for other tools.
 """
@@ -193,6 +194,23 @@ def _alone(scenario: str, lib: str, quick: bool,
     return dict(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
+ALONE_ROUNDS = 3
+
+
+def _alone_rounds(scenario: str, libs: list[str], quick: bool,
+                  env: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
+    """Each library alone in a fresh process, `ALONE_ROUNDS` times in rotating order, and per
+    library the median over its processes: the machine's speed drifts from minute to minute,
+    and one process per library would catch each in another phase."""
+    rounds = 1 if quick else ALONE_ROUNDS
+    runs: dict[str, list[dict[str, float]]] = {lib: [] for lib in libs}
+    for r in range(rounds):
+        for lib in libs[r % len(libs):] + libs[:r % len(libs)]:
+            runs[lib].append(_alone(scenario, lib, quick, env))
+    return {lib: {k: statistics.median(x[k] for x in rs) for k in rs[0]}
+            for lib, rs in runs.items()}
+
+
 def rows(quick: bool = False, alone: bool = True,
          emit: Callable[[dict[str, Any]], None] | None = None,
          only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -212,10 +230,10 @@ def rows(quick: bool = False, alone: bool = True,
         same = time_libs(scenario, libs, quick)
         modes = [("same", same)]
         if alone:
-            modes.append(("alone", {lib: _alone(scenario, lib, quick) for lib in libs}))
+            modes.append(("alone", _alone_rounds(scenario, libs, quick)))
             if scenario == "mlp-large":
                 modes.append(("alone, heap kept",
-                              {lib: _alone(scenario, lib, quick, KEEP_MALLOC) for lib in libs}))
+                              _alone_rounds(scenario, libs, quick, KEEP_MALLOC)))
         for mode, res in modes:
             base = res["numpy"]["seconds"]
             for lib in libs:
