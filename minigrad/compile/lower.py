@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Ref", "Step", "Unlowerable", "record", "replay", "same_bits"]
+__all__ = ["Ref", "Step", "Unlowerable", "leaves", "map_leaves", "record", "replay", "same_bits"]
 
 
 class Unlowerable(Exception):
@@ -57,27 +57,27 @@ class Step:
         self.out, self.inplace, self.attr = out, inplace, attr
 
     def refs(self) -> list[Ref]:
-        return [r for r in _walk((self.args, self.kwargs)) if isinstance(r, Ref)]
+        return [r for r in leaves((self.args, self.kwargs)) if isinstance(r, Ref)]
 
     def __repr__(self) -> str:
         name = self.attr or getattr(self.fn, "__name__", repr(self.fn))
         return f"Step({name}, {self.args!r})"
 
 
-def _walk(x: Any) -> list[Any]:
+def leaves(x: Any) -> list[Any]:
     if isinstance(x, (tuple, list)):
-        return [y for v in x for y in _walk(v)]
+        return [y for v in x for y in leaves(v)]
     if isinstance(x, dict):
-        return [y for v in x.values() for y in _walk(v)]
+        return [y for v in x.values() for y in leaves(v)]
     return [x]
 
 
-def _map(x: Any, f: Callable[[Any], Any]) -> Any:
+def map_leaves(x: Any, f: Callable[[Any], Any]) -> Any:
     """`x` with every leaf replaced by ``f(leaf)`` (through tuples, lists and dicts)."""
     if type(x) in (tuple, list):
-        return type(x)(_map(v, f) for v in x)
+        return type(x)(map_leaves(v, f) for v in x)
     if type(x) is dict:
-        return {k: _map(v, f) for k, v in x.items()}
+        return {k: map_leaves(v, f) for k, v in x.items()}
     return f(x)
 
 
@@ -107,8 +107,8 @@ class _Recorder:
              inplace: Sym | None = None, attr: str | None = None) -> Any:
         """Runs ``fn`` on the real arrays behind `args` and records it; returns a stand-in
         for an array result."""
-        real_args = _map(args, _value)
-        real_kwargs = _map(kwargs, _value)
+        real_args = map_leaves(args, _value)
+        real_kwargs = map_leaves(kwargs, _value)
         if attr is not None:
             value = getattr(real_args[0], attr)
         elif inplace is not None:
@@ -120,13 +120,13 @@ class _Recorder:
                               f"{type(value).__name__}, not an array")
         if isinstance(fn, np.ufunc) and inplace is None:
             args = _typed_scalars(fn, args, real_args, real_kwargs, value)
-        step = Step(fn, _map(args, self.ref_of), _map(kwargs, self.ref_of), value, out,
+        step = Step(fn, map_leaves(args, self.ref_of), map_leaves(kwargs, self.ref_of), value, out,
                     inplace.ref if inplace is not None else None, attr)
         self.steps.append(step)
         # the rule may write into an array it made: a ufunc's result, or any new array (not a
         # view of one of the rule's inputs)
         fresh = not any(isinstance(a, Sym) and np.may_share_memory(value, a.value)
-                        for a in _walk((args, kwargs)))
+                        for a in leaves((args, kwargs)))
         owned = inplace is None and attr is None and (out is not None or fresh)
         return Sym(self, value, Ref("step", len(self.steps) - 1), owned)
 
@@ -194,7 +194,7 @@ class Sym:
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         if func in STATIC_FUNCTIONS:
-            return func(*_map(args, _value), **_map(kwargs, _value))
+            return func(*map_leaves(args, _value), **map_leaves(kwargs, _value))
         out = kwargs.pop("out", None) if "out" in kwargs else None
         if out is None:
             return self.rec.call(func, args, kwargs, None)
@@ -390,7 +390,7 @@ def replay(steps: list[Step], result: Ref, inputs: Sequence[Any], buffers: bool 
         return x
 
     for s in steps:
-        args, kwargs = _map(s.args, get), _map(s.kwargs, get)
+        args, kwargs = map_leaves(s.args, get), map_leaves(s.kwargs, get)
         if s.attr is not None:
             v = getattr(args[0], s.attr)
         elif s.inplace is not None:

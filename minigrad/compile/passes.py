@@ -28,7 +28,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from minigrad.compile.lower import Ref, Step, Unlowerable, record
+from minigrad.compile.lower import Ref, Step, Unlowerable, leaves, map_leaves, record
 from minigrad.ops.dual import unbroadcast
 
 __all__ = [
@@ -281,9 +281,11 @@ def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[An
     for pos, j in enumerate(keep):
         s = steps[j]
         k = keys[j]
-        cargs, ckwargs = _map_keys(s.args, to_key), _map_keys(s.kwargs, to_key)
+        cargs, ckwargs = map_leaves(s.args, to_key), map_leaves(s.kwargs, to_key)
         inplace = to_key(s.inplace).node if s.inplace is not None else None
-        reads = [r.node for r in _keys((cargs, ckwargs))] + ([inplace] if inplace else [])
+        reads = [r.node for r in leaves((cargs, ckwargs)) if isinstance(r, Key)]
+        if inplace is not None:
+            reads.append(inplace)
         reads = list(dict.fromkeys(reads))
         label = s.attr or getattr(s.fn, "__name__", str(s.fn))
         if hasattr(s.fn, "__self__") and isinstance(s.fn.__self__, np.ufunc):
@@ -304,22 +306,6 @@ def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[An
             H.add_edge(r, k, argnums=(), op=label, formulas=())
 
 
-def _map_keys(x: Any, f: Callable[[Any], Any]) -> Any:
-    if type(x) in (tuple, list):
-        return type(x)(_map_keys(v, f) for v in x)
-    if type(x) is dict:
-        return {k: _map_keys(v, f) for k, v in x.items()}
-    return f(x)
-
-
-def _keys(x: Any) -> list[Key]:
-    if isinstance(x, (tuple, list)):
-        return [k for v in x for k in _keys(v)]
-    if isinstance(x, dict):
-        return [k for v in x.values() for k in _keys(v)]
-    return [x] if isinstance(x, Key) else []
-
-
 def _forward_aliases(H: nx.DiGraph, alias: dict[Any, Any]) -> None:
     """Readers of a node that hands an input on read that input; the node goes."""
     def final(k: Any) -> Any:
@@ -335,8 +321,8 @@ def _forward_aliases(H: nx.DiGraph, alias: dict[Any, Any]) -> None:
         if "cargs" in d:
             def sub(x: Any) -> Any:
                 return Key(final(x.node)) if isinstance(x, Key) else x
-            d["cargs"] = _map_keys(d["cargs"], sub)
-            d["ckwargs"] = _map_keys(d["ckwargs"], sub)
+            d["cargs"] = map_leaves(d["cargs"], sub)
+            d["ckwargs"] = map_leaves(d["ckwargs"], sub)
             if d["inplace"] in alias:
                 d["inplace"] = final(d["inplace"])
     for a in alias:
