@@ -1,26 +1,38 @@
 # Set-up is part of every target: a fresh clone needs only `make demo` or `make test`.
+# It installs everything the test suite uses, so that `make test` runs every test: minigrad with
+# its test and examples extras, the PyTorch CPU build the differential tests compare against,
+# Graphviz's `dot` and a headless Chromium (scripts/ensure-system-packages.sh).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test fuzz lint bench docs graphviz clean
+.PHONY: demo test fuzz lint bench docs graphviz browser clean
+
+# The oracle of the differential tests. This exact version: a CPU build of it lies on the
+# machines CI uses; asking for another version (or none) can fetch a multi-GB CUDA build.
+TORCH := torch==2.13.0
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q '$(TORCH)' || { echo "minigrad: could not install $(TORCH), which the differential tests compare against; install it into $(VENV) and run the command again" >&2; exit 1; }
+	$(PY) -m pip install -q -e '.[test,examples]'
 	@touch $(STAMP)
 
 graphviz:
-	@bash scripts/ensure-graphviz.sh
+	@bash scripts/ensure-system-packages.sh dot:graphviz
+
+browser:
+	@bash scripts/ensure-system-packages.sh chromium:chromium
 
 # The demo's matrices are small: the command keeps BLAS to one thread itself (threadpoolctl).
 demo: $(STAMP) graphviz
 	$(VENV)/bin/minigrad demo
 
-test: $(STAMP) graphviz
-	$(PY) -m pytest -q
+# Two workers (pytest-xdist) on a two-core machine; -n auto uses every core elsewhere.
+test: $(STAMP) graphviz browser
+	$(PY) -m pytest -q -n auto --no-skips
 
 # The differential fuzzer at length: fresh random programs over every op, against PyTorch
 # (`make test` runs the same tests on a small fixed budget). MINIGRAD_FUZZ_EXAMPLES sets the
