@@ -27,7 +27,8 @@ def test_readme_block_runs(i, capsys):
 
 
 ROOT = README.parent
-TWO_COMMANDS = re.search(r"## Two commands\n+```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+TWO_COMMANDS = re.search(r"## Two commands\n+```bash\n(.*?)```",
+                         README.read_text(encoding="utf-8"), re.S)
 
 
 def _commands(script: str) -> list[str]:
@@ -46,8 +47,8 @@ def test_ci_runs_the_readme_commands_and_installs_nothing():
     """CI must test the set-up a newcomer gets: the README's `make test` (and `make lint`),
     with every install done by the Makefile, never by the CI script itself."""
     commands = _commands((ROOT / ".ci" / "run").read_text(encoding="utf-8"))
-    installs = [c for c in commands
-                if re.search(r"\b(pip3?|apt-get|apt|conda|brew|npm)\b.*\binstall\b|-m (pip|venv)\b", c)]
+    install = r"\b(pip3?|apt-get|apt|conda|brew|npm)\b.*\binstall\b|-m (pip|venv)\b"
+    installs = [c for c in commands if re.search(install, c)]
     assert installs == [], f".ci/run installs things itself (the Makefile must): {installs}"
     assert "make test" in commands
     assert set(commands) <= {"make lint", "make test", "make demo"}, commands
