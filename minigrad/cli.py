@@ -247,9 +247,10 @@ def _add_render(sub: Any, acts: list[str]) -> None:
     r.add_argument("--steps", default=None, metavar="HTML",
                    help="also write the backward step-through page")
     r.add_argument("--collapse", choices=COLLAPSE, default="auto",
-                   help="module: one box per module; auto: so only for graphs of more than "
-                        "200 tensors; none: one box per tensor (default: auto). With --steps, "
-                        "module steps a module at a time and none an op at a time")
+                   help="module: one box per module; auto: one box per module only for a "
+                        "graph of more than 200 tensors; none: one box per tensor (default: "
+                        "auto). With --steps, module steps a module at a time and none an op "
+                        "at a time")
     r.add_argument("--direction", choices=("LR", "TB"), default="LR",
                    help="LR: left to right; TB: top to bottom, narrower (default: LR)")
     r.add_argument("--color-by", choices=("role", "grad"), default="role", dest="color_by",
