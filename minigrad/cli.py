@@ -406,7 +406,8 @@ def _backward(loss: Any) -> Any:
 
 
 def _has_gradients(loss: Any) -> bool:
-    """Whether a backward through `loss` has run: a leaf of its graph holds a gradient."""
+    """Whether a backward through `loss` has run, as far as render can tell: a leaf of its
+    graph (a parameter, or an input that requires grad) holds a gradient."""
     import minigrad
 
     return any(d["tensor"].grad is not None
