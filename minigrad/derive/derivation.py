@@ -185,8 +185,8 @@ class Derivation:
         self._symbols = symbols
         roots = E.graph["roots"]
         results = [roots["result"][id(t)] for t in wanted]
-        self._named = plan(E, names, level, results)
         names.number(self._mentioned())
+        self._named = plan(E, names, level, results)
         self._printer = Printer(E, names, self._named, symbols)
         P = self._printer
         self.formulas: dict[int, Formula] = {}
@@ -309,8 +309,7 @@ class Derivation:
     def _mentioned(self) -> list[int]:
         """Forward tensors the printed formulas name, for numbering ``x_i``/``z_i``."""
         E = self.graph
-        fids = [d["fid"] for n, d in E.nodes(data=True) if d["kind"] == "sym"]
-        fids += [E.nodes[n]["fid"] for n in self._named if E.nodes[n]["kind"] == "delta"]
+        fids = [d["fid"] for n, d in E.nodes(data=True) if d["kind"] in ("sym", "delta")]
         fids += [id(t) for t in self._keys.values()]
         for _, d in E.nodes(data=True):
             if d.get("label") is not None:
@@ -324,7 +323,9 @@ class Derivation:
         for n in nx.topological_sort(E):
             d = E.nodes[n]
             label = d.get("label")
-            if n in self._named and n not in results:
+            if n not in self._printer.visible:
+                continue
+            if n in self._named and n not in results and not d["free"]:
                 t, latex = self._named[n]
                 body = P.doc(n, top=True)
                 kind = "delta" if d["kind"] == "delta" else "shared"
@@ -337,26 +338,32 @@ class Derivation:
         return out
 
     def _forward(self) -> list[Definition]:
+        """The forward pass between the wanted tensors and the loss, and after each op the
+        quantities its rules name (``ŷ = softmax(a_3)``, ``x̂``, ``P``)."""
         E, F, names = self.graph, self._F, self._names
         P = self._printer
-        fids = {d["fid"] for _, d in E.nodes(data=True) if d["kind"] == "sym"}
-        fids |= {E.nodes[n]["fid"] for n in self._named if E.nodes[n]["kind"] == "delta"}
-        fids.add(id(self.loss))
-        out = []
-        for fid in names.order:
-            if fid not in fids or F.nodes[fid]["is_leaf"]:
-                continue
-            doc = _forward_doc(F, names, fid)
-            t, latex = names.text(fid), names.latex(fid)
-            out.append(Definition(t, f"{t} = {doc.text}", f"{latex} = {doc.latex}", "forward"))
+        fids = set(E.graph.get("relevant", ())) | {id(self.loss)}
+        extras: dict[int | None, list[Definition]] = {}
         for n in nx.topological_sort(E):
             d = E.nodes[n]
-            if d.get("label") is not None and d["kind"] == "op" and d["free"] and \
-                    E.out_degree(n):
+            if n not in P.visible or not d["free"] or d["kind"] not in ("op", "abbrev"):
+                continue
+            if d.get("label") is not None or n in self._named:
                 head = P.doc(n)
                 body = P.doc(n, top=True)
-                out.append(Definition(head.text, f"{head.text} = {body.text}",
-                                      f"{head.latex} = {body.latex}", "forward"))
+                extras.setdefault(d.get("owner"), []).append(Definition(
+                    head.text, f"{head.text} = {body.text}", f"{head.latex} = {body.latex}",
+                    "forward"))
+        out = []
+        for fid in names.order:
+            if fid in fids and not F.nodes[fid]["is_leaf"]:
+                doc = _forward_doc(F, names, fid)
+                t, latex = names.text(fid), names.latex(fid)
+                out.append(Definition(t, f"{t} = {doc.text}", f"{latex} = {doc.latex}",
+                                      "forward"))
+            out += extras.pop(fid, [])
+        for rest in extras.values():
+            out += rest
         return out
 
     def _steps(self, model: Any) -> list[Step]:
@@ -526,6 +533,19 @@ def _forward_doc(F: nx.DiGraph, names: Names, fid: int) -> Doc:
             return sq
         return call(("mean" if red == "mean" else "Σ", r"\operatorname{mean}" if red == "mean"
                      else r"\sum"), sq)
+    if op == "getitem":
+        from minigrad.derive.render import _index_text
+
+        idx = _index_text(params.get("index"))
+        return Doc(f"{args[0].text}[{idx}]", f"{args[0].latex}[{idx}]", 90)
+    if op == "scaled_dot_product_attention":
+        q, k, v = args[:3]
+        scores = product("juxt", q, Doc(f"{k.text}ᵀ", rf"{k.latex}^\top", 90))
+        t = f"softmax({scores.text} / √d{' + mask' if len(args) > 3 else ''}"
+        t += f"{', causal' if params.get('is_causal') else ''}) {v.text}"
+        latex = (rf"\operatorname{{softmax}}\left({scores.latex} / \sqrt{{d}}"
+                 rf"{' + M' if len(args) > 3 else ''}\right) {v.latex}")
+        return Doc(t, latex, 30, "juxt")
     if op in _FORWARD_FUNCTIONS:
         return call(_FORWARD_FUNCTIONS[op], *args)
     escaped = op.replace("_", r"\_")

@@ -112,7 +112,8 @@ def _batch_norm(xs: list[np.ndarray], out: Any, params: dict[str, Any], g: Any,
         mu = np.asarray(params["running_mean"]).reshape(cs)
         var = np.asarray(params["running_var"]).reshape(cs)
     inv = 1.0 / np.sqrt(var + eps)
-    found = [Entry("x̂", r"\hat{{x}}", (x - mu) * inv), Entry("1/σ", r"\frac{{1}}{{\sigma}}", inv)]
+    found = [Entry("x̂", r"\hat{{x}}", (x - mu) * inv), Entry("1/σ", r"\sigma^{{-1}}", inv),
+             Entry("μ", r"\mu", mu), _epsilon(eps, S)]
     if len(xs) > 1:
         found.append(Entry("γ/σ", r"\frac{{\gamma}}{{\sigma}}", xs[1].reshape(cs) * inv))
     m = x.size // x.shape[1] if x.ndim >= 2 and x.shape[1] else 0
@@ -131,7 +132,13 @@ def _layer_norm(xs: list[np.ndarray], out: Any, params: dict[str, Any], g: Any,
     rstd = ((x - mu) ** 2).mean(axis=axes, keepdims=True) + params.get("eps", 1e-5)
     rstd = rstd ** -0.5
     return [Entry("x̂", r"\hat{{x}}", (x - mu) * rstd),
-            Entry("1/σ", r"\frac{{1}}{{\sigma}}", rstd)]
+            Entry("1/σ", r"\sigma^{{-1}}", rstd), Entry("μ", r"\mu", mu),
+            _epsilon(params.get("eps", 1e-5), S)]
+
+
+def _epsilon(eps: float, S: Symbols) -> Entry:
+    return Entry("ε", r"\varepsilon", float(eps),
+                 scalar=S.get("ε", float(eps), "added to the variance, for stability"))
 
 
 def _attention(xs: list[np.ndarray], out: Any, params: dict[str, Any], g: Any,
@@ -164,6 +171,13 @@ def _attention(xs: list[np.ndarray], out: Any, params: dict[str, Any], g: Any,
     except (ValueError, FloatingPointError):
         return found
     found.append(Entry("P", "P", P))
+    if params.get("is_causal"):
+        found.append(Entry("j > i", "j > i", np.broadcast_to(blocked, s.shape)))
+    elif blocked is not None:
+        found.append(Entry("¬{3}", r"\neg {3}", np.broadcast_to(blocked, s.shape)))
+    if blocked is not None:
+        fill = np.where(blocked.all(axis=-1, keepdims=True), 0.0, -np.inf)
+        found.append(Entry("−∞", r"-\infty", np.broadcast_to(fill, s.shape).astype(s.dtype)))
     if g is not None:
         dP = np.matmul(g, np.swapaxes(v, -1, -2))
         found.append(Entry("∇P", r"\nabla P", dP, delta=True))
@@ -230,12 +244,32 @@ def _reduce_extreme(name: str) -> Callable[..., list[Entry]]:
                                                else n for i, n in enumerate(x.shape)]))
         mask = x == o
         share = mask / mask.sum(axis=axis, keepdims=True)
-        return [Entry(f"1[{{0}} = {name}]/#ties",
-                      rf"\mathbb{{1}}[{{0}} = \{name}]/\#\text{{ties}}", share)]
+        latex = r"\mathbb{{1}}[{0} = \NAME]/\#\text{{ties}}".replace("NAME", name)
+        return [Entry("1[{0} = " + name + "]/#ties", latex, share)]
     return f
 
 
+def _where(xs: list[np.ndarray], out: Any, params: dict[str, Any], g: Any,
+           S: Symbols) -> list[Entry]:
+    return [Entry("{0}", "{0}", np.asarray(xs[0], dtype=bool))]
+
+
+def _masked_fill(xs: list[np.ndarray], out: Any, params: dict[str, Any], g: Any,
+                 S: Symbols) -> list[Entry]:
+    return [Entry("{1}", "{1}", np.asarray(xs[1], dtype=bool))]
+
+
+def _pow(xs: list[np.ndarray], out: Any, params: dict[str, Any], g: Any,
+         S: Symbols) -> list[Entry]:
+    x, p = xs[0], xs[1]
+    return [Entry("{0} = 0", "{0} = 0", np.broadcast_to((x == 0) & (p >= 0),
+                                                        np.broadcast_shapes(x.shape, p.shape)))]
+
+
 _TABLE: dict[str, Callable[..., list[Entry]]] = {
+    "where": _where,
+    "masked_fill": _masked_fill,
+    "pow": _pow,
     "cross_entropy": _cross_entropy,
     "nll_loss": _nll,
     "mse_loss": _elementwise_mean("the elements the mean divides by"),

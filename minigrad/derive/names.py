@@ -109,6 +109,9 @@ class Names:
         self._general(loss)
         self.loss = self.fixed.get(id(loss), "L")
         self.vectors = self._vectors()
+        # index arrays a rule reads (an embedding's token ids): the tensor they belong to
+        self.arrays = {id(F.nodes[n]["tensor"].data): n for n in order
+                       if F.nodes[n]["dtype"].kind in "iub"}
 
     # ------------------------------------------------------------------ which names
     def _is_stack(self) -> bool:
@@ -231,6 +234,13 @@ class Names:
         for nid in self.order:
             d = F.nodes[nid]
             if nid in fixed:
+                continue
+            t = d["tensor"]
+            if d["is_leaf"] and not d["requires_grad"] and not d["name"] and t.data.ndim == 0 \
+                    and t.data.dtype.kind in "fiu":
+                from minigrad.derive import scalars
+
+                fixed[nid] = scalars.text(scalars.number(float(t.data)))  # x * 2.0: "2"
                 continue
             if d["name"]:
                 name = str(d["name"])

@@ -13,12 +13,12 @@ simplified graph still gives the engine's gradient. In `PIPELINE` order:
    multiply along (``(1/n)·2 = 2/n``, with sympy).
 3. `drop_identities`: ``x ⊙ 1``, ``x + 0``, ``x / 1``, ``−(−x)``, reshapes, broadcasts and
    casts that change nothing, transposes that undo each other.
-4. `push_transposes`: ``(A B)ᵀ = Bᵀ Aᵀ`` and ``(a ⊙ b)ᵀ = aᵀ ⊙ bᵀ``, so transposes sit on
-   the tensors themselves (``W_kᵀ``, ``h_kᵀ``).
-5. `gather_scalars`: numbers multiplied in turn become one coefficient in front
-   (``c₁ (c₂ x) = (c₁ c₂) x``, ``x / c = (1/c) x``).
-6. `common_subexpressions`: structurally equal nodes are merged (attention's rules recompute
+4. `common_subexpressions`: structurally equal nodes are merged (attention's rules recompute
    ``P`` once per input; it is written once).
+5. `push_transposes`: ``(A B)ᵀ = Bᵀ Aᵀ`` and ``(a ⊙ b)ᵀ = aᵀ ⊙ bᵀ``, so transposes sit on
+   the tensors themselves (``W_kᵀ``, ``h_kᵀ``); a named or shared value keeps its ᵀ (``∇Sᵀ``).
+6. `gather_scalars`: numbers multiplied in turn become one coefficient in front
+   (``c₁ (c₂ x) = (c₁ c₂) x``, ``x / c = (1/c) x``, ``a + a = 2 a``).
 7. `name_derivatives`: an activation's rule ``δ ⊙ (factors without δ)`` becomes
    ``δ ⊙ g′(a)``: ``σ(a) ⊙ (1 − σ(a))`` reads ``σ′(a)``, ``1 − tanh²(a)`` ``tanh′(a)``, relu's
    mask ``relu′(a)``; the factors stay behind the name, for `evaluate` and for level="op".
@@ -97,8 +97,10 @@ def _op(H: nx.DiGraph, op: str, args: tuple[int, ...], params: dict[str, Any] | 
     params = dict(params or {})
     value = compute(op, [H.nodes[a]["value"] for a in args], params)
     free = all(H.nodes[a]["free"] for a in args)
+    owner = next((H.nodes[a]["owner"] for a in args if H.nodes[a].get("owner") is not None),
+                 None)
     return _new(H, "op", args, op=op, params=params, value=value, shape=value.shape,
-                dtype=value.dtype, free=free)
+                dtype=value.dtype, free=free, owner=owner)
 
 
 def _const(H: nx.DiGraph, value: Any, scalar: Any = None) -> int:
@@ -124,6 +126,8 @@ def _replace(H: nx.DiGraph, old: int, new: int) -> None:
     if od.get("label") is not None and nd.get("label") is None and nd["kind"] != "sym" \
             and tuple(od["shape"]) == tuple(nd["shape"]):
         nd["label"] = od["label"]
+    if nd.get("owner") is None and od.get("owner") is not None:
+        nd["owner"] = od["owner"]
 
 
 def _is_const(H: nx.DiGraph, n: int) -> bool:
@@ -131,24 +135,23 @@ def _is_const(H: nx.DiGraph, n: int) -> bool:
 
 
 def _scalar_of(H: nx.DiGraph, n: int) -> Any:
-    """The sympy number of a constant that reads as a scalar (one value everywhere)."""
+    """The sympy number of a scalar constant: a number a rule wrote (0-d), or a named count.
+    An array is never one, even when all its entries agree: a mask of a relu whose inputs
+    happen to be all positive is still the mask ``1[a > 0]``, not the number 1."""
     d = H.nodes[n]
-    if d["kind"] != "const" or d["dtype"].kind not in "fiub" or not uniform(d["value"]):
+    if d["kind"] != "const" or d["dtype"].kind not in "fiu":
         return None
-    if d.get("scalar") is not None:
+    if d.get("scalar") is not None and uniform(d["value"]):
         return d["scalar"]
+    if np.ndim(d["value"]) != 0:
+        return None
     return scalars.number(float(np.asarray(d["value"]).reshape(-1)[0]))
 
 
 def _all(H: nx.DiGraph, n: int, v: float) -> bool:
-    d = H.nodes[n]
-    if d["kind"] != "const" or d["dtype"].kind not in "fiub":
-        return False
-    s = d.get("scalar")
-    if s is not None and s != v:
-        return False
-    a = np.asarray(d["value"])
-    return bool(a.size) and bool(np.all(a == v))
+    """Whether `n` is the scalar constant `v`."""
+    s = _scalar_of(H, n)
+    return s is not None and s == v and float(np.asarray(H.nodes[n]["value"]).reshape(-1)[0]) == v
 
 
 def _perm(d: dict[str, Any]) -> tuple[int, ...]:
@@ -187,12 +190,11 @@ def fold_constants(G: nx.DiGraph) -> nx.DiGraph:
             continue
         scalar = None
         syms = [_scalar_of(H, a) for a in args]
-        if any(H.nodes[a].get("scalar") is not None for a in args) and all(
-                s is not None for s in syms):
+        if all(s is not None for s in syms):
             op = d["op"]
             if op == "mul":
                 scalar = syms[0] * syms[1]
-            elif op == "div":
+            elif op == "div" and syms[1] != 0:
                 scalar = syms[0] / syms[1]
             elif op == "neg":
                 scalar = -syms[0]
@@ -201,7 +203,9 @@ def fold_constants(G: nx.DiGraph) -> nx.DiGraph:
             elif op == "sub":
                 scalar = syms[0] - syms[1]
             elif op in RESHAPES:
-                scalar = syms[0]
+                scalar = syms[0]  # a number broadcast stays that number
+            if scalar is not None and not uniform(d["value"]):
+                scalar = None
         c = _const(H, d["value"], scalar)
         if d.get("label") is not None:
             H.nodes[c]["label"] = d["label"]
@@ -304,8 +308,8 @@ def push_transposes(G: nx.DiGraph) -> nx.DiGraph:
             continue
         a = d["args"][0]
         ad = H.nodes[a]
-        if ad["kind"] != "op":
-            continue
+        if ad["kind"] != "op" or ad.get("label") is not None or H.out_degree(a) > 1:
+            continue  # a named or shared value keeps its name: ∇Sᵀ, not a new product
         new = None
         if ad["op"] == "matmul":
             A, B = ad["args"]
@@ -355,6 +359,15 @@ def gather_scalars(G: nx.DiGraph) -> nx.DiGraph:
     changed = []
     for n in _ops_in_order(H):
         if n not in H:
+            continue
+        d = H.nodes[n]
+        if d["op"] == "add" and d["args"][0] == d["args"][1]:
+            # a + a = 2 a, exactly
+            k = _const(H, np.asarray(2, dtype=d["dtype"]), scalars.number(2))
+            new = _op(H, "mul", (k, d["args"][0]))
+            if tuple(H.nodes[new]["shape"]) == tuple(d["shape"]):
+                _replace(H, n, new)
+                changed.append(n)
             continue
         found = _coefficient(H, n)
         if found is None:
@@ -499,8 +512,8 @@ def prune(G: nx.DiGraph, log: bool = True) -> nx.DiGraph:
 
 
 PIPELINE: tuple[Callable[[nx.DiGraph], nx.DiGraph], ...] = (
-    inline_constant_deltas, fold_constants, drop_identities, push_transposes, gather_scalars,
-    common_subexpressions, name_derivatives, prune,
+    inline_constant_deltas, fold_constants, drop_identities, common_subexpressions,
+    push_transposes, gather_scalars, name_derivatives, prune,
 )
 
 

@@ -89,7 +89,10 @@ def _operand(d: Doc, kind: str, right: bool = False) -> Doc:
 
 
 def _join(a: Doc, b: Doc) -> tuple[str, str]:
-    """Juxtaposition: a space, none before an opening parenthesis."""
+    """Juxtaposition: a space, none before an opening parenthesis, and a dot beside a
+    gradient written ``∇z L`` (which has a space of its own)."""
+    if a.kind == "grad" or b.kind == "grad":
+        return f"{a.text} · {b.text}", rf"{a.latex} \cdot {b.latex}"
     t = f"{a.text}{b.text}" if b.text.startswith("(") else f"{a.text} {b.text}"
     return t, f"{a.latex} {b.latex}"
 
@@ -123,11 +126,12 @@ def outer(a: Doc, b: Doc, batch: bool) -> Doc:
 
 
 def sigma(sub: str | None, d: Doc) -> Doc:
-    if d.prec < PROD:
+    if d.prec < PROD or d.prec == PROD and d.kind not in ("outer", "juxt", "scaled"):
         d = _paren(d)
     if sub is None:
         return Doc(f"Σ {d.text}", rf"\sum {d.latex}", SIGMA, "sigma")
-    return Doc(f"Σ_{sub} {d.text}", rf"\sum_{{{sub}}} {d.latex}", SIGMA, "sigma")
+    t = sub if len(sub) == 1 else "{" + sub + "}"
+    return Doc(f"Σ_{t} {d.text}", rf"\sum_{{{sub}}} {d.latex}", SIGMA, "sigma")
 
 
 def total(a: Doc, b: Doc, minus: bool) -> Doc:
@@ -154,7 +158,7 @@ def call(name: tuple[str, str], *args: Doc) -> Doc:
 def scaled(c: Any, x: Doc) -> Doc:
     """A scalar coefficient and what it multiplies: ``2 (ŷ − y) / n``, ``(ŷ − e(ℓ)) / N``."""
     num, den = scalars.split(c)
-    if x.prec < POST:
+    if x.prec < PROD or x.prec == PROD and (num != 1 or x.kind in ("scaled", "/")):
         x = _paren(x)
     t, latex = x.text, x.latex
     if num == -1:
@@ -164,7 +168,8 @@ def scaled(c: Any, x: Doc) -> Doc:
         t = f"{nt} {t}" if not t.startswith("(") else f"{nt} {t}"
     if den != 1:
         dt = scalars.text(den)
-        t = f"{t} / {dt}" if dt.replace("_", "").isalnum() else f"{t} / ({dt})"
+        simple = dt.lstrip("√").replace("_", "").isalnum()
+        t = f"{t} / {dt}" if simple else f"{t} / ({dt})"
     if num != 1 or den != 1:
         latex = (rf"\frac{{{scalars.latex(num)}}}{{{scalars.latex(den)}}} {x.latex}"
                  if den != 1 else f"{scalars.latex(num)} {x.latex}")
@@ -214,8 +219,30 @@ class Printer:
         self.memo: dict[int, Doc] = {}
         self.layouts: dict[int, Layout] = {}
         self.constants: dict[int, str] = {}
+        self.visible = visible(E)
         for n in nx.topological_sort(E):
             self.layouts[n] = self._layout(n)
+        self.suffix = self._suffixes()
+
+    def _suffixes(self) -> dict[int, int]:
+        """A number for each named quantity whose name several ops' rules use (three layer
+        norms have three x̂): x̂_1, x̂_2, x̂_3 in forward order of their ops."""
+        owners: dict[str, set[int]] = {}
+        for n in self.visible:
+            label = self.E.nodes[n].get("label")
+            if label is not None and len(label) > 3 and label[3] is not None:
+                text = label[0].format(*[self.names.text(f) for f in label[2]])
+                owners.setdefault(text, set()).add(label[3])
+        out: dict[int, int] = {}
+        for n in self.visible:
+            label = self.E.nodes[n].get("label")
+            if label is None or len(label) <= 3 or label[3] is None:
+                continue
+            text = label[0].format(*[self.names.text(f) for f in label[2]])
+            if len(owners[text]) > 1:
+                order = sorted(owners[text], key=lambda f: self.names.index.get(f, -1))
+                out[n] = order.index(label[3]) + 1
+        return out
 
     # ------------------------------------------------------------------ layout
     def _layout(self, n: int) -> Layout:
@@ -296,7 +323,7 @@ class Printer:
         """`n` printed: its name when it has one (unless `top`), else written out."""
         if not top and n in self.named:
             t, latex = self.named[n]
-            return Doc(t, latex, ATOM)
+            return Doc(t, latex, ATOM, "grad" if " " in t else "")
         if not top and n in self.memo:
             return self.memo[n]
         d = self.E.nodes[n]
@@ -314,25 +341,32 @@ class Printer:
         elif kind == "rule":
             out = self._rule(n)
         elif d.get("label") is not None and not top:
-            out = self._label(d["label"])
+            out = self._label(d["label"], self.suffix.get(n))
         else:
             out = self._op(n)
         if not top:
             self.memo[n] = out
         return out
 
-    def _label(self, label: tuple[str, str, tuple[int, ...]]) -> Doc:
-        t, latex, fids = label
+    def _label(self, label: tuple[Any, ...], suffix: int | None = None) -> Doc:
+        t, latex, fids = label[:3]
         names = [self.names.text(f) for f in fids]
         lnames = [self.names.latex(f) for f in fids]
         text = t.format(*names)
-        return Doc(text, latex.format(*lnames), ATOM if not text.startswith("−") else NEG,
-                   "neg" if text.startswith("−") else "")
+        if suffix is not None:
+            text = f"{text}_{suffix}"
+            latex = f"{latex}_{{{{{suffix}}}}}"
+        if text.startswith("−"):
+            return Doc(text, latex.format(*lnames), NEG, "neg")
+        if " " in text.replace(" ≤ ", "").replace(" = ", "").replace(" > ", "").replace(
+                " < ", "") or "/" in text.replace("1/", "", 1)[:1] + text[1:]:
+            return Doc(text, latex.format(*lnames), PROD, "label")
+        return Doc(text, latex.format(*lnames), ATOM)
 
     def _const(self, n: int) -> Doc:
         d = self.E.nodes[n]
         if d.get("label") is not None:
-            return self._label(d["label"])
+            return self._label(d["label"], self.suffix.get(n))
         from minigrad.derive.passes import _scalar_of
 
         c = _scalar_of(self.E, n)
@@ -348,6 +382,19 @@ class Printer:
         delta = self.doc(d["args"][0])
         t = d["label_text"].replace("δ", delta.text)
         return Doc(f"⟨{t}⟩", rf"\langle \text{{{_tex_text(t)}}} \rangle")
+
+    def _transparent(self, n: int) -> bool:
+        """A reshape that changes nothing a reader sees: a cast, a broadcast, unit axes added
+        or removed, or the rows of a batch merged."""
+        d = self.E.nodes[n]
+        if d["op"] in ("astype", "broadcast_to"):
+            return True
+        a = d["args"][0]
+        shape, ashape = tuple(d["shape"]), tuple(self.E.nodes[a]["shape"])
+        if tuple(x for x in shape if x != 1) == tuple(x for x in ashape if x != 1):
+            return True
+        return self.layouts[a].kind == "vec" and bool(shape) and bool(ashape) and \
+            shape[-1] == ashape[-1]
 
     def _vector(self, n: int) -> Doc:
         """`n` as the vector it holds: through transposes and reshapes of its rows."""
@@ -400,7 +447,10 @@ class Printer:
         if op == "neg":
             return negate(self.doc(args[0]))
         if op in _TRANSPARENT:
-            return self.doc(args[0])
+            if self._transparent(n):
+                return self.doc(args[0])
+            name = ("reshape", r"\operatorname{reshape}")
+            return call(name, self.doc(args[0]))
         if op == "transpose":
             p = self._perm(d)
             if len(p) >= 2 and p[:-2] == tuple(range(len(p) - 2)) and \
@@ -442,6 +492,18 @@ class Printer:
             a = a if a.prec >= POST else _paren(a)
             idx = _index_text(params.get("index"))
             return Doc(f"{a.text}[{idx}]", f"{a.latex}[{_tex_text(idx)}]", POST)
+        if op == "scatter_add":
+            g = self.doc(args[0])
+            index = params.get("index")
+            fid = self.names.arrays.get(id(index)) if isinstance(index, np.ndarray) else None
+            if fid is not None:
+                i = Doc(self.names.text(fid), self.names.latex(fid))
+                return call(("scatter", r"\operatorname{scatter}"), g, i)
+            idx = _index_text(index)
+            return Doc(f"scatter[{idx}]({g.text})",
+                       rf"\operatorname{{scatter}}_{{[{_tex_text(idx)}]}}({g.latex})")
+        if op == "flat_scatter_add":
+            return call(("to_argmax", r"\operatorname{to\_argmax}"), self.doc(args[0]))
         if op in ("mean", "max", "min") and len(args) == 1:
             name = _FUNCTIONS[op]
             return call(name, self.doc(args[0]))
@@ -494,6 +556,8 @@ class Printer:
             return sigma(None, inner)
         axes = tuple(sorted(int(x) % max(nd, 1) for x in (
             axis if isinstance(axis, (tuple, list)) else (axis,))))
+        if axes == tuple(range(nd)):
+            return sigma(None, inner)
         if self.layouts[a].kind == "vec" and self._over_rows(d):
             return sigma("n", inner)
         if axes == (nd - 1,) and nd >= 2:
@@ -545,9 +609,30 @@ def _index_text(index: Any) -> str:
 
 
 # --------------------------------------------------------------------------- naming
-def _uses(E: nx.DiGraph) -> dict[int, int]:
+def visible(E: nx.DiGraph) -> set[int]:
+    """The nodes a derivation prints: everything the roots reach, except what lies behind an
+    abbreviation (the factors of ``σ′(a)``)."""
+    seen: set[int] = set()
+    stack = [n for group in E.graph["roots"].values() for n in group.values() if n in E]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        d = E.nodes[n]
+        if d["kind"] == "abbrev":
+            stack.append(d["of"])
+            continue
+        stack.extend(d["args"])
+    return seen
+
+
+def _uses(E: nx.DiGraph, shown: set[int]) -> dict[int, int]:
     uses = {n: 0 for n in E.nodes}
-    for _, d in E.nodes(data=True):
+    for n in shown:
+        d = E.nodes[n]
+        if d["kind"] == "abbrev":
+            continue
         for a in d["args"]:
             uses[a] += 1
     return uses
@@ -567,15 +652,20 @@ def plan(E: nx.DiGraph, names: Names, level: str, results: Iterable[int]) -> dic
         str, str]]:
     """Which nodes are written by name, and their names (see the module docstring)."""
     F = names.F
-    uses = _uses(E)
+    shown = visible(E)
+    uses = _uses(E, shown)
     results = set(results)
     named: dict[int, tuple[str, str]] = {}
     depth: dict[int, int] = {}
-    shared = 0
-    for n in nx.topological_sort(E):
+    shared: list[int] = []
+    topo = list(nx.topological_sort(E))
+    for n in topo:
         d = E.nodes[n]
         kind = d["kind"]
         deep = 1 + max((depth[a] for a in d["args"]), default=0)
+        if n not in shown:
+            depth[n] = 0
+            continue
         name = None
         if kind == "delta":
             fid = d["fid"]
@@ -585,8 +675,8 @@ def plan(E: nx.DiGraph, names: Names, level: str, results: Iterable[int]) -> dic
                 name = delta_name(names, fid)
         elif kind in ("op", "abbrev", "rule") and d.get("label") is None:
             if uses[n] >= 2 and not _trivial(E, n) or deep > DEPTH_LIMIT and uses[n]:
-                shared += 1
-                name = (f"u_{shared}", f"u_{{{shared}}}" if shared > 9 else f"u_{shared}")
+                shared.append(n)
+                name = ("u", "u")  # numbered below, in the order they are printed
         if kind == "rule":
             a = d["args"][0]
             if a not in named and E.nodes[a]["kind"] == "delta":
@@ -598,6 +688,17 @@ def plan(E: nx.DiGraph, names: Names, level: str, results: Iterable[int]) -> dic
             depth[n] = 0
         else:
             depth[n] = deep
+    # forward quantities first, by the op that made them; then the backward ones, in order
+    pos = {n: i for i, n in enumerate(topo)}
+
+    def order(n: int) -> tuple[int, int]:
+        d = E.nodes[n]
+        if d["free"]:
+            return 0, names.index.get(d.get("owner"), len(pos)) * len(pos) + pos[n]
+        return 1, pos[n]
+
+    for j, n in enumerate(sorted(shared, key=order), start=1):
+        named[n] = (f"u_{j}", f"u_{{{j}}}" if j > 9 else f"u_{j}")
     return named
 
 

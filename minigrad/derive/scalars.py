@@ -61,7 +61,13 @@ def number(value: float) -> sp.Expr:
     return sp.Float(v, 6)
 
 
+def _float_text(v: float) -> str:
+    return f"{v:g}".replace("-", "−")
+
+
 def _text(e: sp.Expr) -> str:
+    if isinstance(e, sp.Float):
+        return _float_text(float(e))
     s = sp.sstr(e)
     for a, b in (("sqrt(", "√("), ("**", "^"), ("*", " "), ("-", "−")):
         s = s.replace(a, b)
@@ -86,7 +92,14 @@ def text(e: Any) -> str:
 
 
 def latex(e: Any) -> str:
-    return str(sp.latex(sp.sympify(e)))
+    e = sp.sympify(e)
+    if isinstance(e, sp.Float):
+        mant, _, exp = f"{float(e):g}".partition("e")
+        if not exp:
+            return mant
+        exp_i = int(exp)
+        return f"10^{{{exp_i}}}" if mant == "1" else rf"{mant} \times 10^{{{exp_i}}}"
+    return str(sp.latex(e))
 
 
 def split(e: Any) -> tuple[sp.Expr, sp.Expr]:

@@ -175,7 +175,7 @@ class _Builder:
 
 
 def _label(E: nx.DiGraph, made: list[int], found: list[glossary.Entry],
-           fids: tuple[int, ...]) -> None:
+           fids: tuple[int, ...], owner: int) -> None:
     """Gives the nodes a rule made the names of the book's quantities they equal."""
     for e in found:
         arr = np.asarray(e.array)
@@ -202,10 +202,11 @@ def _label(E: nx.DiGraph, made: list[int], found: list[glossary.Entry],
             if not same:
                 continue
             if e.scalar is not None:
-                d["scalar"] = e.scalar
-            else:
-                d["label"] = (e.text, e.latex, fids)
-            break
+                d["scalar"] = e.scalar  # every such number of the rule: N twice is N twice
+                continue
+            d["label"] = (e.text, e.latex, fids, owner)
+            if d["kind"] != "const":
+                break  # a constant made twice (a mask per input) is named each time
 
 
 def trace(loss: Tensor, wanted: Sequence[Tensor], F: nx.DiGraph, order: list[int],
@@ -264,6 +265,7 @@ def trace(loss: Tensor, wanted: Sequence[Tensor], F: nx.DiGraph, order: list[int
             dtype=t.data.dtype, free=False, parts=(z,))
     E.graph["roots"] = roots
     E.graph["visits"] = visits
+    E.graph["relevant"] = relevant
     E.graph["log"] = []
     return E
 
@@ -282,6 +284,10 @@ def _visit(B: _Builder, F: nx.DiGraph, fid: int, t: Tensor, delta: int, need: li
     stand: dict[int, Any] = {}
     args: list[Any] = []
     for x in ctx.inputs:
+        if _number(F, x):
+            known[id(x)] = B.const(x.data)  # a number in the program (x * 2.0): written as is
+            args.append(x)
+            continue
         if x.data.dtype.kind != "f":
             args.append(x)  # indices, targets, masks: read as values, never differentiated
             known[id(x)] = B.sym(id(x))
@@ -315,8 +321,17 @@ def _visit(B: _Builder, F: nx.DiGraph, fid: int, t: Tensor, delta: int, need: li
     xs = [np.asarray(x.data) for x in ctx.inputs]
     with np.errstate(all="ignore"):
         found = glossary.entries(op.name, xs, t.data, params, dval, symbols)
-    _label(E, made, found, fids)
+    _label(E, made, found, fids, fid)
+    for n in made:
+        E.nodes[n]["owner"] = fid
     return visit
+
+
+def _number(F: nx.DiGraph, x: Tensor) -> bool:
+    """A number the program wrote (``x * 2.0``): a 0-d leaf without a name or a gradient."""
+    d = F.nodes[id(x)]
+    return bool(d["is_leaf"] and not d["requires_grad"] and not d["name"] and x.data.ndim == 0
+                and x.data.dtype.kind in "fiu")
 
 
 def _kept_whole(B: _Builder, op: Any, params: dict[str, Any], i: int, ctx: Any, fid: int,
