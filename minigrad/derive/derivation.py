@@ -22,7 +22,7 @@ import networkx as nx
 import numpy as np
 
 from minigrad.derive import modules, passes
-from minigrad.derive.names import Names, latex_name
+from minigrad.derive.names import Names
 from minigrad.derive.render import (
     ATOM,
     Doc,
@@ -643,7 +643,7 @@ def derive(loss: Tensor, wrt: Tensor | Sequence[Tensor] | Any = None,
     F = minigrad.graph(loss)
     order = topological_order(F)
     wanted, keys, model = _wanted(loss, wrt, F, order)
-    params = {}
+    params: dict[int, str] = {}
     if model is not None:
         for name, p in model.named_parameters():
             params.setdefault(id(p), name)

@@ -171,7 +171,7 @@ def _attention(xs: list[np.ndarray], out: Any, params: dict[str, Any], g: Any,
     except (ValueError, FloatingPointError):
         return found
     found.append(Entry("P", "P", P))
-    if params.get("is_causal"):
+    if params.get("is_causal") and blocked is not None:
         found.append(Entry("j > i", "j > i", np.broadcast_to(blocked, s.shape)))
     elif blocked is not None:
         found.append(Entry("¬{3}", r"\neg {3}", np.broadcast_to(blocked, s.shape)))

@@ -108,9 +108,9 @@ def units(visits: list[Any], F: nx.DiGraph, model: Any, level: str) -> list[Unit
                 p, m = found
                 u = by_module.get(p)
                 if u is None:
-                    entry = formula_for(m)[0]
-                    u = by_module[p] = Unit(v.fid, [], p, entry, book_labels(entry) or entry,
-                                            True, m)
+                    kind = formula_for(m)[0]
+                    u = by_module[p] = Unit(v.fid, [], p, kind, book_labels(kind) or kind, True,
+                                            m)
                     out.append(u)
                 u.fids.append(v.fid)
                 continue
@@ -119,7 +119,7 @@ def units(visits: list[Any], F: nx.DiGraph, model: Any, level: str) -> list[Unit
             if op.name == "batch_norm":
                 entry = "BatchNorm2d" if len(d["shape"]) == 4 else "BatchNorm1d"
             labels = book_labels(entry) if entry else None
-            if labels is not None:
+            if entry is not None and labels is not None:
                 out.append(Unit(v.fid, [v.fid], d["module"] or None, entry, labels, True))
                 continue
             if op.name in LOSS_LABELS:

@@ -187,10 +187,10 @@ class Names:
         for nid in self.order:
             if F.nodes[nid]["op"] in ACTIVATION_OPS and nid not in fixed:
                 src = id(_inputs(F, nid)[0])
-                k = self.layer.get(src)
-                if k is not None and f"h_{k}" not in taken:
-                    fixed[nid] = f"h_{k}"
-                    taken.add(f"h_{k}")
+                layer = self.layer.get(src)
+                if layer is not None and f"h_{layer}" not in taken:
+                    fixed[nid] = f"h_{layer}"
+                    taken.add(f"h_{layer}")
 
     def _general(self, loss: Any) -> None:
         F = self.F

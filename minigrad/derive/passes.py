@@ -180,11 +180,18 @@ def inline_constant_deltas(G: nx.DiGraph) -> nx.DiGraph:
 
 
 def fold_constants(G: nx.DiGraph) -> nx.DiGraph:
-    """Computes every op whose args are all constants; named scalars keep their symbols."""
+    """Computes every op whose args are all constants (and uses a δ that became a constant
+    as that constant); named scalars keep their symbols."""
     H = _copy(G)
     changed = []
-    for n in _ops_in_order(H):
+    for n in list(nx.topological_sort(H)):
         d = H.nodes[n]
+        if d["kind"] == "delta" and _is_const(H, d["args"][0]) and H.out_degree(n):
+            _replace(H, n, d["args"][0])  # a constant δ (a broadcast 1) is that constant
+            changed.append(n)
+            continue
+        if d["kind"] != "op":
+            continue
         args = d["args"]
         if not args or not all(_is_const(H, a) for a in args):
             continue
@@ -352,6 +359,28 @@ def _coefficient(H: nx.DiGraph, n: int) -> tuple[Any, float, int] | None:
     return None
 
 
+def _lift_coefficient(H: nx.DiGraph, n: int) -> int | None:
+    """``(c a) ⊙ b`` as ``c (a ⊙ b)``: a coefficient moves to the front of a product."""
+    d = H.nodes[n]
+    if d["op"] != "mul":
+        return None
+    shape = tuple(d["shape"])
+    A, B = d["args"]
+    for i, side in enumerate((A, B)):
+        sd = H.nodes[side]
+        if sd["kind"] != "op" or sd["op"] != "mul" or H.out_degree(side) > 1:
+            continue
+        k, a = sd["args"]
+        if H.nodes[k]["kind"] != "const" or H.nodes[k]["shape"] or _scalar_of(H, k) is None:
+            continue
+        other = B if i == 0 else A
+        if tuple(H.nodes[a]["shape"]) != shape or tuple(H.nodes[other]["shape"]) != shape:
+            continue
+        inner = _op(H, "mul", (a, other) if i == 0 else (other, a))
+        return _op(H, "mul", (k, inner))
+    return None
+
+
 def gather_scalars(G: nx.DiGraph) -> nx.DiGraph:
     """Writes products of numbers as one coefficient in front: ``x ⊙ c`` as ``c x``,
     ``x / c`` as ``(1/c) x``, ``c₁ (c₂ x)`` as ``(c₁ c₂) x``."""
@@ -371,6 +400,10 @@ def gather_scalars(G: nx.DiGraph) -> nx.DiGraph:
             continue
         found = _coefficient(H, n)
         if found is None:
+            lifted = _lift_coefficient(H, n)
+            if lifted is not None:
+                _replace(H, n, lifted)
+                changed.append(n)
             continue
         c, v, x = found
         inner = _coefficient(H, x)

@@ -50,13 +50,15 @@ _FUNCTIONS = {
     "leaky_relu": ("leaky_relu", r"\operatorname{leaky\_relu}"),
     "softmax": ("softmax", r"\operatorname{softmax}"),
     "log_softmax": ("log softmax", r"\log\operatorname{softmax}"),
-    "logsumexp": ("logsumexp", r"\operatorname{logsumexp}"), "mean": ("mean", r"\operatorname{mean}"),
+    "logsumexp": ("logsumexp", r"\operatorname{logsumexp}"),
+    "mean": ("mean", r"\operatorname{mean}"),
     "max": ("max", r"\max"), "min": ("min", r"\min"), "maximum": ("max", r"\max"),
     "minimum": ("min", r"\min"), "var": ("var", r"\operatorname{var}"),
     "std": ("std", r"\operatorname{std}"), "clip": ("clip", r"\operatorname{clip}"),
     "scatter_add": ("scatter", r"\operatorname{scatter}"),
     "flat_scatter_add": ("scatter", r"\operatorname{scatter}"),
-    "flat_gather": ("gather", r"\operatorname{gather}"), "concatenate": ("cat", r"\operatorname{cat}"),
+    "flat_gather": ("gather", r"\operatorname{gather}"),
+    "concatenate": ("cat", r"\operatorname{cat}"),
     "stack": ("stack", r"\operatorname{stack}"), "pad": ("pad", r"\operatorname{pad}"),
 }
 _SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
@@ -158,7 +160,7 @@ def call(name: tuple[str, str], *args: Doc) -> Doc:
 def scaled(c: Any, x: Doc) -> Doc:
     """A scalar coefficient and what it multiplies: ``2 (ŷ − y) / n``, ``(ŷ − e(ℓ)) / N``."""
     num, den = scalars.split(c)
-    if x.prec < PROD or x.prec == PROD and (num != 1 or x.kind in ("scaled", "/")):
+    if x.prec < PROD or x.prec == PROD and (num != 1 or x.kind in ("scaled", "/", "label")):
         x = _paren(x)
     t, latex = x.text, x.latex
     if num == -1:

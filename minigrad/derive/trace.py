@@ -275,6 +275,7 @@ def _visit(B: _Builder, F: nx.DiGraph, fid: int, t: Tensor, delta: int, need: li
     """Traces the rules of the op that made `t` for the inputs in `need`."""
     E = B.E
     ctx = t._ctx
+    assert ctx is not None  # only ops are visited
     op = ctx.op
     params = dict(ctx.params)
     visit = Visit(fid, delta)
@@ -303,6 +304,7 @@ def _visit(B: _Builder, F: nx.DiGraph, fid: int, t: Tensor, delta: int, need: li
     made: list[int] = []
     for i in need:
         xid = id(ctx.inputs[i])
+        why: Exception | None = None
         try:
             with enable_grad(), np.errstate(all="ignore"):
                 r = call_rule(op, params, i, g, out, args)
@@ -312,8 +314,6 @@ def _visit(B: _Builder, F: nx.DiGraph, fid: int, t: Tensor, delta: int, need: li
             if builtin(op):
                 raise
             ok, n, why = False, -1, e
-        else:
-            why = None
         if not ok:
             n = _kept_whole(B, op, params, i, ctx, fid, delta, why)
             visit.traced = False
