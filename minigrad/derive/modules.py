@@ -144,7 +144,7 @@ def check_with_book(unit: Unit, F: nx.DiGraph, delta: np.ndarray,
     inside = set(unit.fids)
     owned = {id(p): n for n, p in m.named_parameters()}
     inputs: list[Any] = []
-    for fid in sorted(inside, key=lambda x: -len(nx.ancestors(F, x))):
+    for fid in reversed(unit.fids):  # forward order: the layer's first op first
         for x in F.nodes[fid]["tensor"]._ctx.inputs:
             if id(x) in inside or id(x) in owned or any(y is x for y in inputs):
                 continue

@@ -65,10 +65,25 @@ def _copy(G: nx.DiGraph) -> nx.DiGraph:
     H.graph["roots"] = {k: dict(v) for k, v in roots.items()}
     H.graph["log"] = list(G.graph.get("log", []))
     H.graph["next"] = G.graph.get("next", max(G.nodes, default=-1) + 1)
+    H.graph["alias"] = {}
     return H
 
 
+def _resolve_roots(H: nx.DiGraph) -> None:
+    """Points the roots at what the nodes they named were replaced by (see `_replace`)."""
+    alias = H.graph.get("alias")
+    if not alias:
+        return
+    for group in H.graph["roots"].values():
+        for k, v in group.items():
+            while v in alias:
+                v = alias[v]
+            group[k] = v
+    alias.clear()
+
+
 def _log(H: nx.DiGraph, name: str, before: int, changed: list[Any]) -> None:
+    _resolve_roots(H)
     H.graph["log"].append({"pass": name, "before": before, "after": H.number_of_nodes(),
                            "changed": changed})
 
@@ -109,7 +124,8 @@ def _const(H: nx.DiGraph, value: Any, scalar: Any = None) -> int:
 
 
 def _replace(H: nx.DiGraph, old: int, new: int) -> None:
-    """Every use of `old` reads `new` instead (and so do the roots); `old` stays, unused."""
+    """Every use of `old` reads `new` instead (and so do the roots, when the pass ends); `old`
+    stays, unused."""
     if old == new:
         return
     for u in list(H.successors(old)):
@@ -117,11 +133,7 @@ def _replace(H: nx.DiGraph, old: int, new: int) -> None:
         d["args"] = tuple(new if a == old else a for a in d["args"])
         H.remove_edge(old, u)
         H.add_edge(new, u)
-    roots = H.graph["roots"]
-    for group in roots.values():
-        for k, v in group.items():
-            if v == old:
-                group[k] = new
+    H.graph["alias"][old] = new
     od, nd = H.nodes[old], H.nodes[new]
     if od.get("label") is not None and nd.get("label") is None and nd["kind"] != "sym" \
             and tuple(od["shape"]) == tuple(nd["shape"]):
@@ -528,15 +540,18 @@ def name_derivatives(G: nx.DiGraph, forward_ops: dict[int, tuple[str, int, Any]]
 def prune(G: nx.DiGraph, log: bool = True) -> nx.DiGraph:
     """Keeps what the roots (gradients, δs, rule results) and abbreviations depend on."""
     H = _copy(G) if log else G
+    _resolve_roots(H)
     keep: set[int] = set()
-    for group in H.graph["roots"].values():
-        for n in group.values():
-            if n in H and n not in keep:
-                keep.add(n)
-                keep |= nx.ancestors(H, n)
-    for n, d in list(H.nodes(data=True)):
-        if d["kind"] == "abbrev" and n in keep:
-            keep.add(d["of"])
+    stack = [n for group in H.graph["roots"].values() for n in group.values() if n in H]
+    while stack:  # one walk from every root at once
+        n = stack.pop()
+        if n in keep:
+            continue
+        keep.add(n)
+        d = H.nodes[n]
+        stack.extend(d["args"])
+        if d["kind"] == "abbrev":
+            stack.append(d["of"])
     removed = [n for n in H.nodes if n not in keep]
     H.remove_nodes_from(removed)
     if log:

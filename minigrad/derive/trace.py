@@ -217,9 +217,12 @@ def trace(loss: Tensor, wanted: Sequence[Tensor], F: nx.DiGraph, order: list[int
     E = B.E
     wanted_ids = {id(t) for t in wanted}
     relevant: set[int] = set()
-    for w in wanted_ids:
-        relevant.add(w)
-        relevant |= nx.descendants(F, w)
+    stack = list(wanted_ids)
+    while stack:  # every tensor computed from a wanted one, in one walk
+        n = stack.pop()
+        if n not in relevant:
+            relevant.add(n)
+            stack.extend(F.successors(n))
     relevant = {n for n in relevant if F.nodes[n]["dtype"].kind == "f"}
 
     pending: dict[int, list[int]] = {}
