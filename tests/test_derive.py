@@ -415,6 +415,8 @@ def test_a_user_op_without_a_symbolic_form() -> None:
     loss = _TracedCube.apply(x).sum()
     d = derive(loss, [x])
     assert d[x].text == "∇x L = 3 (x ⊙ x)" and all(s.checked for s in d.steps)
+    assert d.steps[-1].note == ("'derive_traced_cube' is a user op; its rule was traced like "
+                                "any other")
     assert_evaluates(d, loss)
 
 
@@ -503,3 +505,44 @@ def test_the_passes_simplify_as_a_person_would() -> None:
     assert changed("fold_constants")  # 1 / N
     kinds = [dd["kind"] for _, dd in d.graph.nodes(data=True)]
     assert kinds.count("abbrev") == 2
+
+
+# --------------------------------------------------------------------------- the command
+def _command(argv: list[str], capsys: Any) -> tuple[int, str]:
+    import argparse
+
+    from minigrad.derive import cli
+
+    parser = argparse.ArgumentParser(prog="minigrad")
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["derive", *argv])
+    code = args.func(args)
+    return code, capsys.readouterr().out
+
+
+def test_the_command_prints_the_lecture_s_derivation(capsys: Any) -> None:
+    code, out = _command([], capsys)
+    assert code == 0
+    assert "δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)" in out and "∇W_1 L = δ_1 · h_0ᵀ" in out
+    code, out = _command(["--latex", "--activation", "tanh"], capsys)
+    assert out.startswith("\\begin{aligned}") and r"\tanh'(a_1)" in out
+    code, out = _command(["--sizes", "4,5,2", "--loss", "mse", "--batch", "3", "--level", "op"],
+                         capsys)
+    assert "δ_2 = 2 (ŷ − y) / n" in out and "∇W_1 L = Σ_n δ_1 · h_0ᵀ" in out
+    code, out = _command(["--model", "cnn", "--markdown"], capsys)
+    assert "$$" in out and r"\nabla_{W_1} L &= \delta_1 \star h_0" in out
+
+
+def test_the_command_derives_a_function_of_your_own(tmp_path: Any, capsys: Any) -> None:
+    f = tmp_path / "mine.py"
+    f.write_text(
+        "import minigrad\n"
+        "def build():\n"
+        "    w = minigrad.tensor([1.0, 2.0], requires_grad=True, name='w')\n"
+        "    return ((w * w).sum() * 3.0, [w])\n")
+    code, out = _command(["--from", f"{f}:build"], capsys)
+    assert code == 0 and "∇w L = 6 w" in out
+    with pytest.raises(ValueError, match="has no function 'nothing'"):
+        _command(["--from", f"{f}:nothing"], capsys)
+    with pytest.raises(ValueError, match="expected FILE.py:FUNCTION"):
+        _command(["--from", str(f)], capsys)

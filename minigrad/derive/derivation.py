@@ -508,6 +508,13 @@ def _forward_doc(F: nx.DiGraph, names: Names, fid: int) -> Doc:
     if op in ("add", "sub"):
         return total(args[0], args[1], op == "sub")
     if op == "mul":
+        for i in (0, 1):
+            x = ctx.inputs[i]
+            if _is_number(F, x):
+                from minigrad.derive import scalars
+                from minigrad.derive.render import scaled
+
+                return scaled(scalars.number(float(x.data)), args[1 - i])
         return product("⊙", args[0], args[1])
     if op == "div":
         return product("/", args[0], args[1])
@@ -550,6 +557,12 @@ def _forward_doc(F: nx.DiGraph, names: Names, fid: int) -> Doc:
         return call(_FORWARD_FUNCTIONS[op], *args)
     escaped = op.replace("_", r"\_")
     return call((op, rf"\operatorname{{{escaped}}}"), *args)
+
+
+def _is_number(F: nx.DiGraph, x: Tensor) -> bool:
+    d = F.nodes[id(x)]
+    return bool(d["is_leaf"] and not d["requires_grad"] and not d["name"] and x.data.ndim == 0
+                and x.data.dtype.kind in "fiu")
 
 
 def _wanted(loss: Tensor, wrt: Any, F: nx.DiGraph, order: list[int]

@@ -395,11 +395,24 @@ def _lift_coefficient(H: nx.DiGraph, n: int) -> int | None:
 
 def gather_scalars(G: nx.DiGraph) -> nx.DiGraph:
     """Writes products of numbers as one coefficient in front: ``x ⊙ c`` as ``c x``,
-    ``x / c`` as ``(1/c) x``, ``c₁ (c₂ x)`` as ``(c₁ c₂) x``."""
+    ``x / c`` as ``(1/c) x``, ``c₁ (c₂ x)`` as ``(c₁ c₂) x``, ``(c a) ⊙ b`` as ``c (a ⊙ b)``,
+    ``a + a`` as ``2 a`` (until nothing changes)."""
     H = _copy(G)
+    changed: list[int] = []
+    for _ in range(4):
+        step = _gather_round(H)
+        if not step:
+            break
+        changed += step
+        H = prune(H, log=False)
+    _log(H, "gather_scalars", G.number_of_nodes(), changed)
+    return drop_identities(prune(H, log=False))
+
+
+def _gather_round(H: nx.DiGraph) -> list[int]:
     changed = []
     for n in _ops_in_order(H):
-        if n not in H:
+        if n not in H or not H.out_degree(n) and n not in _root_nodes(H):
             continue
         d = H.nodes[n]
         if d["op"] == "add" and d["args"][0] == d["args"][1]:
@@ -419,7 +432,6 @@ def gather_scalars(G: nx.DiGraph) -> nx.DiGraph:
             continue
         c, v, x = found
         inner = _coefficient(H, x)
-        d = H.nodes[n]
         a0 = d["args"][0]
         canonical = d["op"] == "mul" and H.nodes[a0]["kind"] == "const" and \
             not H.nodes[a0]["shape"] and _scalar_of(H, a0) is not None
@@ -436,8 +448,19 @@ def gather_scalars(G: nx.DiGraph) -> nx.DiGraph:
             H.nodes[new]["label"] = d["label"]
         _replace(H, n, new)
         changed.append(n)
-    _log(H, "gather_scalars", G.number_of_nodes(), changed)
-    return drop_identities(prune(H, log=False))
+    _resolve_roots(H)
+    return changed
+
+
+def _root_nodes(H: nx.DiGraph) -> set[int]:
+    alias = H.graph.get("alias", {})
+    out = set()
+    for group in H.graph["roots"].values():
+        for v in group.values():
+            while v in alias:
+                v = alias[v]
+            out.add(v)
+    return out
 
 
 def _key(v: Any) -> Any:

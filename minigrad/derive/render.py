@@ -110,7 +110,8 @@ def product(kind: str, a: Doc, b: Doc) -> Doc:
         if b.prec <= PROD:
             b = _paren(b)
         return Doc(f"{a.text} / {b.text}", rf"{a.latex} / {b.latex}", PROD, kind)
-    return Doc(f"{a.text} {kind} {b.text}", f"{a.latex} {kind} {b.latex}", PROD, kind)
+    op = {"⋆": r"\star", "∗": r"\ast", "·": r"\cdot"}.get(kind, kind)
+    return Doc(f"{a.text} {kind} {b.text}", f"{a.latex} {op} {b.latex}", PROD, kind)
 
 
 def transpose(d: Doc) -> Doc:
@@ -558,6 +559,10 @@ class Printer:
             return sigma(None, inner)
         axes = tuple(sorted(int(x) % max(nd, 1) for x in (
             axis if isinstance(axis, (tuple, list)) else (axis,))))
+        ashape = self.E.nodes[a]["shape"]
+        if int(np.prod([ashape[x] for x in axes])) == 1 and \
+                int(np.prod(ashape)) == int(np.prod(d["shape"])):
+            return inner  # a sum of one term (a batch of one example)
         if axes == tuple(range(nd)):
             return sigma(None, inner)
         if self.layouts[a].kind == "vec" and self._over_rows(d):
