@@ -196,6 +196,36 @@ def _superscript(p: Any) -> str | None:
     return None
 
 
+def unit_reshape(E: nx.DiGraph, n: int) -> bool:
+    """An op that only casts, broadcasts, or adds and removes axes of size 1 (``x[..., None]``,
+    ``x.reshape(1, n)``): it changes nothing a reader sees."""
+    d = E.nodes[n]
+    if d["kind"] != "op":
+        return False
+    op = d["op"]
+    if op in ("astype", "broadcast_to"):
+        return True
+    if op == "getitem":
+        index = d["params"].get("index")
+        parts = index if isinstance(index, tuple) else (index,)
+        if not all(p is Ellipsis or p is None or isinstance(p, slice) and p == slice(None) or (
+                isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p == 0)
+                for p in parts):
+            return False
+    elif op not in ("reshape", "squeeze", "unsqueeze"):
+        return False
+    shape = tuple(d["shape"])
+    ashape = tuple(E.nodes[d["args"][0]]["shape"])
+    return tuple(x for x in shape if x != 1) == tuple(x for x in ashape if x != 1)
+
+
+def through(E: nx.DiGraph, n: int) -> int:
+    """The node `n` shows: itself, or what its unit reshapes reshape."""
+    while unit_reshape(E, n):
+        n = E.nodes[n]["args"][0]
+    return n
+
+
 # --------------------------------------------------------------------------- layout
 @dataclass(frozen=True)
 class Layout:
@@ -270,7 +300,7 @@ class Printer:
                 if tuple(self.E.nodes[a]["shape"]) == shape and la.kind in ("vec", "vecT"):
                     return Layout(la.kind, la.rows if la.kind == "vecT" else rows)
             return Layout("other")
-        if op in _TRANSPARENT:
+        if op in _TRANSPARENT or op == "getitem" and unit_reshape(self.E, n):
             la, ashape = ls[0], tuple(self.E.nodes[args[0]]["shape"])
             if la.kind == "vec" and shape and ashape and shape[-1] == ashape[-1]:
                 return Layout("vec", rows)
@@ -296,6 +326,8 @@ class Printer:
                 return Layout("vec", rows)
             if la.kind == "mat" and lb.kind == "vec" and len(self.E.nodes[args[1]]["shape"]) == 1:
                 return Layout("vec", 1)
+            if la.kind == "mat" and lb.kind == "vecT" and len(shape) == 2 and shape[1] == 1:
+                return Layout("vecT", 1)
             return Layout("mat") if len(shape) == 2 else Layout("other")
         if op == "sum":
             la = ls[0]
@@ -389,13 +421,13 @@ class Printer:
     def _transparent(self, n: int) -> bool:
         """A reshape that changes nothing a reader sees: a cast, a broadcast, unit axes added
         or removed, or the rows of a batch merged."""
-        d = self.E.nodes[n]
-        if d["op"] in ("astype", "broadcast_to"):
+        if unit_reshape(self.E, n):
             return True
+        d = self.E.nodes[n]
+        if d["op"] not in _TRANSPARENT:
+            return False
         a = d["args"][0]
         shape, ashape = tuple(d["shape"]), tuple(self.E.nodes[a]["shape"])
-        if tuple(x for x in shape if x != 1) == tuple(x for x in ashape if x != 1):
-            return True
         return self.layouts[a].kind == "vec" and bool(shape) and bool(ashape) and \
             shape[-1] == ashape[-1]
 
@@ -403,7 +435,7 @@ class Printer:
         """`n` as the vector it holds: through transposes and reshapes of its rows."""
         d = self.E.nodes[n]
         while d["kind"] == "op" and n not in self.named and (
-                d["op"] in _TRANSPARENT or d["op"] == "transpose"):
+                d["op"] in _TRANSPARENT or d["op"] == "transpose" or unit_reshape(self.E, n)):
             n = d["args"][0]
             d = self.E.nodes[n]
         return self.doc(n)
@@ -419,6 +451,8 @@ class Printer:
             if bd["kind"] == "op" and bd["op"] == "transpose" and B not in self.named:
                 return product("juxt", self.doc(bd["args"][0]), self._vector(A))
             return product("juxt", transpose(self.doc(B)), self._vector(A))
+        if la.kind == "mat" and lb.kind in ("vec", "vecT") and len(self.E.nodes[n]["shape"]) <= 2:
+            return product("juxt", self._matrix(A), self._vector(B))
         return product("juxt", self._matrix(A), self._matrix(B))
 
     def _matrix(self, n: int) -> Doc:
@@ -490,6 +524,8 @@ class Printer:
             parts = [self.doc(a) for a in args]
             core = product("juxt", parts[1], parts[0])
             return total(core, parts[2], False) if len(parts) > 2 else core
+        if op == "getitem" and unit_reshape(E, n):
+            return self.doc(args[0])
         if op == "getitem":
             a = self.doc(args[0])
             a = a if a.prec >= POST else _paren(a)
@@ -520,6 +556,12 @@ class Printer:
         d = E.nodes[n]
         a, b = d["args"]
         shape = tuple(d["shape"])
+        if len(shape) == 2:  # g[:, None] * h: the outer product of two vectors
+            for c, r in ((a, b), (b, a)):
+                if self.layouts[c].kind == "vecT" and tuple(E.nodes[c]["shape"]) == (
+                        shape[0], 1) and len(E.nodes[r]["shape"]) == 1 and \
+                        self.layouts[r].kind == "vec" and (c, r) == (a, b):
+                    return outer(self._vector(c), self.doc(r), batch=False)
         for c, x in ((a, b), (b, a)):
             s = _scalar_of(E, c)
             if s is not None and tuple(E.nodes[x]["shape"]) == shape and c not in self.named:
@@ -635,13 +677,15 @@ def visible(E: nx.DiGraph) -> set[int]:
 
 
 def _uses(E: nx.DiGraph, shown: set[int]) -> dict[int, int]:
+    """How often each node is read where it shows; a unit reshape shows as what it
+    reshapes, so its readers count for that."""
     uses = {n: 0 for n in E.nodes}
     for n in shown:
         d = E.nodes[n]
-        if d["kind"] == "abbrev":
+        if d["kind"] == "abbrev" or unit_reshape(E, n):
             continue
         for a in d["args"]:
-            uses[a] += 1
+            uses[through(E, a)] += 1
     return uses
 
 
@@ -650,7 +694,7 @@ def _trivial(E: nx.DiGraph, n: int) -> bool:
     d = E.nodes[n]
     if d["kind"] != "op":
         return d["kind"] in ("sym", "const")
-    if d["op"] in _TRANSPARENT or d["op"] in ("transpose", "neg"):
+    if d["op"] in _TRANSPARENT or d["op"] in ("transpose", "neg") or unit_reshape(E, n):
         return _trivial(E, d["args"][0])
     return False
 
@@ -670,8 +714,8 @@ def plan(E: nx.DiGraph, names: Names, level: str, results: Iterable[int]) -> dic
         d = E.nodes[n]
         kind = d["kind"]
         deep = 1 + max((depth[a] for a in d["args"]), default=0)
-        if n not in shown:
-            depth[n] = 0
+        if n not in shown or unit_reshape(E, n):
+            depth[n] = 0 if n not in shown else deep - 1
             continue
         name = None
         if kind == "delta":
