@@ -10,7 +10,9 @@ diagrams and `minigrad.reference.compare` name them, counting layers in forward 
   (so the network's input is ``h_0``, the lecture's ``x = h_0``);
 - the activation after layer k ``h_k`` (when it is what layer k + 1 reads);
 - the loss ``L``, its target ``ℓ`` (class indices) or ``y`` (values); with squared error the
-  prediction (the identity output ``a_L``) is ``ŷ``.
+  prediction (the identity output ``a_L``) is ``ŷ``;
+- a batch or layer norm's scale and shift after layer k ``γ_k`` and ``β_k``, as the formula
+  book writes them.
 
 Elsewhere a parameter takes its dotted name from ``model.named_parameters()`` (or its own
 ``name``, prefixed with the module that used it), a tensor its ``name``, the inputs of
@@ -155,6 +157,12 @@ class Names:
             if op is None:
                 continue
             ins = _inputs(F, nid)
+            if op in ("batch_norm", "layer_norm"):  # the book's γ and β, after layer k
+                tag = f"_{k}" if k else ""
+                for x, sym in zip(ins[1:3], ("γ", "β")):
+                    if F.nodes[id(x)]["is_leaf"] and F.nodes[id(x)]["requires_grad"]:
+                        fixed.setdefault(id(x), f"{sym}{tag}")
+                continue
             if op in LAYER_OPS:
                 k += 1
                 h, W = id(ins[0]), id(ins[1])
@@ -220,7 +228,7 @@ class Names:
                     fixed[pred] = "ŷ"
                     used.add("ŷ")
         for nid, name in self.params.items():
-            if nid in F and not self.stack:
+            if nid in F:
                 take(nid, name)
         attention = [nid for nid in self.order
                      if F.nodes[nid]["op"] == "scaled_dot_product_attention"]
