@@ -546,3 +546,23 @@ def test_the_command_derives_a_function_of_your_own(tmp_path: Any, capsys: Any) 
         _command(["--from", f"{f}:nothing"], capsys)
     with pytest.raises(ValueError, match="expected FILE.py:FUNCTION"):
         _command(["--from", str(f)], capsys)
+
+
+# --------------------------------------------------------------------------- the diagram
+def test_a_diagram_shows_the_gradient_arriving_at_each_tensor() -> None:
+    pytest.importorskip("graphviz")
+    from minigrad import visualize
+
+    model, loss = lecture_net()
+    d = derive(loss, model)
+    a2 = next(t for t in (dd["tensor"] for _, dd in minigrad.graph(loss).nodes(data=True))
+              if d.arriving(t) is not None and d.arriving(t).name == "δ_2")
+    assert d.arriving(a2).text == "δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)"
+    source = visualize.draw(loss, model=model, derive=True).source
+    for text in ("δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)", "∇h_1 L = W_2ᵀ δ_2", "∇W_1 L = δ_1 · h_0ᵀ",
+                 "δ_3 = ŷ − e(ℓ)"):
+        assert text in source
+    assert "δ_2" not in visualize.draw(loss, model=model).source
+    with pytest.raises(ValueError, match="derive= .*full drawing"):
+        visualize.draw(loss, model=model, derive=True, collapse="module")
+    assert all(p.grad is None for p in model.parameters())

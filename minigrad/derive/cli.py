@@ -11,6 +11,7 @@ of your own.
 The command line (`minigrad.cli`) adds it with one line, ``derive_cli.add_parser(sub)``; the
 parsed arguments come back to `run`, which prints and returns the exit code (0). Errors in the
 arguments or in the user's file are ``ValueError``s with one line saying what to fix.
+``python -m minigrad.derive.cli [options]`` runs the same command on its own (`main`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_parser", "run", "build"]
+__all__ = ["add_parser", "run", "build", "main"]
 
 MODELS = ("mlp", "cnn", "transformer")
 
@@ -168,3 +169,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(d)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m minigrad.derive.cli [options]``: the command on its own. A bad argument
+    or a `ValueError` is one line, ``minigrad derive: error: …``, and exit code 2 or 1."""
+    parser = argparse.ArgumentParser(prog="minigrad")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["derive", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run(args)
+    except ValueError as e:
+        print(f"minigrad derive: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -237,6 +237,19 @@ class Derivation:
     def keys(self) -> list[str]:
         return [f.name for f in self.formulas.values()]
 
+    def arriving(self, tensor: Tensor) -> Definition | None:
+        """The gradient arriving at any tensor of the derivation (not only the wanted ones),
+        as a line: ``δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)``, ``∇h_2 L = W_3ᵀ δ_3``. None for a tensor
+        no wanted one leads to (its gradient was not derived)."""
+        fid = id(tensor)
+        n = self.graph.graph["roots"]["delta"].get(fid)
+        if n is None or n not in self.graph:
+            return None
+        name = self._named.get(n) or gradient_name(self._names, fid)
+        body = self._printer.doc(n, top=True)
+        return Definition(name[0], f"{name[0]} = {body.text}", f"{name[1]} = {body.latex}",
+                          "delta")
+
     # ------------------------------------------------------------------ printing
     def lines(self) -> list[str]:
         """The whole derivation, line by line."""

@@ -230,8 +230,9 @@ def fold_constants(G: nx.DiGraph) -> nx.DiGraph:
             H.nodes[c]["label"] = d["label"]
         _replace(H, n, c)
         changed.append(n)
+    H = prune(H, log=False)
     _log(H, "fold_constants", G.number_of_nodes(), changed)
-    return prune(H, log=False)
+    return H
 
 
 def _identity_of(H: nx.DiGraph, n: int) -> int | None:
@@ -298,8 +299,9 @@ def drop_identities(G: nx.DiGraph) -> nx.DiGraph:
         if keep is not None:
             _replace(H, n, keep)
             changed.append(n)
+    H = prune(H, log=False)
     _log(H, "drop_identities", G.number_of_nodes(), changed)
-    return prune(H, log=False)
+    return H
 
 
 def _swaps_last_two(d: dict[str, Any]) -> bool:
@@ -346,8 +348,9 @@ def push_transposes(G: nx.DiGraph) -> nx.DiGraph:
         if new is not None and tuple(H.nodes[new]["shape"]) == tuple(d["shape"]):
             _replace(H, n, new)
             changed.append(n)
+    H = prune(H, log=False)
     _log(H, "push_transposes", G.number_of_nodes(), changed)
-    return drop_identities(prune(H, log=False))
+    return drop_identities(H)
 
 
 def _coefficient(H: nx.DiGraph, n: int) -> tuple[Any, float, int] | None:
@@ -405,8 +408,9 @@ def gather_scalars(G: nx.DiGraph) -> nx.DiGraph:
             break
         changed += step
         H = prune(H, log=False)
+    H = prune(H, log=False)
     _log(H, "gather_scalars", G.number_of_nodes(), changed)
-    return drop_identities(prune(H, log=False))
+    return drop_identities(H)
 
 
 def _gather_round(H: nx.DiGraph) -> list[int]:
@@ -499,8 +503,9 @@ def common_subexpressions(G: nx.DiGraph) -> nx.DiGraph:
             continue
         _replace(H, n, first)
         changed.append(n)
+    H = prune(H, log=False)
     _log(H, "common_subexpressions", G.number_of_nodes(), changed)
-    return prune(H, log=False)
+    return H
 
 
 def _factors(H: nx.DiGraph, n: int, shape: tuple[int, ...]) -> list[int]:
@@ -556,8 +561,9 @@ def name_derivatives(G: nx.DiGraph, forward_ops: dict[int, tuple[str, int, Any]]
         new = _op(H, "mul", (carriers[0], ab))
         _replace(H, r, new)
         changed.append(r)
+    H = prune(H, log=False)
     _log(H, "name_derivatives", G.number_of_nodes(), changed)
-    return prune(H, log=False)
+    return H
 
 
 def prune(G: nx.DiGraph, log: bool = True) -> nx.DiGraph:
