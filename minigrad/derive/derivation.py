@@ -14,6 +14,7 @@ printed in the lecture's notation (`minigrad.derive.render`, names from
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -429,6 +430,9 @@ class Derivation:
                 send_text.append((names.text(xid), acc.text))
             op = F.nodes[out]["tensor"]._ctx.op
             note = ""
+            if any(F.nodes[f]["tensor"]._hooks for f in u.fids):
+                note = ("a hook changes the gradient backward computes here; the formula is "
+                        "the rules alone")
             if not traced:
                 note = (f"not checked symbolically: '{op.name}' is a user op whose rule "
                         f"computes with numpy, so its label is shown as given")
@@ -584,8 +588,11 @@ def _wanted(loss: Tensor, wrt: Any, F: nx.DiGraph, order: list[int]
     model = None
     keys: dict[str, Tensor] = {}
     if wrt is None:
-        ts = [F.nodes[n]["tensor"] for n in order
-              if F.nodes[n]["is_leaf"] and F.nodes[n]["requires_grad"]]
+        index = {n: i for i, n in enumerate(order)}
+        leaves = [n for n in order if F.nodes[n]["is_leaf"] and F.nodes[n]["requires_grad"]]
+        # in the order the forward pass first reads them: x, W_1, b_1, W_2, …
+        leaves.sort(key=lambda n: min((index[s] for s in F.successors(n)), default=0))
+        ts = [F.nodes[n]["tensor"] for n in leaves]
     elif isinstance(wrt, Tensor):
         ts = [wrt]
     elif hasattr(wrt, "named_parameters"):
@@ -676,6 +683,13 @@ def derive(loss: Tensor, wrt: Tensor | Sequence[Tensor] | Any = None,
     names = Names(F, order, loss, params)
     symbols = Symbols()
     E = trace(loss, wanted, F, order, names, symbols)
+    hooked = [names.text(f) for f in order if f in E.graph["relevant"]
+              and F.nodes[f]["tensor"]._hooks]
+    if hooked:
+        warnings.warn(
+            f"derive: hooks on {', '.join(hooked)} change the gradients backward computes; "
+            f"the formulas are the rules alone, so evaluate() differs from autograd there",
+            stacklevel=2)
     E.graph["activations"] = {}
     for v in E.graph["visits"]:
         ctx = F.nodes[v.fid]["tensor"]._ctx
