@@ -581,3 +581,13 @@ def test_a_hook_is_said_not_hidden() -> None:
     with pytest.warns(UserWarning, match="hooks on z_1 change the gradients"):
         d = derive((y * y).sum(), [x])
     assert any("hook" in s.note for s in d.steps)
+
+
+def test_sympy_is_loaded_only_when_a_derivation_needs_it() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, minigrad; assert 'sympy' not in sys.modules, 'import minigrad loads sympy'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -10,11 +10,19 @@ multiplies them exactly (``(1/n)·2 = 2/n``), turns a float back into the number
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sympy as sp
+if TYPE_CHECKING:
+    import sympy
 
 __all__ = ["Symbols", "number", "text", "latex", "split"]
+
+
+def _sp() -> Any:
+    """sympy, imported on first use: ``import minigrad`` should not pay for it."""
+    import sympy
+
+    return sympy
 
 
 class Symbols:
@@ -24,7 +32,7 @@ class Symbols:
         self.values: dict[str, float] = {}
         self.meaning: dict[str, str] = {}
 
-    def get(self, name: str, value: float, meaning: str) -> sp.Symbol:
+    def get(self, name: str, value: float, meaning: str) -> sympy.Symbol:
         """A positive symbol for `value`; a name already taken by another value gets a
         subscript (``N_2``)."""
         candidate, j = name, 2
@@ -33,7 +41,7 @@ class Symbols:
             j += 1
         self.values[candidate] = value
         self.meaning.setdefault(candidate, meaning)
-        return sp.Symbol(candidate, positive=True)
+        return _sp().Symbol(candidate, positive=True)
 
     def legend(self) -> list[str]:
         """``"N = 4: the examples the mean divides by"`` for each symbol, in order of use."""
@@ -44,9 +52,10 @@ class Symbols:
         return out
 
 
-def number(value: float) -> sp.Expr:
+def number(value: float) -> sympy.Expr:
     """The simplest exact number equal to `value`: an integer, a fraction with a small
     denominator, a square root of one (``1/√8``), else the float itself."""
+    sp = _sp()
     v = float(value)
     if not math.isfinite(v):
         return sp.Float(v)
@@ -65,7 +74,8 @@ def _float_text(v: float) -> str:
     return f"{v:g}".replace("-", "−")
 
 
-def _text(e: sp.Expr) -> str:
+def _text(e: sympy.Expr) -> str:
+    sp = _sp()
     if isinstance(e, sp.Float):
         return _float_text(float(e))
     s = sp.sstr(e)
@@ -88,10 +98,11 @@ def _text(e: sp.Expr) -> str:
 
 def text(e: Any) -> str:
     """A scalar in Unicode: ``2/n``, ``1/√d``, ``0.5`` stays ``1/2``."""
-    return _text(sp.sympify(e))
+    return _text(_sp().sympify(e))
 
 
 def latex(e: Any) -> str:
+    sp = _sp()
     e = sp.sympify(e)
     if isinstance(e, sp.Float):
         mant, _, exp = f"{float(e):g}".partition("e")
@@ -102,7 +113,8 @@ def latex(e: Any) -> str:
     return str(sp.latex(e))
 
 
-def split(e: Any) -> tuple[sp.Expr, sp.Expr]:
+def split(e: Any) -> tuple[sympy.Expr, sympy.Expr]:
     """(numerator, denominator) of a scalar: ``2/n`` → ``(2, n)``."""
+    sp = _sp()
     num, den = sp.fraction(sp.together(sp.sympify(e)))
     return num, den
