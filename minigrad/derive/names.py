@@ -29,7 +29,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import networkx as nx
-import numpy as np
 
 __all__ = ["LAYER_OPS", "ACTIVATION_OPS", "LOSS_OPS", "Names", "latex_name"]
 
@@ -324,11 +323,3 @@ class Names:
                     vec.update(s for s in same if not self.is_parameter(s))
         return {v for v in vec if len(F.nodes[v]["shape"]) >= 1}
 
-
-def uniform(a: np.ndarray) -> bool:
-    """Whether every element of `a` is the same number (a constant that reads as a scalar)."""
-    a = np.asarray(a)
-    if a.size == 0 or a.dtype.kind not in "fiub":
-        return False
-    flat = a.reshape(-1)
-    return bool(np.all(flat == flat[0]))

@@ -38,7 +38,6 @@ import networkx as nx
 import numpy as np
 
 from minigrad.derive import scalars
-from minigrad.derive.names import uniform
 from minigrad.ops.registry import REGISTRY
 
 __all__ = [
@@ -58,6 +57,16 @@ _ELEMENTWISE_BINARY = frozenset({"add", "sub", "mul", "div"})
 
 
 # --------------------------------------------------------------------------- helpers
+
+def uniform(a: np.ndarray) -> bool:
+    """Whether every element of `a` is the same number (a constant that reads as a scalar)."""
+    a = np.asarray(a)
+    if a.size == 0 or a.dtype.kind not in "fiub":
+        return False
+    flat = a.reshape(-1)
+    return bool(np.all(flat == flat[0]))
+
+
 def _copy(G: nx.DiGraph) -> nx.DiGraph:
     H = G.copy()
     roots = G.graph["roots"]

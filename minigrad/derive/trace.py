@@ -24,7 +24,9 @@ with an edge from every arg to its user. Each node keeps the value the trace com
 (``value``), its ``shape`` and ``dtype``, and whether it depends on any δ (``free`` when not).
 ``G.graph["roots"]`` maps each wanted tensor to its gradient (``"result"``), each forward
 tensor to its δ node (``"delta"``) and each (op, input) pair to the node of that rule's result
-(``"contrib"``); ``G.graph["steps"]`` lists the ops in the order the chain rule visits them.
+(``"contrib"``); ``G.graph["visits"]`` lists the ops in the order the chain rule visits them
+(`Visit`), and ``G.graph["relevant"]`` the forward tensors that lead from a wanted one to the
+loss.
 """
 
 from __future__ import annotations
