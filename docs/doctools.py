@@ -42,6 +42,7 @@ NOTEBOOK_PAGES = {
     "convolution.md": "convolution.ipynb",
     "attention.md": "attention.ipynb",
     "backprop_exercise.md": "backprop_exercise.ipynb",
+    "derive.md": "derive.ipynb",
 }
 
 _FENCE = re.compile(r"^```\s*([\w+-]*)\s*$")

@@ -70,9 +70,12 @@ __all__ = [
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401
 
-__all__ += ["data", "load", "save", "nn", "optim", "compile"]
+__all__ += ["data", "load", "save", "nn", "optim", "compile", "derive"]
 from minigrad import nn, optim  # noqa: E402  (last: they build on everything above)
 
 # the function shadows its package's name here: import the package's parts with
 # `from minigrad.compile import passes`, and call `minigrad.compile(fn)`
 from minigrad.compile import compile  # noqa: E402
+
+# the same for derive: `minigrad.derive(loss, model)`; its parts by `from minigrad.derive import …`
+from minigrad.derive import derive  # noqa: E402

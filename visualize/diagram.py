@@ -682,6 +682,7 @@ def draw(
     collapse: str | None = "auto",
     max_nodes: int = 200,
     check: Any = None,
+    derive: bool = False,
 ) -> graphviz.Digraph:
     r"""Draws the computation graph of `output` (a minigrad Tensor) for Graphviz.
 
@@ -717,6 +718,9 @@ def draw(
             green (your gradient matches autograd's, ✓) or red (it does not, ✗) with its
             max|Δ| under its name; the other tensors are white. The drawing is not
             collapsed (unless ``collapse="module"``, which is an error with a check).
+        derive: write under each tensor's name the formula of the gradient arriving at it,
+            from `minigrad.derive` (``δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)``), beside its value and
+            gradient; `output` must then be a scalar loss. Not collapsed, as with `check`.
 
     Given a `minigrad.compile` plan (``step.plan``) instead of a tensor, it draws the compiled
     schedule (see `minigrad.visualize.draw_plan`).
@@ -741,6 +745,12 @@ def draw(
             raise ValueError("draw: check= colours single tensors, so it needs the full "
                              "drawing; use collapse='auto' or 'none'")
         return _draw_checked(scene, check, show=show, direction=direction, title=title,
+                             backward=backward)
+    if derive:
+        if collapse == "module":
+            raise ValueError("draw: derive= writes a formula on every tensor, so it needs the "
+                             "full drawing; use collapse='auto' or 'none'")
+        return _draw_derived(scene, output, model, show=show, direction=direction, title=title,
                              backward=backward)
     if collapse == "module" or (collapse == "auto" and n > max_nodes):
         from .collapse import draw_collapsed
@@ -849,6 +859,28 @@ def _draw_checked(scene: Scene, report: Any, *, show: Sequence[str], direction: 
                  "</FONT></TD>")
     legend = ['<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4" CELLPADDING="1"><TR>'
               + "".join(cells) + "</TR></TABLE>"]
+    g = new_digraph(direction, graph_label(title, [], legend))
+    emit_full(g, scene, show=show, backward=backward, styles=styles, labels=labels)
+    return g
+
+
+def _draw_derived(scene: Scene, output: Tensor, model: Any, *, show: Sequence[str],
+                  direction: str, title: str | None, backward: bool) -> graphviz.Digraph:
+    """The full drawing with the derived formula of each tensor's gradient under its name."""
+    d = minigrad.derive(output, model)
+    styles: dict[int, NodeStyle] = {}
+    labels: dict[int, str] = {}
+    for nid, nd in scene.nodes.items():
+        st = role_style(nd)
+        line = d.arriving(nd.tensor)
+        extra = [] if line is None else [escape(part) for part in _wrap(line.text, 44).split(
+            "\n")]
+        styles[nid] = st
+        labels[nid] = tensor_label(nd, show=show, after_backward=scene.after_backward,
+                                   fill=st.fill, ink=st.ink, extra=extra)
+    legend = [role_legend({nd.role for nd in scene.nodes.values()}, backward),
+              f'<FONT POINT-SIZE="10" COLOR="{S.MUTED}">under each name: the gradient '
+              f"arriving there, as minigrad.derive writes it</FONT>"]
     g = new_digraph(direction, graph_label(title, [], legend))
     emit_full(g, scene, show=show, backward=backward, styles=styles, labels=labels)
     return g
