@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub, acts)
     _add_check(sub)
     _add_render(sub, acts)
+    _add_derive(sub, acts)
     _add_demo(sub)
     return p
 
@@ -259,6 +260,37 @@ def _add_render(sub: Any, acts: list[str]) -> None:
     r.add_argument("--title", default=None, help="the diagram's title")
     r.add_argument("--overwrite", action="store_true", help="replace existing files")
     r.set_defaults(func=cmd_render)
+
+
+def _add_derive(sub: Any, acts: list[str]) -> None:
+    d = sub.add_parser(
+        "derive", help="derive a model's gradients as formulas, step by step",
+        description="Builds a model (the lecture's MLP by default, or an example model), "
+                    "computes its loss on a random batch and prints the derivation of every "
+                    "parameter's gradient from the recorded graph, in the lecture's notation: "
+                    "δ_k = (W_(k+1)ᵀ δ_(k+1)) ⊙ g′(a_k), ∇W_k L = δ_k · h_(k−1)ᵀ, ∇b_k L = δ_k. "
+                    "--from FILE.py:FUNCTION derives a loss of your own: FUNCTION() returns "
+                    f"{RETURNS}, or (loss, [tensors]) to derive the gradients of those tensors.",
+    )
+    _debug_flag(d, default=argparse.SUPPRESS)
+    which = d.add_mutually_exclusive_group()
+    which.add_argument("--model", choices=MODELS, default="mlp",
+                       help="mlp: the lecture's MLP (--sizes, --activation); cnn: DigitsCNN; "
+                            "transformer: TinyTransformer (default: mlp)")
+    which.add_argument("--from", dest="source", type=from_type, default=None,
+                       metavar="FILE.py:FUNCTION", help="derive a loss of your own")
+    _net_args(d, acts)
+    d.add_argument("--batch", type=positive_int, default=1,
+                   help="examples in the batch (default: 1, the lecture's single example)")
+    d.add_argument("--level", choices=("module", "op"), default="module",
+                   help="module: one step per layer, the formula book's formulas; op: one "
+                        "step per op, every δ named (default: module)")
+    out = d.add_mutually_exclusive_group()
+    out.add_argument("--latex", action="store_true",
+                     help="print the formulas as one LaTeX aligned block (KaTeX-ready)")
+    out.add_argument("--markdown", action="store_true",
+                     help="print the derivation as Markdown with display math")
+    d.set_defaults(func=cmd_derive)
 
 
 def _add_demo(sub: Any) -> None:
@@ -725,6 +757,42 @@ def cmd_render(args: argparse.Namespace) -> int:
         vis.backward_steps(out, args.steps, model=model, overwrite=args.overwrite,
                            by=STEPS_BY[args.collapse])
         print(f"wrote {args.steps}")
+    return 0
+
+
+# --------------------------------------------------------------------------- derive
+def _derived(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``(loss, wrt)`` to derive: the example model of --model on a random batch (the MLP
+    on one example is the lecture's column vector x), or what the function of --from
+    returns; `wrt` is a model, a list of tensors, or None (every leaf)."""
+    from minigrad.tensor import Tensor
+
+    if args.source is None:
+        model, x, y = _example_model(args.model, sizes=args.sizes, activation=args.activation,
+                                     loss=args.loss, batch=args.batch, dtype="float64",
+                                     seed=args.seed)
+        if args.model == "mlp" and args.batch == 1:
+            x, y = x[0], (y[0] if args.loss == "ce" else y[0])
+        return _model_loss(model, x, y, args.loss), model
+    value = _call_from(args.source, args.seed)
+    if (isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], Tensor)
+            and isinstance(value[1], (list, tuple))):
+        loss, wrt = value[0], list(value[1])
+    else:
+        loss, wrt, batch = _unpack(value, args.source)
+        if batch is not None:
+            loss = _guarded(args.source, "running the model on x",
+                            lambda: _model_loss(wrt, *batch, args.loss))
+    _check_loss(loss, args.source)
+    return loss, wrt
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    import minigrad
+
+    loss, wrt = _derived(args)
+    d = minigrad.derive(loss, wrt, level=args.level)
+    print(d.latex() if args.latex else d.markdown() if args.markdown else d)
     return 0
 
 

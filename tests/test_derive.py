@@ -514,28 +514,24 @@ def test_the_passes_simplify_as_a_person_would() -> None:
 
 
 # --------------------------------------------------------------------------- the command
-def _command(argv: list[str], capsys: Any) -> tuple[int, str]:
-    import argparse
+def _command(argv: list[str], capsys: Any) -> tuple[int, str, str]:
+    from minigrad.cli import main
 
-    from minigrad.derive import cli
-
-    parser = argparse.ArgumentParser(prog="minigrad")
-    cli.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["derive", *argv])
-    code = args.func(args)
-    return code, capsys.readouterr().out
+    code = main(["derive", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def test_the_command_prints_the_lecture_s_derivation(capsys: Any) -> None:
-    code, out = _command([], capsys)
+    code, out, _ = _command([], capsys)
     assert code == 0
     assert "δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)" in out and "∇W_1 L = δ_1 · h_0ᵀ" in out
-    code, out = _command(["--latex", "--activation", "tanh"], capsys)
+    code, out, _ = _command(["--latex", "--activation", "tanh"], capsys)
     assert out.startswith("\\begin{aligned}") and r"\tanh'(a_1)" in out
-    code, out = _command(["--sizes", "4,5,2", "--loss", "mse", "--batch", "3", "--level", "op"],
-                         capsys)
+    code, out, _ = _command(["--sizes", "4,5,2", "--loss", "mse", "--batch", "3", "--level",
+                             "op"], capsys)
     assert "δ_2 = 2 (ŷ − y) / n" in out and "∇W_1 L = Σ_n δ_1 · h_0ᵀ" in out
-    code, out = _command(["--model", "cnn", "--markdown"], capsys)
+    code, out, _ = _command(["--model", "cnn", "--markdown"], capsys)
     assert "$$" in out and r"\nabla_{W_1} L &= \delta_1 \star h_0" in out
 
 
@@ -545,13 +541,17 @@ def test_the_command_derives_a_function_of_your_own(tmp_path: Any, capsys: Any) 
         "import minigrad\n"
         "def build():\n"
         "    w = minigrad.tensor([1.0, 2.0], requires_grad=True, name='w')\n"
-        "    return ((w * w).sum() * 3.0, [w])\n")
-    code, out = _command(["--from", f"{f}:build"], capsys)
+        "    return ((w * w).sum() * 3.0, [w])\n"
+        "def nothing_to_derive():\n"
+        "    return 3\n")
+    code, out, _ = _command(["--from", f"{f}:build"], capsys)
     assert code == 0 and "∇w L = 6 w" in out
-    with pytest.raises(ValueError, match="has no function 'nothing'"):
-        _command(["--from", f"{f}:nothing"], capsys)
-    with pytest.raises(ValueError, match="expected FILE.py:FUNCTION"):
-        _command(["--from", str(f)], capsys)
+    code, _, err = _command(["--from", f"{f}:nothing"], capsys)
+    assert code == 2 and "nothing" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _command(["--from", f"{f}:nothing_to_derive"], capsys)
+    assert code == 2 and "nothing_to_derive() returned an int" in err
+    code, _, err = _command(["--from", str(f)], capsys)
+    assert code == 2 and "expected FILE.py:FUNCTION" in err
 
 
 # --------------------------------------------------------------------------- the diagram

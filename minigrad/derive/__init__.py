@@ -19,7 +19,6 @@ The parts, in the order `derive` uses them:
 - `minigrad.derive.scalars`: scalar coefficients with sympy;
 - `minigrad.derive.render`: the printer (Unicode and LaTeX), and which values get names;
 - `minigrad.derive.modules`: steps per layer, matched to the formula book;
-- `minigrad.derive.cli`: the ``minigrad derive`` command's parser and logic.
 """
 
 from minigrad.derive.derivation import LEVELS, Definition, Derivation, Formula, Step, derive
