@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.files import check_destination, write_atomic
 from minigrad.graph import build, topological_order
 from minigrad.modes import enable_grad
 from minigrad.nn.module import Module
@@ -721,50 +721,6 @@ def _value_info(e: _Emitter, name: str, t: Tensor, batch_axis: int | None) -> An
     return e.onnx.helper.make_tensor_value_info(name, _elem_type(e.onnx, t.dtype), dims)
 
 
-def _check_destination(path: str | os.PathLike[str], overwrite: bool) -> Path:
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise IsADirectoryError(f"export: {p} is a folder; give a file name such as "
-                                f"{p / 'model.onnx'}")
-    if not p.parent.is_dir():
-        raise FileNotFoundError(f"export: cannot write {p}: the folder {p.parent} does not "
-                                f"exist (create it first)")
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"export: {p} already exists; pass overwrite=True to replace it")
-    return p
-
-
-def _write_atomic(path: Path, data: bytes, overwrite: bool) -> None:
-    """Writes through a temporary file in the same folder, flushed to disk, then moved into
-    place: a failure midway leaves any earlier file as it was. Without `overwrite` the move
-    refuses a file that appeared meanwhile."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; a model file is not
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if the name exists: no race with another writer
-            except FileExistsError:
-                raise FileExistsError(f"export: {path} already exists; pass overwrite=True to "
-                                      f"replace it") from None
-            except OSError:  # a file system without hard links
-                if path.exists():
-                    raise FileExistsError(f"export: {path} already exists; pass "
-                                          f"overwrite=True to replace it") from None
-                os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def export(model_or_fn: Module | Callable[..., Any], example_inputs: Any,
            path: str | os.PathLike[str], *, input_names: Sequence[str] | None = None,
            output_names: Sequence[str] | None = None, dynamic_batch: bool = True,
@@ -800,7 +756,7 @@ def export(model_or_fn: Module | Callable[..., Any], example_inputs: Any,
         FileExistsError: `path` exists and `overwrite` is False.
     """
     onnx = _onnx()
-    dest = _check_destination(path, overwrite)
+    dest = check_destination(path, overwrite, op="export: ", example="model.onnx")
     inputs = _as_tensors(example_inputs)
     in_names = _names(input_names, len(inputs), "input")
     params: dict[int, str] = {}
@@ -861,7 +817,7 @@ def export(model_or_fn: Module | Callable[..., Any], example_inputs: Any,
                                    producer_name="minigrad")
     proto.ir_version = min(proto.ir_version, 8)  # readable by runtimes of the opset's age
     onnx.checker.check_model(proto, full_check=True)
-    _write_atomic(dest, proto.SerializeToString(), overwrite)
+    write_atomic(dest, proto.SerializeToString(), overwrite, op="export: ")
     return dest
 
 
