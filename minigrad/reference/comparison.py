@@ -8,7 +8,6 @@ minigrad's layers is compared module by module (`minigrad.reference.layers`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -17,26 +16,12 @@ from typing import Any
 import numpy as np
 
 from minigrad.reference.dense import Activation
-from minigrad.reference.layerwise import LayerReport
-from minigrad.reference.losses import _check, _targets, loss_scale
+from minigrad.reference.layerwise import LayerReport, compare_layers
+from minigrad.reference.losses import as_targets, check_loss, loss_scale
+from minigrad.reference.measure import as_dtype, errors, tolerance
 from minigrad.reference.mlp import backward
 
 __all__ = ["Report", "Row", "compare", "tolerance"]
-
-
-def tolerance(dtype: Any) -> float:
-    """The pass threshold for a model computing in `dtype`: 1e-10 for float64 (rounding is
-    ~1e-16 per op), 1e-5 for float32 (~6e-8 per op, a few hundred ops deep), 1e-2 for
-    float16. A row passes when ``max|Δ| ≤ tol · max(1, max|formula|)``: an absolute test for
-    gradients of size below 1, a relative one above."""
-    dt = np.dtype(dtype)
-    if dt == np.float64:
-        return 1e-10
-    if dt == np.float32:
-        return 1e-5
-    if dt == np.float16:
-        return 1e-2
-    raise TypeError(f"compare: dtype must be float64, float32 or float16, got {dt}")
 
 
 @dataclass
@@ -159,19 +144,11 @@ class Report:
 
 
 def _errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float, float]:
-    """``max|Δ|``, ``max|Δ| / max|want|`` and the scale ``max(1, max|want|)``."""
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        raise ValueError(f"compare: shapes differ, autograd {got.shape} vs formula {want.shape}")
-    if got.size == 0:
-        return 0.0, 0.0, 1.0
-    d = float(np.max(np.abs(got - want)))
-    m = float(np.max(np.abs(want)))
-    if math.isnan(d):
-        d = math.inf  # a NaN anywhere is a failure, never a pass by comparison
-    rel = d / m if m > 0 else (0.0 if d == 0 else math.inf)
-    return d, rel, max(1.0, m)
+    """`errors`, for quantities whose shapes the lecture fixes: a mismatch is a bug here."""
+    if np.shape(got) != np.shape(want):
+        raise ValueError(f"compare: shapes differ, autograd {np.shape(got)} vs formula "
+                         f"{np.shape(want)}")
+    return errors(got, want)
 
 
 def _rank(M: np.ndarray, rtol: float) -> int | None:
@@ -320,13 +297,6 @@ def _map_model(model: Any) -> list[_Layer]:
     return layers
 
 
-def _as_dtype(dtype: Any) -> np.dtype:
-    try:
-        return np.dtype(dtype)
-    except TypeError as e:
-        raise TypeError(f"compare: dtype {dtype!r} is not a numpy dtype") from e
-
-
 @contextmanager
 def _grads_kept(tensors: list[Any], keep: bool) -> Iterator[None]:
     """Clears the parameters' ``.grad`` for the run (so what it reads is this run's alone)
@@ -391,17 +361,15 @@ def compare(
     import minigrad.functional as F
     from minigrad.tensor import Tensor
 
-    _check(loss, reduction)
+    check_loss(loss, reduction)
     try:
         layers = _map_model(model)
     except ValueError:
         # not the lecture's network: compare it layer by layer with each layer's formulas
-        from minigrad.reference.layerwise import compare_layers
-
         return compare_layers(model, x, y, loss, reduction, dtype, keep_grads)
     L = len(layers)
     W_dtype = layers[0].linear.weight.data.dtype
-    dt = _as_dtype(dtype) if dtype is not None else W_dtype
+    dt = as_dtype(dtype) if dtype is not None else W_dtype
     tol = tolerance(dt)
     X = np.asarray(getattr(x, "data", x))
     single = X.ndim == 1
@@ -413,7 +381,7 @@ def compare(
                          f"'{layers[0].name}' (in_features {n0}); got shape {X.shape}")
     N = X.shape[0]
     nL = layers[-1].linear.weight.data.shape[0]
-    Y = _targets(y, loss, N, nL, single)
+    Y = as_targets(y, loss, N, nL, single)
     params = [(ly.linear.weight, getattr(ly.linear, "bias", None)) for ly in layers]
     tensors = [p for pair in params for p in pair if p is not None]
 

@@ -24,7 +24,6 @@ through it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from minigrad.reference import layers as _layers
 from minigrad.reference import losses as _losses
+from minigrad.reference.measure import as_dtype, errors, tolerance
 
 __all__ = ["LayerReport", "LayerRow", "compare_layers"]
 
@@ -169,21 +169,6 @@ class _Unit:
     cache: Any = None
 
 
-def _errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float, float]:
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        return math.inf, math.inf, 1.0  # a formula of the wrong shape (a missing transpose)
-    if got.size == 0:
-        return 0.0, 0.0, 1.0
-    d = float(np.max(np.abs(got - want)))
-    m = float(np.max(np.abs(want)))
-    if math.isnan(d):
-        d = math.inf
-    rel = d / m if m > 0 else (0.0 if d == 0 else math.inf)
-    return d, rel, max(1.0, m)
-
-
 def _units(G: Any, order: list[int], model: Any) -> tuple[dict[int, _Unit], list[_Unit]]:
     """Which unit each node belongs to (glue nodes belong to none), units in forward order."""
     named = dict(model.named_modules())
@@ -289,13 +274,12 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
     import minigrad
     import minigrad.functional as F
     from minigrad.graph import topological_order
-    from minigrad.reference.comparison import _as_dtype, tolerance
     from minigrad.tensor import Tensor
 
-    _losses._check(loss, reduction)
+    _losses.check_loss(loss, reduction)
     params = list(model.parameters())
     p_dtype = params[0].data.dtype if params else np.dtype(np.float64)
-    dt = _as_dtype(dtype) if dtype is not None else p_dtype
+    dt = as_dtype(dtype) if dtype is not None else p_dtype
     tol = tolerance(dt)
     X = np.asarray(getattr(x, "data", x))
     if X.dtype.kind == "f":
@@ -362,11 +346,11 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
                                  tuple(np.shape(autograd)), None, None, None, tol,
                                  "no formula"))
             return
-        d, rel, scale = _errors(autograd, chain)
+        d, rel, scale = errors(autograd, chain)
         ok = d <= tol * scale
         step_rel = step_ok = None
         if step is not None:
-            sd, step_rel, sscale = _errors(autograd, step)
+            sd, step_rel, sscale = errors(autograd, step)
             step_ok = sd <= tol * sscale
             ok = ok and step_ok
         rows.append(LayerRow(idx, module, layer, quantity, formula, kind,

@@ -39,7 +39,7 @@ LOSSES = ("ce", "mse")
 REDUCTIONS = ("mean", "sum")
 
 
-def _targets(y: Any, loss: str, N: int, nL: int, single: bool) -> np.ndarray:
+def as_targets(y: Any, loss: str, N: int, nL: int, single: bool) -> np.ndarray:
     """Class indices ℓ_i (``ce``, shape (N,)) or target vectors y_i (``mse``, shape (N, n_L))."""
     Y = np.asarray(getattr(y, "data", y))
     if loss == "ce":
@@ -58,7 +58,8 @@ def _targets(y: Any, loss: str, N: int, nL: int, single: bool) -> np.ndarray:
     return Y
 
 
-def _check(loss: str, reduction: str) -> None:
+def check_loss(loss: str, reduction: str) -> None:
+    """A ValueError unless `loss` is one of `LOSSES` and `reduction` one of `REDUCTIONS`."""
     if loss not in LOSSES:
         raise ValueError(f"loss: must be one of {LOSSES} ('ce': softmax + cross-entropy, "
                          f"'mse': identity + squared error), got {loss!r}")
@@ -90,7 +91,7 @@ def loss_scale(loss: str, reduction: str, n_out: int) -> float:
 
     Every gradient of the loss scales by the same c.
     """
-    _check(loss, reduction)
+    check_loss(loss, reduction)
     if loss == "ce":
         return 1.0
     return 2.0 / n_out if reduction == "mean" else 2.0

@@ -1,0 +1,54 @@
+r"""How far autograd is from a formula, and how far is too far: the measures that `compare`
+(the lecture's MLP, `comparison`) and `compare_layers` (any model, `layerwise`) share."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_dtype", "errors", "tolerance"]
+
+
+def tolerance(dtype: Any) -> float:
+    """The pass threshold for a model computing in `dtype`: 1e-10 for float64 (rounding is
+    ~1e-16 per op), 1e-5 for float32 (~6e-8 per op, a few hundred ops deep), 1e-2 for
+    float16. A row passes when ``max|Δ| ≤ tol · max(1, max|formula|)``: an absolute test for
+    gradients of size below 1, a relative one above."""
+    dt = np.dtype(dtype)
+    if dt == np.float64:
+        return 1e-10
+    if dt == np.float32:
+        return 1e-5
+    if dt == np.float16:
+        return 1e-2
+    raise TypeError(f"compare: dtype must be float64, float32 or float16, got {dt}")
+
+
+def as_dtype(dtype: Any) -> np.dtype:
+    """`dtype` as a numpy dtype, or a TypeError naming it."""
+    try:
+        return np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"compare: dtype {dtype!r} is not a numpy dtype") from e
+
+
+def errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float, float]:
+    """``max|Δ|``, ``max|Δ| / max|want|`` and the scale ``max(1, max|want|)``, in float64.
+
+    A NaN anywhere, or shapes that differ (a formula missing a transpose), is an infinite
+    error: a failure, never a pass by comparison.
+    """
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return math.inf, math.inf, 1.0
+    if got.size == 0:
+        return 0.0, 0.0, 1.0
+    d = float(np.max(np.abs(got - want)))
+    m = float(np.max(np.abs(want)))
+    if math.isnan(d):
+        d = math.inf
+    rel = d / m if m > 0 else (0.0 if d == 0 else math.inf)
+    return d, rel, max(1.0, m)
