@@ -33,20 +33,10 @@ from minigrad.tensor import Tensor
 from . import _style as S
 from ._text import summary_lines, value_rows
 from .collapse import draw_collapsed, units
-from .diagram import (
-    SHOW_OPTIONS,
-    Node,
-    NodeStyle,
-    Scene,
-    build_scene,
-    emit_full,
-    new_digraph,
-    op_id,
-    row_layer_labels,
-    tensor_id,
-    tensor_label,
-)
+from .emit import NodeStyle, emit_full, new_digraph, op_id, tensor_id
 from .files import check_destination, run_dot, write_atomic
+from .labels import SHOW_OPTIONS, row_layer_labels, tensor_label
+from .scene import Node, Scene, build_scene
 
 __all__ = ["backward_steps", "Sweep", "Frame", "Send", "sweep"]
 
