@@ -245,28 +245,8 @@ def export(model_or_fn: Module | Callable[..., Any], example_inputs: Any,
     e = Emitter(onnx, bool(dynamic_batch), buffers=buffers)
     e.used.update(in_names + out_names)
     if not isinstance(model_or_fn, Module):
-        k = 0
-        for nid in order:
-            t = G.nodes[nid]["tensor"]
-            if t._ctx is None and t.requires_grad and all(t is not x for x in inputs):
-                params[id(t)] = e.fresh(t.name or f"param_{k}")
-                e.used.discard(params[id(t)])
-                k += 1
-    given = [(x, n, x.data) for x, n in zip(inputs, in_names)]
-    values: dict[int, Value] = {}
-    for nid in order:
-        t = G.nodes[nid]["tensor"]
-        ctx = t._ctx
-        if ctx is None:
-            values[nid] = _leaf_value(e, t, params, given)
-            continue
-        e.where = f"{t.module}/{ctx.op.name}" if t.module else ctx.op.name
-        ins = [values[id(x)] for x in ctx.inputs]
-        try:
-            values[nid] = HANDLERS[ctx.op.name](e, t, ins, dict(ctx.params))
-        except ExportError as err:
-            raise ExportError(f"{err} ({_node_label(t)})") from None
-
+        _name_parameters(e, G, order, inputs, params)
+    values = _walk(e, G, order, params, [(x, n, x.data) for x, n in zip(inputs, in_names)])
     graph_outputs = []
     for t, name in zip(outputs, out_names):
         v = values[id(t)]
@@ -288,3 +268,35 @@ def export(model_or_fn: Module | Callable[..., Any], example_inputs: Any,
     write_atomic(dest, proto.SerializeToString(), overwrite, op="export: ")
     return dest
 
+
+def _name_parameters(e: Emitter, G: Any, order: list[int], inputs: list[Tensor],
+                     params: dict[int, str]) -> None:
+    """A function's parameters (leaf Tensors that require grad, other than its inputs):
+    named after ``Tensor.name``, else ``param_k``, in the graph's order."""
+    k = 0
+    for nid in order:
+        t = G.nodes[nid]["tensor"]
+        if t._ctx is None and t.requires_grad and all(t is not x for x in inputs):
+            params[id(t)] = e.fresh(t.name or f"param_{k}")
+            e.used.discard(params[id(t)])
+            k += 1
+
+
+def _walk(e: Emitter, G: Any, order: list[int], params: dict[int, str],
+          given: list[tuple[Tensor, str, np.ndarray]]) -> dict[int, Value]:
+    """Each tensor of the graph, in topological order, as an ONNX value: a leaf as an input,
+    an initializer or a constant, a result by its op's handler."""
+    values: dict[int, Value] = {}
+    for nid in order:
+        t = G.nodes[nid]["tensor"]
+        ctx = t._ctx
+        if ctx is None:
+            values[nid] = _leaf_value(e, t, params, given)
+            continue
+        e.where = f"{t.module}/{ctx.op.name}" if t.module else ctx.op.name
+        ins = [values[id(x)] for x in ctx.inputs]
+        try:
+            values[nid] = HANDLERS[ctx.op.name](e, t, ins, dict(ctx.params))
+        except ExportError as err:
+            raise ExportError(f"{err} ({_node_label(t)})") from None
+    return values
