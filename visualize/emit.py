@@ -3,7 +3,7 @@ the module boxes, and the forward and backward edges."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,11 +115,6 @@ def emit_full(
     The optional maps let the step-through repaint nodes and edges per frame while keeping
     the same nodes, labels and hence the same layout.
     """
-    by_module: dict[str | None, list[Node]] = {}
-    for nid in scene.order:
-        nd = scene.nodes[nid]
-        by_module.setdefault(nd.module, []).append(nd)
-
     row_labels = row_layer_labels(scene)
 
     def add_nodes(target: Any, members: list[Node]) -> None:
@@ -137,6 +132,17 @@ def emit_full(
                             color=ost.border, penwidth=ost.penwidth, style=ost.style,
                             margin="0.05,0.02", height="0.3")
 
+    _emit_boxes(g, scene, add_nodes)
+    _emit_edges(g, scene, backward, edge_styles or {}, backward_labels or {}, row_labels)
+
+
+def _emit_boxes(g: graphviz.Digraph, scene: Scene,
+                add_nodes: Callable[[Any, list[Node]], None]) -> None:
+    """The nodes of each module inside its box, boxes nested as the modules are."""
+    by_module: dict[str | None, list[Node]] = {}
+    for nid in scene.order:
+        nd = scene.nodes[nid]
+        by_module.setdefault(nd.module, []).append(nd)
     tree = module_tree(scene.modules)
     module_index = {m: i for i, m in enumerate(sorted(scene.modules, key=natural_order))}
 
@@ -153,31 +159,44 @@ def emit_full(
     for m in tree.get(None, []):
         add_cluster(g, m)
 
-    es = edge_styles or {}
+
+def _forward_attrs(style: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in style.items() if not k.startswith("b_")}
+
+
+def _backward_attrs(attrs: dict[str, str], style: dict[str, str]) -> dict[str, str]:
+    """A backward edge's attributes, repainted by the style's ``b_`` entries."""
+    attrs.update({k[2:]: v for k, v in style.items() if k.startswith("b_")})
+    return attrs
+
+
+def _emit_edges(g: graphviz.Digraph, scene: Scene, backward: bool,
+                es: dict[tuple[int, int], dict[str, str]],
+                backward_labels: dict[tuple[int, int], str],
+                row_labels: dict[tuple[int, int], str]) -> None:
+    """Each op's edges: from its inputs and to its result, and with `backward` the dashed
+    edges back, labelled with each input's VJP formula."""
     for nid in scene.order:
         nd = scene.nodes[nid]
         if nd.op is None:
             continue
         style = es.get((nid, nid), {})
-        g.edge(op_id(nd), tensor_id(nd), **{k: v for k, v in style.items()
-                                             if not k.startswith("b_")})
+        g.edge(op_id(nd), tensor_id(nd), **_forward_attrs(style))
         if backward:
             # δ arrives at the op from its result: drawn so the dashed path runs unbroken
             # from the loss back to every parameter
-            attrs = {"dir": "back", "style": "dashed", "color": S.BACKWARD, "arrowsize": "0.7"}
-            attrs.update({k[2:]: v for k, v in style.items() if k.startswith("b_")})
-            g.edge(op_id(nd), tensor_id(nd), **attrs)
+            g.edge(op_id(nd), tensor_id(nd), **_backward_attrs(
+                {"dir": "back", "style": "dashed", "color": S.BACKWARD, "arrowsize": "0.7"},
+                style))
         for u, data in sorted(nd.inputs, key=lambda e: min(e[1]["argnums"])):
             src = scene.nodes[u]
             style = es.get((u, nid), {})
-            g.edge(tensor_id(src), op_id(nd), **{k: v for k, v in style.items()
-                                                  if not k.startswith("b_")})
+            g.edge(tensor_id(src), op_id(nd), **_forward_attrs(style))
             if backward and src.tensor.requires_grad:
-                label = (backward_labels or {}).get((u, nid))
+                label = backward_labels.get((u, nid))
                 if label is None:
                     text = row_labels.get((u, nid)) or formulas_text(data)
                     label = f'<<FONT COLOR="{S.BACKWARD}">{escape(text)}</FONT>>'
-                attrs = {"dir": "back", "style": "dashed", "color": S.BACKWARD,
-                         "fontcolor": S.BACKWARD, "label": label, "arrowsize": "0.7"}
-                attrs.update({k[2:]: v for k, v in style.items() if k.startswith("b_")})
-                g.edge(tensor_id(src), op_id(nd), **attrs)
+                g.edge(tensor_id(src), op_id(nd), **_backward_attrs(
+                    {"dir": "back", "style": "dashed", "color": S.BACKWARD,
+                     "fontcolor": S.BACKWARD, "label": label, "arrowsize": "0.7"}, style))

@@ -112,75 +112,89 @@ def follow_back(G: Any, nid: int) -> int:
 
 def _lecture_symbols(G: Any, order: list[int]) -> dict[int, str]:
     """The lecture's names: a_k, h_k, W_k, b_k, x, ŷ, L, ℓ/y, counted along forward order."""
-    sym: dict[int, str] = {}
-    layer: dict[int, int] = {}
-    products: set[int] = set()  # matmul results, which a following bias add makes into a_k
-    k = 0
-    nodes = G.nodes
-
-    def leaf(nid: int) -> bool:
-        return bool(nodes[nid]["is_leaf"])
-
+    names = _LectureNames(G)
     for nid in order:
-        op = nodes[nid]["op"]
+        op = G.nodes[nid]["op"]
         if op is None:
             continue
         ins = {i: u for u, _, d in G.in_edges(nid, data=True) for i in d["argnums"]}
-        prev = max((layer.get(u, 0) for u in ins.values()), default=0)
+        prev = max((names.layer.get(u, 0) for u in ins.values()), default=0)
         if op in ("linear", "matmul"):
-            k = max(k, prev) + 1
-            layer[nid] = k
-            if op == "linear":
-                sym[nid] = f"a{subscript(k)}"
-                roles = {0: "h", 1: "W", 2: "b"}
+            names.product(nid, op, ins, prev)
+        else:
+            names.layer[nid] = prev
+            names.after_product(nid, op, ins, prev)
+    return names.sym
+
+
+class _LectureNames:
+    """The symbols found so far, walking the graph in forward order, and the layer k each
+    tensor belongs to (the number of linear layers before it)."""
+
+    def __init__(self, G: Any) -> None:
+        self.G, self.nodes = G, G.nodes
+        self.sym: dict[int, str] = {}
+        self.layer: dict[int, int] = {}
+        self.products: set[int] = set()  # matmul results, which a following bias add makes a_k
+        self.k = 0
+
+    def trained_leaf(self, nid: int) -> bool:
+        return bool(self.nodes[nid]["is_leaf"]) and bool(self.nodes[nid]["requires_grad"])
+
+    def product(self, nid: int, op: str, ins: dict[int, int], prev: int) -> None:
+        """A linear layer (``a_k = W_k h_(k−1) + b_k``) or a matmul written by hand: the
+        result and the leaves it reads (W_k, b_k, x) get their names."""
+        nodes = self.nodes
+        self.k = k = max(self.k, prev) + 1
+        self.layer[nid] = k
+        if op == "linear":
+            self.sym[nid] = f"a{subscript(k)}"
+            roles = {0: "h", 1: "W", 2: "b"}
+        else:
+            roles = {i: "W" if self.trained_leaf(follow_back(self.G, u)) else "h"
+                     for i, u in ins.items()}
+            w, h = f"W{subscript(k)}", f"h{subscript(k - 1)}"
+            self.products.add(nid)
+            if roles.get(1) == "W" and roles.get(0) == "h":  # rows: h @ W.T
+                t = "ᵀ" if nodes[ins[1]]["op"] == "transpose" else ""
+                self.sym[nid] = f"{h}{w}{t}"
             else:
-                roles = {}
-                for i, u in ins.items():
-                    root = follow_back(G, u)
-                    if leaf(root) and nodes[root]["requires_grad"]:
-                        roles[i] = "W"
-                    else:
-                        roles[i] = "h"
-                w, h = f"W{subscript(k)}", f"h{subscript(k - 1)}"
-                products.add(nid)
-                if roles.get(1) == "W" and roles.get(0) == "h":  # rows: h @ W.T
-                    t = "ᵀ" if nodes[ins[1]]["op"] == "transpose" else ""
-                    sym[nid] = f"{h}{w}{t}"
-                else:
-                    sym[nid] = f"{w}{h}"
-            for i, u in ins.items():
-                root = follow_back(G, u) if op == "matmul" else u
-                if not leaf(root) or root in sym:
-                    continue
-                r = roles.get(i)
-                if r == "W" and nodes[root]["requires_grad"]:
-                    sym[root] = f"W{subscript(k)}"
-                    if u != root and nodes[u]["op"] == "transpose" and u not in sym:
-                        sym[u] = f"W{subscript(k)}ᵀ"
-                elif r == "b" and nodes[root]["requires_grad"]:
-                    sym[root] = f"b{subscript(k)}"
-                elif r == "h" and k == 1 and not nodes[root]["requires_grad"]:
-                    sym[root] = "x"
-            continue
-        layer[nid] = prev
-        if op == "add" and prev and any(u in products for u in ins.values()):
+                self.sym[nid] = f"{w}{h}"
+        for i, u in ins.items():
+            root = follow_back(self.G, u) if op == "matmul" else u
+            if not nodes[root]["is_leaf"] or root in self.sym:
+                continue
+            r = roles.get(i)
+            if r == "W" and nodes[root]["requires_grad"]:
+                self.sym[root] = f"W{subscript(k)}"
+                if u != root and nodes[u]["op"] == "transpose" and u not in self.sym:
+                    self.sym[u] = f"W{subscript(k)}ᵀ"
+            elif r == "b" and nodes[root]["requires_grad"]:
+                self.sym[root] = f"b{subscript(k)}"
+            elif r == "h" and k == 1 and not nodes[root]["requires_grad"]:
+                self.sym[root] = "x"
+
+    def after_product(self, nid: int, op: str, ins: dict[int, int], prev: int) -> None:
+        """Any other op: a bias add completing a_k, an activation giving h_k, the softmax's
+        ŷ, the loss L and its target ℓ or y."""
+        nodes = self.nodes
+        if op == "add" and prev and any(u in self.products for u in ins.values()):
             # W h + b written by hand: this add completes the pre-activation a_k
-            sym[nid] = f"a{subscript(prev)}"
+            self.sym[nid] = f"a{subscript(prev)}"
             for u in ins.values():
-                if leaf(u) and nodes[u]["requires_grad"] and u not in sym:
-                    sym[u] = f"b{subscript(prev)}"
+                if self.trained_leaf(u) and u not in self.sym:
+                    self.sym[u] = f"b{subscript(prev)}"
         elif op in ACTIVATIONS and prev:
-            sym[nid] = f"h{subscript(prev)}"
+            self.sym[nid] = f"h{subscript(prev)}"
         elif op == "softmax":
-            sym[nid] = "ŷ"
+            self.sym[nid] = "ŷ"
         elif op == "log_softmax":
-            sym[nid] = "log ŷ"
+            self.sym[nid] = "log ŷ"
         elif op in LOSSES:
-            sym[nid] = "L"
+            self.sym[nid] = "L"
             target = ins.get(1)
-            if target is not None and leaf(target) and target not in sym:
-                sym[target] = "ℓ" if nodes[target]["dtype"].kind in "iu" else "y"
-    return sym
+            if target is not None and nodes[target]["is_leaf"] and target not in self.sym:
+                self.sym[target] = "ℓ" if nodes[target]["dtype"].kind in "iu" else "y"
 
 
 def _after_backward(G: Any) -> bool:
@@ -194,6 +208,22 @@ def _after_backward(G: Any) -> bool:
         if ctx is None and t.requires_grad and t.grad is not None:
             return True
     return False
+
+
+def _name(d: dict[str, Any], pname: str | None, symbol: str | None) -> tuple[str, str | None]:
+    """A tensor's name (its parameter name, its own name, its lecture symbol, its op, or
+    leaf/const) and its lecture symbol when that says something more."""
+    if pname is not None:
+        name = pname
+    elif d["name"]:
+        name = str(d["name"])
+    elif symbol is not None:
+        name, symbol = symbol, None
+    elif d["op"] is not None:
+        name = str(d["op"])
+    else:
+        name = "leaf" if d["requires_grad"] else "const"
+    return name, None if symbol == name else symbol
 
 
 def build_scene(output: Tensor, model: Any = None) -> Scene:
@@ -214,19 +244,7 @@ def build_scene(output: Tensor, model: Any = None) -> Scene:
         d = G.nodes[nid]
         t: Tensor = d["tensor"]
         pname = params.get(nid)
-        symbol = symbols.get(nid)
-        if pname is not None:
-            name = pname
-        elif d["name"]:
-            name = str(d["name"])
-        elif symbol is not None:
-            name, symbol = symbol, None
-        elif d["op"] is not None:
-            name = str(d["op"])
-        else:
-            name = "leaf" if d["requires_grad"] else "const"
-        if symbol == name:
-            symbol = None
+        name, symbol = _name(d, pname, symbols.get(nid))
         if nid == out_id:
             role = "loss" if t.data.size == 1 else "output"
         elif d["is_leaf"]:
