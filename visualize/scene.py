@@ -3,7 +3,8 @@ worked out, shared by `draw`, the collapsed drawing and the backward step-throug
 of them name things the same way.
 
 Names follow the lecture where nothing better is known: the outputs of the k-th linear layer
-(in forward order) are ``a_k``, of the activation after it ``h_k``, its weight and bias
+(in forward order) are ``a_k``, of the activation after it ``h_k`` (any op whose registry
+entry has the role ``"activation"``, a custom one included), its weight and bias
 ``W_k`` and ``b_k``, the network's input ``x``; a parameter found in ``model.named_parameters()``
 keeps its dotted name (``layers.0.weight · W₁``).
 """
@@ -16,14 +17,10 @@ from typing import Any
 
 import minigrad
 from minigrad.graph import topological_order
+from minigrad.ops.registry import role_of
 from minigrad.tensor import Tensor
 
 from ._text import subscript
-
-ACTIVATIONS = frozenset({"relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu"})
-LOSSES = frozenset({"cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits"})
-# ops that only re-view a tensor: followed back to find which leaf is a layer's weight
-PASS_THROUGH = frozenset({"transpose", "reshape", "astype", "squeeze", "unsqueeze", "broadcast_to"})
 
 
 # --------------------------------------------------------------------------- the model's names
@@ -101,7 +98,7 @@ class Scene:
 def follow_back(G: Any, nid: int) -> int:
     """The tensor that `nid` is a pure re-view of (through transposes, reshapes, casts)."""
     seen = 0
-    while G.nodes[nid]["op"] in PASS_THROUGH and seen < 16:
+    while role_of(G.nodes[nid]["op"]) == "pass-through" and seen < 16:
         preds = list(G.predecessors(nid))
         if len(preds) != 1:
             break
@@ -184,13 +181,13 @@ class _LectureNames:
             for u in ins.values():
                 if self.trained_leaf(u) and u not in self.sym:
                     self.sym[u] = f"b{subscript(prev)}"
-        elif op in ACTIVATIONS and prev:
+        elif role_of(op) == "activation" and prev:
             self.sym[nid] = f"h{subscript(prev)}"
         elif op == "softmax":
             self.sym[nid] = "ŷ"
         elif op == "log_softmax":
             self.sym[nid] = "log ŷ"
-        elif op in LOSSES:
+        elif role_of(op) == "loss":
             self.sym[nid] = "L"
             target = ins.get(1)
             if target is not None and nodes[target]["is_leaf"] and target not in self.sym:

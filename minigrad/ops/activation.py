@@ -25,6 +25,7 @@ def stable_sigmoid(a: np.ndarray) -> np.ndarray:
 RELU = defop(
     "relu", lambda a: np.maximum(a, 0),
     lambda g, out, a: g * (dual.value(a) > 0),  # relu'(0) = 0, as PyTorch
+    role="activation",
     formula="h = relu(a)", grads=("δ ⊙ 1[a > 0]",),
     examples=unary(kink=True), doc="max(a, 0); relu'(0) = 0", torch=lambda a: a.relu(),
     calls=(call("{0}.relu()", lambda a: a.relu()),),
@@ -39,6 +40,7 @@ LEAKY_RELU = defop(
     "leaky_relu", _leaky_forward,
     lambda g, out, a, negative_slope=0.01: g * np.where(
         dual.value(a) > 0, 1.0, negative_slope).astype(dual.value(a).dtype),
+    role="activation",
     formula="h = leaky_relu(a)", grads=("δ ⊙ (1[a > 0] + α 1[a ≤ 0])",),
     examples=unary(kink=True, negative_slope=0.1), doc="a for a > 0, else α a",
     torch=lambda a, negative_slope=0.01: __import__("torch").nn.functional.leaky_relu(
@@ -47,6 +49,7 @@ LEAKY_RELU = defop(
 SIGMOID = defop(
     "sigmoid", stable_sigmoid,
     lambda g, out, a: g * out * (1.0 - out),
+    role="activation",
     formula="h = σ(a)", grads=("δ ⊙ σ(1 − σ)",), saves=(), saves_output=True,
     examples=unary(-4, 4), doc="logistic 1/(1+e⁻ᵃ), stable for any a",
     torch=lambda a: a.sigmoid(), calls=(call("{0}.sigmoid()", lambda a: a.sigmoid()),),
@@ -54,6 +57,7 @@ SIGMOID = defop(
 TANH = defop(
     "tanh", np.tanh,
     lambda g, out, a: g * (1.0 - out * out),
+    role="activation",
     formula="h = tanh(a)", grads=("δ ⊙ (1 − h²)",), saves=(), saves_output=True,
     examples=unary(), doc="hyperbolic tangent", torch=lambda a: a.tanh(),
     calls=(call("{0}.tanh()", lambda a: a.tanh()),),
@@ -67,6 +71,7 @@ def _softplus_forward(a: np.ndarray) -> np.ndarray:
 SOFTPLUS = defop(
     "softplus", _softplus_forward,
     lambda g, out, a: g * dual.sigmoid(a),
+    role="activation",
     formula="h = log(1 + eᵃ)", grads=("δ ⊙ σ(a)",),
     examples=unary(-4, 4), doc="smooth relu, log(1 + eᵃ), stable for any a",
     torch=lambda a: __import__("torch").nn.functional.softplus(a),
@@ -131,6 +136,7 @@ def _gelu_vjp_array(g: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 GELU = defop(
     "gelu", _gelu_forward, _gelu_vjp,
+    role="activation",
     formula="h = ½a(1 + tanh(√(2/π)(a + 0.044715a³)))", grads=("δ ⊙ gelu′(a)",),
     examples=unary(), doc="GELU, tanh approximation",
     torch=lambda a: __import__("torch").nn.functional.gelu(a, approximate="tanh"),

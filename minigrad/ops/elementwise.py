@@ -198,6 +198,7 @@ def _astype_examples(rng, dtype):
 ASTYPE = defop(
     "astype", lambda x, dtype: x.astype(dtype, copy=True),
     lambda g, out, x, dtype: g.astype(dual.value(x).dtype),
+    role="pass-through",
     formula="y = x", grads=("δ",), saves=(),
     examples=_astype_examples, doc="copy, converting dtype",
     torch=lambda x, dtype: x.to(getattr(__import__("torch"), np.dtype(dtype).name)),

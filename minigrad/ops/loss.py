@@ -153,6 +153,7 @@ def _ce_cases():
 
 CROSS_ENTROPY = defop(
     "cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_target,
+    role="loss",
     formula="L = −log softmax(a)_ℓ", grads=("ŷ − e(ℓ)  (÷N for a mean)", "−log ŷ"),
     examples=_ce_cases(), keeps=True,
     calls=(call("minigrad.ops.cross_entropy({0}, {1}, reduction={reduction})",
@@ -175,6 +176,7 @@ NLL_LOSS = defop(
     lambda g, out, logp, target, reduction="mean": _upstream(g, reduction, _n(logp), 1)
     * -_onehot(dual.value(target), logp.shape[-1], dual.value(logp).dtype),
     None,
+    role="loss",
     formula="L = −log ŷ_ℓ", grads=("−e(ℓ)", "—"), saves=(1,),
     examples=cases(lambda rng, dt: ((stable_log_softmax(rand(rng, (4, 3), dt)),
                                      rng.integers(0, 3, size=4)), {})),
@@ -202,6 +204,7 @@ def _mse_vjp(sign: float):
 
 MSE_LOSS = defop(
     "mse_loss", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0),
+    role="loss",
     formula="L = mean (ŷ − y)²", grads=("2(ŷ − y)/n", "−2(ŷ − y)/n"),
     examples=cases(lambda rng, dt: ((rand(rng, (4, 2), dt), rand(rng, (4, 2), dt)), {}),
                    lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt)),
@@ -228,6 +231,7 @@ BCE_WITH_LOGITS = defop(
     "binary_cross_entropy_with_logits", _bce_forward,
     lambda g, out, z, y, reduction="mean": _bce_scale(g, z, reduction) * (dual.sigmoid(z) - y),
     lambda g, out, z, y, reduction="mean": _bce_scale(g, z, reduction) * -z,
+    role="loss",
     formula="L = −[y log σ(z) + (1−y) log(1−σ(z))]", grads=("σ(z) − y", "−z"),
     examples=cases(lambda rng, dt: ((rand(rng, (4,), dt), rng.random(4).astype(dt)), {}),
                    lambda rng, dt: ((rand(rng, (2, 3), dt), rng.random((2, 3)).astype(dt)),

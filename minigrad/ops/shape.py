@@ -63,6 +63,7 @@ def _c(shape_or_fn, **params):
 RESHAPE = defop(
     "reshape", lambda x, shape: x.reshape(shape),
     lambda g, out, x, shape: g.reshape(x.shape),
+    role="pass-through",
     formula="y = reshape(x)", grads=("reshape(δ)",), saves=(), view=True,
     examples=cases(_c((2, 3), shape=(3, 2)), _c((2, 3), shape=(-1,)), _c((), shape=(1, 1)),
                    _c((4,), shape=(2, 2)), _c((2, 0, 3), shape=(0, 3)), _c((2, 3), shape=(3, -1))),
@@ -80,6 +81,7 @@ def _transpose_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...] | None = None
 
 TRANSPOSE = defop(
     "transpose", lambda x, axes=None: np.transpose(x, axes), _transpose_vjp,
+    role="pass-through",
     formula="y = xᵀ", grads=("δᵀ",), saves=(), view=True,
     examples=cases(_c((2, 3)), _c((3,)), _c(()), _c((2, 3, 4), axes=(1, 2, 0)),
                    _c((2, 3, 4)), _c((2, 0, 3), axes=(2, 0, 1)), _c((1, 3), axes=(1, 0))),
@@ -96,6 +98,7 @@ TRANSPOSE = defop(
 BROADCAST_TO = defop(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
     lambda g, out, x, shape: g,  # the engine's unbroadcast sums δ back to x's shape
+    role="pass-through",
     formula="y = broadcast(x)", grads=("Σ δ over copies",), saves=(), view=True,
     examples=cases(_c((3,), shape=(2, 3)), _c((), shape=(2, 2)), _c((3, 1), shape=(2, 3, 4)),
                    _c((1, 3), shape=(0, 3))),
@@ -106,6 +109,7 @@ BROADCAST_TO = defop(
 SQUEEZE = defop(
     "squeeze", lambda x, axis=None: np.squeeze(x, axis),
     lambda g, out, x, axis=None: g.reshape(x.shape),
+    role="pass-through",
     formula="y = squeeze(x)", grads=("reshape(δ)",), saves=(), view=True,
     examples=cases(_c((2, 1, 3)), _c((1, 3), axis=0), _c((1,)), _c((2, 1), axis=1),
                    _c((1, 0, 1))),
@@ -119,6 +123,7 @@ SQUEEZE = defop(
 UNSQUEEZE = defop(
     "unsqueeze", lambda x, axis: np.expand_dims(x, axis),
     lambda g, out, x, axis: g.reshape(x.shape),
+    role="pass-through",
     formula="y = unsqueeze(x)", grads=("reshape(δ)",), saves=(), view=True,
     examples=cases(_c((3,), axis=0), _c((2, 3), axis=-1), _c((), axis=0), _c((2, 3), axis=1),
                    _c((0, 2), axis=2)),
