@@ -34,6 +34,7 @@ ENGINE_KNOT = frozenset({
     "minigrad.ops.conv",
     "minigrad.ops.dropout",
     "minigrad.ops.dual",
+    "minigrad.ops.either",
     "minigrad.ops.elementwise",
     "minigrad.ops.embedding",
     "minigrad.ops.examples",

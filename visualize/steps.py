@@ -235,7 +235,7 @@ def _numbers_html(a: np.ndarray) -> str:
     return f'<table class="num">{body}</table>'
 
 
-def _who(nd: Node) -> str:
+def _name_html(nd: Node) -> str:
     name = _html.escape(nd.name)
     if nd.symbol:
         name += f' <span class="sym">· {_html.escape(nd.symbol)}</span>'
@@ -258,7 +258,7 @@ def _caption(scene: Scene, frame: Frame, k: int, n: int,
     if frame.node == scene.output:
         seed = ' <span class="note">(backward starts here with δ = 1)</span>'
     sends = "".join(
-        f"<tr><td>→ {_who(scene.nodes[s.input])}</td>"
+        f"<tr><td>→ {_name_html(scene.nodes[s.input])}</td>"
         f'<td class="formula">'
         f"{_html.escape(row_labels.get((s.input, frame.node)) or s.formula)}</td>"
         f"<td>= {_numbers_html(s.grad)}</td></tr>"
@@ -268,7 +268,7 @@ def _caption(scene: Scene, frame: Frame, k: int, n: int,
         f'<div class="caption"><div class="title">Step {k} of {n}: the VJP of '
         f"<b>{_html.escape(op)}</b> <span class=\"formula\">{_html.escape(formula)}</span>"
         f"{where}</div>"
-        f'<table class="flow"><tr><td>δ arriving at {_who(nd)}{seed}</td><td></td>'
+        f'<table class="flow"><tr><td>δ arriving at {_name_html(nd)}{seed}</td><td></td>'
         f"<td>= {_numbers_html(frame.delta)}</td></tr>"
         f'<tr><td colspan="3" class="sub">sends to each input:</td></tr>{sends}</table></div>'
     )

@@ -28,7 +28,7 @@ from minigrad.autograd import _anomaly, _run_hooks, _seed, _write
 from minigrad.compile.passes import BACKWARD, FORWARD, Key
 from minigrad.function import Node
 from minigrad.graph import _check_node
-from minigrad.ops.dual import unbroadcast
+from minigrad.ops.either import unbroadcast
 from minigrad.ops.registry import Op
 from minigrad.tensor import Tensor, Version
 
@@ -37,7 +37,7 @@ __all__ = ["Plan", "PlanStats", "STALE"]
 STALE = object()  # what `Plan.run` returns when its guards fail and the function must be retraced
 
 
-def _var(n: Any) -> str:
+def _var_name(n: Any) -> str:
     return f"v{n}" if isinstance(n, int) else str(n).replace(".", "_")
 
 
@@ -86,7 +86,7 @@ class _Writer:
         for k, v in params.items():
             src = _literal(v)
             if src is None:
-                src = self.name(f"k{_var(n)}_{k}", v)
+                src = self.name(f"k{_var_name(n)}_{k}", v)
             parts.append(f"{k}={src}")
         return "".join(", " + p for p in parts)
 
@@ -143,7 +143,7 @@ class _Code:
         self.params = [n for n, d in G.nodes(data=True) if d["kind"] == "param"]
         for n, d in G.nodes(data=True):
             if d["kind"] == "const":
-                self.ns[_var(n)] = d["value"]
+                self.ns[_var_name(n)] = d["value"]
         self.fwd = [n for n in sched if nodes[n]["kind"] in FORWARD]
         self.bwd = [n for n in sched if nodes[n]["kind"] in BACKWARD]
         keeps = {nodes[n]["of"] for n in self.bwd
@@ -160,7 +160,7 @@ class _Code:
     # ---------------------------------------------------------------- liveness
     def ref(self, x: Any) -> str:
         """The name an array has in the function being written."""
-        return self.regs.names[x] if x in self.regs.names else _var(x)
+        return self.regs.names[x] if x in self.regs.names else _var_name(x)
 
     def last_read(self, n: Any, part: tuple[str, ...]) -> int:
         steps = [self.nodes[s]["step"] for s in self.G.successors(n)
@@ -227,14 +227,14 @@ class _Code:
         if d["kind"] == "raw":
             it = iter(args)
             call = ", ".join(next(it) if lit is None else
-                             (_literal(lit) or w.name(f"l{_var(n)}_{i}", lit))
+                             (_literal(lit) or w.name(f"l{_var_name(n)}_{i}", lit))
                              for i, lit in enumerate(d["literals"]))
-            f = w.name(f"f{_var(n)}", d["fn"])
+            f = w.name(f"f{_var_name(n)}", d["fn"])
             return f"    {v} = _asarray({f}({call}{w.kwargs(n, d['params'])}))"
         if d["kind"] == "fprim":
             return f"    {v} = {_prim(w, self.G, n, self.ref)}"
         op: Op = d["fn"]
-        f = w.name(f"f{_var(n)}", op.forward)
+        f = w.name(f"f{_var_name(n)}", op.forward)
         if op.keeps:
             target = f"{v}, S[{self.kept[n]}]" if n in self.kept else f"{v}, _"
         else:
@@ -290,7 +290,7 @@ class _Code:
         if d["kind"] == "acc":
             return [f"    {v} = {args[0]} + {args[1]}"]
         op = d["fn"]
-        f = w.name(f"b{_var(d['of'])}_{d['argnum']}", op.vjp(d["argnum"]))
+        f = w.name(f"b{_var_name(d['of'])}_{d['argnum']}", op.vjp(d["argnum"]))
         extra = ""
         if op.variadic:
             extra = f", argnum={d['argnum']}"

@@ -484,11 +484,11 @@ def _max_pool_forward(x, *, kernel_size, stride, padding, dilation=(1, 1)):
 
 
 def _max_pool_vjp(g, out, x, *, kernel_size, stride, padding, dilation=(1, 1), saved=None):
-    from minigrad.ops import dual
+    from minigrad.ops import either
 
     index = saved
     if index is None:  # called without the forward's record
-        index = _argmax_index(dual.value(x), kernel_size, stride, padding, dilation)[1]
+        index = _argmax_index(either.value(x), kernel_size, stride, padding, dilation)[1]
     return _call(FLAT_SCATTER_ADD, g, index=index, shape=tuple(x.shape))
 
 

@@ -9,7 +9,7 @@ A VJP is called as ``vjp(g, out, *inputs, **params)`` and returns the gradient f
 before broadcasting is undone (the engine sums it back to the input's shape in one place).
 The arguments are numpy arrays during an ordinary backward and Tensors under
 ``create_graph=True``, so each rule is written once with operators and methods that both
-share (``*``, ``@``, ``.sum``, ``.reshape``) and with the helpers of `minigrad.ops.dual`.
+share (``*``, ``@``, ``.sum``, ``.reshape``) and with the helpers of `minigrad.ops.either`.
 """
 
 from __future__ import annotations
