@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.reference.measure import table_lines
+
 __all__ = ["CheckReport", "CheckRow", "check", "check_tolerance"]
 
 
@@ -93,10 +95,9 @@ class CheckReport:
                 "yes" if r.approx else "no", f"{r.max_abs:.1e}", f"{r.rel:.1e}",
                 "✓" if r.approx else "✗ FAIL",
             ])
-        widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
         lines = [f"your gradients vs autograd "
                  f"(approx: |Δ| ≤ {self.atol:g} + {self.rtol:g}·|autograd|)"]
-        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
+        lines += table_lines(table)
         lines.append(
             f"all {len(self.rows)} gradients match" if self.ok
             else f"{len(self.failed)} of {len(self.rows)} differ: "

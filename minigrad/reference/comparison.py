@@ -18,7 +18,7 @@ import numpy as np
 from minigrad.reference.dense import Activation
 from minigrad.reference.layerwise import LayerReport, compare_layers
 from minigrad.reference.losses import as_targets, check_loss, loss_scale
-from minigrad.reference.measure import as_dtype, errors, tolerance
+from minigrad.reference.measure import as_dtype, errors, table_lines, tolerance
 from minigrad.reference.mlp import backward
 
 __all__ = ["Report", "Row", "compare", "tolerance"]
@@ -124,12 +124,7 @@ class Report:
                 *(["" if r.rank is None else str(r.rank)] if with_rank else []),
                 "✓" if r.passed else "✗ FAIL",
             ])
-        widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-        kinds = [None] + [r.kind for r in self.rows]
-        for i, t in enumerate(table):
-            if i and kinds[i] != kinds[i - 1]:
-                lines.append(f"{kinds[i]}:")
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+        lines += table_lines(table, [r.kind for r in self.rows])
         lines.append("max|Δ| = max |autograd − formula|, rel = max|Δ| / max |formula|, "
                      "both on the same weights and x;")
         lines.append("step = that one step's formula applied to autograd's own inputs"

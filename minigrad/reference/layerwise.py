@@ -31,7 +31,7 @@ import numpy as np
 
 from minigrad.reference import layers as _layers
 from minigrad.reference import losses as _losses
-from minigrad.reference.measure import as_dtype, errors, tolerance
+from minigrad.reference.measure import as_dtype, errors, table_lines, tolerance
 
 __all__ = ["LayerReport", "LayerRow", "compare_layers"]
 
@@ -134,13 +134,7 @@ class LayerReport:
             table.append([where, r.quantity, ("= " + r.formula) if r.status != "no formula"
                           else r.formula, str(r.shape), num(r.max_abs), num(r.max_rel),
                           num(r.step_rel), mark])
-        widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-        lines = [head]
-        kinds = [None] + [r.kind for r in self.rows]
-        for i, t in enumerate(table):
-            if i and kinds[i] != kinds[i - 1]:
-                lines.append(f"{kinds[i]}:")
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+        lines = [head, *table_lines(table, [r.kind for r in self.rows])]
         lines.append("max|Δ| = max |autograd − formula|, the gradients from the chain of "
                      "formulas from the loss down; rel = max|Δ| / max |formula|;")
         lines.append("step = the layer's formula applied to autograd's own inputs and δ")

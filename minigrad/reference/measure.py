@@ -1,5 +1,6 @@
-r"""How far autograd is from a formula, and how far is too far: the measures that `compare`
-(the lecture's MLP, `comparison`) and `compare_layers` (any model, `layerwise`) share."""
+r"""How far autograd is from a formula, how far is too far, and how the rows are laid out:
+what `compare` (the lecture's MLP, `comparison`), `compare_layers` (any model, `layerwise`)
+and `check` (`checking`) share."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_dtype", "errors", "tolerance"]
+__all__ = ["as_dtype", "errors", "table_lines", "tolerance"]
 
 
 def tolerance(dtype: Any) -> float:
@@ -52,3 +53,17 @@ def errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float, float]:
         d = math.inf
     rel = d / m if m > 0 else (0.0 if d == 0 else math.inf)
     return d, rel, max(1.0, m)
+
+
+def table_lines(table: list[list[str]], kinds: list[str] | None = None) -> list[str]:
+    """The rows of `table` (the first is the header), each cell padded to its column's width,
+    indented by two spaces; with `kinds` (one per row after the header), a ``kind:`` line
+    wherever the kind changes (``forward:``, ``backward:``)."""
+    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
+    marks: list[str | None] = [None] + list(kinds) if kinds is not None else [None] * len(table)
+    lines = []
+    for i, t in enumerate(table):
+        if i and marks[i] != marks[i - 1]:
+            lines.append(f"{marks[i]}:")
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+    return lines
