@@ -158,15 +158,6 @@ def test_lecture_names_without_a_model():
 
 
 # --------------------------------------------------------------------------- op roles
-@pytest.fixture
-def declared():
-    """Removes the ops a test declares, so later registry walks do not see them."""
-    before = set(REGISTRY)
-    yield
-    for name in set(REGISTRY) - before:
-        del REGISTRY[name]
-
-
 def hand_written_mlp(activation):
     """Linear → `activation` → Linear → cross-entropy, without a model."""
     rng = np.random.default_rng(0)
@@ -196,7 +187,7 @@ def test_the_registry_declares_the_roles_the_diagrams_read():
         "transpose", "reshape", "astype", "squeeze", "unsqueeze", "broadcast_to"}
 
 
-def test_an_op_declared_as_an_activation_is_named_h_k(declared):
+def test_an_op_declared_as_an_activation_is_named_h_k(registered):
     op = minigrad.defop("my_softsign", _softsign, _softsign_vjp, formula="h = a / (1 + |a|)",
                         grads="δ / (1 + |a|)²", role="activation")
     loss = hand_written_mlp(lambda a: apply(op, a))
@@ -206,14 +197,14 @@ def test_an_op_declared_as_an_activation_is_named_h_k(declared):
     assert "h₁" in node_statements(src)[names["h₁"]]
 
 
-def test_an_op_without_a_role_keeps_its_own_name(declared):
+def test_an_op_without_a_role_keeps_its_own_name(registered):
     op = minigrad.defop("plain_softsign", _softsign, _softsign_vjp, formula="h = a / (1 + |a|)",
                         grads="δ / (1 + |a|)²")
     names = ids_by_name(hand_written_mlp(lambda a: apply(op, a)))
     assert "plain_softsign" in names and "h₁" not in names
 
 
-def test_an_unknown_role_is_an_error(declared):
+def test_an_unknown_role_is_an_error(registered):
     with pytest.raises(ValueError, match="'squash'.*role 'squasher' is not one of"):
         minigrad.defop("squash", _softsign, _softsign_vjp, formula="h = s(a)", grads="δ",
                        role="squasher")
@@ -221,7 +212,7 @@ def test_an_unknown_role_is_an_error(declared):
 
 @pytest.mark.xfail(strict=True, reason="minigrad.Function does not pass a role to the "
                    "registry yet (function.py is being reworked)")
-def test_a_custom_activation_function_is_named_h_k(declared):
+def test_a_custom_activation_function_is_named_h_k(registered):
     class Softsign(minigrad.Function):
         role = "activation"
         formula = "h = a / (1 + |a|)"
