@@ -370,6 +370,10 @@ class _Run:
         return [np.asarray(self.array(n), np.float64) if self.array(n).dtype.kind == "f"
                 else self.array(n) for n in u.inputs]
 
+    def through(self, nodes: set[int], out: int, delta: np.ndarray) -> dict[int, np.ndarray]:
+        """Autograd's gradient through the ops of `nodes` alone, from `delta` at `out`."""
+        return _local_vjp(self.G, self.order, nodes, out, delta)
+
     def position(self, u: _Unit) -> int:
         """The layer's place in the forward order: 1, 2, …"""
         return self.positions[id(u)]
@@ -488,7 +492,7 @@ def _backward_rows(table: _Table, run: _Run, delta: np.ndarray) -> None:
         if dc is None:
             dc = np.zeros(t.shape)
         if unit is None:  # glue: autograd's rule for this one op
-            for src, gx in _local_vjp(run.G, run.order, {nid}, nid, dc).items():
+            for src, gx in run.through({nid}, nid, dc).items():
                 if src != nid:
                     _add_to(chain, src, gx)
         elif unit.formula is None:
@@ -503,8 +507,8 @@ def _rows_without_formula(table: _Table, run: _Run, u: _Unit, dc: np.ndarray,
     autograd's gradient through it."""
     idx = run.position(u)
     da = run.auto.get(u.out, np.zeros(run.array(u.out).shape))
-    through = _local_vjp(run.G, run.order, u.nodes, u.out, da)  # autograd, through it
-    through_chain = _local_vjp(run.G, run.order, u.nodes, u.out, dc)
+    through = run.through(u.nodes, u.out, da)  # autograd, through it
+    through_chain = run.through(u.nodes, u.out, dc)
     for n in u.inputs:
         if not run.G.nodes[n]["tensor"].requires_grad:
             continue
@@ -523,7 +527,7 @@ def _layer_backward_rows(table: _Table, run: _Run, u: _Unit, formula: _layers.La
     (``step``); the formula's input gradients carry the chain on."""
     idx = run.position(u)
     da = run.auto.get(u.out, np.zeros(run.array(u.out).shape))
-    through = _local_vjp(run.G, run.order, u.nodes, u.out, da)  # autograd, through it
+    through = run.through(u.nodes, u.out, da)  # autograd, through it
     xs = run.inputs_of(u)
     try:
         f_chain = formula.backward(u.module, xs, u.cache, dc)
