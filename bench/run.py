@@ -674,13 +674,22 @@ def run_render(n_nodes: int, plan: Plan, report: Report) -> None:
 def targets(report: Report) -> list[tuple[str, str, str]]:
     """(target, measured, verdict) for each of issue 12's targets that was measured."""
     out: list[tuple[str, str, str]] = []
+    _mlp_targets(report, out)
+    _chain_targets(report, out)
+    _memory_targets(report, out)
+    return out + report.extra_targets
 
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "not met"
 
-    def val(r: Row | None) -> float | None:
-        return None if r is None else r.value
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "not met"
 
+
+def _value(r: Row | None) -> float | None:
+    return None if r is None else r.value
+
+
+def _mlp_targets(report: Report, out: list[tuple[str, str, str]]) -> None:
+    """The MLP steps' speed against PyTorch and numpy, and their page faults."""
     mg_ = report.get("mlp-large-f32", "minigrad", "solo")
     tq = report.get("mlp-large-f32", "torch", "solo")
     nf = report.get("mlp-large-f32", "numpy-nofault", "solo")
@@ -689,37 +698,41 @@ def targets(report: Report) -> list[tuple[str, str, str]]:
             r = mg_.value / tq.value
             out.append(("Large MLP step alone in its process: ≤ 0.85× PyTorch",
                         f"{r:.2f}× ({fmt_time(mg_.value)} vs {fmt_time(tq.value)})",
-                        verdict(r <= 0.85)))
+                        _verdict(r <= 0.85)))
         if nf and nf.value:
             r = mg_.value / nf.value
             out.append(("Large MLP step alone in its process: ≤ 1.15× numpy with no page faults",
                         f"{r:.2f}× ({fmt_time(mg_.value)} vs {fmt_time(nf.value)})",
-                        verdict(r <= 1.15)))
+                        _verdict(r <= 1.15)))
         if mg_.faults is not None:
             out.append(("Large MLP step: ≤ 100 minor page faults per step",
-                        f"{mg_.faults:.2g} per step", verdict(mg_.faults <= 100)))
+                        f"{mg_.faults:.2g} per step", _verdict(mg_.faults <= 100)))
     sm = report.get("mlp-small-f32", "minigrad", "solo")
     if sm and sm.ratio is not None:
         out.append(("Small MLP step alone in its process: ≤ 2.5× hand-written numpy",
-                    f"{sm.ratio:.2f}× ({fmt_time(sm.value or 0)})", verdict(sm.ratio <= 2.5)))
+                    f"{sm.ratio:.2f}× ({fmt_time(sm.value or 0)})", _verdict(sm.ratio <= 2.5)))
         if sm.torch_ratio is not None:
-            st = val(report.get("mlp-small-f32", "torch", "solo"))
+            st = _value(report.get("mlp-small-f32", "torch", "solo"))
             out.append(("Small MLP step alone in its process: ahead of PyTorch",
                         f"{fmt_time(sm.value or 0)} vs {fmt_time(st or 0)} "
-                        f"({sm.torch_ratio:.2f}×)", verdict(sm.torch_ratio < 1.0)))
+                        f"({sm.torch_ratio:.2f}×)", _verdict(sm.torch_ratio < 1.0)))
+
+
+def _chain_targets(report: Report, out: list[tuple[str, str, str]]) -> None:
+    """The op chains' time per op against PyTorch's, and the long chain's memory per op."""
     for mode in ("solo", "interleaved"):
         c = report.get("chain-2000", "minigrad", mode)
         if c and c.torch_ratio is not None:
-            ct = val(report.get("chain-2000", "torch", mode))
+            ct = _value(report.get("chain-2000", "torch", mode))
             out.append((f"Op chain ({mode}): ≤ 1.15× PyTorch's µs/op",
                         f"{c.torch_ratio:.2f}× ({c.value:.2f} vs {ct:.2f} µs/op)",
-                        verdict(c.torch_ratio <= 1.15)))
+                        _verdict(c.torch_ratio <= 1.15)))
     for mode, key in (("solo", "chain-100k total"), ("interleaved", None)):
         if key:
             m, t = report.get(key, "minigrad", mode), report.get(key, "torch", mode)
-            mv, tv = val(m), val(t)
+            mv, tv = _value(m), _value(t)
         else:
-            parts = [val(report.get(f"chain-100k {ph}", lib, mode))
+            parts = [_value(report.get(f"chain-100k {ph}", lib, mode))
                      for lib in ("minigrad", "torch") for ph in ("forward", "backward")]
             if any(p is None for p in parts):
                 continue
@@ -727,38 +740,41 @@ def targets(report: Report) -> list[tuple[str, str, str]]:
         if mv is not None and tv:
             out.append((f"100,000-op chain ({mode}): total ≤ 1.2× PyTorch's",
                         f"{mv / tv:.2f}× ({fmt_time(mv)} vs {fmt_time(tv)})",
-                        verdict(mv / tv <= 1.2)))
+                        _verdict(mv / tv <= 1.2)))
     p = report.get("chain-100k memory/op (peak fwd+bwd)", "minigrad")
     h = report.get("chain-100k memory/op (held after forward)", "minigrad")
     if p and p.value is not None:
         held = f"; held after forward {h.value:.0f} B/op" if h and h.value is not None else ""
-        tp = val(report.get("chain-100k memory/op (peak fwd+bwd)", "torch"))
+        tp = _value(report.get("chain-100k memory/op (peak fwd+bwd)", "torch"))
         tps = f"; PyTorch peak {tp:.0f} B/op" if tp is not None else ""
         out.append(("100,000-op chain: ≤ 1,000 B per op (peak over forward + backward)",
-                    f"peak {p.value:.0f} B/op{held}{tps}", verdict(p.value <= 1000)))
+                    f"peak {p.value:.0f} B/op{held}{tps}", _verdict(p.value <= 1000)))
+
+
+def _memory_targets(report: Report, out: list[tuple[str, str, str]]) -> None:
+    """Peak memory, memory over a long training run, and the time to render a big graph."""
     r = report.get("peak-memory", "minigrad")
     if r and r.ratio is not None:
         out.append(("Peak memory of the large MLP step: ≤ 1.2× hand-written numpy",
-                    f"{r.ratio:.2f}× ({fmt_value(r.value, r.unit)})", verdict(r.ratio <= 1.2)))
+                    f"{r.ratio:.2f}× ({fmt_value(r.value, r.unit)})", _verdict(r.ratio <= 1.2)))
     r = report.get("peak-memory over many steps", "minigrad")
     if r and r.value is not None and r.ratio is not None:
         out.append(("Large MLP peak memory flat over 10,000 steps, ≤ 1.2× numpy's",
-                    f"{r.ratio:.2f}× ({r.note})", verdict(r.ratio <= 1.2)))
+                    f"{r.ratio:.2f}× ({r.note})", _verdict(r.ratio <= 1.2)))
     r = report.get("render", "minigrad+visualize")
     if r:
         if r.value is None:
             out.append(("Render a 5,000-node graph to SVG: ≤ 5 s", r.note, "not measured"))
         else:
             out.append(("Render a 5,000-node graph to SVG: ≤ 5 s",
-                        f"{fmt_time(r.value)} ({r.note})", verdict(r.value <= 5.0)))
+                        f"{fmt_time(r.value)} ({r.note})", _verdict(r.value <= 5.0)))
     r = report.get("train-memory", "minigrad")
     if r and r.value is not None:
         objs = report.train_objects.get("minigrad", 0)
         out.append(("Training: no memory growth across 10,000 steps (RSS growth ≤ 1 MiB and "
                     "no growth in GC-tracked objects)",
                     f"RSS {fmt_bytes(r.value)}, objects {objs:+d}",
-                    verdict(r.value <= 1024**2 and objs <= 0)))
-    return out + report.extra_targets
+                    _verdict(r.value <= 1024**2 and objs <= 0)))
 
 
 # ----------------------------------------------------------------------------- environment
@@ -925,7 +941,7 @@ def write_results(path: str, report: Report, env: list[str], elapsed: float,
 # ----------------------------------------------------------------------------- main
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny sizes and rounds")
     ap.add_argument("--only", default="",
@@ -944,6 +960,11 @@ def main() -> int:
                     help="warm-up and least timed steps of each solo MLP process (default 20)")
     ap.add_argument("--rounds", type=int, default=None,
                     help="rounds of the interleaved mode (default 15; 5 for the 100k chain)")
+    return ap
+
+
+def main() -> int:
+    ap = _parser()
     args = ap.parse_args()
     globals()["LONG_STEPS"] = args.long_steps
     globals()["SOLO_STEPS"] = args.solo_steps
@@ -990,24 +1011,8 @@ def main() -> int:
         shown = len(report.rows)
         if key in run_extras:
             run_extra(key, args.quick, report, report.extra_targets)
-        elif key.startswith("solo-"):
-            run_solo(key, libs, plan, report, args.quick)
-        elif key == "mlp-large-f32":
-            run_mlp(key, sizes.mlp_large, sizes.batch_large, np.float32, libs, plan, report)
-        elif key == "mlp-large-f64":
-            run_mlp(key, sizes.mlp_large, sizes.batch_large, np.float64, libs, plan, report)
-        elif key == "mlp-small-f32":
-            run_mlp(key, sizes.mlp_small, sizes.batch_small, np.float32, libs, plan, report)
-        elif key == "chain-2000":
-            run_chain_short(libs, sizes.chain_short, plan, report)
-        elif key == "chain-100k":
-            run_chain_long(libs, sizes.chain_long, plan, report, args.quick)
-        elif key == "peak-memory":
-            run_peak_memory(libs, report, args.quick)
-        elif key == "render":
-            run_render(sizes.render_nodes, plan, report)
-        elif key == "train-memory":
-            run_train_memory(report, args.quick)
+        else:
+            _run_scenario(key, libs, sizes, plan, report, args.quick)
         for r in report.rows[shown:]:
             print(f"  {r.scenario:<40} {r.library:<15} {fmt_value(r.value, r.unit):<14} "
                   f"{fmt_ratio(r.ratio):<8} {fmt_faults(r.faults):>7} {r.note}")
@@ -1016,20 +1021,7 @@ def main() -> int:
         print(f"  ({dt:.1f} s; other processes kept {other:.2f} of {os.cpu_count()} cores busy)",
               flush=True)
     elapsed = time.perf_counter() - t_start
-
-    print("\nResults" + (" (quick sizes)" if args.quick else "") + ":")
-    for mode in ("solo", "interleaved"):
-        rows = [r for r in report.rows if r.mode == mode]
-        if rows:
-            print(f"\n{mode}:")
-            print("\n".join(table_lines(rows, markdown=False)))
-    tg = targets(report)
-    if tg:
-        print("\nTargets (issue 12)" + (": quick sizes, verdicts not meaningful" if args.quick
-                                       else ":"))
-        for t, m, v in tg:
-            print(f"  [{v}] {t}: {m}")
-    print(f"\n{elapsed:.1f} s in all")
+    _print_results(report, args.quick, elapsed)
 
     partial = args.quick or bool(wanted)
     path = args.out or os.path.join(HERE, "RESULTS.md")
@@ -1040,6 +1032,46 @@ def main() -> int:
         write_results(path, report, env, elapsed, scenarios)
         print(f"wrote {os.path.relpath(path)}")
     return 0
+
+
+def _run_scenario(key: str, libs: list[str], sizes: Any, plan: Plan, report: Report,
+                  quick: bool) -> None:
+    """Runs the built-in scenario `key`, adding its rows to `report`."""
+    if key.startswith("solo-"):
+        run_solo(key, libs, plan, report, quick)
+    elif key == "mlp-large-f32":
+        run_mlp(key, sizes.mlp_large, sizes.batch_large, np.float32, libs, plan, report)
+    elif key == "mlp-large-f64":
+        run_mlp(key, sizes.mlp_large, sizes.batch_large, np.float64, libs, plan, report)
+    elif key == "mlp-small-f32":
+        run_mlp(key, sizes.mlp_small, sizes.batch_small, np.float32, libs, plan, report)
+    elif key == "chain-2000":
+        run_chain_short(libs, sizes.chain_short, plan, report)
+    elif key == "chain-100k":
+        run_chain_long(libs, sizes.chain_long, plan, report, quick)
+    elif key == "peak-memory":
+        run_peak_memory(libs, report, quick)
+    elif key == "render":
+        run_render(sizes.render_nodes, plan, report)
+    elif key == "train-memory":
+        run_train_memory(report, quick)
+
+
+def _print_results(report: Report, quick: bool, elapsed: float) -> None:
+    """The results table of each mode, and the targets with their verdicts."""
+    print("\nResults" + (" (quick sizes)" if quick else "") + ":")
+    for mode in ("solo", "interleaved"):
+        rows = [r for r in report.rows if r.mode == mode]
+        if rows:
+            print(f"\n{mode}:")
+            print("\n".join(table_lines(rows, markdown=False)))
+    tg = targets(report)
+    if tg:
+        print("\nTargets (issue 12)" + (": quick sizes, verdicts not meaningful" if quick
+                                       else ":"))
+        for t, m, v in tg:
+            print(f"  [{v}] {t}: {m}")
+    print(f"\n{elapsed:.1f} s in all")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ Swish (also called SiLU) is smooth and non-monotonic. With `s = σ(x)`:
     y′ = s + x·s·(1 − s) = s + y·(1 − s)
     so the VJP is  ∇x L = δ ⊙ (s + y(1 − s)).
 
-The VJP is written with operators and the helpers of `minigrad.ops.dual`, which work both on
+The VJP is written with operators and the helpers of `minigrad.ops.either`, which work both on
 numpy arrays (ordinary backward) and on Tensors (``create_graph=True``), so the op also has a
 second derivative, checked here with `minigrad.gradgradcheck`.
 
@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 import minigrad
 from minigrad import data, nn, optim
-from minigrad.ops import dual
+from minigrad.ops import either
 
 
 def _swish_examples(rng: np.random.Generator, dtype: Any) -> list[tuple[tuple[np.ndarray], dict]]:
@@ -66,12 +66,12 @@ class Swish(minigrad.Function):
 
     @staticmethod
     def forward(x: np.ndarray) -> np.ndarray:
-        # dual.sigmoid on numpy is the overflow-free σ that minigrad's own sigmoid uses
-        return x * dual.sigmoid(x)
+        # either.sigmoid on numpy is the overflow-free σ that minigrad's own sigmoid uses
+        return x * either.sigmoid(x)
 
     @staticmethod
     def vjp_x(g: Any, out: Any, x: Any) -> Any:
-        s = dual.sigmoid(x)
+        s = either.sigmoid(x)
         return g * (s + out * (1.0 - s))
 
 

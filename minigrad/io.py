@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -32,6 +31,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from minigrad.files import write_atomic
 from minigrad.tensor import Tensor
 
 __all__ = ["save", "load", "CheckpointError", "NAMES_KEY"]
@@ -85,28 +85,6 @@ def _write_npz(fh: IO[bytes], arrays: Mapping[str, np.ndarray]) -> None:
                 np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
 
 
-def _new_file_mode() -> int:
-    """The permissions a plain ``open(path, "w")`` would give (mkstemp's are 0600)."""
-    # umask can only be read by setting it; 0o077 is the safe value to hold for an instant
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _fsync_dir(folder: str) -> None:
-    """Makes the rename itself durable; a no-op where folders cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on folders; the data itself is already synced
-    finally:
-        os.close(fd)
-
-
 def save(state_dict: Mapping[str, Any], path: PathLike) -> None:
     r"""Saves a state dict (name → Tensor or array) to `path` as a pickle-free ``.npz``.
 
@@ -143,22 +121,7 @@ def save(state_dict: Mapping[str, Any], path: PathLike) -> None:
             f"save: cannot write {path!r}: the folder {folder!r} does not exist "
             f"(create it first, e.g. os.makedirs({folder!r}, exist_ok=True))"
         )
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _write_npz(fh, arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        # BaseException too: a KeyboardInterrupt midway must not leave a stray temp file
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(folder)
+    write_atomic(path, lambda fh: _write_npz(fh, arrays), overwrite=True, op="save: ")
 
 
 # --- loading ---------------------------------------------------------------------------------

@@ -80,10 +80,6 @@ def detect_anomaly() -> Iterator[None]:
         state.anomaly = prev
 
 
-def is_anomaly_enabled() -> bool:
-    return state.anomaly
-
-
 @contextmanager
 def scope(name: str) -> Iterator[None]:
     """Tensors made inside carry `name` (dotted, nested scopes join with '.') as their `module`.

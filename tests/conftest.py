@@ -16,6 +16,17 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
+@pytest.fixture
+def registered():
+    """Removes the ops a test declares, so later registry walks do not see them."""
+    from minigrad.ops.registry import REGISTRY
+
+    before = set(REGISTRY)
+    yield
+    for name in set(REGISTRY) - before:
+        del REGISTRY[name]
+
+
 # `make test` runs with --no-skips: its set-up installs everything the suite uses, so a skipped
 # test there means a dependency went missing, which must fail the run rather than pass quietly.
 def pytest_addoption(parser: pytest.Parser) -> None:

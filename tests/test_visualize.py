@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import minigrad
 import minigrad.functional as F
 from minigrad import nn, visualize
+from minigrad.function import apply
 from minigrad.modes import scope
 from minigrad.ops.registry import REGISTRY
 from minigrad.visualize import _style as S
@@ -154,6 +155,75 @@ def test_lecture_names_without_a_model():
     names = ids_by_name(loss)
     for name in ["x", "W₁", "b₁", "W₁h₀", "a₁", "h₁", "W₂", "b₂", "a₂", "L", "ℓ"]:
         assert name in names, (name, sorted(names))
+
+
+# --------------------------------------------------------------------------- op roles
+def hand_written_mlp(activation):
+    """Linear → `activation` → Linear → cross-entropy, without a model."""
+    rng = np.random.default_rng(0)
+    x = minigrad.tensor(rng.normal(size=(2, 3)))
+    W1 = minigrad.tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    b1 = minigrad.tensor(rng.normal(size=(4,)), requires_grad=True)
+    W2 = minigrad.tensor(rng.normal(size=(2, 4)), requires_grad=True)
+    h1 = activation(F.linear(x, W1, b1))
+    return F.cross_entropy(F.linear(h1, W2), minigrad.tensor(np.array([0, 1])))
+
+
+def _softsign(a):
+    return a / (1 + np.abs(a))
+
+
+def _softsign_vjp(g, out, a):
+    return g / (1 + abs(a)) ** 2
+
+
+def test_the_registry_declares_the_roles_the_diagrams_read():
+    roles = {name: op.role for name, op in REGISTRY.items() if op.role is not None}
+    assert {n for n, r in roles.items() if r == "activation"} == {
+        "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu"}
+    assert {n for n, r in roles.items() if r == "loss"} == {
+        "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits"}
+    assert {n for n, r in roles.items() if r == "pass-through"} == {
+        "transpose", "reshape", "astype", "squeeze", "unsqueeze", "broadcast_to"}
+
+
+def test_an_op_declared_as_an_activation_is_named_h_k(registered):
+    op = minigrad.defop("my_softsign", _softsign, _softsign_vjp, formula="h = a / (1 + |a|)",
+                        grads="δ / (1 + |a|)²", role="activation")
+    loss = hand_written_mlp(lambda a: apply(op, a))
+    names = ids_by_name(loss)
+    assert {"a₁", "h₁", "a₂", "L"} <= set(names)
+    src = visualize.draw(loss).source
+    assert "h₁" in node_statements(src)[names["h₁"]]
+
+
+def test_an_op_without_a_role_keeps_its_own_name(registered):
+    op = minigrad.defop("plain_softsign", _softsign, _softsign_vjp, formula="h = a / (1 + |a|)",
+                        grads="δ / (1 + |a|)²")
+    names = ids_by_name(hand_written_mlp(lambda a: apply(op, a)))
+    assert "plain_softsign" in names and "h₁" not in names
+
+
+def test_an_unknown_role_is_an_error(registered):
+    with pytest.raises(ValueError, match="'squash'.*role 'squasher' is not one of"):
+        minigrad.defop("squash", _softsign, _softsign_vjp, formula="h = s(a)", grads="δ",
+                       role="squasher")
+
+
+@pytest.mark.xfail(strict=True, reason="minigrad.Function does not pass a role to the "
+                   "registry yet (function.py is being reworked)")
+def test_a_custom_activation_function_is_named_h_k(registered):
+    class Softsign(minigrad.Function):
+        role = "activation"
+        formula = "h = a / (1 + |a|)"
+        grads = ("δ / (1 + |a|)²",)
+        forward = staticmethod(_softsign)
+        vjp_a = staticmethod(_softsign_vjp)
+
+    loss = hand_written_mlp(Softsign.apply)
+    names = ids_by_name(loss)
+    assert "h₁" in names
+    assert "h₁" in node_statements(visualize.draw(loss).source)[names["h₁"]]
 
 
 def test_parameter_name_beats_tensor_name_beats_lecture_name():

@@ -17,17 +17,9 @@ import graphviz
 
 from . import _style as S
 from ._text import escape, format_number, shape_text
-from .diagram import (
-    GradScale,
-    Node,
-    Scene,
-    formulas_text,
-    grad_norm,
-    graph_label,
-    new_digraph,
-    role_legend,
-    tensor_label,
-)
+from .emit import new_digraph
+from .labels import GradScale, formulas_text, grad_norm, graph_label, role_legend, tensor_label
+from .scene import Node, Scene
 
 __all__ = ["draw_collapsed", "units"]
 

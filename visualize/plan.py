@@ -15,7 +15,7 @@ import graphviz
 import networkx as nx
 
 from . import _style as S
-from .diagram import new_digraph
+from .emit import new_digraph
 
 __all__ = ["draw_pass", "draw_plan"]
 

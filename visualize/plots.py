@@ -151,32 +151,29 @@ def plot_history(
         raise ValueError("plot_history(): history['loss'] is empty")
     panels = 2 if accs else 1
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), squeeze=False)
-    ax = axes[0][0]
-    for k, v in losses.items():
-        ax.plot(np.arange(1, len(v) + 1), v, label=k, lw=1.6)
+    _curves(axes[0][0], losses, "loss")
     finite = [x for v in losses.values() for x in v if np.isfinite(x)]
     if finite and min(finite) > 0 and max(finite) / min(finite) > 100:
-        ax.set_yscale("log")  # a loss falling over decades reads better in log scale
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title("loss")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
+        axes[0][0].set_yscale("log")  # a loss falling over decades reads better in log scale
     if accs:
-        ax = axes[0][1]
-        for k, v in accs.items():
-            ax.plot(np.arange(1, len(v) + 1), v, label=k, lw=1.6)
+        _curves(axes[0][1], accs, "accuracy")
         top = max(max(v) for v in accs.values())
-        ax.set_ylim(0, 100 if top > 1.0 else 1.0)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy")
-        ax.set_title("accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=9)
+        axes[0][1].set_ylim(0, 100 if top > 1.0 else 1.0)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path, overwrite)
+
+
+def _curves(ax: Any, series: Mapping[str, list[float]], name: str) -> None:
+    """One panel: a line per series against the epoch, titled and labelled `name`."""
+    for k, v in series.items():
+        ax.plot(np.arange(1, len(v) + 1), v, label=k, lw=1.6)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(name)
+    ax.set_title(name)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
 
 
 # --------------------------------------------------------------------------- decision boundary

@@ -33,20 +33,10 @@ from minigrad.tensor import Tensor
 from . import _style as S
 from ._text import summary_lines, value_rows
 from .collapse import draw_collapsed, units
-from .diagram import (
-    SHOW_OPTIONS,
-    Node,
-    NodeStyle,
-    Scene,
-    build_scene,
-    emit_full,
-    new_digraph,
-    op_id,
-    row_layer_labels,
-    tensor_id,
-    tensor_label,
-)
+from .emit import NodeStyle, emit_full, new_digraph, op_id, tensor_id
 from .files import check_destination, run_dot, write_atomic
+from .labels import SHOW_OPTIONS, row_layer_labels, tensor_label
+from .scene import Node, Scene, build_scene
 
 __all__ = ["backward_steps", "Sweep", "Frame", "Send", "sweep"]
 
@@ -245,7 +235,7 @@ def _numbers_html(a: np.ndarray) -> str:
     return f'<table class="num">{body}</table>'
 
 
-def _who(nd: Node) -> str:
+def _name_html(nd: Node) -> str:
     name = _html.escape(nd.name)
     if nd.symbol:
         name += f' <span class="sym">· {_html.escape(nd.symbol)}</span>'
@@ -268,7 +258,7 @@ def _caption(scene: Scene, frame: Frame, k: int, n: int,
     if frame.node == scene.output:
         seed = ' <span class="note">(backward starts here with δ = 1)</span>'
     sends = "".join(
-        f"<tr><td>→ {_who(scene.nodes[s.input])}</td>"
+        f"<tr><td>→ {_name_html(scene.nodes[s.input])}</td>"
         f'<td class="formula">'
         f"{_html.escape(row_labels.get((s.input, frame.node)) or s.formula)}</td>"
         f"<td>= {_numbers_html(s.grad)}</td></tr>"
@@ -278,7 +268,7 @@ def _caption(scene: Scene, frame: Frame, k: int, n: int,
         f'<div class="caption"><div class="title">Step {k} of {n}: the VJP of '
         f"<b>{_html.escape(op)}</b> <span class=\"formula\">{_html.escape(formula)}</span>"
         f"{where}</div>"
-        f'<table class="flow"><tr><td>δ arriving at {_who(nd)}{seed}</td><td></td>'
+        f'<table class="flow"><tr><td>δ arriving at {_name_html(nd)}{seed}</td><td></td>'
         f"<td>= {_numbers_html(frame.delta)}</td></tr>"
         f'<tr><td colspan="3" class="sub">sends to each input:</td></tr>{sends}</table></div>'
     )

@@ -29,7 +29,7 @@ import networkx as nx
 import numpy as np
 
 from minigrad.compile.lower import Ref, Step, Unlowerable, leaves, map_leaves, record
-from minigrad.ops.dual import unbroadcast
+from minigrad.ops.either import unbroadcast
 
 __all__ = [
     "PIPELINE",

@@ -28,7 +28,7 @@ from minigrad.autograd import _anomaly, _run_hooks, _seed, _write
 from minigrad.compile.passes import BACKWARD, FORWARD, Key
 from minigrad.function import Node
 from minigrad.graph import _check_node
-from minigrad.ops.dual import unbroadcast
+from minigrad.ops.either import unbroadcast
 from minigrad.ops.registry import Op
 from minigrad.tensor import Tensor, Version
 
@@ -37,7 +37,7 @@ __all__ = ["Plan", "PlanStats", "STALE"]
 STALE = object()  # what `Plan.run` returns when its guards fail and the function must be retraced
 
 
-def _var(n: Any) -> str:
+def _var_name(n: Any) -> str:
     return f"v{n}" if isinstance(n, int) else str(n).replace(".", "_")
 
 
@@ -86,7 +86,7 @@ class _Writer:
         for k, v in params.items():
             src = _literal(v)
             if src is None:
-                src = self.name(f"k{_var(n)}_{k}", v)
+                src = self.name(f"k{_var_name(n)}_{k}", v)
             parts.append(f"{k}={src}")
         return "".join(", " + p for p in parts)
 
@@ -119,36 +119,55 @@ class _Registers:
 
 def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[Any]]:
     """The source of `forward` and `backward`, their namespace, and the saved values."""
-    ns: dict[str, Any] = {"_unb": unbroadcast, "_asarray": np.asarray}
-    w = _Writer(ns)
-    nodes = G.nodes
-    sched = G.graph["schedule"]
-    outputs = list(G.graph["outputs"])
-    grads = G.graph["grads"]
-    inputs = G.graph["inputs"]
-    params = [n for n, d in G.nodes(data=True) if d["kind"] == "param"]
-    for n, d in G.nodes(data=True):
-        if d["kind"] == "const":
-            ns[_var(n)] = d["value"]
-    fwd = [n for n in sched if nodes[n]["kind"] in FORWARD]
-    bwd = [n for n in sched if nodes[n]["kind"] in BACKWARD]
-    keeps = {nodes[n]["of"] for n in bwd if nodes[n]["kind"] == "vjp" and nodes[n]["fn"].keeps}
-    saved = [n for n in list(inputs) + params + fwd
-             if any(nodes[s]["kind"] in BACKWARD for s in G.successors(n))]
-    slot = {n: i for i, n in enumerate(saved)}
-    kept = {n: len(saved) + i for i, n in enumerate(k for k in fwd if k in keeps)}
-    nbuf = len(G.graph.get("buffers", []))
+    code = _Code(G, anomaly)
+    lines = code.forward() + ["", ""] + code.backward()
+    if anomaly:
+        code.ns["_chkf"] = _forward_check(G)
+        code.ns["_chkb"] = _backward_check(G)
+    return "\n".join(lines) + "\n", code.ns, code.saved
 
-    def last_read(n: Any, part: tuple[str, ...]) -> int:
-        steps = [nodes[s]["step"] for s in G.successors(n) if nodes[s]["kind"] in part]
+
+class _Code:
+    """What the two generated functions share: the namespace, the schedule split into its
+    forward and backward parts, and the slots of ``S`` through which the forward hands the
+    backward what it reads (``saved``, then what ops keep for their VJPs, then the buffers).
+    """
+
+    def __init__(self, G: nx.DiGraph, anomaly: bool) -> None:
+        self.G, self.nodes, self.anomaly = G, G.nodes, anomaly
+        self.ns: dict[str, Any] = {"_unb": unbroadcast, "_asarray": np.asarray}
+        self.w = _Writer(self.ns)
+        nodes = G.nodes
+        sched = G.graph["schedule"]
+        self.inputs = G.graph["inputs"]
+        self.params = [n for n, d in G.nodes(data=True) if d["kind"] == "param"]
+        for n, d in G.nodes(data=True):
+            if d["kind"] == "const":
+                self.ns[_var_name(n)] = d["value"]
+        self.fwd = [n for n in sched if nodes[n]["kind"] in FORWARD]
+        self.bwd = [n for n in sched if nodes[n]["kind"] in BACKWARD]
+        keeps = {nodes[n]["of"] for n in self.bwd
+                 if nodes[n]["kind"] == "vjp" and nodes[n]["fn"].keeps}
+        self.saved = [n for n in list(self.inputs) + self.params + self.fwd
+                      if any(nodes[s]["kind"] in BACKWARD for s in G.successors(n))]
+        self.slot = {n: i for i, n in enumerate(self.saved)}
+        self.kept = {n: len(self.saved) + i
+                     for i, n in enumerate(k for k in self.fwd if k in keeps)}
+        self.nbuf = len(G.graph.get("buffers", []))
+        self.nslots = len(self.saved) + len(self.kept) + 1  # the last slot: the buffers
+        self.regs = _Registers()
+
+    # ---------------------------------------------------------------- liveness
+    def ref(self, x: Any) -> str:
+        """The name an array has in the function being written."""
+        return self.regs.names[x] if x in self.regs.names else _var_name(x)
+
+    def last_read(self, n: Any, part: tuple[str, ...]) -> int:
+        steps = [self.nodes[s]["step"] for s in self.G.successors(n)
+                 if self.nodes[s]["kind"] in part]
         return max(steps, default=-1)
 
-    def emit_deaths(lines: list[str], regs: _Registers, dies: dict[int, list[Any]],
-                    step: int) -> None:
-        for m in dies.get(step, ()):
-            lines.append(f"    del {regs.release(m)}")
-
-    def deaths(names: list[Any], part: tuple[str, ...], keep: set[Any],
+    def deaths(self, names: list[Any], part: tuple[str, ...], keep: set[Any],
                first: int) -> dict[int, list[Any]]:
         """step → the arrays of this function last read there (or made and never read; an
         argument never read dies at the `first` step)."""
@@ -156,111 +175,131 @@ def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[A
         for n in names:
             if n in keep:
                 continue
-            last = max(last_read(n, part), nodes[n].get("step", first))
+            last = max(self.last_read(n, part), self.nodes[n].get("step", first))
             out.setdefault(max(last, first), []).append(n)
         return out
 
+    def emit_deaths(self, lines: list[str], dies: dict[int, list[Any]], step: int) -> None:
+        for m in dies.get(step, ()):
+            lines.append(f"    del {self.regs.release(m)}")
+
     # ---------------------------------------------------------------- forward
-    regs = _Registers()
-    lines = ["def forward(x, p, b):"]
-    nslots = len(saved) + len(kept) + 1  # the last slot: the buffers, for the backward
-    lines.append(f"    S = [None] * {nslots}")
-    for group, names in (("x", inputs), ("p", params)):
-        if names:
-            lines.append("    " + "".join(regs.define(n) + ", " for n in names) + f"= {group}")
-    if nbuf:
-        lines.append("    " + "".join(f"b{i}, " for i in range(nbuf)) + "= b")
-        lines.append(f"    S[{nslots - 1}] = b")
-    for n in list(inputs) + params:
-        if n in slot:
-            lines.append(f"    S[{slot[n]}] = {regs.names[n]}")
-    out_set = set(outputs)
-    first_fwd = nodes[fwd[0]]["step"] if fwd else 0
-    dies = deaths(fwd + list(inputs) + params, FORWARD, out_set, first_fwd)
+    def forward(self) -> list[str]:
+        """``forward(x, p, b)``: one line per forward node, saving what the backward reads."""
+        nodes, regs = self.nodes, _Registers()
+        self.regs = regs
+        lines = ["def forward(x, p, b):", f"    S = [None] * {self.nslots}"]
+        for group, names in (("x", self.inputs), ("p", self.params)):
+            if names:
+                lines.append("    " + "".join(regs.define(n) + ", " for n in names)
+                             + f"= {group}")
+        if self.nbuf:
+            lines.append("    " + "".join(f"b{i}, " for i in range(self.nbuf)) + "= b")
+            lines.append(f"    S[{self.nslots - 1}] = b")
+        for n in list(self.inputs) + self.params:
+            if n in self.slot:
+                lines.append(f"    S[{self.slot[n]}] = {regs.names[n]}")
+        outputs = list(self.G.graph["outputs"])
+        first = nodes[self.fwd[0]]["step"] if self.fwd else 0
+        dies = self.deaths(self.fwd + list(self.inputs) + self.params, FORWARD, set(outputs),
+                           first)
+        for n in self.fwd:
+            d = nodes[n]
+            args = [self.ref(a) for a in d["args"]]
+            v = regs.define(n)
+            lines.append(self.forward_line(n, v, args))
+            if d["kind"] != "raw" and np.ndim(d["value"]) == 0 and d.get("was") != "fprim":
+                lines.append(f"    {v} = _asarray({v})")  # numpy hands back a scalar for 0-d
+            if self.anomaly and d.get("was", d["kind"]) == "op":
+                lines.append(f"    _chkf({v}, {n!r})")
+            if n in self.slot:
+                lines.append(f"    S[{self.slot[n]}] = {v}")
+            self.emit_deaths(lines, dies, d["step"])
+        outs = [self.ref(o) + (".copy()" if nodes[o]["kind"] == "const" else "")
+                for o in outputs]
+        lines.append("    return (" + "".join(o + ", " for o in outs) + "), S")
+        return lines
 
-    def ref(x: Any) -> str:
-        return regs.names[x] if x in regs.names else _var(x)
-
-    for n in fwd:
-        d = nodes[n]
-        args = [ref(a) for a in d["args"]]
-        v = regs.define(n)
+    def forward_line(self, n: Any, v: str, args: list[str]) -> str:
+        """The line computing forward node `n` into `v`: a call recorded as it was made
+        (``raw``), a lowered numpy call (``fprim``), or a registry op's forward."""
+        d, w = self.nodes[n], self.w
         if d["kind"] == "raw":
             it = iter(args)
             call = ", ".join(next(it) if lit is None else
-                             (_literal(lit) or w.name(f"l{_var(n)}_{i}", lit))
+                             (_literal(lit) or w.name(f"l{_var_name(n)}_{i}", lit))
                              for i, lit in enumerate(d["literals"]))
-            f = w.name(f"f{_var(n)}", d["fn"])
-            lines.append(f"    {v} = _asarray({f}({call}{w.kwargs(n, d['params'])}))")
-        elif d["kind"] == "fprim":
-            lines.append(f"    {v} = {_prim(w, G, n, ref)}")
+            f = w.name(f"f{_var_name(n)}", d["fn"])
+            return f"    {v} = _asarray({f}({call}{w.kwargs(n, d['params'])}))"
+        if d["kind"] == "fprim":
+            return f"    {v} = {_prim(w, self.G, n, self.ref)}"
+        op: Op = d["fn"]
+        f = w.name(f"f{_var_name(n)}", op.forward)
+        if op.keeps:
+            target = f"{v}, S[{self.kept[n]}]" if n in self.kept else f"{v}, _"
         else:
-            op: Op = d["fn"]
-            f = w.name(f"f{_var(n)}", op.forward)
-            if op.keeps:
-                target = f"{v}, S[{kept[n]}]" if n in kept else f"{v}, _"
-            else:
-                target = v
-            lines.append(f"    {target} = {f}({', '.join(args)}{w.kwargs(n, d['params'])})")
-        if d["kind"] != "raw" and np.ndim(d["value"]) == 0 and d.get("was") != "fprim":
-            lines.append(f"    {v} = _asarray({v})")  # numpy hands back a scalar for 0-d
-        if anomaly and d.get("was", d["kind"]) == "op":
-            lines.append(f"    _chkf({v}, {n!r})")
-        if n in slot:
-            lines.append(f"    S[{slot[n]}] = {v}")
-        emit_deaths(lines, regs, dies, d["step"])
-    outs = [ref(o) + (".copy()" if nodes[o]["kind"] == "const" else "") for o in outputs]
-    lines.append("    return (" + "".join(o + ", " for o in outs) + "), S")
+            target = v
+        return f"    {target} = {f}({', '.join(args)}{w.kwargs(n, d['params'])})"
 
     # ---------------------------------------------------------------- backward
-    regs = _Registers()
-    lines += ["", "", "def backward(seed, S):"]
-    if nbuf:
-        lines.append("    " + "".join(f"b{i}, " for i in range(nbuf)) + f"= S[{nslots - 1}]")
-    grad_set = set(grads.values())
-    loads: dict[int, list[Any]] = {}  # step → the saved arrays first read there
-    for n in saved:
-        first = min(nodes[s]["step"] for s in G.successors(n) if nodes[s]["kind"] in BACKWARD)
-        loads.setdefault(first, []).append(n)
-    dies = deaths([n for n in bwd if nodes[n]["kind"] != "seed"] + saved, BACKWARD, grad_set,
-                  -1)
-    for n in bwd:
-        d = nodes[n]
-        for m in loads.get(d["step"], ()):
-            lines.append(f"    {regs.define(m)} = S[{slot[m]}]")
-        if d["kind"] == "seed":
-            regs.names[n] = "seed"
-            if last_read(n, BACKWARD) >= 0 and n not in grad_set:
-                dies.setdefault(last_read(n, BACKWARD), []).append(n)
-            continue
-        args = [ref(a) for a in d["args"]]
-        v = regs.define(n)
+    def backward(self) -> list[str]:
+        """``backward(seed, S)``: the sweep, one line per VJP, accumulation or lowered call,
+        loading each saved array where it is first read."""
+        nodes, regs = self.nodes, _Registers()
+        self.regs = regs
+        lines = ["def backward(seed, S):"]
+        if self.nbuf:
+            lines.append("    " + "".join(f"b{i}, " for i in range(self.nbuf))
+                         + f"= S[{self.nslots - 1}]")
+        grads = self.G.graph["grads"]
+        grad_set = set(grads.values())
+        loads: dict[int, list[Any]] = {}  # step → the saved arrays first read there
+        for n in self.saved:
+            first = min(nodes[s]["step"] for s in self.G.successors(n)
+                        if nodes[s]["kind"] in BACKWARD)
+            loads.setdefault(first, []).append(n)
+        dies = self.deaths([n for n in self.bwd if nodes[n]["kind"] != "seed"] + self.saved,
+                           BACKWARD, grad_set, -1)
+        for n in self.bwd:
+            d = nodes[n]
+            for m in loads.get(d["step"], ()):
+                lines.append(f"    {regs.define(m)} = S[{self.slot[m]}]")
+            if d["kind"] == "seed":
+                regs.names[n] = "seed"
+                if self.last_read(n, BACKWARD) >= 0 and n not in grad_set:
+                    dies.setdefault(self.last_read(n, BACKWARD), []).append(n)
+                continue
+            args = [self.ref(a) for a in d["args"]]
+            v = regs.define(n)
+            lines += self.backward_lines(n, v, args)
+            if self.anomaly and d.get("was", d["kind"]) == "vjp":
+                lines.append(f"    _chkb({v}, {n!r})")
+            self.emit_deaths(lines, dies, d["step"])
+        lines.append("    return (" + "".join(self.ref(grads[k]) + ", " for k in grads) + ")")
+        return lines
+
+    def backward_lines(self, n: Any, v: str, args: list[str]) -> list[str]:
+        """The lines computing backward node `n` into `v`: a lowered numpy call (``bprim``),
+        the sum of two contributions (``acc``), or a registry VJP, unbroadcast."""
+        d, w = self.nodes[n], self.w
         if d["kind"] == "bprim":
-            lines.append(f"    {v} = {_prim(w, G, n, ref)}")
+            lines = [f"    {v} = {_prim(w, self.G, n, self.ref)}"]
             if d["was"] != "bprim" and not isinstance(d["value"], np.ndarray):
                 lines.append(f"    {v} = _asarray({v})")  # as the rule's own result was
-        elif d["kind"] == "acc":
-            lines.append(f"    {v} = {args[0]} + {args[1]}")
-        else:
-            op = d["fn"]
-            f = w.name(f"b{_var(d['of'])}_{d['argnum']}", op.vjp(d["argnum"]))
-            extra = ""
-            if op.variadic:
-                extra = f", argnum={d['argnum']}"
-            elif op.keeps:
-                extra = f", saved=S[{kept[d['of']]}]"
-            lines.append(f"    {v} = {f}({', '.join(args)}{extra}{w.kwargs(n, d['params'])})")
-            if d["unbroadcast"] is not None:
-                lines.append(f"    {v} = _unb({v}, {d['unbroadcast']!r})")
-        if anomaly and d.get("was", d["kind"]) == "vjp":
-            lines.append(f"    _chkb({v}, {n!r})")
-        emit_deaths(lines, regs, dies, d["step"])
-    lines.append("    return (" + "".join(ref(grads[k]) + ", " for k in grads) + ")")
-
-    if anomaly:
-        ns["_chkf"] = _forward_check(G)
-        ns["_chkb"] = _backward_check(G)
-    return "\n".join(lines) + "\n", ns, saved
+            return lines
+        if d["kind"] == "acc":
+            return [f"    {v} = {args[0]} + {args[1]}"]
+        op = d["fn"]
+        f = w.name(f"b{_var_name(d['of'])}_{d['argnum']}", op.vjp(d["argnum"]))
+        extra = ""
+        if op.variadic:
+            extra = f", argnum={d['argnum']}"
+        elif op.keeps:
+            extra = f", saved=S[{self.kept[d['of']]}]"
+        lines = [f"    {v} = {f}({', '.join(args)}{extra}{w.kwargs(n, d['params'])})"]
+        if d["unbroadcast"] is not None:
+            lines.append(f"    {v} = _unb({v}, {d['unbroadcast']!r})")
+        return lines
 
 
 def _prim(w: _Writer, G: nx.DiGraph, n: Any, ref: Callable[[Any], str]) -> str:

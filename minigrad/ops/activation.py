@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
-from minigrad.ops import dual
+from minigrad.ops import either
 from minigrad.ops.examples import call, unary
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
@@ -24,7 +24,8 @@ def stable_sigmoid(a: np.ndarray) -> np.ndarray:
 
 RELU = defop(
     "relu", lambda a: np.maximum(a, 0),
-    lambda g, out, a: g * (dual.value(a) > 0),  # relu'(0) = 0, as PyTorch
+    lambda g, out, a: g * (either.value(a) > 0),  # relu'(0) = 0, as PyTorch
+    role="activation",
     formula="h = relu(a)", grads=("δ ⊙ 1[a > 0]",),
     examples=unary(kink=True), doc="max(a, 0); relu'(0) = 0", torch=lambda a: a.relu(),
     calls=(call("{0}.relu()", lambda a: a.relu()),),
@@ -38,7 +39,8 @@ def _leaky_forward(a: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
 LEAKY_RELU = defop(
     "leaky_relu", _leaky_forward,
     lambda g, out, a, negative_slope=0.01: g * np.where(
-        dual.value(a) > 0, 1.0, negative_slope).astype(dual.value(a).dtype),
+        either.value(a) > 0, 1.0, negative_slope).astype(either.value(a).dtype),
+    role="activation",
     formula="h = leaky_relu(a)", grads=("δ ⊙ (1[a > 0] + α 1[a ≤ 0])",),
     examples=unary(kink=True, negative_slope=0.1), doc="a for a > 0, else α a",
     torch=lambda a, negative_slope=0.01: __import__("torch").nn.functional.leaky_relu(
@@ -47,6 +49,7 @@ LEAKY_RELU = defop(
 SIGMOID = defop(
     "sigmoid", stable_sigmoid,
     lambda g, out, a: g * out * (1.0 - out),
+    role="activation",
     formula="h = σ(a)", grads=("δ ⊙ σ(1 − σ)",), saves=(), saves_output=True,
     examples=unary(-4, 4), doc="logistic 1/(1+e⁻ᵃ), stable for any a",
     torch=lambda a: a.sigmoid(), calls=(call("{0}.sigmoid()", lambda a: a.sigmoid()),),
@@ -54,6 +57,7 @@ SIGMOID = defop(
 TANH = defop(
     "tanh", np.tanh,
     lambda g, out, a: g * (1.0 - out * out),
+    role="activation",
     formula="h = tanh(a)", grads=("δ ⊙ (1 − h²)",), saves=(), saves_output=True,
     examples=unary(), doc="hyperbolic tangent", torch=lambda a: a.tanh(),
     calls=(call("{0}.tanh()", lambda a: a.tanh()),),
@@ -66,14 +70,16 @@ def _softplus_forward(a: np.ndarray) -> np.ndarray:
 
 SOFTPLUS = defop(
     "softplus", _softplus_forward,
-    lambda g, out, a: g * dual.sigmoid(a),
+    lambda g, out, a: g * either.sigmoid(a),
+    role="activation",
     formula="h = log(1 + eᵃ)", grads=("δ ⊙ σ(a)",),
     examples=unary(-4, 4), doc="smooth relu, log(1 + eᵃ), stable for any a",
     torch=lambda a: __import__("torch").nn.functional.softplus(a),
 )
 
-_C = math.sqrt(2.0 / math.pi)
-_K = 0.044715
+# gelu's tanh approximation, ½a(1 + tanh(√(2/π)(a + 0.044715a³)))
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_CUBIC = 0.044715
 
 
 _SATURATED = 30.0  # tanh(√(2/π)(a + 0.044715a³)) is exactly ±1 beyond |a| ≈ 10
@@ -87,10 +93,10 @@ def _gelu_forward(a: np.ndarray) -> np.ndarray:
     # answer (a, or −0) is exact.
     c = np.clip(a, -_SATURATED, _SATURATED, out=np.empty_like(a))  # an array even for 0-d a
     t = np.multiply(c, c, out=np.empty_like(a))
-    t *= _K
+    t *= _CUBIC
     t += 1.0
     t *= c
-    t *= _C
+    t *= _SQRT_2_OVER_PI
     np.tanh(t, out=t)
     t += 1.0
     t *= a
@@ -101,27 +107,28 @@ def _gelu_forward(a: np.ndarray) -> np.ndarray:
 def _gelu_vjp(g: Any, out: Any, a: Any) -> Any:
     if isinstance(a, np.ndarray) and isinstance(g, np.ndarray):
         return _gelu_vjp_array(g, a)
-    c = dual.clip(a, -_SATURATED, _SATURATED)  # beyond it 1 − t² is 0 and a² would overflow
-    t = dual.tanh(_C * (c + _K * c * c * c))
-    return g * (0.5 * (1.0 + t) + 0.5 * c * (1.0 - t * t) * _C * (1.0 + 3 * _K * c * c))
+    c = either.clip(a, -_SATURATED, _SATURATED)  # beyond it 1 − t² is 0 and a² would overflow
+    t = either.tanh(_SQRT_2_OVER_PI * (c + _CUBIC * c * c * c))
+    return g * (0.5 * (1.0 + t)
+                + 0.5 * c * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3 * _CUBIC * c * c))
 
 
 def _gelu_vjp_array(g: np.ndarray, a: np.ndarray) -> np.ndarray:
     """The VJP above on arrays, in place on a few buffers (see `_gelu_forward`)."""
     c = np.clip(a, -_SATURATED, _SATURATED, out=np.empty_like(a))  # arrays even for 0-d a
     a2 = np.multiply(c, c, out=np.empty_like(a))
-    t = np.multiply(a2, _K, out=np.empty_like(a))
+    t = np.multiply(a2, _CUBIC, out=np.empty_like(a))
     t += 1.0
     t *= c
-    t *= _C
+    t *= _SQRT_2_OVER_PI
     np.tanh(t, out=t)                  # t = tanh(√(2/π)(a + 0.044715a³))
     s = np.multiply(t, t, out=np.empty_like(a))
     np.subtract(1.0, s, out=s)         # 1 − t²
-    a2 *= 3 * _K
+    a2 *= 3 * _CUBIC
     a2 += 1.0
     s *= a2
     s *= c
-    s *= 0.5 * _C                      # ½a(1 − t²)√(2/π)(1 + 3·0.044715a²)
+    s *= 0.5 * _SQRT_2_OVER_PI         # ½a(1 − t²)√(2/π)(1 + 3·0.044715a²)
     t += 1.0
     t *= 0.5
     t += s
@@ -131,6 +138,7 @@ def _gelu_vjp_array(g: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 GELU = defop(
     "gelu", _gelu_forward, _gelu_vjp,
+    role="activation",
     formula="h = ½a(1 + tanh(√(2/π)(a + 0.044715a³)))", grads=("δ ⊙ gelu′(a)",),
     examples=unary(), doc="GELU, tanh approximation",
     torch=lambda a: __import__("torch").nn.functional.gelu(a, approximate="tanh"),

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
-from minigrad.ops import dual
+from minigrad.ops import either
 from minigrad.ops.examples import cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
@@ -50,7 +50,7 @@ def _masked_fill_forward(x: np.ndarray, mask: np.ndarray, value: float = 0.0) ->
 
 MASKED_FILL = defop(
     "masked_fill", _masked_fill_forward,
-    lambda g, out, x, mask, value=0.0: dual.where(dual.value(mask), 0.0, g),
+    lambda g, out, x, mask, value=0.0: either.where(either.value(mask), 0.0, g),
     None,
     formula="y = m ? v : x", grads=("δ ⊙ 1[¬m]", "—"), saves=(1,),
     examples=cases(
@@ -181,20 +181,20 @@ def _forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | Non
 
 def _probs(q: Any, k: Any, mask: Any, is_causal: bool, scale: float | None) -> Any:
     """P as a function of Tensors q, k (and a float mask), for create_graph."""
-    s = (q @ dual.swapaxes(k)) * _scale(q, scale)
-    mv = None if mask is None else dual.value(mask)
+    s = (q @ either.swapaxes(k)) * _scale(q, scale)
+    mv = None if mask is None else either.value(mask)
     if mv is not None and mv.dtype != np.bool_:
         s = s + mask
     blocked = _blocked(mv, is_causal, q.shape[-2], k.shape[-2])
     if blocked is None:
-        return dual.softmax(s, -1)
+        return either.softmax(s, -1)
     blocked = np.broadcast_to(blocked, s.shape)
     dead = blocked.all(axis=-1, keepdims=True)
     # blocked entries get −∞, except in dead rows, which get 0 (any finite value) so that
     # softmax stays finite; those rows are then zeroed.
-    fill = np.where(dead, 0.0, -np.inf).astype(dual.value(s).dtype)
-    p = dual.softmax(dual.where(blocked, np.broadcast_to(fill, s.shape), s), -1)
-    return p * (~dead).astype(dual.value(s).dtype) if dead.any() else p
+    fill = np.where(dead, 0.0, -np.inf).astype(either.value(s).dtype)
+    p = either.softmax(either.where(blocked, np.broadcast_to(fill, s.shape), s), -1)
+    return p * (~dead).astype(either.value(s).dtype) if dead.any() else p
 
 
 def _grads(g: Any, q: Any, k: Any, v: Any, mask: Any, is_causal: bool, scale: float | None,
@@ -206,7 +206,7 @@ def _grads(g: Any, q: Any, k: Any, v: Any, mask: Any, is_causal: bool, scale: fl
         if saved.get("g") is g:  # the VJPs for q, k and the mask need the same ∇S
             return saved["P"], saved["dS"]
         p = saved["P"]
-    dp = g @ dual.swapaxes(v)
+    dp = g @ either.swapaxes(v)
     ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
     if saved is not None and not isinstance(q, Tensor):
         saved["g"], saved["dS"] = g, ds
@@ -220,7 +220,7 @@ def _vjp_q(g, out, q, k, v, mask=None, is_causal=False, scale=None, saved=None):
 
 def _vjp_k(g, out, q, k, v, mask=None, is_causal=False, scale=None, saved=None):
     _, ds = _grads(g, q, k, v, mask, is_causal, scale, saved)
-    return (dual.swapaxes(ds) @ q) * _scale(q, scale)
+    return (either.swapaxes(ds) @ q) * _scale(q, scale)
 
 
 def _vjp_v(g, out, q, k, v, mask=None, is_causal=False, scale=None, saved=None):
@@ -228,7 +228,7 @@ def _vjp_v(g, out, q, k, v, mask=None, is_causal=False, scale=None, saved=None):
         p = _probs(q, k, mask, is_causal, scale)
     else:
         p = saved["P"]
-    return dual.swapaxes(p) @ g
+    return either.swapaxes(p) @ g
 
 
 def _vjp_mask(g, out, q, k, v, mask=None, is_causal=False, scale=None, saved=None):

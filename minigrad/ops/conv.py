@@ -103,11 +103,6 @@ def windows(x: np.ndarray, kernel: Ints, stride: Ints, dilation: Ints,
              + tuple(slice(None, None, dil) for dil in dilation)]
 
 
-def _out_size(size: Ints, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints) -> Ints:
-    return tuple((n + 2 * p - dil * (k - 1) - 1) // s + 1
-                 for n, k, s, p, dil in zip(size, kernel, stride, padding, dilation))
-
-
 def _im2col(x: np.ndarray, kernel: Ints, stride: Ints, pads: tuple[tuple[int, int], ...],
             dilation: Ints, groups: int) -> tuple[np.ndarray, Ints]:
     """The windows of `x` (N, C, *S) laid out as columns, shape (G, C/G·K, N·P): column
@@ -489,11 +484,11 @@ def _max_pool_forward(x, *, kernel_size, stride, padding, dilation=(1, 1)):
 
 
 def _max_pool_vjp(g, out, x, *, kernel_size, stride, padding, dilation=(1, 1), saved=None):
-    from minigrad.ops import dual
+    from minigrad.ops import either
 
     index = saved
     if index is None:  # called without the forward's record
-        index = _argmax_index(dual.value(x), kernel_size, stride, padding, dilation)[1]
+        index = _argmax_index(either.value(x), kernel_size, stride, padding, dilation)[1]
     return _call(FLAT_SCATTER_ADD, g, index=index, shape=tuple(x.shape))
 
 

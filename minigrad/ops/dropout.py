@@ -11,7 +11,7 @@ import numpy as np
 
 from minigrad.creation import generator
 from minigrad.function import apply
-from minigrad.ops import dual
+from minigrad.ops import either
 from minigrad.ops.examples import cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
@@ -31,7 +31,7 @@ def _forward(x: np.ndarray, mask: np.ndarray, p: float = 0.5) -> np.ndarray:
 
 
 def _vjp_x(g: Any, out: Any, x: Any, mask: Any, p: float = 0.5) -> Any:
-    return g * _scaled(dual.value(mask), p, dual.value(g).dtype)
+    return g * _scaled(either.value(mask), p, either.value(g).dtype)
 
 
 def _case(shape: tuple[int, ...], p: float):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
-from minigrad.ops import dual
+from minigrad.ops import either
 from minigrad.ops.examples import away_from_zero, binary, call, only, rand, unary
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
@@ -62,18 +62,18 @@ NEG = defop(
 
 
 def _pow_vjp_base(g: Any, out: Any, x: Any, p: Any) -> Any:
-    zero = dual.value(p) == 0
+    zero = either.value(p) == 0
     if not zero.any():
         return g * p * x ** (p - 1.0)
-    ps = dual.where(zero, 1.0, p)  # d/dx x⁰ = 0, even at x = 0 where x⁻¹ would be ∞
-    return dual.where(zero, 0.0, g * ps * x ** (ps - 1.0))
+    ps = either.where(zero, 1.0, p)  # d/dx x⁰ = 0, even at x = 0 where x⁻¹ would be ∞
+    return either.where(zero, 0.0, g * ps * x ** (ps - 1.0))
 
 
 def _pow_vjp_exp(g: Any, out: Any, x: Any, p: Any) -> Any:
-    xv, pv = dual.value(x), dual.value(p)
+    xv, pv = either.value(x), either.value(p)
     # PyTorch's convention: where x = 0 and p ≥ 0 the gradient is 0 rather than 0·log 0.
     zero = (xv == 0) & (pv >= 0)
-    return dual.where(zero, 0.0, g * out * dual.log(dual.where(zero, 1.0, x)))
+    return either.where(zero, 0.0, g * out * either.log(either.where(zero, 1.0, x)))
 
 
 POW = defop(
@@ -107,7 +107,7 @@ SQRT = defop(
 )
 ABS = defop(
     "abs", np.abs,
-    lambda g, out, x: g * np.sign(dual.value(x)),  # abs'(0) = 0, as PyTorch
+    lambda g, out, x: g * np.sign(either.value(x)),  # abs'(0) = 0, as PyTorch
     formula="y = |x|", grads=("δ ⊙ sign(x)",),
     examples=unary(kink=True), doc="absolute value; abs'(0) = 0", torch=lambda x: x.abs(),
     calls=(call("abs({0})", lambda x: builtins.abs(x)), call("{0}.abs()", lambda x: x.abs())),
@@ -119,7 +119,7 @@ def _clip_forward(x: np.ndarray, min: float | None = None, max: float | None = N
 
 
 def _clip_vjp(g: Any, out: Any, x: Any, min: float | None = None, max: float | None = None):
-    xv = dual.value(x)
+    xv = either.value(x)
     inside = np.ones(xv.shape, dtype=bool)
     if min is not None:
         inside &= xv >= min
@@ -146,14 +146,14 @@ CLIP = defop(
 
 def _split(g: Any, a: Any, b: Any, pick: np.ndarray) -> Any:
     # Ties share the gradient evenly, as PyTorch's maximum/minimum do.
-    av, bv = dual.value(a), dual.value(b)
+    av, bv = either.value(a), either.value(b)
     return g * (pick + 0.5 * (av == bv)).astype(av.dtype)
 
 
 MAXIMUM = defop(
     "maximum", np.maximum,
-    lambda g, out, a, b: _split(g, a, b, dual.value(a) > dual.value(b)),
-    lambda g, out, a, b: _split(g, b, a, dual.value(b) > dual.value(a)),
+    lambda g, out, a, b: _split(g, a, b, either.value(a) > either.value(b)),
+    lambda g, out, a, b: _split(g, b, a, either.value(b) > either.value(a)),
     formula="c = max(a, b)", grads=("δ ⊙ 1[a > b]", "δ ⊙ 1[b > a]"),
     examples=binary(distinct=True), doc="elementwise maximum; ties split δ evenly",
     torch=lambda a, b: a.maximum(b),
@@ -161,8 +161,8 @@ MAXIMUM = defop(
 )
 MINIMUM = defop(
     "minimum", np.minimum,
-    lambda g, out, a, b: _split(g, a, b, dual.value(a) < dual.value(b)),
-    lambda g, out, a, b: _split(g, b, a, dual.value(b) < dual.value(a)),
+    lambda g, out, a, b: _split(g, a, b, either.value(a) < either.value(b)),
+    lambda g, out, a, b: _split(g, b, a, either.value(b) < either.value(a)),
     formula="c = min(a, b)", grads=("δ ⊙ 1[a < b]", "δ ⊙ 1[b < a]"),
     examples=binary(distinct=True), doc="elementwise minimum; ties split δ evenly",
     torch=lambda a, b: a.minimum(b),
@@ -181,8 +181,8 @@ def _where_examples(rng, dtype):
 WHERE = defop(
     "where", np.where,
     None,
-    lambda g, out, c, a, b: dual.where(dual.value(c), g, 0.0),
-    lambda g, out, c, a, b: dual.where(dual.value(c), 0.0, g),
+    lambda g, out, c, a, b: either.where(either.value(c), g, 0.0),
+    lambda g, out, c, a, b: either.where(either.value(c), 0.0, g),
     formula="y = c ? a : b", grads=("—", "δ ⊙ 1[c]", "δ ⊙ 1[¬c]"), saves=(0,),
     examples=_where_examples, doc="pick from a where c holds, else from b",
     torch=lambda c, a, b: __import__("torch").where(c, a, b),
@@ -197,7 +197,8 @@ def _astype_examples(rng, dtype):
 
 ASTYPE = defop(
     "astype", lambda x, dtype: x.astype(dtype, copy=True),
-    lambda g, out, x, dtype: g.astype(dual.value(x).dtype),
+    lambda g, out, x, dtype: g.astype(either.value(x).dtype),
+    role="pass-through",
     formula="y = x", grads=("δ",), saves=(),
     examples=_astype_examples, doc="copy, converting dtype",
     torch=lambda x, dtype: x.to(getattr(__import__("torch"), np.dtype(dtype).name)),

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
-from minigrad.ops import dual
+from minigrad.ops import either
 from minigrad.ops.examples import cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
@@ -46,7 +46,7 @@ def _forward(indices: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 def _vjp_weight(g: Any, out: Any, indices: Any, weight: Any) -> Any:
-    return dual.scatter_add(g, dual.value(indices), tuple(weight.shape))
+    return either.scatter_add(g, either.value(indices), tuple(weight.shape))
 
 
 def _case(ishape: tuple[int, ...], n: int, d: int, repeated: bool = False):

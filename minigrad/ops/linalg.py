@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
-from minigrad.ops.dual import swapaxes
+from minigrad.ops.either import swapaxes
 from minigrad.ops.examples import call, cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
@@ -47,15 +47,17 @@ def _vjp_h(g, out, W, h):
     return swapaxes(W) @ g
 
 
-def _mm(sa, sb):
+def _operands(sa, sb):
+    """An example: two random operands of shapes `sa` and `sb`."""
     return lambda rng, dt: ((rand(rng, sa, dt), rand(rng, sb, dt)), {})
 
 
 MATMUL = defop(
     "matmul", _matmul_forward, _vjp_W, _vjp_h,
     formula="a = W h", grads=("δ·hᵀ", "Wᵀ·δ"),
-    examples=cases(_mm((2, 3), (3, 4)), _mm((3,), (3,)), _mm((2, 3), (3,)), _mm((3,), (3, 2)),
-                   _mm((2, 2, 3), (3, 4)), _mm((2, 1, 2, 3), (3, 3, 2)), _mm((4,), (2, 4, 3))),
+    examples=cases(_operands((2, 3), (3, 4)), _operands((3,), (3,)), _operands((2, 3), (3,)),
+                   _operands((3,), (3, 2)), _operands((2, 2, 3), (3, 4)),
+                   _operands((2, 1, 2, 3), (3, 3, 2)), _operands((4,), (2, 4, 3))),
     doc="matrix product, numpy's rules for 1-D and batched operands",
     torch=lambda a, b: a @ b,
     calls=(call("{0} @ {1}", lambda a, b: a @ b), call("{0}.matmul({1})", lambda a, b: a.matmul(b)),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
-from minigrad.ops import dual
+from minigrad.ops import either
 from minigrad.ops.examples import call, cases, defaults, negative_axis, rand, torch_names
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
@@ -57,7 +57,7 @@ SOFTMAX = defop(
 )
 LOG_SOFTMAX = defop(
     "log_softmax", stable_log_softmax,
-    lambda g, out, x, axis=-1: g - dual.exp(out) * g.sum(axis=axis, keepdims=True),
+    lambda g, out, x, axis=-1: g - either.exp(out) * g.sum(axis=axis, keepdims=True),
     formula="log ŷ = a − logsumexp(a)", grads=("δ − ŷ Σ δ",), saves=(), saves_output=True,
     examples=_axis_cases([((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]),
     doc="a − log Σ exp a, stable",
@@ -105,19 +105,19 @@ def _ce_forward(logits: np.ndarray, target: np.ndarray, reduction: str = "mean")
     return _reduce(loss, reduction), e / s
 
 
-def _n(x: Any) -> int:
+def _n_rows(x: Any) -> int:
     return math.prod(x.shape[:-1])
 
 
 def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
     """∇a = (ŷ − e(ℓ)) · δ_i, ÷N for the mean (ŷ Σ y − y for probability targets y)."""
-    scale = _upstream(g, reduction, _n(logits), 1)
-    t = dual.value(target)
+    scale = _upstream(g, reduction, _n_rows(logits), 1)
+    t = either.value(target)
     if isinstance(logits, Tensor):  # create_graph: ŷ must be a function of the logits
         C = logits.shape[-1]
         if t.dtype.kind in "iub":
-            return scale * (dual.softmax(logits, -1) - _onehot(t, C, logits.dtype))
-        return scale * (dual.softmax(logits, -1) * target.sum(axis=-1, keepdims=True) - target)
+            return scale * (either.softmax(logits, -1) - _onehot(t, C, logits.dtype))
+        return scale * (either.softmax(logits, -1) * target.sum(axis=-1, keepdims=True) - target)
     if saved is None:  # called without the forward's record (e.g. by hand)
         saved = stable_softmax(logits, -1)
     if t.dtype.kind not in "iub":  # −Σ y log ŷ: ŷ Σ y − y, which is ŷ − y when Σ y = 1
@@ -134,7 +134,7 @@ def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
 
 
 def _ce_vjp_target(g, out, logits, target, reduction="mean", saved=None):
-    return _upstream(g, reduction, _n(logits), 1) * -dual.log_softmax(logits)
+    return _upstream(g, reduction, _n_rows(logits), 1) * -either.log_softmax(logits)
 
 
 def _ce_cases():
@@ -153,6 +153,7 @@ def _ce_cases():
 
 CROSS_ENTROPY = defop(
     "cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_target,
+    role="loss",
     formula="L = −log softmax(a)_ℓ", grads=("ŷ − e(ℓ)  (÷N for a mean)", "−log ŷ"),
     examples=_ce_cases(), keeps=True,
     calls=(call("minigrad.ops.cross_entropy({0}, {1}, reduction={reduction})",
@@ -172,9 +173,10 @@ def _nll_forward(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") 
 
 NLL_LOSS = defop(
     "nll_loss", _nll_forward,
-    lambda g, out, logp, target, reduction="mean": _upstream(g, reduction, _n(logp), 1)
-    * -_onehot(dual.value(target), logp.shape[-1], dual.value(logp).dtype),
+    lambda g, out, logp, target, reduction="mean": _upstream(g, reduction, _n_rows(logp), 1)
+    * -_onehot(either.value(target), logp.shape[-1], either.value(logp).dtype),
     None,
+    role="loss",
     formula="L = −log ŷ_ℓ", grads=("−e(ℓ)", "—"), saves=(1,),
     examples=cases(lambda rng, dt: ((stable_log_softmax(rand(rng, (4, 3), dt)),
                                      rng.integers(0, 3, size=4)), {})),
@@ -202,6 +204,7 @@ def _mse_vjp(sign: float):
 
 MSE_LOSS = defop(
     "mse_loss", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0),
+    role="loss",
     formula="L = mean (ŷ − y)²", grads=("2(ŷ − y)/n", "−2(ŷ − y)/n"),
     examples=cases(lambda rng, dt: ((rand(rng, (4, 2), dt), rand(rng, (4, 2), dt)), {}),
                    lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt)),
@@ -226,8 +229,9 @@ def _bce_scale(g, z, reduction):
 
 BCE_WITH_LOGITS = defop(
     "binary_cross_entropy_with_logits", _bce_forward,
-    lambda g, out, z, y, reduction="mean": _bce_scale(g, z, reduction) * (dual.sigmoid(z) - y),
+    lambda g, out, z, y, reduction="mean": _bce_scale(g, z, reduction) * (either.sigmoid(z) - y),
     lambda g, out, z, y, reduction="mean": _bce_scale(g, z, reduction) * -z,
+    role="loss",
     formula="L = −[y log σ(z) + (1−y) log(1−σ(z))]", grads=("σ(z) − y", "−z"),
     examples=cases(lambda rng, dt: ((rand(rng, (4,), dt), rng.random(4).astype(dt)), {}),
                    lambda rng, dt: ((rand(rng, (2, 3), dt), rng.random((2, 3)).astype(dt)),
@@ -300,7 +304,7 @@ def nll_loss(logp: Any, target: Any, reduction: str = "mean") -> Tensor:
     """`L = −log ŷ_ℓ` from log-probabilities. ∇(log ŷ) = −e(ℓ) (÷N for a mean)."""
     _check_reduction("nll_loss", reduction)
     target = _class_target("nll_loss", logp, target)
-    dt = np.asarray(dual.value(target)).dtype
+    dt = np.asarray(either.value(target)).dtype
     if dt.kind not in "iu":  # log-probabilities are picked by class index only
         raise TypeError(
             f"nll_loss: targets must be integer class indices of shape {logp.shape[:-1]}, got "

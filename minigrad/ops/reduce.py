@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
-from minigrad.ops import dual
+from minigrad.ops import either
 from minigrad.ops.examples import reduction, reduction_calls
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
@@ -59,17 +59,17 @@ def _keep(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
 
 
 def _sum_vjp(g, out, x, axis=None, keepdims=False):
-    return dual.broadcast_to(_keep(g, x, axis, keepdims), x.shape)
+    return either.broadcast_to(_keep(g, x, axis, keepdims), x.shape)
 
 
 def _mean_vjp(g, out, x, axis=None, keepdims=False):
     n = _count(x.shape, axis)
-    return dual.broadcast_to(_keep(g, x, axis, keepdims) / float(builtins.max(n, 1)), x.shape)
+    return either.broadcast_to(_keep(g, x, axis, keepdims) / float(builtins.max(n, 1)), x.shape)
 
 
 def _extreme_vjp(g, out, x, axis=None, keepdims=False):
-    xv = dual.value(x)
-    mask = xv == _keep(dual.value(out), x, axis, keepdims)
+    xv = either.value(x)
+    mask = xv == _keep(either.value(out), x, axis, keepdims)
     share = (mask / mask.sum(axis=axis, keepdims=True)).astype(xv.dtype)
     return _keep(g, x, axis, keepdims) * share
 
@@ -84,13 +84,13 @@ def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     n = _count(x.shape, axis)
     centred = x - x.mean(axis=axis, keepdims=True)
     s = _keep(out, x, axis, keepdims)
-    zero = dual.value(s) == 0
+    zero = either.value(s) == 0
     if not zero.any():  # (x − x̄)/s first: δ ⊙ (x − x̄) alone may overflow where the result fits
         return _keep(g, x, axis, keepdims) * (centred / (s * float(n - ddof)))
     # constant input: gradient 0, as PyTorch, and so are its derivatives (the whole rule is
     # masked, not only s, or the second derivative would see (x − x̄)/n)
-    s = dual.where(zero, 1.0, s)
-    return dual.where(zero, 0.0,
+    s = either.where(zero, 1.0, s)
+    return either.where(zero, 0.0,
                       _keep(g, x, axis, keepdims) * (centred / (s * float(n - ddof))))
 
 
@@ -106,7 +106,7 @@ def _logsumexp_forward(x: np.ndarray, axis=None, keepdims=False) -> np.ndarray:
 
 
 def _logsumexp_vjp(g, out, x, axis=None, keepdims=False):
-    return _keep(g, x, axis, keepdims) * dual.exp(x - _keep(out, x, axis, keepdims))
+    return _keep(g, x, axis, keepdims) * either.exp(x - _keep(out, x, axis, keepdims))
 
 
 def _dims(x: Any, axis: Any) -> Any:

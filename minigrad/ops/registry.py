@@ -1,14 +1,15 @@
 r"""The op registry: every differentiable primitive is declared here once, as data.
 
 An `Op` holds its name, its forward (on numpy arrays), one vector-Jacobian product (VJP) per
-input, and the formula labels that diagrams print. Notation follows the lecture: the upstream
-gradient arriving at an op's output is `δ` (the lecture's `∇a_k L` when the output is `a_k`).
+input, the formula labels that diagrams print, and its role in a network (activation, loss).
+Notation follows the lecture: the upstream gradient arriving at an op's output is `δ` (the
+lecture's `∇a_k L` when the output is `a_k`).
 
 A VJP is called as ``vjp(g, out, *inputs, **params)`` and returns the gradient for its input,
 before broadcasting is undone (the engine sums it back to the input's shape in one place).
 The arguments are numpy arrays during an ordinary backward and Tensors under
 ``create_graph=True``, so each rule is written once with operators and methods that both
-share (``*``, ``@``, ``.sum``, ``.reshape``) and with the helpers of `minigrad.ops.dual`.
+share (``*``, ``@``, ``.sum``, ``.reshape``) and with the helpers of `minigrad.ops.either`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 VJP = Callable[..., Any]
+
+ROLES = ("activation", "loss", "pass-through")
+"""What an op is to a network, for the diagrams: an activation ``h_k = g(a_k)``, a loss ``L``,
+or a pass-through that only re-views its input (a reshape, a transpose, a cast), followed
+back to find which leaf is a layer's weight."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +49,8 @@ class Op:
         examples: ``examples(rng, dtype) -> iterable of (inputs, params)`` for the gradient
             checks that walk the registry; an op without examples fails the test suite.
         doc: one line for tables and docs.
+        role: one of `ROLES`, or None: what the op is to a network, which the diagrams read
+            to name its result (an activation's is ``h_k``, a loss's ``L``).
         calls: the ways a user reaches the op besides ``apply`` (operators, Tensor methods,
             functions, negative axes, ``x.T``), as `minigrad.ops.examples.Call`s; the registry
             walk checks each one against ``apply`` on every example, first and second order.
@@ -61,6 +69,7 @@ class Op:
     doc: str = ""
     torch: Callable[..., Any] | None = field(default=None, repr=False)
     reads: tuple[tuple[int, ...], ...] | None = None
+    role: str | None = None
     keeps: bool = False
     calls: tuple[Any, ...] = ()
 
@@ -99,6 +108,7 @@ def defop(
     doc: str = "",
     torch: Callable[..., Any] | None = None,
     reads: tuple[tuple[int, ...], ...] | None = None,
+    role: str | None = None,
     keeps: bool = False,
     calls: tuple[Any, ...] = (),
 ) -> Op:
@@ -116,6 +126,7 @@ def defop(
         variadic: any number of inputs share one VJP (called with ``argnum=``).
         examples: generator of gradient-check cases (see `Op`).
         doc: a one-line description.
+        role: ``"activation"``, ``"loss"`` or ``"pass-through"`` (see `ROLES`), or None.
         torch: optional ``torch(*tensors, **params)`` giving PyTorch's version, for tests.
         calls: the op's calling conventions (`minigrad.ops.examples.Call`), for tests.
 
@@ -127,6 +138,8 @@ def defop(
     grads = (grads,) if isinstance(grads, str) else tuple(grads)
     if not variadic and len(grads) != len(vjps):
         raise ValueError(f"op {name!r}: {len(vjps)} VJPs but {len(grads)} formula labels")
+    if role is not None and role not in ROLES:
+        raise ValueError(f"op {name!r}: role {role!r} is not one of {ROLES} (or None)")
     op = Op(
         name=name,
         forward=forward,
@@ -141,11 +154,18 @@ def defop(
         doc=doc,
         torch=torch,
         reads=reads,
+        role=role,
         keeps=keeps,
         calls=tuple(calls),
     )
     REGISTRY[name] = op
     return op
+
+
+def role_of(name: str | None) -> str | None:
+    """The role of the registered op called `name` (None for an unknown op or a leaf)."""
+    op = REGISTRY.get(name) if name is not None else None
+    return None if op is None else op.role
 
 
 def registered() -> Iterator[Op]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
-from minigrad.ops import dual
+from minigrad.ops import either
 from minigrad.ops.examples import (
     call,
     cases,
@@ -47,25 +47,29 @@ def scatter_add_forward(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np
     return out
 
 
-def _two(p, shapes):
+def _two_inputs(p, shapes):
     """Conventions written for two inputs."""
     return p if len(shapes) == 2 else None
 
 
-def _given(key):
+def _when_given(key):
+    """Conventions that need the parameter `key`."""
     return lambda p, shapes: p if p.get(key) is not None else None
 
 
-def _c(shape_or_fn, **params):
+def _case(shape_or_fn, **params):
+    """An example: one random input of a shape, with the op's `params`."""
     return lambda rng, dt: ((rand(rng, shape_or_fn, dt),), params)
 
 
 RESHAPE = defop(
     "reshape", lambda x, shape: x.reshape(shape),
     lambda g, out, x, shape: g.reshape(x.shape),
+    role="pass-through",
     formula="y = reshape(x)", grads=("reshape(δ)",), saves=(), view=True,
-    examples=cases(_c((2, 3), shape=(3, 2)), _c((2, 3), shape=(-1,)), _c((), shape=(1, 1)),
-                   _c((4,), shape=(2, 2)), _c((2, 0, 3), shape=(0, 3)), _c((2, 3), shape=(3, -1))),
+    examples=cases(_case((2, 3), shape=(3, 2)), _case((2, 3), shape=(-1,)),
+                   _case((), shape=(1, 1)), _case((4,), shape=(2, 2)),
+                   _case((2, 0, 3), shape=(0, 3)), _case((2, 3), shape=(3, -1))),
     torch=lambda x, shape: x.reshape(shape),
     calls=(call("{0}.reshape({shape})", lambda x, shape: x.reshape(shape)),
            call("{0}.reshape(*{shape})", lambda x, shape: x.reshape(*shape)),
@@ -80,25 +84,27 @@ def _transpose_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...] | None = None
 
 TRANSPOSE = defop(
     "transpose", lambda x, axes=None: np.transpose(x, axes), _transpose_vjp,
+    role="pass-through",
     formula="y = xᵀ", grads=("δᵀ",), saves=(), view=True,
-    examples=cases(_c((2, 3)), _c((3,)), _c(()), _c((2, 3, 4), axes=(1, 2, 0)),
-                   _c((2, 3, 4)), _c((2, 0, 3), axes=(2, 0, 1)), _c((1, 3), axes=(1, 0))),
+    examples=cases(_case((2, 3)), _case((3,)), _case(()), _case((2, 3, 4), axes=(1, 2, 0)),
+                   _case((2, 3, 4)), _case((2, 0, 3), axes=(2, 0, 1)), _case((1, 3), axes=(1, 0))),
     torch=lambda x, axes=None: x.permute(
         tuple(axes) if axes is not None else tuple(reversed(range(x.dim())))),
     calls=(call("{0}.T", lambda x: x.T, only(axes=None)),
            call("{0}.transpose()", lambda x: x.transpose(), only(axes=None)),
            call("{0}.transpose(None)", lambda x: x.transpose(None), only(axes=None)),
-           call("{0}.transpose(*{axes})", lambda x, axes: x.transpose(*axes), _given("axes")),
-           call("{0}.permute({axes})", lambda x, axes: x.permute(axes), _given("axes")),
+           call("{0}.transpose(*{axes})", lambda x, axes: x.transpose(*axes), _when_given("axes")),
+           call("{0}.permute({axes})", lambda x, axes: x.permute(axes), _when_given("axes")),
            call("minigrad.ops.transpose({0}, {axes})", lambda x, axes: transpose(x, axes),
                 negative_axis("axes", reverse=False))),
 )
 BROADCAST_TO = defop(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
     lambda g, out, x, shape: g,  # the engine's unbroadcast sums δ back to x's shape
+    role="pass-through",
     formula="y = broadcast(x)", grads=("Σ δ over copies",), saves=(), view=True,
-    examples=cases(_c((3,), shape=(2, 3)), _c((), shape=(2, 2)), _c((3, 1), shape=(2, 3, 4)),
-                   _c((1, 3), shape=(0, 3))),
+    examples=cases(_case((3,), shape=(2, 3)), _case((), shape=(2, 2)),
+                   _case((3, 1), shape=(2, 3, 4)), _case((1, 3), shape=(0, 3))),
     torch=lambda x, shape: x.expand(*shape),
     calls=(call("{0}.broadcast_to({shape})", lambda x, shape: x.broadcast_to(shape)),
            call("{0}.expand({shape})", lambda x, shape: x.expand(shape))),
@@ -106,9 +112,10 @@ BROADCAST_TO = defop(
 SQUEEZE = defop(
     "squeeze", lambda x, axis=None: np.squeeze(x, axis),
     lambda g, out, x, axis=None: g.reshape(x.shape),
+    role="pass-through",
     formula="y = squeeze(x)", grads=("reshape(δ)",), saves=(), view=True,
-    examples=cases(_c((2, 1, 3)), _c((1, 3), axis=0), _c((1,)), _c((2, 1), axis=1),
-                   _c((1, 0, 1))),
+    examples=cases(_case((2, 1, 3)), _case((1, 3), axis=0), _case((1,)), _case((2, 1), axis=1),
+                   _case((1, 0, 1))),
     torch=lambda x, axis=None: x.squeeze() if axis is None else x.squeeze(axis),
     calls=(call("{0}.squeeze({axis})", lambda x, axis=None: x.squeeze(axis)),
            call("{0}.squeeze(dim={dim})", lambda x, dim=None: x.squeeze(dim=dim),
@@ -119,9 +126,10 @@ SQUEEZE = defop(
 UNSQUEEZE = defop(
     "unsqueeze", lambda x, axis: np.expand_dims(x, axis),
     lambda g, out, x, axis: g.reshape(x.shape),
+    role="pass-through",
     formula="y = unsqueeze(x)", grads=("reshape(δ)",), saves=(), view=True,
-    examples=cases(_c((3,), axis=0), _c((2, 3), axis=-1), _c((), axis=0), _c((2, 3), axis=1),
-                   _c((0, 2), axis=2)),
+    examples=cases(_case((3,), axis=0), _case((2, 3), axis=-1), _case((), axis=0),
+                   _case((2, 3), axis=1), _case((0, 2), axis=2)),
     torch=lambda x, axis: x.unsqueeze(axis),
     calls=(call("{0}.unsqueeze({axis})", lambda x, axis: x.unsqueeze(axis)),
            call("{0}.expand_dims({axis})", lambda x, axis: x.expand_dims(axis)),
@@ -166,9 +174,10 @@ CONCATENATE = defop(
     formula="y = [x₀; x₁; …]", grads="δ[slice of x{i}]", saves=(), variadic=True,
     examples=cases(_cat_cases, _cat_cases1, _cat_cases_empty), doc="join along an existing axis",
     calls=(call("minigrad.ops.cat([{0}, {1}], axis={axis})",
-                lambda *xs, axis=0: concatenate(list(xs), axis=axis), _two),
+                lambda *xs, axis=0: concatenate(list(xs), axis=axis), _two_inputs),
            call("minigrad.ops.concatenate([{0}, {1}], axis={axis})",
-                lambda *xs, axis=0: concatenate(xs, axis=axis), compose(_two, negative_axis()))),
+                lambda *xs, axis=0: concatenate(xs, axis=axis),
+                compose(_two_inputs, negative_axis()))),
     torch=lambda *xs, axis=0: __import__("torch").cat(xs, dim=axis),
 )
 STACK = defop(
@@ -176,9 +185,10 @@ STACK = defop(
     formula="y = stack(x₀, x₁, …)", grads="δ[{i}]", saves=(), variadic=True,
     examples=cases(_stack_cases, _stack_cases0), doc="join along a new axis",
     calls=(call("minigrad.ops.stack([{0}, {1}], axis={axis})",
-                lambda *xs, axis=0: stack(list(xs), axis=axis), _two),
+                lambda *xs, axis=0: stack(list(xs), axis=axis), _two_inputs),
            call("minigrad.ops.stack([{0}, {1}], axis={axis})",
-                lambda *xs, axis=0: stack(xs, axis=axis), compose(_two, negative_axis(extra=1)))),
+                lambda *xs, axis=0: stack(xs, axis=axis),
+                compose(_two_inputs, negative_axis(extra=1)))),
     torch=lambda *xs, axis=0: __import__("torch").stack(xs, dim=axis),
 )
 
@@ -238,12 +248,12 @@ def _getitem_cases():
         np.s_[-1], np.s_[0, -1], np.s_[..., None], np.s_[1:1], np.s_[:, np.array([2, -1])],
         np.zeros((2, 3), dtype=bool),  # selects nothing: an empty result
     ]
-    return cases(*[_c((2, 3), index=i) for i in idx])
+    return cases(*[_case((2, 3), index=i) for i in idx])
 
 
 GETITEM = defop(
     "getitem", lambda x, index: x[index],
-    lambda g, out, x, index: dual.scatter_add(g, index, x.shape),
+    lambda g, out, x, index: either.scatter_add(g, index, x.shape),
     formula="y = x[i]", grads=("δ scattered to x[i] (repeats add)",), saves=(), view=True,
     examples=_getitem_cases(), doc="indexing: slices, integer arrays, boolean masks",
     torch=lambda x, index: x[_torch_index(index)],

@@ -16,8 +16,8 @@ notation (``a_k``, ``h_k``, ``W_k``, ``b_k``, ``δ = ∇a_k L``) and nothing fro
 
 On top of them: `layers`, each ``nn`` layer as its formulas (the table `LAYER_FORMULAS`);
 `compare` (module `comparison`: autograd vs the formulas, layer by layer, for the lecture's
-MLP, and `layerwise` for any other model) and `check` (module `checking`: autograd vs a
-learner's own gradients, tensor by tensor).
+MLP, and `layerwise` for any other model, both measuring with `measure`) and `check` (module
+`checking`: autograd vs a learner's own gradients, tensor by tensor).
 """
 
 from __future__ import annotations

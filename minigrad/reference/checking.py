@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.reference.measure import table_lines
+
 __all__ = ["CheckReport", "CheckRow", "check", "check_tolerance"]
 
 
@@ -93,10 +95,9 @@ class CheckReport:
                 "yes" if r.approx else "no", f"{r.max_abs:.1e}", f"{r.rel:.1e}",
                 "✓" if r.approx else "✗ FAIL",
             ])
-        widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
         lines = [f"your gradients vs autograd "
                  f"(approx: |Δ| ≤ {self.atol:g} + {self.rtol:g}·|autograd|)"]
-        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
+        lines += table_lines(table)
         lines.append(
             f"all {len(self.rows)} gradients match" if self.ok
             else f"{len(self.failed)} of {len(self.rows)} differ: "
@@ -174,34 +175,9 @@ def check(
     if not isinstance(grads, Mapping) or not grads:
         raise TypeError("check: grads must be a non-empty mapping {tensor or name: gradient}")
     G = minigrad.graph(loss)
-    params = None
     entries: list[tuple[str, Any, np.ndarray]] = []
     for key, value in grads.items():
-        if isinstance(key, Tensor):
-            if id(key) not in G:
-                raise ValueError(
-                    f"check: the tensor {_describe(key)} is not in the graph of the loss "
-                    f"(was it made by another forward pass?)")
-            t, label = key, key.name or G.nodes[id(key)]["op"] or "tensor"
-        elif isinstance(key, str):
-            ids = [nid for nid, d in G.nodes(data=True) if d["name"] == key]
-            if not ids:
-                params = _parameter_names(G, model) if params is None else params
-                ids = params.get(key, [])
-            if not ids:
-                names = sorted({str(d["name"]) for _, d in G.nodes(data=True) if d["name"]})
-                params = _parameter_names(G, model) if params is None else params
-                raise ValueError(
-                    f"check: no tensor named {key!r} in the graph of the loss; its names are "
-                    f"{names}" + (f" and parameters {sorted(params)}" if params else ""))
-            if len(ids) > 1:
-                raise ValueError(
-                    f"check: {len(ids)} tensors of the graph are named {key!r}; pass the "
-                    f"tensor itself as the key")
-            t, label = G.nodes[ids[0]]["tensor"], key
-        else:
-            raise TypeError(f"check: a key must be a Tensor or a name, got "
-                            f"{type(key).__name__}")
+        t, label = _tensor_of(G, key, model)
         if not t.requires_grad:
             raise ValueError(f"check: {label!r} {tuple(t.shape)} is a constant "
                              f"(requires_grad=False): it has no gradient to check")
@@ -218,16 +194,48 @@ def check(
     d_rtol, d_atol = check_tolerance(dt)
     rtol = d_rtol if rtol is None else float(rtol)
     atol = d_atol if atol is None else float(atol)
-    rows = []
-    for (label, t, mine), g in zip(entries, found):
-        auto = np.zeros(t.shape, dtype=t.data.dtype) if g is None else np.asarray(g.data)
-        diff = np.abs(mine.astype(np.float64) - auto.astype(np.float64))
-        max_abs = float(diff.max()) if diff.size else 0.0
-        if math.isnan(max_abs):
-            max_abs = math.inf
-        top = float(np.abs(auto).max()) if auto.size else 0.0
-        rel = max_abs / top if top > 0 else (0.0 if max_abs == 0 else math.inf)
-        approx = bool(np.allclose(mine, auto, rtol=rtol, atol=atol)) and math.isfinite(max_abs)
-        rows.append(CheckRow(label, tuple(t.shape), bool(np.array_equal(mine, auto)), approx,
-                             max_abs, rel, t))
+    rows = [_row(label, t, mine, g, rtol, atol) for (label, t, mine), g in zip(entries, found)]
     return CheckReport(rows, rtol, atol)
+
+
+def _tensor_of(G: Any, key: Any, model: Any) -> tuple[Any, Any]:
+    """The tensor of the graph that a key of `check`'s grads names, and its label."""
+    from minigrad.tensor import Tensor
+
+    if isinstance(key, Tensor):
+        if id(key) not in G:
+            raise ValueError(
+                f"check: the tensor {_describe(key)} is not in the graph of the loss "
+                f"(was it made by another forward pass?)")
+        return key, key.name or G.nodes[id(key)]["op"] or "tensor"
+    if not isinstance(key, str):
+        raise TypeError(f"check: a key must be a Tensor or a name, got "
+                        f"{type(key).__name__}")
+    ids = [nid for nid, d in G.nodes(data=True) if d["name"] == key]
+    if not ids:
+        ids = _parameter_names(G, model).get(key, [])
+    if not ids:
+        names = sorted({str(d["name"]) for _, d in G.nodes(data=True) if d["name"]})
+        params = _parameter_names(G, model)
+        raise ValueError(
+            f"check: no tensor named {key!r} in the graph of the loss; its names are "
+            f"{names}" + (f" and parameters {sorted(params)}" if params else ""))
+    if len(ids) > 1:
+        raise ValueError(
+            f"check: {len(ids)} tensors of the graph are named {key!r}; pass the "
+            f"tensor itself as the key")
+    return G.nodes[ids[0]]["tensor"], key
+
+
+def _row(label: str, t: Any, mine: np.ndarray, g: Any, rtol: float, atol: float) -> CheckRow:
+    """Your gradient `mine` of `t` beside autograd's `g` (None: zero, t unused)."""
+    auto = np.zeros(t.shape, dtype=t.data.dtype) if g is None else np.asarray(g.data)
+    diff = np.abs(mine.astype(np.float64) - auto.astype(np.float64))
+    max_abs = float(diff.max()) if diff.size else 0.0
+    if math.isnan(max_abs):
+        max_abs = math.inf
+    top = float(np.abs(auto).max()) if auto.size else 0.0
+    rel = max_abs / top if top > 0 else (0.0 if max_abs == 0 else math.inf)
+    approx = bool(np.allclose(mine, auto, rtol=rtol, atol=atol)) and math.isfinite(max_abs)
+    return CheckRow(label, tuple(t.shape), bool(np.array_equal(mine, auto)), approx, max_abs,
+                    rel, t)

@@ -8,7 +8,6 @@ minigrad's layers is compared module by module (`minigrad.reference.layers`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -17,26 +16,12 @@ from typing import Any
 import numpy as np
 
 from minigrad.reference.dense import Activation
-from minigrad.reference.layerwise import LayerReport
-from minigrad.reference.losses import _check, _targets, loss_scale
+from minigrad.reference.layerwise import LayerReport, compare_layers
+from minigrad.reference.losses import as_targets, check_loss, loss_scale
+from minigrad.reference.measure import as_dtype, errors, table_lines, tolerance
 from minigrad.reference.mlp import backward
 
 __all__ = ["Report", "Row", "compare", "tolerance"]
-
-
-def tolerance(dtype: Any) -> float:
-    """The pass threshold for a model computing in `dtype`: 1e-10 for float64 (rounding is
-    ~1e-16 per op), 1e-5 for float32 (~6e-8 per op, a few hundred ops deep), 1e-2 for
-    float16. A row passes when ``max|Δ| ≤ tol · max(1, max|formula|)``: an absolute test for
-    gradients of size below 1, a relative one above."""
-    dt = np.dtype(dtype)
-    if dt == np.float64:
-        return 1e-10
-    if dt == np.float32:
-        return 1e-5
-    if dt == np.float16:
-        return 1e-2
-    raise TypeError(f"compare: dtype must be float64, float32 or float16, got {dt}")
 
 
 @dataclass
@@ -139,12 +124,7 @@ class Report:
                 *(["" if r.rank is None else str(r.rank)] if with_rank else []),
                 "✓" if r.passed else "✗ FAIL",
             ])
-        widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-        kinds = [None] + [r.kind for r in self.rows]
-        for i, t in enumerate(table):
-            if i and kinds[i] != kinds[i - 1]:
-                lines.append(f"{kinds[i]}:")
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+        lines += table_lines(table, [r.kind for r in self.rows])
         lines.append("max|Δ| = max |autograd − formula|, rel = max|Δ| / max |formula|, "
                      "both on the same weights and x;")
         lines.append("step = that one step's formula applied to autograd's own inputs"
@@ -159,19 +139,11 @@ class Report:
 
 
 def _errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float, float]:
-    """``max|Δ|``, ``max|Δ| / max|want|`` and the scale ``max(1, max|want|)``."""
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        raise ValueError(f"compare: shapes differ, autograd {got.shape} vs formula {want.shape}")
-    if got.size == 0:
-        return 0.0, 0.0, 1.0
-    d = float(np.max(np.abs(got - want)))
-    m = float(np.max(np.abs(want)))
-    if math.isnan(d):
-        d = math.inf  # a NaN anywhere is a failure, never a pass by comparison
-    rel = d / m if m > 0 else (0.0 if d == 0 else math.inf)
-    return d, rel, max(1.0, m)
+    """`errors`, for quantities whose shapes the lecture fixes: a mismatch is a bug here."""
+    if np.shape(got) != np.shape(want):
+        raise ValueError(f"compare: shapes differ, autograd {np.shape(got)} vs formula "
+                         f"{np.shape(want)}")
+    return errors(got, want)
 
 
 def _rank(M: np.ndarray, rtol: float) -> int | None:
@@ -258,73 +230,82 @@ def _map_model(model: Any) -> list[_Layer]:
         from minigrad import nn
     except ImportError as e:  # pragma: no cover - until minigrad.nn lands
         raise ImportError("compare needs minigrad.nn, which is not available") from e
-    if isinstance(model, nn.Sequential):
-        _own_forward(model, nn.Sequential, "")
-        mods = _flatten(model, "", nn)
-    elif hasattr(nn, "MLP") and isinstance(model, nn.MLP):
-        _own_forward(model, nn.MLP, "")
-        mods = _flatten(model.layers, "layers.", nn)
-    else:
-        raise ValueError(
-            f"compare: the model is a {type(model).__name__}; compare maps an nn.MLP or an "
-            f"nn.Sequential of Linear and activation modules onto the lecture's formulas"
-        )
+    mods = _chain(model, nn)
     layers: list[_Layer] = []
     expect_in: int | None = None
     for i, (name, m) in enumerate(mods):
-        kind = type(m).__name__
         if isinstance(m, nn.Linear):
             # two Linears in a row keep the default g = identity between them
-            W = m.weight.data
-            if W.ndim != 2:
-                raise ValueError(f"compare: layer '{name}' ({kind}) has a weight of shape "
-                                 f"{W.shape}; expected out_features × in_features")
-            if expect_in is not None and W.shape[1] != expect_in:
-                raise ValueError(
-                    f"compare: layer '{name}' ({kind}) takes {W.shape[1]} inputs "
-                    f"(in_features) but the layer before it gives {expect_in}: W_k must be "
-                    f"n_k × n_(k−1)"
-                )
-            expect_in = W.shape[0]
+            expect_in = _check_linear(name, m, expect_in)
             layers.append(_Layer(name, m, None, None, Activation("linear")))
-            continue
-        g = _activation_of(m, nn)
-        if g is None and i == len(mods) - 1 and isinstance(m, getattr(nn, "Softmax", ())):
-            raise ValueError(
-                f"compare: the last layer '{name}' ({kind}) turns the logits into "
-                f"probabilities; compare needs the logits a_L, since the loss applies the "
-                f"softmax (build the MLP with output=None)"
-            )
-        if g is None:
-            raise ValueError(
-                f"compare: layer '{name}' ({kind}) is neither a Linear nor a known activation "
-                f"(ReLU, Tanh, Sigmoid, LeakyReLU, GELU, Softplus, Identity), so it has no "
-                f"place in the lecture's formulas a_k = b_k + W_k h_(k−1), h_k = g(a_k)"
-            )
-        if not layers:
-            raise ValueError(f"compare: layer '{name}' ({kind}) comes before the first Linear; "
-                             f"the network must start with a_1 = b_1 + W_1 x")
-        if layers[-1].act is not None:
-            raise ValueError(
-                f"compare: layer '{name}' ({kind}) follows the activation "
-                f"'{layers[-1].act_name}'; the formulas have one g per layer"
-            )
-        layers[-1].act, layers[-1].act_name, layers[-1].g = m, name, g
-        if i == len(mods) - 1:
-            raise ValueError(
-                f"compare: the last layer '{name}' ({kind}) is an activation; the last layer "
-                f"must be a Linear giving the logits a_L (softmax/identity is the loss's job)"
-            )
+        else:
+            _attach_activation(layers, name, m, i == len(mods) - 1, nn)
     if not layers:
         raise ValueError("compare: the model has no Linear layer")
     return layers
 
 
-def _as_dtype(dtype: Any) -> np.dtype:
-    try:
-        return np.dtype(dtype)
-    except TypeError as e:
-        raise TypeError(f"compare: dtype {dtype!r} is not a numpy dtype") from e
+def _chain(model: Any, nn: Any) -> list[tuple[str, Any]]:
+    """The modules of an nn.MLP or a plain nn.Sequential, in order, with dotted names."""
+    if isinstance(model, nn.Sequential):
+        _own_forward(model, nn.Sequential, "")
+        return _flatten(model, "", nn)
+    if hasattr(nn, "MLP") and isinstance(model, nn.MLP):
+        _own_forward(model, nn.MLP, "")
+        return _flatten(model.layers, "layers.", nn)
+    raise ValueError(
+        f"compare: the model is a {type(model).__name__}; compare maps an nn.MLP or an "
+        f"nn.Sequential of Linear and activation modules onto the lecture's formulas"
+    )
+
+
+def _check_linear(name: str, m: Any, expect_in: int | None) -> int:
+    """Checks that Linear `m` is the lecture's ``W_k``, ``n_k × n_(k−1)``, taking the
+    `expect_in` outputs of the layer before it; returns its ``n_k``."""
+    kind = type(m).__name__
+    W = m.weight.data
+    if W.ndim != 2:
+        raise ValueError(f"compare: layer '{name}' ({kind}) has a weight of shape "
+                         f"{W.shape}; expected out_features × in_features")
+    if expect_in is not None and W.shape[1] != expect_in:
+        raise ValueError(
+            f"compare: layer '{name}' ({kind}) takes {W.shape[1]} inputs "
+            f"(in_features) but the layer before it gives {expect_in}: W_k must be "
+            f"n_k × n_(k−1)"
+        )
+    return int(W.shape[0])
+
+
+def _attach_activation(layers: list[_Layer], name: str, m: Any, last: bool, nn: Any) -> None:
+    """Makes module `m` the g of the last Linear in `layers`, or raises why it cannot be."""
+    kind = type(m).__name__
+    g = _activation_of(m, nn)
+    if g is None and last and isinstance(m, getattr(nn, "Softmax", ())):
+        raise ValueError(
+            f"compare: the last layer '{name}' ({kind}) turns the logits into "
+            f"probabilities; compare needs the logits a_L, since the loss applies the "
+            f"softmax (build the MLP with output=None)"
+        )
+    if g is None:
+        raise ValueError(
+            f"compare: layer '{name}' ({kind}) is neither a Linear nor a known activation "
+            f"(ReLU, Tanh, Sigmoid, LeakyReLU, GELU, Softplus, Identity), so it has no "
+            f"place in the lecture's formulas a_k = b_k + W_k h_(k−1), h_k = g(a_k)"
+        )
+    if not layers:
+        raise ValueError(f"compare: layer '{name}' ({kind}) comes before the first Linear; "
+                         f"the network must start with a_1 = b_1 + W_1 x")
+    if layers[-1].act is not None:
+        raise ValueError(
+            f"compare: layer '{name}' ({kind}) follows the activation "
+            f"'{layers[-1].act_name}'; the formulas have one g per layer"
+        )
+    layers[-1].act, layers[-1].act_name, layers[-1].g = m, name, g
+    if last:
+        raise ValueError(
+            f"compare: the last layer '{name}' ({kind}) is an activation; the last layer "
+            f"must be a Linear giving the logits a_L (softmax/identity is the loss's job)"
+        )
 
 
 @contextmanager
@@ -388,21 +369,38 @@ def compare(
     Raises:
         ValueError: x/y do not fit the model.
     """
-    import minigrad.functional as F
-    from minigrad.tensor import Tensor
-
-    _check(loss, reduction)
+    check_loss(loss, reduction)
     try:
         layers = _map_model(model)
     except ValueError:
         # not the lecture's network: compare it layer by layer with each layer's formulas
-        from minigrad.reference.layerwise import compare_layers
-
         return compare_layers(model, x, y, loss, reduction, dtype, keep_grads)
-    L = len(layers)
     W_dtype = layers[0].linear.weight.data.dtype
-    dt = _as_dtype(dtype) if dtype is not None else W_dtype
+    dt = as_dtype(dtype) if dtype is not None else W_dtype
     tol = tolerance(dt)
+    X, Y = _examples(layers, x, y, loss)
+    run = _run_layers(model, layers, X, Y, loss, reduction, keep_grads)
+
+    # the formulas, from scratch, on the same weights and inputs
+    P = [(np.asarray(W.data, np.float64),
+          None if b is None else np.asarray(b.data, np.float64)) for W, b in run.params]
+    ref = backward(P, X.astype(np.float64), Y, [ly.g for ly in layers[:-1]], loss, reduction)
+    nL = layers[-1].linear.weight.data.shape[0]
+    c = loss_scale(loss, reduction, nL)
+    rows = _Rows(tol, W_dtype)
+    _forward_rows(rows, run, layers, P, ref, loss, c)
+    _backward_rows(rows, run, layers, P, ref, X, Y, loss, reduction, c)
+    n0 = X.shape[1]
+    return Report(
+        rows=rows.rows, loss=loss, reduction=reduction, dtype=str(np.dtype(dt)),
+        batch=X.shape[0], sizes=[n0] + [ly.linear.weight.data.shape[0] for ly in layers],
+        activations=[str(ly.g) for ly in layers[:-1]], scale=c, tol=tol, output=run.out,
+    )
+
+
+def _examples(layers: list[_Layer], x: Any, y: Any, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    """x as a batch of rows (one example becomes a batch of one) and the targets as the
+    formulas take them."""
     X = np.asarray(getattr(x, "data", x))
     single = X.ndim == 1
     if single:
@@ -411,13 +409,34 @@ def compare(
     if X.ndim != 2 or X.shape[1] != n0:
         raise ValueError(f"compare: x must be a batch of rows (N, {n0}) for layer "
                          f"'{layers[0].name}' (in_features {n0}); got shape {X.shape}")
-    N = X.shape[0]
     nL = layers[-1].linear.weight.data.shape[0]
-    Y = _targets(y, loss, N, nL, single)
+    return X, as_targets(y, loss, X.shape[0], nL, single)
+
+
+@dataclass
+class _Run:
+    """Autograd's run of the lecture's network: every ``a_k`` and ``h_k`` (``h[0]`` is x),
+    the loss, and the gradients it left on each ``W_k`` and ``b_k``."""
+
+    params: list[tuple[Any, Any]]
+    a: dict[int, Any]
+    h: dict[int, Any]
+    out: Any
+    grad_W: dict[int, Any]
+    grad_b: dict[int, Any]
+
+
+def _run_layers(model: Any, layers: list[_Layer], X: np.ndarray, Y: np.ndarray, loss: str,
+                reduction: str, keep_grads: bool) -> _Run:
+    """Calls each module in turn with autograd on, keeping every ``a_k`` and ``h_k``
+    (``retain_grad()``), then the loss and one ``backward()``."""
+    import minigrad.functional as F
+    from minigrad.tensor import Tensor
+
+    L = len(layers)
+    W_dtype = layers[0].linear.weight.data.dtype
     params = [(ly.linear.weight, getattr(ly.linear, "bias", None)) for ly in layers]
     tensors = [p for pair in params for p in pair if p is not None]
-
-    # --- autograd, layer by layer, keeping every a_k and h_k
     with _grads_kept(tensors, keep_grads):
         h0 = Tensor(X.astype(W_dtype), requires_grad=True, name="x")
         a: dict[int, Any] = {}
@@ -436,29 +455,35 @@ def compare(
         out.name = "L"
         out.retain_grad()
         out.backward()
-        auto_W = {k: params[k - 1][0].grad for k in range(1, L + 1)}
-        auto_b = {k: getattr(params[k - 1][1], "grad", None) for k in range(1, L + 1)}
+        grad_W = {k: params[k - 1][0].grad for k in range(1, L + 1)}
+        grad_b = {k: getattr(params[k - 1][1], "grad", None) for k in range(1, L + 1)}
     _same_as_model(model, h0, a[L], layers)
+    return _Run(params, a, h, out, grad_W, grad_b)
 
-    # --- the formulas, from scratch, on the same weights and inputs
-    P = [(np.asarray(W.data, np.float64),
-          None if b is None else np.asarray(b.data, np.float64)) for W, b in params]
-    g = [ly.g for ly in layers[:-1]]
-    ref = backward(P, X.astype(np.float64), Y, g, loss, reduction)
-    c = loss_scale(loss, reduction, nL)
 
-    def arr(t: Any) -> np.ndarray:
-        return np.asarray(t.data, dtype=np.float64)
+def _array(t: Any) -> np.ndarray:
+    return np.asarray(t.data, dtype=np.float64)
 
-    def grad_of(t: Any) -> np.ndarray:
-        # no gradient at all means the sweep never reached t: NaN makes every check fail
-        return np.full(t.shape, np.nan) if t.grad is None else arr(t.grad)
 
-    rows: list[Row] = []
+def _grad_of(t: Any) -> np.ndarray:
+    # no gradient at all means the sweep never reached t: NaN makes every check fail
+    return np.full(t.shape, np.nan) if t.grad is None else _array(t.grad)
 
-    def add(k: int, q: str, formula: str, kind: str, got: Any, want: np.ndarray,
+
+@dataclass
+class _Rows:
+    """The report's rows as they are written, each judged against the tolerance."""
+
+    tol: float
+    W_dtype: Any
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, k: int, q: str, formula: str, kind: str, got: Any, want: np.ndarray,
             step: np.ndarray | None = None, rank_of: Any = None) -> None:
-        got_a = np.full(np.shape(want), np.nan) if got is None else arr(got)
+        """Autograd's `got` beside the formula's `want`, and beside the formula's one
+        `step` on autograd's own inputs; with `rank_of`, the rank of autograd's ``∇W_k``."""
+        tol = self.tol
+        got_a = np.full(np.shape(want), np.nan) if got is None else _array(got)
         d, rel, scale = _errors(got_a, want)
         ok = d <= tol * scale
         step_rel = None
@@ -468,66 +493,76 @@ def compare(
             ok = ok and sd <= tol * sscale
         rank = None
         if rank_of is not None:
-            rank = _rank(got_a, rtol=max(tol, 1e3 * float(np.finfo(W_dtype).eps)))
+            rank = _rank(got_a, rtol=max(tol, 1e3 * float(np.finfo(self.W_dtype).eps)))
             ok = ok and rank is not None and rank <= 1
-        rows.append(Row(k, q, formula, kind, tuple(got_a.shape), d, rel, step_rel, rank, tol,
-                        bool(ok)))
+        self.rows.append(Row(k, q, formula, kind, tuple(got_a.shape), d, rel, step_rel, rank,
+                             tol, bool(ok)))
 
-    # forward rows: the values autograd differentiated
+
+def _forward_rows(rows: _Rows, run: _Run, layers: list[_Layer], P: list[Any], ref: Any,
+                  loss: str, c: float) -> None:
+    """The values autograd differentiated: every ``a_k``, ``h_k`` and the loss."""
+    L = len(layers)
+    a, h = run.a, run.h
     for k in range(1, L + 1):
         bias = f"b_{k} + " if P[k - 1][1] is not None else ""
-        add(k, f"a_{k}", f"{bias}W_{k} h_{k - 1}", "forward", a[k], ref.forward.a[k])
+        rows.add(k, f"a_{k}", f"{bias}W_{k} h_{k - 1}", "forward", a[k], ref.forward.a[k])
         if k < L and h[k] is not a[k]:
-            add(k, f"h_{k}", f"{_symbol(layers[k - 1].g)}(a_{k})", "forward", h[k],
-                ref.forward.h[k])
+            rows.add(k, f"h_{k}", f"{_symbol(layers[k - 1].g)}(a_{k})", "forward", h[k],
+                     ref.forward.h[k])
     lecture_loss = "−log ŷ_ℓ" if loss == "ce" else "½‖ŷ − y‖²"
-    add(L, "L", lecture_loss if c == 1 else f"{c:g} × {lecture_loss}", "forward", out,
-        np.asarray(c * ref.loss))
+    rows.add(L, "L", lecture_loss if c == 1 else f"{c:g} × {lecture_loss}", "forward", run.out,
+             np.asarray(c * ref.loss))
 
-    # backward rows, in the order of the sweep; "step" applies each formula to autograd's own
-    # inputs of that step, which pins a wrong step to the layer where it happens
-    ga = {k: grad_of(a[k]) for k in a}
-    gh = {k: grad_of(h[k]) for k in h}
-    aL = arr(a[L])
+
+def _output_step(aL: np.ndarray, Y: np.ndarray, loss: str, reduction: str, c: float,
+                 ) -> np.ndarray:
+    """The loss's gradient at the logits, ``−(e(ℓ) − ŷ)`` or ``ŷ − y`` (scaled as minigrad's
+    loss), from autograd's own logits."""
     if loss == "ce":
         e = np.zeros_like(aL)
-        e[np.arange(N), Y] = 1.0
+        e[np.arange(aL.shape[0]), Y] = 1.0
         shifted = np.exp(aL - aL.max(axis=1, keepdims=True))
-        step_aL = -(e - shifted / shifted.sum(axis=1, keepdims=True))
+        step = -(e - shifted / shifted.sum(axis=1, keepdims=True))
     else:
-        step_aL = aL - Y
-    step_aL *= c / (N if reduction == "mean" else 1)
+        step = aL - Y
+    step *= c / (aL.shape[0] if reduction == "mean" else 1)
+    return step
+
+
+def _backward_rows(rows: _Rows, run: _Run, layers: list[_Layer], P: list[Any], ref: Any,
+                   X: np.ndarray, Y: np.ndarray, loss: str, reduction: str, c: float) -> None:
+    """The gradients, in the order of the sweep; "step" applies each formula to autograd's
+    own inputs of that step, which pins a wrong step to the layer where it happens."""
+    L = len(layers)
+    a, h = run.a, run.h
+    ga = {k: _grad_of(a[k]) for k in a}
+    gh = {k: _grad_of(h[k]) for k in h}
     top = "−(e(ℓ) − ŷ)" if loss == "ce" else "ŷ − y"
-    add(L, f"∇a_{L}", top if c == 1 else f"{c:g} × ({top})", "backward", a[L].grad,
-        c * ref.a[L], step=step_aL)
+    rows.add(L, f"∇a_{L}", top if c == 1 else f"{c:g} × ({top})", "backward", a[L].grad,
+             c * ref.a[L], step=_output_step(_array(a[L]), Y, loss, reduction, c))
     for k in range(L, 0, -1):
         W_k = P[k - 1][0]
-        h_prev = arr(h[k - 1])
+        h_prev = _array(h[k - 1])
         # h_{k−1} is a_{k−1} itself when no activation module sits between two Linears
         hn = f"h_{k - 1}" if k == 1 or h[k - 1] is not a[k - 1] else f"a_{k - 1}"
-        add(k, f"∇W_{k}", f"∇a_{k}·{hn}ᵀ", "backward", auto_W[k], c * ref.W[k],
-            step=ga[k].T @ h_prev, rank_of=auto_W[k] if N == 1 else None)
+        rows.add(k, f"∇W_{k}", f"∇a_{k}·{hn}ᵀ", "backward", run.grad_W[k], c * ref.W[k],
+                 step=ga[k].T @ h_prev, rank_of=run.grad_W[k] if X.shape[0] == 1 else None)
         if P[k - 1][1] is not None:
-            add(k, f"∇b_{k}", f"∇a_{k}", "backward", auto_b[k], c * ref.b[k],
-                step=ga[k].sum(axis=0))
+            rows.add(k, f"∇b_{k}", f"∇a_{k}", "backward", run.grad_b[k], c * ref.b[k],
+                     step=ga[k].sum(axis=0))
         if hn.startswith("h"):
-            add(k - 1, f"∇h_{k - 1}", f"W_{k}ᵀ·∇a_{k}", "backward", h[k - 1].grad,
-                c * ref.h[k - 1], step=ga[k] @ W_k)
+            rows.add(k - 1, f"∇h_{k - 1}", f"W_{k}ᵀ·∇a_{k}", "backward", h[k - 1].grad,
+                     c * ref.h[k - 1], step=ga[k] @ W_k)
         if k > 1:
             g_k = layers[k - 2].g
             if hn.startswith("h"):
                 formula = f"∇h_{k - 1} ⊙ {_symbol(g_k)}′(a_{k - 1})"
             else:
                 formula = f"W_{k}ᵀ·∇a_{k}"
-            step = gh[k - 1] * g_k.g_prime(arr(a[k - 1]))
-            add(k - 1, f"∇a_{k - 1}", formula, "backward", a[k - 1].grad, c * ref.a[k - 1],
-                step=step)
-
-    return Report(
-        rows=rows, loss=loss, reduction=reduction, dtype=str(np.dtype(dt)), batch=N,
-        sizes=[n0] + [ly.linear.weight.data.shape[0] for ly in layers],
-        activations=[str(ly.g) for ly in layers[:-1]], scale=c, tol=tol, output=out,
-    )
+            step = gh[k - 1] * g_k.g_prime(_array(a[k - 1]))
+            rows.add(k - 1, f"∇a_{k - 1}", formula, "backward", a[k - 1].grad,
+                     c * ref.a[k - 1], step=step)
 
 
 _SYMBOLS = {"sigmoid": "σ", "linear": "id"}

@@ -53,6 +53,13 @@ def _pair(v: Any) -> tuple[int, int]:
     return int(v), int(v)
 
 
+def _pool_window(kernel_size: Any, stride: Any, padding: Any
+                 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """A pooling's window k, stride s (k when None, as PyTorch) and padding p, as pairs."""
+    k = _pair(kernel_size)
+    return k, k if stride is None else _pair(stride), _pair(padding)
+
+
 def windows(xp: np.ndarray, k: tuple[int, int], s: tuple[int, int],
             d: tuple[int, int] = (1, 1)) -> np.ndarray:
     """The view ``(N, C, H_out, W_out, kh, kw)`` of the padded input's windows:
@@ -142,18 +149,15 @@ def conv1d_backward(delta: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int
 def max_pool2d_forward(x: np.ndarray, kernel_size: Any, stride: Any = None,
                        padding: Any = 0) -> np.ndarray:
     """``y[n, c, i, j] = max_{p,q} x[n, c, s·i + p, s·j + q]`` (padding with −∞)."""
-    k = _pair(kernel_size)
-    s = k if stride is None else _pair(stride)
-    win = windows(_pad(x, _pair(padding), -np.inf), k, s)
+    k, s, p = _pool_window(kernel_size, stride, padding)
+    win = windows(_pad(x, p, -np.inf), k, s)
     return win.max(axis=(4, 5))
 
 
 def max_pool2d_backward(delta: np.ndarray, x: np.ndarray, kernel_size: Any,
                         stride: Any = None, padding: Any = 0) -> np.ndarray:
     """``∇x``: each window's δ routed to its arg-max (the first on a tie), 0 elsewhere."""
-    k = _pair(kernel_size)
-    s = k if stride is None else _pair(stride)
-    p = _pair(padding)
+    k, s, p = _pool_window(kernel_size, stride, padding)
     xp = _pad(x, p, -np.inf)
     win = windows(xp, k, s)
     N, C, Ho, Wo = delta.shape
@@ -169,17 +173,14 @@ def max_pool2d_backward(delta: np.ndarray, x: np.ndarray, kernel_size: Any,
 def avg_pool2d_forward(x: np.ndarray, kernel_size: Any, stride: Any = None,
                        padding: Any = 0) -> np.ndarray:
     """``y = (1/k²) Σ_{p,q} x[n, c, s·i + p, s·j + q]`` (padded zeros counted)."""
-    k = _pair(kernel_size)
-    s = k if stride is None else _pair(stride)
-    return windows(_pad(x, _pair(padding)), k, s).mean(axis=(4, 5))
+    k, s, p = _pool_window(kernel_size, stride, padding)
+    return windows(_pad(x, p), k, s).mean(axis=(4, 5))
 
 
 def avg_pool2d_backward(delta: np.ndarray, x: np.ndarray, kernel_size: Any,
                         stride: Any = None, padding: Any = 0) -> np.ndarray:
     """``∇x``: every input of a window gets ``δ/k²`` of that window's δ."""
-    k = _pair(kernel_size)
-    s = k if stride is None else _pair(stride)
-    p = _pair(padding)
+    k, s, p = _pool_window(kernel_size, stride, padding)
     xp_shape = (x.shape[0], x.shape[1], x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1])
     dxp = np.zeros(xp_shape, dtype=delta.dtype)
     Ho, Wo = delta.shape[2:]

@@ -153,7 +153,7 @@ class Activation:
 ActivationSpec = str | Activation | Sequence[str | Activation]
 
 
-def _activations(activation: ActivationSpec, L: int) -> list[Activation]:
+def hidden_activations(activation: ActivationSpec, L: int) -> list[Activation]:
     """One `Activation` per hidden layer ``k = 1 … L−1``."""
     specs: list[str | Activation]
     if isinstance(activation, (str, Activation)):

@@ -53,7 +53,7 @@ class LayerFormula:
     """Returns None when the formula applies, else why not."""
 
 
-def _p(module: Any, name: str) -> np.ndarray | None:
+def _param(module: Any, name: str) -> np.ndarray | None:
     """A parameter (or buffer) of the module as float64, or None when absent."""
     t = getattr(module, name, None)
     return None if t is None else np.asarray(t.data, dtype=np.float64)
@@ -61,11 +61,11 @@ def _p(module: Any, name: str) -> np.ndarray | None:
 
 # --------------------------------------------------------------------------- dense
 def _linear_fwd(m: Any, xs: list[np.ndarray], _: np.ndarray) -> tuple[np.ndarray, Any]:
-    return _dense.linear_forward(xs[0], _p(m, "weight"), _p(m, "bias")), None  # type: ignore[arg-type]
+    return _dense.linear_forward(xs[0], _param(m, "weight"), _param(m, "bias")), None  # type: ignore[arg-type]
 
 
 def _linear_bwd(m: Any, xs: list[np.ndarray], _: Any, delta: np.ndarray) -> dict[str, np.ndarray]:
-    W = _p(m, "weight")
+    W = _param(m, "weight")
     assert W is not None
     dx, dW, db = _dense.linear_backward(delta, xs[0], W, bias=getattr(m, "bias", None) is not None)
     out = {"x": dx, "weight": dW}
@@ -117,29 +117,31 @@ def _conv_applies(m: Any) -> str | None:
 
 
 def _conv2d_fwd(m: Any, xs: list[np.ndarray], _: np.ndarray) -> tuple[np.ndarray, Any]:
-    return _conv.conv2d_forward(xs[0], _p(m, "weight"), _p(m, "bias"), **_conv_args(m)), None  # type: ignore[arg-type]
+    out = _conv.conv2d_forward(xs[0], _param(m, "weight"), _param(m, "bias"),  # type: ignore[arg-type]
+                               **_conv_args(m))
+    return out, None
 
 
 def _conv2d_bwd(m: Any, xs: list[np.ndarray], _: Any, delta: np.ndarray) -> dict[str, np.ndarray]:
-    dx, dW, db = _conv.conv2d_backward(delta, xs[0], _p(m, "weight"), **_conv_args(m))  # type: ignore[arg-type]
+    dx, dW, db = _conv.conv2d_backward(delta, xs[0], _param(m, "weight"), **_conv_args(m))  # type: ignore[arg-type]
     out = {"x": dx, "weight": dW}
     if getattr(m, "bias", None) is not None:
         out["bias"] = db
     return out
 
 
-def _one(v: Any) -> int:
+def _as_int(v: Any) -> int:
     return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
 
 
 def _conv1d_fwd(m: Any, xs: list[np.ndarray], _: np.ndarray) -> tuple[np.ndarray, Any]:
-    a = {k: _one(v) if k != "groups" else int(v) for k, v in _conv_args(m).items()}
-    return _conv.conv1d_forward(xs[0], _p(m, "weight"), _p(m, "bias"), **a), None  # type: ignore[arg-type]
+    a = {k: _as_int(v) if k != "groups" else int(v) for k, v in _conv_args(m).items()}
+    return _conv.conv1d_forward(xs[0], _param(m, "weight"), _param(m, "bias"), **a), None  # type: ignore[arg-type]
 
 
 def _conv1d_bwd(m: Any, xs: list[np.ndarray], _: Any, delta: np.ndarray) -> dict[str, np.ndarray]:
-    a = {k: _one(v) if k != "groups" else int(v) for k, v in _conv_args(m).items()}
-    dx, dW, db = _conv.conv1d_backward(delta, xs[0], _p(m, "weight"), **a)  # type: ignore[arg-type]
+    a = {k: _as_int(v) if k != "groups" else int(v) for k, v in _conv_args(m).items()}
+    dx, dW, db = _conv.conv1d_backward(delta, xs[0], _param(m, "weight"), **a)  # type: ignore[arg-type]
     out = {"x": dx, "weight": dW}
     if getattr(m, "bias", None) is not None:
         out["bias"] = db
@@ -185,9 +187,9 @@ def _bn_uses_batch(m: Any) -> bool:
 def _bn_fwd(m: Any, xs: list[np.ndarray], _: np.ndarray) -> tuple[np.ndarray, Any]:
     batch = _bn_uses_batch(m)
     return _norm.batch_norm_forward(
-        xs[0], _p(m, "weight"), _p(m, "bias"), float(m.eps), training=batch,
-        running_mean=None if batch else _p(m, "running_mean"),
-        running_var=None if batch else _p(m, "running_var"))
+        xs[0], _param(m, "weight"), _param(m, "bias"), float(m.eps), training=batch,
+        running_mean=None if batch else _param(m, "running_mean"),
+        running_var=None if batch else _param(m, "running_var"))
 
 
 def _affine(m: Any, out: dict[str, np.ndarray], dg: np.ndarray, db: np.ndarray
@@ -200,27 +202,27 @@ def _affine(m: Any, out: dict[str, np.ndarray], dg: np.ndarray, db: np.ndarray
 
 
 def _bn_bwd(m: Any, xs: list[np.ndarray], cache: Any, delta: np.ndarray) -> dict[str, np.ndarray]:
-    dx, dg, db = _norm.batch_norm_backward(delta, cache, _p(m, "weight"))
+    dx, dg, db = _norm.batch_norm_backward(delta, cache, _param(m, "weight"))
     return _affine(m, {"x": dx}, dg, db)
 
 
 def _ln_fwd(m: Any, xs: list[np.ndarray], _: np.ndarray) -> tuple[np.ndarray, Any]:
-    return _norm.layer_norm_forward(xs[0], tuple(m.normalized_shape), _p(m, "weight"),
-                                    _p(m, "bias"), float(m.eps))
+    return _norm.layer_norm_forward(xs[0], tuple(m.normalized_shape), _param(m, "weight"),
+                                    _param(m, "bias"), float(m.eps))
 
 
 def _ln_bwd(m: Any, xs: list[np.ndarray], cache: Any, delta: np.ndarray) -> dict[str, np.ndarray]:
-    dx, dg, db = _norm.layer_norm_backward(delta, cache, _p(m, "weight"))
+    dx, dg, db = _norm.layer_norm_backward(delta, cache, _param(m, "weight"))
     return _affine(m, {"x": dx}, dg, db)
 
 
 # --------------------------------------------------------------------------- the rest
 def _emb_fwd(m: Any, xs: list[np.ndarray], _: np.ndarray) -> tuple[np.ndarray, Any]:
-    return _embedding.embedding_forward(xs[0].astype(np.intp), _p(m, "weight")), None  # type: ignore[arg-type]
+    return _embedding.embedding_forward(xs[0].astype(np.intp), _param(m, "weight")), None  # type: ignore[arg-type]
 
 
 def _emb_bwd(m: Any, xs: list[np.ndarray], _: Any, delta: np.ndarray) -> dict[str, np.ndarray]:
-    W = _p(m, "weight")
+    W = _param(m, "weight")
     assert W is not None
     return {"weight": _embedding.embedding_backward(delta, xs[0].astype(np.intp), W.shape[0])}
 
@@ -236,8 +238,8 @@ def _dropout_bwd(m: Any, xs: list[np.ndarray], mask: Any, delta: np.ndarray
 
 
 def _csa_params(m: Any) -> tuple[Any, Any, Any, Any]:
-    return (_p(m, "in_proj_weight"), _p(m, "in_proj_bias"), _p(m.out_proj, "weight"),
-            _p(m.out_proj, "bias"))
+    return (_param(m, "in_proj_weight"), _param(m, "in_proj_bias"), _param(m.out_proj, "weight"),
+            _param(m.out_proj, "bias"))
 
 
 def _csa_applies(m: Any) -> str | None:

@@ -24,7 +24,6 @@ through it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from minigrad.reference import layers as _layers
 from minigrad.reference import losses as _losses
+from minigrad.reference.measure import as_dtype, errors, table_lines, tolerance
 
 __all__ = ["LayerReport", "LayerRow", "compare_layers"]
 
@@ -134,13 +134,7 @@ class LayerReport:
             table.append([where, r.quantity, ("= " + r.formula) if r.status != "no formula"
                           else r.formula, str(r.shape), num(r.max_abs), num(r.max_rel),
                           num(r.step_rel), mark])
-        widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-        lines = [head]
-        kinds = [None] + [r.kind for r in self.rows]
-        for i, t in enumerate(table):
-            if i and kinds[i] != kinds[i - 1]:
-                lines.append(f"{kinds[i]}:")
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+        lines = [head, *table_lines(table, [r.kind for r in self.rows])]
         lines.append("max|Δ| = max |autograd − formula|, the gradients from the chain of "
                      "formulas from the loss down; rel = max|Δ| / max |formula|;")
         lines.append("step = the layer's formula applied to autograd's own inputs and δ")
@@ -169,21 +163,6 @@ class _Unit:
     cache: Any = None
 
 
-def _errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float, float]:
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        return math.inf, math.inf, 1.0  # a formula of the wrong shape (a missing transpose)
-    if got.size == 0:
-        return 0.0, 0.0, 1.0
-    d = float(np.max(np.abs(got - want)))
-    m = float(np.max(np.abs(want)))
-    if math.isnan(d):
-        d = math.inf
-    rel = d / m if m > 0 else (0.0 if d == 0 else math.inf)
-    return d, rel, max(1.0, m)
-
-
 def _units(G: Any, order: list[int], model: Any) -> tuple[dict[int, _Unit], list[_Unit]]:
     """Which unit each node belongs to (glue nodes belong to none), units in forward order."""
     named = dict(model.named_modules())
@@ -193,19 +172,9 @@ def _units(G: Any, order: list[int], model: Any) -> tuple[dict[int, _Unit], list
         path = G.nodes[nid]["module"]
         if not path or G.nodes[nid]["is_leaf"]:
             continue
-        parts = str(path).split(".")
-        unit_path = None
-        for i in range(1, len(parts) + 1):
-            p = ".".join(parts[:i])
-            m = named.get(p)
-            if m is not None and _layers.formula_for(m)[1] is not None:
-                unit_path = p
-                break
+        unit_path = _unit_path(str(path), named)
         if unit_path is None:
-            m = named.get(str(path))
-            if m is None or any(True for _ in m.named_children()):
-                continue  # a container's own ops: glue
-            unit_path = str(path)
+            continue  # a container's own ops: glue
         u = by_path.get(unit_path)
         if u is None:
             m = named[unit_path]
@@ -215,31 +184,50 @@ def _units(G: Any, order: list[int], model: Any) -> tuple[dict[int, _Unit], list
         u.nodes.add(nid)
         of_node[nid] = u
     index = {nid: i for i, nid in enumerate(order)}
-    units = []
-    for u in by_path.values():
-        owned = {id(p): n for n, p in u.module.named_parameters()}
-        if hasattr(u.module, "named_buffers"):
-            owned.update({id(b): n for n, b in u.module.named_buffers()})
-        outs = [n for n in u.nodes if any(v not in u.nodes for v in G.successors(n))]
-        # inputs in the order the layer's ops take them: x before a constant it multiplies by
-        for n in sorted(u.nodes, key=index.__getitem__):
-            for a in G.nodes[n]["tensor"]._ctx.inputs:
-                aid = id(a)
-                if aid in u.nodes or aid in u.inputs:
-                    continue
-                if aid in owned:
-                    u.params[owned[aid]] = a
-                elif G.nodes[aid]["is_leaf"] and _inside(G.nodes[aid]["module"], u.name):
-                    continue  # a constant the layer made itself (a mask): part of it
-                else:
-                    u.inputs.append(aid)
-        if len(outs) != 1:
-            u.formula, u.why = None, f"{len(outs)} outputs (called more than once?)"
-            outs = sorted(outs, key=index.__getitem__)[-1:]
-        u.out = outs[0]
-        units.append(u)
+    units = [_wire(G, u, index) for u in by_path.values()]
     units.sort(key=lambda u: index[u.out])
     return of_node, units
+
+
+def _unit_path(path: str, named: dict[str, Any]) -> str | None:
+    """The unit an op made inside the module at `path` belongs to: the outermost module
+    with a formula around it, else the module itself if it has no children (a custom layer
+    without a formula); None for a container's own ops."""
+    parts = path.split(".")
+    for i in range(1, len(parts) + 1):
+        p = ".".join(parts[:i])
+        m = named.get(p)
+        if m is not None and _layers.formula_for(m)[1] is not None:
+            return p
+    m = named.get(path)
+    if m is None or any(True for _ in m.named_children()):
+        return None
+    return path
+
+
+def _wire(G: Any, u: _Unit, index: dict[int, int]) -> _Unit:
+    """Finds the unit's inputs, parameters and one output in the graph."""
+    owned = {id(p): n for n, p in u.module.named_parameters()}
+    if hasattr(u.module, "named_buffers"):
+        owned.update({id(b): n for n, b in u.module.named_buffers()})
+    outs = [n for n in u.nodes if any(v not in u.nodes for v in G.successors(n))]
+    # inputs in the order the layer's ops take them: x before a constant it multiplies by
+    for n in sorted(u.nodes, key=index.__getitem__):
+        for a in G.nodes[n]["tensor"]._ctx.inputs:
+            aid = id(a)
+            if aid in u.nodes or aid in u.inputs:
+                continue
+            if aid in owned:
+                u.params[owned[aid]] = a
+            elif G.nodes[aid]["is_leaf"] and _inside(G.nodes[aid]["module"], u.name):
+                continue  # a constant the layer made itself (a mask): part of it
+            else:
+                u.inputs.append(aid)
+    if len(outs) != 1:
+        u.formula, u.why = None, f"{len(outs)} outputs (called more than once?)"
+        outs = sorted(outs, key=index.__getitem__)[-1:]
+    u.out = outs[0]
+    return u
 
 
 def _inside(module: Any, path: str) -> bool:
@@ -286,18 +274,33 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
     Returns:
         a `LayerReport`.
     """
-    import minigrad
-    import minigrad.functional as F
-    from minigrad.graph import topological_order
-    from minigrad.reference.comparison import _as_dtype, tolerance
-    from minigrad.tensor import Tensor
-
-    _losses._check(loss, reduction)
+    _losses.check_loss(loss, reduction)
     params = list(model.parameters())
     p_dtype = params[0].data.dtype if params else np.dtype(np.float64)
-    dt = _as_dtype(dtype) if dtype is not None else p_dtype
+    dt = as_dtype(dtype) if dtype is not None else p_dtype
     tol = tolerance(dt)
     X = np.asarray(getattr(x, "data", x))
+    logits = _forward(model, X, p_dtype)
+    loss_in, Y, out = _loss(logits, y, loss, reduction, p_dtype)
+    run = _autograd(model, out, loss_in)
+    table = _Table(loss, tol)
+    _forward_rows(table, run)
+    delta = _loss_rows(table, run, loss_in, Y, loss, reduction)
+    _backward_rows(table, run, delta)
+    if keep_grads:
+        for p in params:
+            p.grad = None
+        out.backward()
+    return LayerReport(table.rows, type(model).__name__, loss, reduction, str(np.dtype(dt)),
+                       tuple(X.shape), tol, output=out)
+
+
+# --------------------------------------------------------------------------- autograd's run
+def _forward(model: Any, X: np.ndarray, p_dtype: np.dtype) -> Any:
+    """``model(x)`` with autograd: a float x requires grad (it gets a ``∇x`` row), integer
+    indices are fed as they are. The model's buffers are left as they were."""
+    from minigrad.tensor import Tensor
+
     if X.dtype.kind == "f":
         xt = Tensor(X.astype(p_dtype), requires_grad=True, name="x")
     else:
@@ -312,6 +315,16 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
             b.data[...] = saved
     if not isinstance(logits, Tensor):
         raise TypeError(f"compare: the model returned a {type(logits).__name__}, not a Tensor")
+    return logits
+
+
+def _loss(logits: Any, y: Any, loss: str, reduction: str, p_dtype: np.dtype,
+          ) -> tuple[Any, np.ndarray, Any]:
+    """The loss's input (the logits, one row per class prediction for ``"ce"``), the
+    targets as the formulas take them, and the loss tensor ``L``."""
+    import minigrad.functional as F
+    from minigrad.tensor import Tensor
+
     Y = np.asarray(getattr(y, "data", y))
     if loss == "ce":
         C = logits.shape[-1]
@@ -328,12 +341,52 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
         flat = logits
         out = F.mse_loss(logits, Tensor(Y.astype(p_dtype), name="y"), reduction=reduction)
     out.name = "L"
+    return flat, Y, out
+
+
+@dataclass
+class _Run:
+    """Autograd's run: the loss's graph in forward order, its layers (units), and autograd's
+    gradient at every layer's output, inputs and parameters (by tensor id)."""
+
+    G: Any
+    order: list[int]
+    of_node: dict[int, _Unit]
+    units: list[_Unit]
+    auto: dict[int, np.ndarray]
+    out: int
+    loss_in: int
+    positions: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.positions = {id(u): i for i, u in enumerate(self.units, start=1)}
+
+    def array(self, nid: int) -> np.ndarray:
+        return np.asarray(self.G.nodes[nid]["tensor"].data)
+
+    def inputs_of(self, u: _Unit) -> list[np.ndarray]:
+        """The layer's inputs as its formulas take them: floats in float64, indices as
+        they are."""
+        return [np.asarray(self.array(n), np.float64) if self.array(n).dtype.kind == "f"
+                else self.array(n) for n in u.inputs]
+
+    def through(self, nodes: set[int], out: int, delta: np.ndarray) -> dict[int, np.ndarray]:
+        """Autograd's gradient through the ops of `nodes` alone, from `delta` at `out`."""
+        return _local_vjp(self.G, self.order, nodes, out, delta)
+
+    def position(self, u: _Unit) -> int:
+        """The layer's place in the forward order: 1, 2, …"""
+        return self.positions[id(u)]
+
+
+def _autograd(model: Any, out: Any, loss_in: Any) -> _Run:
+    """The graph of `out`, its units, and autograd's gradients there, by its own sweep."""
+    import minigrad
+    from minigrad.graph import topological_order
 
     G = minigrad.graph(out)
     order = topological_order(G)
     of_node, units = _units(G, order, model)
-
-    # autograd's gradients at every layer's output, inputs and parameters, by its own sweep
     wanted: dict[int, Any] = {}
     for u in units:
         for nid in [u.out, *u.inputs]:
@@ -343,127 +396,157 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
         for p in u.params.values():
             if p.requires_grad:
                 wanted[id(p)] = p
-    wanted[id(flat)] = flat
+    wanted[id(loss_in)] = loss_in
     got = minigrad.grad(out, list(wanted.values()), retain_graph=True, allow_unused=True)
     auto = {nid: (np.zeros(t.shape) if g is None else np.asarray(g.data, np.float64))
             for (nid, t), g in zip(wanted.items(), got)}
+    return _Run(G, order, of_node, units, auto, id(out), id(loss_in))
 
-    def arr(nid: int) -> np.ndarray:
-        return np.asarray(G.nodes[nid]["tensor"].data)
 
-    rows: list[LayerRow] = []
+# --------------------------------------------------------------------------- the rows
+@dataclass
+class _Table:
+    """The report's rows as they are written, each judged against the tolerance."""
 
-    def add(u: _Unit | None, idx: int, quantity: str, formula: str, kind: str,
+    loss: str
+    tol: float
+    rows: list[LayerRow] = field(default_factory=list)
+
+    def add(self, u: _Unit | None, idx: int, quantity: str, formula: str, kind: str,
             autograd: np.ndarray, chain: np.ndarray | None, step: np.ndarray | None) -> None:
+        """A row of `u` (None: the loss): autograd's value beside the chain of formulas
+        (None: no formula) and beside the formula's one step on autograd's own inputs."""
         module = "(loss)" if u is None else (u.name or "<model>")
-        layer = loss if u is None else u.layer
+        layer = self.loss if u is None else u.layer
+        shape = tuple(np.shape(autograd))
         if chain is None:
-            rows.append(LayerRow(idx, module, layer, quantity, formula, kind,
-                                 tuple(np.shape(autograd)), None, None, None, tol,
-                                 "no formula"))
+            self.rows.append(LayerRow(idx, module, layer, quantity, formula, kind, shape, None,
+                                      None, None, self.tol, "no formula"))
             return
-        d, rel, scale = _errors(autograd, chain)
-        ok = d <= tol * scale
+        d, rel, scale = errors(autograd, chain)
+        ok = d <= self.tol * scale
         step_rel = step_ok = None
         if step is not None:
-            sd, step_rel, sscale = _errors(autograd, step)
-            step_ok = sd <= tol * sscale
+            sd, step_rel, sscale = errors(autograd, step)
+            step_ok = sd <= self.tol * sscale
             ok = ok and step_ok
-        rows.append(LayerRow(idx, module, layer, quantity, formula, kind,
-                             tuple(np.shape(autograd)), d, rel, step_rel, tol,
-                             "match" if ok else "differs", step_ok))
+        self.rows.append(LayerRow(idx, module, layer, quantity, formula, kind, shape, d, rel,
+                                  step_rel, self.tol, "match" if ok else "differs", step_ok))
 
-    # --- forward: each formula on autograd's own inputs of its layer
-    position = {id(u): i for i, u in enumerate(units, start=1)}
-    for u in units:
-        xs = [np.asarray(arr(n), np.float64) if arr(n).dtype.kind == "f" else arr(n)
-              for n in u.inputs]
-        y_auto = np.asarray(arr(u.out), np.float64)
+
+def _forward_rows(table: _Table, run: _Run) -> None:
+    """Each layer's formula on autograd's own inputs of that layer, beside its output."""
+    for u in run.units:
+        idx = run.position(u)
+        y_auto = np.asarray(run.array(u.out), np.float64)
         if u.formula is None:
-            add(u, position[id(u)], "out", u.why, "forward", y_auto, None, None)
+            table.add(u, idx, "out", u.why, "forward", y_auto, None, None)
             continue
         try:
-            y_f, u.cache = u.formula.forward(u.module, xs, y_auto)
+            y_f, u.cache = u.formula.forward(u.module, run.inputs_of(u), y_auto)
         except Exception as e:  # a wrong formula that cannot even run fails its row
             u.formula, u.why = None, f"the formula raised {type(e).__name__}: {e}"
-            add(u, position[id(u)], "out", u.why, "forward", y_auto, np.full_like(y_auto, np.nan),
-                None)
+            table.add(u, idx, "out", u.why, "forward", y_auto, np.full_like(y_auto, np.nan),
+                      None)
             continue
-        add(u, position[id(u)], "out", u.formula.labels["out"], "forward", y_auto, y_f, None)
-    lflat = np.asarray(flat.data, np.float64)
+        table.add(u, idx, "out", u.formula.labels["out"], "forward", y_auto, y_f, None)
+
+
+def _loss_rows(table: _Table, run: _Run, loss_in: Any, Y: np.ndarray, loss: str,
+               reduction: str) -> np.ndarray:
+    """The loss's rows, ``L`` and ``∇logits``; returns the formula's ``∇logits``, where the
+    chain of formulas starts."""
+    logits = np.asarray(loss_in.data, np.float64)
     if loss == "ce":
-        L_f = _losses.cross_entropy_forward(lflat, Y, reduction)
-        g_f = _losses.cross_entropy_backward(lflat, Y, reduction)
+        L_f = _losses.cross_entropy_forward(logits, Y, reduction)
+        g_f = _losses.cross_entropy_backward(logits, Y, reduction)
         labels = ("−log ŷ_ℓ", "ŷ − e(ℓ)" + (" (÷N)" if reduction == "mean" else ""))
     else:
-        L_f = _losses.mse_forward(lflat, Y.astype(np.float64), reduction)
-        g_f = _losses.mse_backward(lflat, Y.astype(np.float64), reduction)
+        L_f = _losses.mse_forward(logits, Y.astype(np.float64), reduction)
+        g_f = _losses.mse_backward(logits, Y.astype(np.float64), reduction)
         labels = ("mean (ŷ − y)²" if reduction == "mean" else "Σ (ŷ − y)²",
                   "2(ŷ − y)" + (" (÷n)" if reduction == "mean" else ""))
-    add(None, 0, "L", labels[0], "forward", np.asarray(out.data, np.float64), np.asarray(L_f),
-        None)
+    L_auto = np.asarray(run.G.nodes[run.out]["tensor"].data, np.float64)
+    table.add(None, 0, "L", labels[0], "forward", L_auto, np.asarray(L_f), None)
+    table.add(None, 0, "∇logits", labels[1], "backward", run.auto[run.loss_in], g_f, g_f)
+    return g_f
 
-    # --- backward: the chain of formulas from the loss down, beside autograd
-    chain: dict[int, np.ndarray] = {id(flat): g_f}
-    add(None, 0, "∇logits", labels[1], "backward", auto[id(flat)], g_f, g_f)
-    by_out = {u.out: u for u in units}
-    for nid in reversed(order):
-        t = G.nodes[nid]["tensor"]
-        if t._ctx is None or nid == id(out):
+
+def _add_to(chain: dict[int, np.ndarray], nid: int, g: np.ndarray) -> None:
+    chain[nid] = chain[nid] + g if nid in chain else g
+
+
+def _backward_rows(table: _Table, run: _Run, delta: np.ndarray) -> None:
+    """The chain of formulas from the loss down, beside autograd, layer by layer in the
+    order of the sweep. The glue between layers passes the chain on by autograd's rules."""
+    chain: dict[int, np.ndarray] = {run.loss_in: delta}
+    by_out = {u.out: u for u in run.units}
+    for nid in reversed(run.order):
+        t = run.G.nodes[nid]["tensor"]
+        if t._ctx is None or nid == run.out:
             continue
         unit = by_out.get(nid)
-        if unit is None and nid in of_node:
+        if unit is None and nid in run.of_node:
             continue  # inside a layer: its unit handles it at its output
         dc = chain.get(nid)
         if dc is None:
             dc = np.zeros(t.shape)
         if unit is None:  # glue: autograd's rule for this one op
-            for src, gx in _local_vjp(G, order, {nid}, nid, dc).items():
+            for src, gx in run.through({nid}, nid, dc).items():
                 if src != nid:
-                    chain[src] = chain[src] + gx if src in chain else gx
-            continue
-        u = unit
-        idx = position[id(u)]
-        da = auto.get(nid, np.zeros(t.shape))
-        through = _local_vjp(G, order, u.nodes, nid, da)  # autograd, through this layer
-        grad_inputs = [n for n in u.inputs if G.nodes[n]["tensor"].requires_grad]
-        if u.formula is None:
-            through_chain = _local_vjp(G, order, u.nodes, nid, dc)
-            for n in grad_inputs:
-                add(u, idx, "∇x", u.why, "backward", through.get(n, 0 * arr(n)), None, None)
-                chain[n] = chain[n] + through_chain[n] if n in chain else through_chain[n]
-            for pname, p in u.params.items():
-                add(u, idx, f"∇{pname}", u.why, "backward", through.get(id(p), 0 * p.data),
-                    None, None)
-            continue
-        xs = [np.asarray(arr(n), np.float64) if arr(n).dtype.kind == "f" else arr(n)
-              for n in u.inputs]
-        try:
-            f_chain = u.formula.backward(u.module, xs, u.cache, dc)
-            f_step = u.formula.backward(u.module, xs, u.cache, da)
-        except Exception:  # a formula that cannot run: NaN gradients fail its rows
-            f_chain, f_step = {}, {}
-        for k, n in enumerate(u.inputs):
-            key = "x" if k == 0 else f"x{k}"
-            if n not in grad_inputs:
-                continue
-            nan = np.full(arr(n).shape, np.nan)
-            add(u, idx, f"∇{key}", u.formula.labels.get(key, ""), "backward",
-                through.get(n, np.zeros(arr(n).shape)), f_chain.get(key, nan),
-                f_step.get(key, nan))
-            g = f_chain.get(key, nan)
-            chain[n] = chain[n] + g if n in chain else g
-        for pname, p in u.params.items():
-            if not p.requires_grad:
-                continue
-            add(u, idx, f"∇{pname}", u.formula.labels.get(pname, ""), "backward",
-                through.get(id(p), np.zeros(p.shape)), f_chain.get(pname, np.full(p.shape,
-                                                                                   np.nan)),
-                f_step.get(pname, np.full(p.shape, np.nan)))
+                    _add_to(chain, src, gx)
+        elif unit.formula is None:
+            _rows_without_formula(table, run, unit, dc, chain)
+        else:
+            _layer_backward_rows(table, run, unit, unit.formula, dc, chain)
 
-    if keep_grads:
-        for p in params:
-            p.grad = None
-        out.backward()
-    return LayerReport(rows, type(model).__name__, loss, reduction, str(np.dtype(dt)),
-                       tuple(X.shape), tol, output=out)
+
+def _rows_without_formula(table: _Table, run: _Run, u: _Unit, dc: np.ndarray,
+                          chain: dict[int, np.ndarray]) -> None:
+    """A layer without a formula: "no formula" rows, and the chain goes on below it with
+    autograd's gradient through it."""
+    idx = run.position(u)
+    da = run.auto.get(u.out, np.zeros(run.array(u.out).shape))
+    through = run.through(u.nodes, u.out, da)  # autograd, through it
+    through_chain = run.through(u.nodes, u.out, dc)
+    for n in u.inputs:
+        if not run.G.nodes[n]["tensor"].requires_grad:
+            continue
+        table.add(u, idx, "∇x", u.why, "backward", through.get(n, 0 * run.array(n)), None,
+                  None)
+        _add_to(chain, n, through_chain[n])
+    for pname, p in u.params.items():
+        table.add(u, idx, f"∇{pname}", u.why, "backward", through.get(id(p), 0 * p.data),
+                  None, None)
+
+
+def _layer_backward_rows(table: _Table, run: _Run, u: _Unit, formula: _layers.LayerFormula,
+                         dc: np.ndarray, chain: dict[int, np.ndarray]) -> None:
+    """A layer's gradient rows: for its inputs and parameters, autograd's gradient through
+    the layer beside its formula on the chain's δ (``max|Δ|``) and on autograd's own δ
+    (``step``); the formula's input gradients carry the chain on."""
+    idx = run.position(u)
+    da = run.auto.get(u.out, np.zeros(run.array(u.out).shape))
+    through = run.through(u.nodes, u.out, da)  # autograd, through it
+    xs = run.inputs_of(u)
+    try:
+        f_chain = formula.backward(u.module, xs, u.cache, dc)
+        f_step = formula.backward(u.module, xs, u.cache, da)
+    except Exception:  # a formula that cannot run: NaN gradients fail its rows
+        f_chain, f_step = {}, {}
+    for k, n in enumerate(u.inputs):
+        key = "x" if k == 0 else f"x{k}"
+        if not run.G.nodes[n]["tensor"].requires_grad:
+            continue
+        nan = np.full(run.array(n).shape, np.nan)
+        table.add(u, idx, f"∇{key}", formula.labels.get(key, ""), "backward",
+                  through.get(n, np.zeros(run.array(n).shape)), f_chain.get(key, nan),
+                  f_step.get(key, nan))
+        _add_to(chain, n, f_chain.get(key, nan))
+    for pname, p in u.params.items():
+        if not p.requires_grad:
+            continue
+        nan = np.full(p.shape, np.nan)
+        table.add(u, idx, f"∇{pname}", formula.labels.get(pname, ""), "backward",
+                  through.get(id(p), np.zeros(p.shape)), f_chain.get(pname, nan),
+                  f_step.get(pname, nan))

@@ -39,7 +39,7 @@ LOSSES = ("ce", "mse")
 REDUCTIONS = ("mean", "sum")
 
 
-def _targets(y: Any, loss: str, N: int, nL: int, single: bool) -> np.ndarray:
+def as_targets(y: Any, loss: str, N: int, nL: int, single: bool) -> np.ndarray:
     """Class indices ℓ_i (``ce``, shape (N,)) or target vectors y_i (``mse``, shape (N, n_L))."""
     Y = np.asarray(getattr(y, "data", y))
     if loss == "ce":
@@ -58,7 +58,8 @@ def _targets(y: Any, loss: str, N: int, nL: int, single: bool) -> np.ndarray:
     return Y
 
 
-def _check(loss: str, reduction: str) -> None:
+def check_loss(loss: str, reduction: str) -> None:
+    """A ValueError unless `loss` is one of `LOSSES` and `reduction` one of `REDUCTIONS`."""
     if loss not in LOSSES:
         raise ValueError(f"loss: must be one of {LOSSES} ('ce': softmax + cross-entropy, "
                          f"'mse': identity + squared error), got {loss!r}")
@@ -90,7 +91,7 @@ def loss_scale(loss: str, reduction: str, n_out: int) -> float:
 
     Every gradient of the loss scales by the same c.
     """
-    _check(loss, reduction)
+    check_loss(loss, reduction)
     if loss == "ce":
         return 1.0
     return 2.0 / n_out if reduction == "mean" else 2.0
@@ -105,7 +106,7 @@ def _reduce(per_example: np.ndarray, reduction: str) -> Any:
     return per_example
 
 
-def _per(reduction: str, n: int) -> float:
+def _mean_factor(reduction: str, n: int) -> float:
     """The factor a mean puts on every gradient (1/n), or 1 for a sum or no reduction."""
     return 1.0 / n if reduction == "mean" else 1.0
 
@@ -143,7 +144,7 @@ def cross_entropy_backward(
     A = logits.reshape(-1, logits.shape[-1])
     t = np.asarray(target).reshape(-1)
     g = softmax_rows(A) - _onehot_rows(t, A.shape[1])
-    return (g * _per(reduction, A.shape[0])).reshape(logits.shape)
+    return (g * _mean_factor(reduction, A.shape[0])).reshape(logits.shape)
 
 
 def nll_forward(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") -> Any:
@@ -154,7 +155,7 @@ def nll_forward(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") -
 
 def nll_backward(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
     """``∇s = −e(ℓ)`` per row (÷ N for the mean)."""
-    return -_onehot_rows(np.asarray(target).reshape(-1), logp.shape[1]) * _per(
+    return -_onehot_rows(np.asarray(target).reshape(-1), logp.shape[1]) * _mean_factor(
         reduction, logp.shape[0])
 
 
@@ -165,7 +166,7 @@ def mse_forward(pred: np.ndarray, target: np.ndarray, reduction: str = "mean") -
 
 def mse_backward(pred: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
     """``∇ŷ = 2(ŷ − y)`` (÷ n, the number of elements, for the mean)."""
-    return 2.0 * (pred - target) * _per(reduction, pred.size)
+    return 2.0 * (pred - target) * _mean_factor(reduction, pred.size)
 
 
 def bce_with_logits_forward(z: np.ndarray, y: np.ndarray, reduction: str = "mean") -> Any:
@@ -176,4 +177,4 @@ def bce_with_logits_forward(z: np.ndarray, y: np.ndarray, reduction: str = "mean
 
 def bce_with_logits_backward(z: np.ndarray, y: np.ndarray, reduction: str = "mean") -> np.ndarray:
     """``∂L/∂z = σ(z) − y`` (÷ n for the mean)."""
-    return (sigmoid(z) - y) * _per(reduction, z.size)
+    return (sigmoid(z) - y) * _mean_factor(reduction, z.size)

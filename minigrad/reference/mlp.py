@@ -57,8 +57,8 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.reference.dense import Activation, ActivationSpec, _activations
-from minigrad.reference.losses import _check, _targets, one_hot, softmax
+from minigrad.reference.dense import Activation, ActivationSpec, hidden_activations
+from minigrad.reference.losses import as_targets, check_loss, one_hot, softmax
 
 __all__ = [
     "Forward", "Gradients", "Params", "backward", "forward", "init_params", "loss_value",
@@ -174,7 +174,7 @@ def forward(
     if output not in ("softmax", "identity"):
         raise ValueError(f"output: must be 'softmax' or 'identity', got {output!r}")
     P = _params(params)
-    g = _activations(activation, len(P))
+    g = hidden_activations(activation, len(P))
     X, single = _examples(x, P[0][0].shape[1])
     runs = [_forward_one(P, X[i][:, None], g, output) for i in range(X.shape[0])]
     return Forward(
@@ -198,12 +198,12 @@ def loss_value(
     ``−log ŷ_ℓ`` is computed as ``log Σ_j e^{a_j} − a_ℓ`` (with the max shifted out), which
     stays finite where ``ŷ_ℓ`` underflows to 0.
     """
-    _check(loss, reduction)
+    check_loss(loss, reduction)
     P = _params(params)
-    g = _activations(activation, len(P))
+    g = hidden_activations(activation, len(P))
     X, single = _examples(x, P[0][0].shape[1])
     nL = P[-1][0].shape[0]
-    Y = _targets(y, loss, X.shape[0], nL, single)
+    Y = as_targets(y, loss, X.shape[0], nL, single)
     total = 0.0
     for i in range(X.shape[0]):
         a, _, y_hat = _forward_one(P, X[i][:, None], g, "softmax" if loss == "ce" else "identity")
@@ -308,14 +308,14 @@ def backward(
         `Gradients` with every ``∇a_k``, ``∇h_k``, ``∇W_k``, ``∇b_k``, the forward pass and the
         loss value.
     """
-    _check(loss, reduction)
+    check_loss(loss, reduction)
     P = _params(params)
-    g = _activations(activation, len(P))
+    g = hidden_activations(activation, len(P))
     X, single = _examples(x, P[0][0].shape[1])
     N, L = X.shape[0], len(P)
     if N == 0:
         raise ValueError("x: the batch is empty")
-    Y = _targets(y, loss, N, P[-1][0].shape[0], single)
+    Y = as_targets(y, loss, N, P[-1][0].shape[0], single)
     output = "softmax" if loss == "ce" else "identity"
     scale = 1.0 / N if reduction == "mean" else 1.0
     fwd, bwd = [], []

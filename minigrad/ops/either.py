@@ -1,0 +1,110 @@
+"""Helpers that take either a numpy array or a Tensor, for the VJPs: on arrays (an ordinary
+backward) they call numpy, on Tensors (``create_graph=True``) minigrad's ops, so that the
+backward is itself recorded and can be differentiated again. A VJP written with these, with
+operators and with the methods both share (``.sum``, ``.reshape``) is written once for both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad.tensor import Tensor
+
+__all__ = [
+    "broadcast_to", "clip", "exp", "log", "log_softmax", "scatter_add", "sigmoid", "softmax",
+    "sqrt", "swapaxes", "tanh", "unbroadcast", "value", "where",
+]
+
+
+def value(x: Any) -> np.ndarray:
+    """The raw array: for masks and other constants that carry no gradient."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def exp(x: Any) -> Any:
+    return x.exp() if isinstance(x, Tensor) else np.exp(x)
+
+
+def log(x: Any) -> Any:
+    return x.log() if isinstance(x, Tensor) else np.log(x)
+
+
+def clip(x: Any, lo: float | None, hi: float | None) -> Any:
+    return x.clip(lo, hi) if isinstance(x, Tensor) else np.clip(x, lo, hi)
+
+
+def sqrt(x: Any) -> Any:
+    return x.sqrt() if isinstance(x, Tensor) else np.sqrt(x)
+
+
+def tanh(x: Any) -> Any:
+    return x.tanh() if isinstance(x, Tensor) else np.tanh(x)
+
+
+def sigmoid(x: Any) -> Any:
+    from minigrad import ops
+
+    return ops.sigmoid(x) if isinstance(x, Tensor) else ops.stable_sigmoid(x)
+
+
+def softmax(x: Any, axis: int) -> Any:
+    from minigrad import ops
+
+    return ops.softmax(x, axis=axis) if isinstance(x, Tensor) else ops.stable_softmax(x, axis)
+
+
+def where(cond: np.ndarray, a: Any, b: Any) -> Any:
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        from minigrad import ops
+
+        return ops.where(cond, a, b)
+    return np.where(cond, a, b)
+
+
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    return x.broadcast_to(shape) if isinstance(x, Tensor) else np.broadcast_to(x, shape)
+
+
+def swapaxes(x: Any) -> Any:
+    """Transposes the last two axes (a matrix's ᵀ, batched)."""
+    return x.swapaxes(-1, -2)
+
+
+def scatter_add(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    """An array of `shape` holding zeros, with `g` added at `index` (repeats add up)."""
+    from minigrad import ops
+
+    if isinstance(g, Tensor):
+        return ops.scatter_add(g, index=index, shape=shape)
+    return ops.scatter_add_forward(g, index=index, shape=shape)
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sums `g` over the axes that broadcasting added or stretched, so it takes `shape`.
+
+    This is the only place the engine undoes broadcasting: add sends `δ` to a bias of shape
+    (n,) from a batch of shape (N, n), and this sums it over the batch, `Σ_i δ_i`.
+    """
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    stretched = tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    if lead > 0 and not stretched:  # the bias case: a new array, not a view to copy later
+        return g.sum(axis=tuple(range(lead)))
+    axes = tuple(range(lead)) + stretched
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    elif g.shape != shape:
+        g = g.reshape(shape)
+    return g
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    from minigrad import ops
+
+    return ops.log_softmax(x, axis=axis) if isinstance(x, Tensor) else ops.stable_log_softmax(
+        x, axis)
