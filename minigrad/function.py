@@ -262,14 +262,17 @@ class Function:
         y = Cube.apply(t)
 
     VJP methods are the static methods whose names start with ``vjp``, in the order they are
-    defined, one per input. Set ``examples`` to a callable ``(rng, dtype) -> [(inputs,
-    params), ...]`` so the registry's gradient checks can exercise it.
+    defined, one per input. Set ``role`` to ``"activation"``, ``"loss"`` or ``"pass-through"``
+    so diagrams name the op's result as the lecture does (``h_k``, ``L``). Set ``examples``
+    to a callable ``(rng, dtype) -> [(inputs, params), ...]`` so the registry's gradient
+    checks can exercise it.
     """
 
     formula: ClassVar[str] = ""
     grads: ClassVar[tuple[str, ...]] = ()
     examples: ClassVar[Any] = None
     saves_output: ClassVar[bool] = False
+    role: ClassVar[str | None] = None
     op: ClassVar[Op]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -292,6 +295,7 @@ class Function:
             formula=cls.formula or f"{name}(…)",
             grads=grads,
             saves_output=cls.saves_output,
+            role=cls.role,
             examples=cls.examples,
             doc=(cls.__doc__ or "").strip().split("\n")[0],
         )

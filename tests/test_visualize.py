@@ -210,8 +210,6 @@ def test_an_unknown_role_is_an_error(registered):
                        role="squasher")
 
 
-@pytest.mark.xfail(strict=True, reason="minigrad.Function does not pass a role to the "
-                   "registry yet (function.py is being reworked)")
 def test_a_custom_activation_function_is_named_h_k(registered):
     class Softsign(minigrad.Function):
         role = "activation"
