@@ -93,6 +93,11 @@ def lift_data(value: Any, like: Tensor | None) -> np.ndarray:
 _VJP_GUARD: list[Callable[[Any], None]] = []
 
 
+class InplaceCastError(RuntimeError, TypeError):
+    """An in-place op whose result has a dtype this tensor cannot hold (an integer tensor
+    ``+=`` a float): PyTorch's RuntimeError, and a TypeError as every dtype error here."""
+
+
 class RemovableHandle:
     """Returned by `Tensor.register_hook`; `.remove()` unregisters the hook."""
 
@@ -378,14 +383,31 @@ class Tensor:
                 f"call .copy() first"
             )
 
-    def _inplace(self, result: Tensor) -> Tensor:
+    def _inplace(self, result: Tensor, what: str) -> Tensor:
         """Writes `result` into this tensor's memory; when result has history, this tensor
-        takes it over (the old value is the op's input under a shared version counter)."""
+        takes it over (the old value is the op's input under a shared version counter).
+        The result's dtype must cast to this tensor's within its kind (float64 into float32
+        is fine, float into an integer tensor is an error), as PyTorch's in-place ops."""
+        if not np.can_cast(result.data.dtype, self.data.dtype, "same_kind"):
+            raise InplaceCastError(
+                f"{what}: the result has dtype {result.data.dtype}, which cannot be stored in "
+                f"place in this {self.data.dtype} tensor (shape {self.shape}); write it out of "
+                f"place (t = t + u), or convert the tensor first (t = t.float())"
+            )
         if result._ctx is not None:
-            old = Tensor._wrap(self.data)
-            old._ctx, old._version, old.requires_grad = self._ctx, self._version, self.requires_grad
+            ctx = result._ctx
+            if self._reads_old_value(ctx):
+                # the backward of `y *= x` needs y's old value, which the write below would
+                # overwrite: it keeps a copy (PyTorch's "original self"), at today's version
+                old = Tensor._wrap(self.data.copy())
+                old._ver = Version()
+                old._ver.n = self.version
+            else:
+                old = Tensor._wrap(self.data)
+                old._version = self._version
+            old._ctx, old.requires_grad = self._ctx, self.requires_grad
             old.module, old.name = self.module, self.name
-            result._ctx.inputs = tuple(old if t is self else t for t in result._ctx.inputs)
+            ctx.inputs = tuple(old if t is self else t for t in ctx.inputs)
             np.copyto(self.data, result.data, casting="same_kind")
             self._version.n += 1
             if result._ctx.op.saves_output:  # the output the VJP reads is now this tensor
@@ -396,6 +418,14 @@ class Tensor:
             np.copyto(self.data, result.data, casting="same_kind")
             self._version.n += 1
         return self
+
+    def _reads_old_value(self, ctx: Node) -> bool:
+        """Whether a VJP of the in-place op `ctx` reads this tensor's value from before it."""
+        op, inputs = ctx.op, ctx.inputs
+        mine = {k for k, t in enumerate(inputs) if t is self}
+        if op.variadic:
+            return any(t.requires_grad for t in inputs) and bool(mine & set(op.saves))
+        return any(mine & set(op.reads_of(j)) for j, t in enumerate(inputs) if t.requires_grad)
 
     def _direct(self, ufunc: Any, other: Any, alpha: builtins.float = 1.0) -> bool:
         """`self ← ufunc(self, alpha·other)` written straight into this tensor's memory, when
@@ -429,41 +459,65 @@ class Tensor:
         self._check_inplace("add_")
         if self._direct(np.add, other, alpha):
             return self
-        return self._inplace(_ops.add(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
+        o = other if alpha == 1.0 else _ops.mul(other, alpha)
+        return self._inplace(_ops.add(self, o), "add_")
 
     def sub_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("sub_")
         if self._direct(np.subtract, other, alpha):
             return self
-        return self._inplace(_ops.sub(self, other if alpha == 1.0 else _ops.mul(other, alpha)))
+        o = other if alpha == 1.0 else _ops.mul(other, alpha)
+        return self._inplace(_ops.sub(self, o), "sub_")
 
     def mul_(self, other: Any) -> Tensor:
         self._check_inplace("mul_")
         if self._direct(np.multiply, other):
             return self
-        return self._inplace(_ops.mul(self, other))
+        return self._inplace(_ops.mul(self, other), "mul_")
 
     def div_(self, other: Any) -> Tensor:
         self._check_inplace("div_")
         if self._direct(np.divide, other):
             return self
-        return self._inplace(_ops.div(self, other))
+        return self._inplace(_ops.div(self, other), "div_")
+
+    def pow_(self, exponent: Any) -> Tensor:
+        self._check_inplace("pow_")
+        return self._inplace(_ops.pow(self, exponent), "pow_")
+
+    # `t += u` changes t's memory, as PyTorch does: inside ``for p in params: p -= lr * g``
+    # under no_grad, an out-of-place `-` would only rebind the loop variable, and the
+    # parameters would never move.
+    def __iadd__(self, o: Any) -> Tensor:
+        return self.add_(o)
+
+    def __isub__(self, o: Any) -> Tensor:
+        return self.sub_(o)
+
+    def __imul__(self, o: Any) -> Tensor:
+        return self.mul_(o)
+
+    def __itruediv__(self, o: Any) -> Tensor:
+        return self.div_(o)
+
+    def __ipow__(self, o: Any) -> Tensor:
+        return self.pow_(o)
 
     def copy_(self, src: Any) -> Tensor:
         self._check_inplace("copy_")
-        return self._inplace(_ops.setitem(self, src, index=Ellipsis))
+        return self._inplace(_ops.setitem(self, src, index=Ellipsis), "copy_")
 
     def zero_(self) -> Tensor:
         self._check_inplace("zero_")
-        return self._inplace(_ops.setitem(self, 0.0, index=Ellipsis))
+        return self._inplace(_ops.setitem(self, 0.0, index=Ellipsis), "zero_")
 
     def fill_(self, value: builtins.float) -> Tensor:
         self._check_inplace("fill_")
-        return self._inplace(_ops.setitem(self, value, index=Ellipsis))
+        return self._inplace(_ops.setitem(self, value, index=Ellipsis), "fill_")
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
-        self._inplace(_ops.setitem(self, value, index=_ops.normalize_index(index)))
+        self._inplace(_ops.setitem(self, value, index=_ops.normalize_index(index)), "__setitem__")
 
     # ----------------------------------------------------------------- operators
     def __add__(self, o: Any) -> Tensor:

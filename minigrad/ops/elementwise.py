@@ -46,8 +46,10 @@ MUL = defop(
 DIV = defop(
     "div", np.divide,
     lambda g, out, a, b: g / b,
-    lambda g, out, a, b: -g * out / b,
-    formula="c = a / b", grads=("δ / b", "−δ ⊙ c / b"), saves=(1,), saves_output=True,
+    # from the inputs, not the output c: after an in-place `y /= b` the output is y itself,
+    # which the next in-place op would overwrite
+    lambda g, out, a, b: -g * (a / b) / b,
+    formula="c = a / b", grads=("δ / b", "−δ ⊙ a / b²"), reads=((1,), (0, 1)),
     examples=binary(lo2=0.5, hi2=2.0), doc="elementwise quotient", torch=lambda a, b: a / b,
     calls=(call("{0} / {1}", lambda a, b: a / b),
            call("{1}.__rtruediv__({0})", lambda a, b: b.__rtruediv__(a))),

@@ -1,0 +1,116 @@
+"""Where minigrad and PyTorch once parted without a word: each test runs PyTorch's idiom on
+both and asks for the same numbers (or the same error)."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+
+torch = pytest.importorskip("torch")
+
+# `p -= u` is `p = operator.isub(p, u)`: the statement, as a function
+INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv}
+
+
+# --------------------------------------------------------------------- 1. in-place operators
+@pytest.mark.parametrize("op", ["+=", "-=", "*=", "/="])
+def test_inplace_operators_change_the_tensor_itself(op: str) -> None:
+    """``for p in params: p -= lr * p.grad`` under no_grad must move the parameters; an
+    out-of-place operator would only rebind the loop variable."""
+    rng = np.random.default_rng(0)
+    w0, g0 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4)) + 3.0
+
+    def run(lib):
+        w = lib.tensor(w0, requires_grad=True)
+        (w * lib.tensor(g0)).sum().backward()
+        params = [w]
+        with lib.no_grad():
+            for p in params:
+                p = INPLACE[op](p, 0.1 * p.grad)  # what `p -= …` does
+        return w
+
+    mw, tw = run(mg), run(torch)
+    assert mw.dtype == np.float64 and tw.dtype == torch.float64
+    np.testing.assert_array_equal(mw.data, tw.detach().numpy())
+    assert not np.array_equal(mw.data, w0)
+    assert mw.is_leaf and mw.requires_grad and mw.version == 1
+
+
+def test_inplace_operator_keeps_the_identity_and_memory() -> None:
+    p = mg.Tensor(np.ones(3))
+    q, memory = p, p.data
+    p += 1.0
+    p *= mg.Tensor(np.full(3, 3.0))
+    assert q is p and p.data is memory
+    np.testing.assert_array_equal(memory, [6.0, 6.0, 6.0])
+
+
+@pytest.mark.parametrize("op", ["+=", "-=", "*=", "/="])
+def test_inplace_operator_on_a_leaf_that_requires_grad_raises(op: str) -> None:
+    for lib in (mg, torch):
+        w = lib.ones(3, requires_grad=True)
+        with pytest.raises(RuntimeError):
+            INPLACE[op](w, 2.0)
+    w = mg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        w -= 1.0
+    np.testing.assert_array_equal(w.data, [1.0, 1.0, 1.0])
+
+
+def test_inplace_operator_on_a_non_leaf_is_recorded() -> None:
+    x0 = np.array([0.5, -1.0, 2.0])
+
+    def run(lib):
+        x = lib.tensor(x0, requires_grad=True)
+        y = x * 3.0
+        y += x * x
+        y *= 2.0
+        y *= x  # the backward needs y's old value: kept, although y changes again below
+        y /= x + 4.0
+        y -= 1.0
+        y.sum().backward()
+        return y, x.grad
+
+    (my, mgx), (ty, tgx) = run(mg), run(torch)
+    np.testing.assert_allclose(my.data, ty.detach().numpy(), rtol=1e-15)
+    np.testing.assert_allclose(mgx.data, tgx.numpy(), rtol=1e-15)
+
+
+def test_inplace_operator_on_a_saved_value_fails_at_backward() -> None:
+    for lib in (mg, torch):
+        x = lib.tensor([0.5, 1.0], requires_grad=True)
+        y = x.exp()  # exp's VJP reads its output
+        y += 1.0
+        with pytest.raises(RuntimeError):
+            y.sum().backward()
+
+
+@pytest.mark.parametrize(("self_dtype", "other", "ok"), [
+    ("int64", 1.5, False), ("int64", 2, True), ("int32", "int64", True),
+    ("int64", "float32", False), ("float32", "float64", True), ("float32", 2, True),
+    ("float64", "int64", True),
+])
+def test_inplace_dtype_rule_matches_pytorch(self_dtype: str, other, ok: bool) -> None:
+    """The result is cast to self's dtype; a result of a higher kind (float into an integer
+    tensor) is an error, as in PyTorch."""
+    a0 = np.array([1, 2, 3]).astype(self_dtype)
+    o = other if not isinstance(other, str) else np.array([2, 1, 3]).astype(other)
+    m, t = mg.tensor(a0), torch.tensor(a0)
+    mo = mg.tensor(o) if isinstance(o, np.ndarray) else o
+    to = torch.tensor(o) if isinstance(o, np.ndarray) else o
+    if not ok:
+        with pytest.raises(RuntimeError):
+            t += to
+        with pytest.raises(RuntimeError, match="cannot be stored in place") as e:
+            m += mo
+        assert isinstance(e.value, TypeError)
+        np.testing.assert_array_equal(m.data, a0)
+        return
+    t += to
+    m += mo
+    assert m.dtype == np.dtype(self_dtype)
+    np.testing.assert_array_equal(m.data, t.numpy())
