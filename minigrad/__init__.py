@@ -37,6 +37,7 @@ from minigrad.ops import (
     maximum,
     mean,
     minimum,
+    permute,
     reshape,
     sqrt,
     stack,
@@ -64,7 +65,7 @@ __all__ = [
     "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "gradcheck", "gradgradcheck",
     "GradcheckError", "Function", "defop", "REGISTRY", "ops", "float32", "float64",
     "abs", "cat", "clip", "concatenate", "exp", "log", "matmul", "maximum", "mean", "minimum",
-    "reshape", "sqrt", "stack", "sum", "tanh", "sigmoid", "relu", "transpose", "where",
+    "permute", "reshape", "sqrt", "stack", "sum", "tanh", "sigmoid", "relu", "transpose", "where",
     "set_allocator", "get_allocator",
 ]
 from minigrad import data  # noqa: E402, F401

@@ -884,7 +884,7 @@ def _gemm(ins: list[Any], a: dict[str, Any]) -> Tensor:
     A, B = _tensor(ins[0]), _tensor(ins[1])
     C = ins[2] if len(ins) > 2 else None
     if a.get("transA", 0):
-        A = A.transpose()
+        A = A.T
     if a.get("alpha", 1.0) != 1.0:
         A = A * a["alpha"]
     if a.get("transB", 0):
@@ -1023,8 +1023,8 @@ def _onnx_ops() -> dict[str, Callable[[list[Any], dict[str, Any]], Any]]:
         "LogSoftmax": lambda ins, a: F.log_softmax(ins[0], axis=a.get("axis", -1)),
         "Gemm": _gemm,
         "MatMul": lambda ins, a: _tensor(ins[0]) @ _tensor(ins[1]),
-        "Transpose": lambda ins, a: _tensor(ins[0]).transpose(
-            tuple(a["perm"]) if "perm" in a else None),
+        "Transpose": lambda ins, a: _tensor(ins[0]).permute(
+            tuple(a["perm"]) if "perm" in a else tuple(reversed(range(_tensor(ins[0]).ndim)))),
         "Reshape": _reshape_onnx,
         "Squeeze": lambda ins, a: _tensor(ins[0]).squeeze(tuple(_ints_of(ins[1]))),
         "Unsqueeze": lambda ins, a: _unsqueeze_all(_tensor(ins[0]), _ints_of(ins[1])),

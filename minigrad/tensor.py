@@ -209,7 +209,15 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
-        return _ops.transpose(self)
+        """The axes reversed (a matrix's transpose; PyTorch allows it for any ndim too)."""
+        return _ops.permute(self)
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped: a batch of matrices, each transposed."""
+        if self.ndim < 2:
+            raise ValueError(f"mT: needs at least 2 dims, got a tensor of shape {self.shape}")
+        return _ops.permute(self, _ops.swap_dims(self.ndim, -2, -1))
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -702,19 +710,33 @@ class Tensor:
         """Merges axes `start_dim … end_dim` into one, as PyTorch (default: all of them)."""
         return _ops.flatten(self, start_dim, end_dim)
 
-    def transpose(self, *axes: Any) -> Tensor:
-        """Permutes axes as numpy's ``transpose``: ``t.transpose()``, ``t.transpose(None)``
-        and ``t.T`` reverse them; ``t.transpose(1, 0, 2)`` or a tuple permutes them."""
-        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            axes = () if axes[0] is None else tuple(axes[0])
-        return _ops.transpose(self, axes=axes or None)
+    def transpose(self, *dims: Any) -> Tensor:
+        """Swaps two axes, as PyTorch: ``k.transpose(-2, -1)`` swaps the last two.
 
-    permute = transpose
+        numpy's spellings that PyTorch does not accept are kept: ``t.transpose()`` reverses
+        the axes (as ``t.T``) and ``t.transpose((1, 0, 2))`` permutes them (as `permute`)."""
+        if len(dims) == 2:
+            return _ops.transpose(self, dims[0], dims[1])
+        if not dims or (len(dims) == 1 and (dims[0] is None or isinstance(dims[0], (tuple, list)))):
+            return _ops.permute(self, None if not dims else dims[0])
+        raise TypeError(
+            f"transpose{dims}: give two dims to swap, e.g. t.transpose(0, 1); to reorder all "
+            f"axes use t.permute{dims if len(dims) > 1 else '(...)'}"
+        )
 
-    def swapaxes(self, a: int, b: int) -> Tensor:
-        axes = list(range(self.ndim))
-        axes[a], axes[b] = axes[b], axes[a]
-        return _ops.transpose(self, axes=tuple(axes))
+    def permute(self, *dims: Any) -> Tensor:
+        """Reorders the axes: ``t.permute(2, 0, 1)`` or ``t.permute((2, 0, 1))``."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        if not dims:
+            raise TypeError("permute() needs the new order of the axes, e.g. t.permute(1, 0)")
+        return _ops.permute(self, dims)
+
+    def swapaxes(self, axis0: int, axis1: int) -> Tensor:
+        """Swaps two axes (numpy's name; the same as `transpose` with two dims)."""
+        return _ops.transpose(self, axis0, axis1)
+
+    swapdims = swapaxes
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         return _ops.broadcast_to(self, shape=tuple(shape))

@@ -114,3 +114,62 @@ def test_inplace_dtype_rule_matches_pytorch(self_dtype: str, other, ok: bool) ->
     m += mo
     assert m.dtype == np.dtype(self_dtype)
     np.testing.assert_array_equal(m.data, t.numpy())
+
+
+# --------------------------------------------------------------------- 2. transpose
+TRANSPOSES = {
+    "x.transpose(0, 1)": lambda lib, x: x.transpose(0, 1),
+    "x.transpose(-2, -1)": lambda lib, x: x.transpose(-2, -1),
+    "x.transpose(2, 0)": lambda lib, x: x.transpose(2, 0),
+    "x.transpose(1, 1)": lambda lib, x: x.transpose(1, 1),
+    "x.permute(2, 0, 1)": lambda lib, x: x.permute(2, 0, 1),
+    "x.permute((1, 2, 0))": lambda lib, x: x.permute((1, 2, 0)),
+    "x.permute(-1, 0, 1)": lambda lib, x: x.permute(-1, 0, 1),
+    "x.mT": lambda lib, x: x.mT,
+    "x.swapaxes(0, -1)": lambda lib, x: x.swapaxes(0, -1),
+    "x.swapdims(1, 0)": lambda lib, x: x.swapdims(1, 0),
+    "lib.transpose(x, 0, 2)": lambda lib, x: lib.transpose(x, 0, 2),
+    "lib.permute(x, (2, 1, 0))": lambda lib, x: lib.permute(x, (2, 1, 0)),
+}
+
+
+@pytest.mark.parametrize(("name", "shape"), [
+    (name, shape) for shape in [(3, 4, 5), (4, 2, 3, 5)] for name in TRANSPOSES
+    if "permute" not in name or len(shape) == 3  # the permutations name three axes
+])
+def test_transpose_swaps_two_axes_as_pytorch(name: str, shape: tuple[int, ...]) -> None:
+    """``k.transpose(-2, -1)`` is PyTorch's swap of two axes, not numpy's permutation."""
+    rng = np.random.default_rng(1)
+    x0 = rng.standard_normal(shape)
+    f = TRANSPOSES[name]
+    x, t = mg.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    y, ty = f(mg, x), f(torch, t)
+    assert y.shape == tuple(ty.shape)
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    w = rng.standard_normal(y.shape)
+    (y * mg.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, t.grad.numpy())
+
+
+def test_transpose_of_a_matrix_is_its_transpose() -> None:
+    """On a 2-D tensor numpy's ``x.transpose(0, 1)`` is the identity permutation; PyTorch's
+    (and minigrad's) swaps the axes."""
+    x0 = np.arange(6.0).reshape(2, 3)
+    for lib in (mg, torch):
+        x = lib.tensor(x0)
+        for y in (x.transpose(0, 1), x.transpose(1, 0), x.transpose(-1, -2), x.T, x.mT,
+                  lib.transpose(x, 0, 1)):
+            np.testing.assert_array_equal(np.asarray(y), x0.T)
+
+
+def test_transpose_errors_name_the_fix() -> None:
+    x = mg.zeros(2, 3, 4)
+    with pytest.raises(TypeError, match="permute"):
+        x.transpose(2, 0, 1)
+    with pytest.raises(ValueError, match="out of range"):
+        x.transpose(0, 3)
+    with pytest.raises(TypeError, match="permute"):
+        x.permute()
+    with pytest.raises(ValueError, match="mT"):
+        _ = mg.zeros(3).mT
