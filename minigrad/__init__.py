@@ -41,11 +41,13 @@ from minigrad.ops import (
     reshape,
     sqrt,
     stack,
+    std,
     sum,
     tanh,
     sigmoid,
     relu,
     transpose,
+    var,
     where,
 )
 from minigrad.ops.registry import REGISTRY, defop
@@ -65,7 +67,8 @@ __all__ = [
     "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "gradcheck", "gradgradcheck",
     "GradcheckError", "Function", "defop", "REGISTRY", "ops", "float32", "float64",
     "abs", "cat", "clip", "concatenate", "exp", "log", "matmul", "maximum", "mean", "minimum",
-    "permute", "reshape", "sqrt", "stack", "sum", "tanh", "sigmoid", "relu", "transpose", "where",
+    "permute", "reshape", "sqrt", "stack", "std", "sum", "tanh", "sigmoid", "relu", "transpose",
+    "var", "where",
     "set_allocator", "get_allocator",
 ]
 from minigrad import data  # noqa: E402, F401

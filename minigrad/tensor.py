@@ -690,11 +690,16 @@ class Tensor:
     def min(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
         return _ops.min(self, axis=axis, keepdims=keepdims, **kw)
 
-    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, **kw: Any) -> Tensor:
-        return _ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof, **kw)
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+            **kw: Any) -> Tensor:
+        """The variance over `dim`, unbiased (1/(n − 1)) by default as PyTorch; pass
+        ``unbiased=False`` or ``correction=0`` for 1/n (see `minigrad.ops.var`)."""
+        return _ops.var(self, dim, unbiased, keepdim, **kw)
 
-    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, **kw: Any) -> Tensor:
-        return _ops.std(self, axis=axis, keepdims=keepdims, ddof=ddof, **kw)
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+            **kw: Any) -> Tensor:
+        """The standard deviation over `dim`, unbiased by default as PyTorch (see `var`)."""
+        return _ops.std(self, dim, unbiased, keepdim, **kw)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
         return _ops.logsumexp(self, axis=axis, keepdims=keepdims, **kw)

@@ -173,3 +173,51 @@ def test_transpose_errors_name_the_fix() -> None:
         x.permute()
     with pytest.raises(ValueError, match="mT"):
         _ = mg.zeros(3).mT
+
+
+# --------------------------------------------------------------------- 3. std and var
+SPREADS = {
+    "x.{f}()": (lambda x, f: getattr(x, f)(), lambda t, f: getattr(t, f)()),
+    "x.{f}(0)": (lambda x, f: getattr(x, f)(0), lambda t, f: getattr(t, f)(0)),
+    "x.{f}(1, True)": (lambda x, f: getattr(x, f)(1, True), lambda t, f: getattr(t, f)(1, True)),
+    "x.{f}(1, False, True)": (lambda x, f: getattr(x, f)(1, False, True),
+                              lambda t, f: getattr(t, f)(1, False, True)),
+    "x.{f}(False)": (lambda x, f: getattr(x, f)(False), lambda t, f: getattr(t, f)(False)),
+    "x.{f}(dim=1, keepdim=True)": (lambda x, f: getattr(x, f)(dim=1, keepdim=True),
+                                   lambda t, f: getattr(t, f)(dim=1, keepdim=True)),
+    "x.{f}(dim=0, unbiased=False)": (lambda x, f: getattr(x, f)(dim=0, unbiased=False),
+                                     lambda t, f: getattr(t, f)(dim=0, unbiased=False)),
+    "x.{f}(correction=0)": (lambda x, f: getattr(x, f)(correction=0),
+                            lambda t, f: getattr(t, f)(correction=0)),
+    "x.{f}(dim=(0, 1), correction=2)": (lambda x, f: getattr(x, f)(dim=(0, 1), correction=2),
+                                        lambda t, f: getattr(t, f)(dim=(0, 1), correction=2)),
+    "x.{f}(axis=1, keepdims=True, ddof=0)": (
+        lambda x, f: getattr(x, f)(axis=1, keepdims=True, ddof=0),
+        lambda t, f: getattr(t, f)(dim=1, keepdim=True, correction=0)),
+    "lib.{f}(x, 1)": (lambda x, f: getattr(mg, f)(x, 1), lambda t, f: getattr(torch, f)(t, 1)),
+}
+
+
+@pytest.mark.parametrize("f", ["std", "var"])
+@pytest.mark.parametrize("call", SPREADS)
+def test_std_and_var_are_unbiased_by_default(f: str, call: str) -> None:
+    """PyTorch divides by n − 1 unless told otherwise; numpy's 1/n was minigrad's default."""
+    rng = np.random.default_rng(2)
+    x0 = rng.standard_normal((4, 5))
+    ours, theirs = SPREADS[call]
+    x, t = mg.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    y, ty = ours(x, f), theirs(t, f)
+    assert y.shape == tuple(ty.shape)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-14)
+    w = rng.standard_normal(y.shape)
+    (y * mg.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-12)
+
+
+def test_std_of_a_batch_is_the_unbiased_estimate() -> None:
+    x0 = np.array([1.0, 2.0, 3.0, 4.0])
+    assert mg.tensor(x0).var().item() == pytest.approx(x0.var(ddof=1)) == 5 / 3
+    assert mg.tensor(x0).std(unbiased=False).item() == pytest.approx(x0.std())
+    with pytest.raises(TypeError, match="one of"):
+        mg.tensor(x0).var(unbiased=True, correction=0)
