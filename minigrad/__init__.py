@@ -56,8 +56,33 @@ from minigrad import memory as _memory
 
 _memory._configure_from_environment()  # MINIGRAD_ALLOCATOR: "reuse" (default) or "system"
 
-float32 = "float32"
-float64 = "float64"
+# PyTorch's names for the dtypes (numpy's scalar types: `x.dtype == minigrad.long` holds)
+# and its type promotion. They shadow Python's float, int and bool in this namespace only,
+# as torch.float does.
+from minigrad.dtypes import (  # noqa: E402
+    bool,
+    cdouble,
+    cfloat,
+    complex64,
+    complex128,
+    double,
+    float,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    promote_types,
+    result_type,
+    short,
+    uint8,
+)
 
 __version__ = "0.1.0"
 
@@ -70,6 +95,9 @@ __all__ = [
     "permute", "reshape", "sqrt", "stack", "std", "sum", "tanh", "sigmoid", "relu", "transpose",
     "var", "where",
     "set_allocator", "get_allocator",
+    "bool", "cdouble", "cfloat", "complex64", "complex128", "double", "float", "float16",
+    "float64", "half", "int", "int8", "int16", "int32", "int64", "long", "short", "uint8",
+    "get_default_dtype", "promote_types", "result_type",
 ]
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from minigrad.dtypes import result_type
 from minigrad.modes import state
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def as_array(data: Any, dtype: DTypeLike = None, copy: bool = True) -> np.ndarra
 
 def lift(value: Any, like: Tensor | None) -> Tensor:
     """A constant tensor for a non-Tensor operand. A Python number takes the dtype of the
-    tensor it meets (numpy's rule for Python scalars), so float32 stays float32."""
+    tensor it meets, so float32 stays float32; a Python float meeting an integer tensor is
+    float32, PyTorch's default float (see `minigrad.dtypes`)."""
     return Tensor._wrap(lift_data(value, like))
 
 
@@ -79,11 +81,8 @@ def lift_data(value: Any, like: Tensor | None) -> np.ndarray:
         return np.asarray(value, dtype=like.data.dtype)  # the usual case: x * 0.5
     if isinstance(value, np.ndarray):
         return value
-    if like is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-        dt = like.data.dtype
-        if dt.kind not in "fc" and isinstance(value, float):
-            dt = np.result_type(dt, value)
-        return np.asarray(value, dtype=dt)
+    if like is not None and isinstance(value, (int, float, complex, np.generic)):
+        return np.asarray(value, dtype=result_type(like, value))
     return as_array(value, copy=False)
 
 
@@ -439,8 +438,8 @@ class Tensor:
         """`self ← ufunc(self, alpha·other)` written straight into this tensor's memory, when
         nothing is recorded (no_grad, or no operand requires grad) and the shapes already
         agree: one numpy call, no new array for the result and no copy back. The values are
-        those of the recorded path (the same ufunc on the same operands, numpy rounding the
-        result to this tensor's dtype). Returns False when the general path must run."""
+        those of the recorded path (the same ufunc on operands of one dtype). Returns False
+        when the general path must run."""
         if state.anomaly:
             return False
         o = other if isinstance(other, Tensor) else None
@@ -450,16 +449,16 @@ class Tensor:
             return False  # a number scaled by alpha: the recorded path's dtype rules
         b = o.data if o is not None else lift_data(other, self)
         a = self.data
-        if b.shape != a.shape and b.ndim:
-            return False
+        if (b.shape != a.shape and b.ndim) or b.dtype != a.dtype:
+            return False  # other dtypes: the recorded path promotes them as PyTorch does
         if alpha != 1.0:
             if b.dtype.kind not in "fc":
                 return False
             b = np.multiply(b, np.asarray(alpha, dtype=b.dtype))  # as _ops.mul(other, alpha)
         try:
-            ufunc(a, b, out=a)  # numpy's default casting is same_kind, as in _inplace
+            ufunc(a, b, out=a)
         except TypeError:
-            return False  # let the recorded path raise its own error
+            return False  # an integer tensor divided in place: the recorded path says why
         self._version.n += 1
         return True
 

@@ -92,7 +92,7 @@ def test_inplace_operator_on_a_saved_value_fails_at_backward() -> None:
 @pytest.mark.parametrize(("self_dtype", "other", "ok"), [
     ("int64", 1.5, False), ("int64", 2, True), ("int32", "int64", True),
     ("int64", "float32", False), ("float32", "float64", True), ("float32", 2, True),
-    ("float64", "int64", True),
+    ("float64", "int64", True), ("bool", 1, False), ("int32", 2.0, False),
 ])
 def test_inplace_dtype_rule_matches_pytorch(self_dtype: str, other, ok: bool) -> None:
     """The result is cast to self's dtype; a result of a higher kind (float into an integer
@@ -221,3 +221,89 @@ def test_std_of_a_batch_is_the_unbiased_estimate() -> None:
     assert mg.tensor(x0).std(unbiased=False).item() == pytest.approx(x0.std())
     with pytest.raises(TypeError, match="one of"):
         mg.tensor(x0).var(unbiased=True, correction=0)
+
+
+# --------------------------------------------------------------------- 4. type promotion
+DTYPES = ["bool", "uint8", "int32", "int64", "float16", "float32", "float64"]
+SCALARS = [True, 3, 2.5]
+
+
+def _operand(kind: str, dtype: str | None, value: object = None):
+    """(minigrad operand, torch operand) of a kind: an n-d tensor, a 0-d tensor or a number."""
+    if kind == "scalar":
+        return value, value
+    a = np.array([1, 0, 1] if kind == "nd" else 1).astype(dtype)
+    return mg.tensor(a), torch.tensor(a)
+
+
+OPERANDS = ([("nd", d, None) for d in DTYPES] + [("0d", d, None) for d in DTYPES]
+            + [("scalar", None, v) for v in SCALARS])
+
+
+def _id(o: tuple) -> str:
+    return f"{o[0]}-{o[1]}" if o[0] != "scalar" else f"{type(o[2]).__name__}"
+
+
+@pytest.mark.parametrize("b", OPERANDS, ids=_id)
+@pytest.mark.parametrize("a", OPERANDS[: 2 * len(DTYPES)], ids=_id)
+def test_result_type_matches_torch(a: tuple, b: tuple) -> None:
+    """torch.result_type over n-d tensors, 0-d tensors and Python numbers of every pairing,
+    and the dtype an elementwise op gives."""
+    (ma, ta), (mb, tb) = _operand(*a), _operand(*b)
+    want = str(torch.result_type(ta, tb)).replace("torch.", "")
+    assert mg.result_type(ma, mb) == np.dtype(want)
+    if want == "bool":
+        return  # torch adds booleans as logical or, and refuses to subtract them
+    for op in ("__add__", "__mul__", "__sub__"):
+        if op == "__sub__" and "bool" in (a[1], b[1], type(b[2]).__name__):
+            with pytest.raises(TypeError, match="~mask"):
+                ma - mb
+            continue
+        ours, theirs = getattr(ma, op)(mb), getattr(ta, op)(tb)
+        assert ours.dtype == np.dtype(want), op
+        np.testing.assert_array_equal(ours.data, theirs.numpy())
+    assert (mb * ma).dtype == np.dtype(want)  # the reflected operator
+
+
+def test_int64_times_float32_is_float32() -> None:
+    """numpy says float64; PyTorch (and minigrad) float32."""
+    idx = np.array([0, 1, 2, 3])
+    w0 = np.array([0.5, -1.5, 2.0, 1.0], np.float32)
+
+    def run(lib):
+        w = lib.tensor(w0, requires_grad=True)
+        y = lib.tensor(idx) * w
+        z = (y / lib.tensor(idx + 1)).sum()  # int / int would be float32 too
+        z.backward()
+        return y, z, w.grad
+
+    for m, t in zip(run(mg), run(torch)):
+        assert m.dtype == np.float32 and t.dtype == torch.float32
+        np.testing.assert_array_equal(m.data, t.detach().numpy())
+
+
+@pytest.mark.parametrize("expr", [
+    "x / y", "x.exp()", "x.log()", "x.sqrt()", "x.tanh()", "x.sigmoid()", "x ** 2",
+    "x * 0.5", "x + True", "lib.where(x > 1, x, 0.5)", "lib.cat([x, y.float()])",
+    "lib.stack([x.double(), y])", "lib.maximum(x, y.double())",
+])
+def test_integer_operands_follow_pytorch(expr: str) -> None:
+    x0, y0 = np.array([1, 2, 3]), np.array([2, 2, 4], np.int32)
+    ours = eval(expr, {"lib": mg, "x": mg.tensor(x0), "y": mg.tensor(y0)})
+    theirs = eval(expr, {"lib": torch, "x": torch.tensor(x0), "y": torch.tensor(y0)})
+    assert ours.dtype == np.dtype(str(theirs.dtype).replace("torch.", ""))
+    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
+
+
+def test_a_float32_model_fed_float64_stays_exact() -> None:
+    """float32 with float64 gives float64 (numpy and PyTorch agree); the float32 parameter's
+    gradient comes back as float32."""
+    rng = np.random.default_rng(3)
+    w0, x0 = rng.standard_normal(4).astype(np.float32), rng.standard_normal((2, 4))
+    w, tw = mg.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    y, ty = (mg.tensor(x0) * w).tanh().sum(), (torch.tensor(x0) * tw).tanh().sum()
+    y.backward()
+    ty.backward()
+    assert y.dtype == np.float64 and w.grad.dtype == np.float32
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    np.testing.assert_array_equal(w.grad.data, tw.grad.numpy())

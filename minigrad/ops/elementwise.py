@@ -24,15 +24,28 @@ ADD = defop(
     calls=(call("{0} + {1}", lambda a, b: a + b),
            call("minigrad.ops.add({0}, {1})", lambda a, b: add(a, b)),
            call("{1}.__radd__({0})", lambda a, b: b.__radd__(a))),
+    promote=True,
 )
+def _no_bool_sub() -> None:
+    raise TypeError("sub: subtracting booleans is not supported (as in PyTorch and numpy); to "
+                    "invert a mask use ~mask, or convert it first, e.g. mask.long()")
+
+
+def _sub_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype == np.bool_ or b.dtype == np.bool_:
+        _no_bool_sub()  # after promotion, a boolean input is still boolean
+    return np.subtract(a, b)
+
+
 SUB = defop(
-    "sub", np.subtract,
+    "sub", _sub_forward,
     lambda g, out, a, b: g,
     lambda g, out, a, b: -g,
     formula="c = a − b", grads=("δ", "−δ"), saves=(),
     examples=binary(), doc="difference", torch=lambda a, b: a - b,
     calls=(call("{0} - {1}", lambda a, b: a - b),
            call("{1}.__rsub__({0})", lambda a, b: b.__rsub__(a))),
+    promote=True,
 )
 MUL = defop(
     "mul", np.multiply,
@@ -42,6 +55,7 @@ MUL = defop(
     examples=binary(), doc="elementwise product", torch=lambda a, b: a * b,
     calls=(call("{0} * {1}", lambda a, b: a * b),
            call("{1}.__rmul__({0})", lambda a, b: b.__rmul__(a))),
+    promote=True,
 )
 DIV = defop(
     "div", np.divide,
@@ -53,6 +67,7 @@ DIV = defop(
     examples=binary(lo2=0.5, hi2=2.0), doc="elementwise quotient", torch=lambda a, b: a / b,
     calls=(call("{0} / {1}", lambda a, b: a / b),
            call("{1}.__rtruediv__({0})", lambda a, b: b.__rtruediv__(a))),
+    promote=True, to_float=True,
 )
 NEG = defop(
     "neg", np.negative,
@@ -85,6 +100,7 @@ POW = defop(
     torch=lambda x, p: x ** p,
     calls=(call("{0} ** {1}", lambda x, p: x ** p), call("{0}.pow({1})", lambda x, p: x.pow(p)),
            call("{1}.__rpow__({0})", lambda x, p: p.__rpow__(x))),
+    promote=True,
 )
 EXP = defop(
     "exp", np.exp,
@@ -92,6 +108,7 @@ EXP = defop(
     formula="y = exp(x)", grads=("δ ⊙ y",), saves=(), saves_output=True,
     examples=unary(), doc="exponential", torch=lambda x: x.exp(),
     calls=(call("{0}.exp()", lambda x: x.exp()),),
+    promote=True, to_float=True,
 )
 LOG = defop(
     "log", np.log,
@@ -99,6 +116,7 @@ LOG = defop(
     formula="y = log x", grads=("δ / x",),
     examples=unary(0.2, 3.0), doc="natural logarithm", torch=lambda x: x.log(),
     calls=(call("{0}.log()", lambda x: x.log()),),
+    promote=True, to_float=True,
 )
 SQRT = defop(
     "sqrt", np.sqrt,
@@ -106,6 +124,7 @@ SQRT = defop(
     formula="y = √x", grads=("δ / (2y)",), saves=(), saves_output=True,
     examples=unary(0.2, 3.0), doc="square root", torch=lambda x: x.sqrt(),
     calls=(call("{0}.sqrt()", lambda x: x.sqrt()), call("{0} ** 0.5", lambda x: x ** 0.5)),
+    promote=True, to_float=True,
 )
 ABS = defop(
     "abs", np.abs,
@@ -160,6 +179,7 @@ MAXIMUM = defop(
     examples=binary(distinct=True), doc="elementwise maximum; ties split δ evenly",
     torch=lambda a, b: a.maximum(b),
     calls=(call("{0}.maximum({1})", lambda a, b: a.maximum(b)),),
+    promote=True,
 )
 MINIMUM = defop(
     "minimum", np.minimum,
@@ -169,6 +189,7 @@ MINIMUM = defop(
     examples=binary(distinct=True), doc="elementwise minimum; ties split δ evenly",
     torch=lambda a, b: a.minimum(b),
     calls=(call("{0}.minimum({1})", lambda a, b: a.minimum(b)),),
+    promote=True,
 )
 
 
@@ -190,6 +211,7 @@ WHERE = defop(
     torch=lambda c, a, b: __import__("torch").where(c, a, b),
     calls=(call("{1}.where({0}, {2})", lambda c, a, b: a.where(c, b)),
            call("minigrad.ops.where({0}, {1}, {2})", lambda c, a, b: where(c, a, b))),
+    promote=(1, 2),
 )
 
 
@@ -216,6 +238,8 @@ def add(a: Any, b: Any) -> Tensor:
 
 def sub(a: Any, b: Any) -> Tensor:
     """`a − b`. ∇a = δ, ∇b = −δ."""
+    if a is True or a is False or b is True or b is False:
+        _no_bool_sub()
     return apply(SUB, a, b)
 
 

@@ -206,6 +206,7 @@ CONCATENATE = defop(
            call("minigrad.ops.concatenate([{0}, {1}], axis={axis})",
                 lambda *xs, axis=0: concatenate(xs, axis=axis), compose(_two, negative_axis()))),
     torch=lambda *xs, axis=0: __import__("torch").cat(xs, dim=axis),
+    promote=True,
 )
 STACK = defop(
     "stack", lambda *xs, axis=0: np.stack(xs, axis=axis), _stack_vjp,
@@ -216,6 +217,7 @@ STACK = defop(
            call("minigrad.ops.stack([{0}, {1}], axis={axis})",
                 lambda *xs, axis=0: stack(xs, axis=axis), compose(_two, negative_axis(extra=1)))),
     torch=lambda *xs, axis=0: __import__("torch").stack(xs, dim=axis),
+    promote=True,
 )
 
 
