@@ -120,7 +120,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data",
+        "_data",  # read and written as `data`
         "grad",
         "requires_grad",
         "name",
@@ -131,9 +131,7 @@ class Tensor:
         "_retain",
         "__weakref__",
     )
-    __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
-
-    data: np.ndarray
+    _data: np.ndarray
     grad: Tensor | None
     requires_grad: bool
     name: str | None
@@ -168,7 +166,7 @@ class Tensor:
     def _wrap(cls, data: np.ndarray) -> Tensor:
         """A tensor around `data` without copying or checks: the engine's fast path."""
         t = cls.__new__(cls)
-        t.data = data
+        t._data = data
         t.grad = None
         t.requires_grad = False
         t.name = None
@@ -180,6 +178,26 @@ class Tensor:
         return t
 
     # ----------------------------------------------------------------- attributes
+    @property
+    def data(self) -> np.ndarray:
+        """The values, as a numpy array (shared memory, no history): changing it in place
+        (``p.data += -lr * p.grad``) changes the tensor without recording anything, as
+        PyTorch's ``.data``. Assigning a Tensor (``p.data = t``) stores that tensor's array,
+        so ``.data`` is always an array."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if isinstance(value, Tensor):
+            value = value._data
+        elif not isinstance(value, np.ndarray):
+            if not isinstance(value, np.generic):
+                raise TypeError(
+                    f"Tensor.data must be a numpy array (or a Tensor, whose array is stored), "
+                    f"got {type(value).__name__}; use np.asarray(value) or minigrad.tensor(value)")
+            value = np.asarray(value)
+        self._data = value
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape
@@ -274,6 +292,35 @@ class Tensor:
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
+
+    # numpy passes a ufunc to this method when a Tensor is one of its operands.
+    _REFLECTED = {np.add: "__radd__", np.subtract: "__rsub__", np.multiply: "__rmul__",
+                  np.true_divide: "__rtruediv__", np.power: "__rpow__",
+                  np.matmul: "__rmatmul__", np.less: "__gt__", np.less_equal: "__ge__",
+                  np.greater: "__lt__", np.greater_equal: "__le__", np.equal: "__eq__",
+                  np.not_equal: "__ne__"}
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """``ndarray + Tensor`` is the Tensor's ``__radd__`` (a Tensor, with its history).
+        Any other ufunc runs on the arrays: ``np.exp(t)`` gives an array, and an in-place
+        operator on an array, ``p.data += -lr * p.grad``, writes into that array and
+        leaves it an array, so everything holding it (the tensor, an optimizer) sees the
+        change."""
+        out = kwargs.get("out")
+        if (out is None and method == "__call__" and len(inputs) == 2 and not kwargs
+                and inputs[1] is self and not isinstance(inputs[0], Tensor)):
+            reflected = Tensor._REFLECTED.get(ufunc)
+            if reflected is not None:
+                return getattr(self, reflected)(inputs[0])
+        arrays = [np.asarray(x) if isinstance(x, Tensor) else x for x in inputs]
+        if out is None:
+            return getattr(ufunc, method)(*arrays, **kwargs)
+        kwargs["out"] = tuple(o.data if isinstance(o, Tensor) else o for o in out)
+        getattr(ufunc, method)(*arrays, **kwargs)
+        for o in out:
+            if isinstance(o, Tensor):
+                o._version.n += 1  # changed in place, as by add_
+        return out[0] if len(out) == 1 else out
 
     def __float__(self) -> builtins.float:
         return float(self.item())

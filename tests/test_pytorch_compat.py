@@ -307,3 +307,55 @@ def test_a_float32_model_fed_float64_stays_exact() -> None:
     assert y.dtype == np.float64 and w.grad.dtype == np.float32
     np.testing.assert_array_equal(y.data, ty.detach().numpy())
     np.testing.assert_array_equal(w.grad.data, tw.grad.numpy())
+
+
+# --------------------------------------------------------------------- 5. .data
+def test_data_update_in_place_stays_a_numpy_array() -> None:
+    """``p.data += -lr * p.grad``: numpy's in-place add used to hand the result to
+    Tensor.__radd__, so p.data became a Tensor and a later p.std() failed."""
+    rng = np.random.default_rng(4)
+    w0, x0 = rng.standard_normal((3, 2)), rng.standard_normal((5, 3))
+
+    def run(lib):
+        w = lib.tensor(w0, requires_grad=True)
+        memory = w.data
+        for _ in range(3):
+            loss = (lib.tensor(x0) @ w).tanh().sum()
+            w.grad = None
+            loss.backward()
+            w.data += -0.1 * w.grad
+        return w, memory
+
+    (w, memory), (tw, _) = run(mg), run(torch)
+    assert type(w.data) is np.ndarray and w.data is memory
+    np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(w.std().data, tw.std().detach().numpy(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("op", ["+=", "-=", "*=", "/="])
+def test_every_inplace_operator_on_data_writes_the_same_array(op: str) -> None:
+    p = mg.tensor(np.array([1.0, 2.0, 4.0]))
+    held = p.data  # what an optimizer or a model keeps
+    p.data = INPLACE[op](p.data, mg.tensor(np.array([2.0, 2.0, 2.0])))
+    assert p.data is held and type(held) is np.ndarray
+    expected = {"+=": [3, 4, 6], "-=": [-1, 0, 2], "*=": [2, 4, 8], "/=": [0.5, 1, 2]}[op]
+    np.testing.assert_array_equal(held, expected)
+
+
+def test_assigning_a_tensor_to_data_stores_its_array() -> None:
+    p = mg.tensor([1.0, 2.0], requires_grad=True)
+    new = mg.tensor([5.0, 6.0])
+    p.data = new
+    assert type(p.data) is np.ndarray and p.data is new.data  # shared, as in PyTorch
+    assert p.requires_grad and p.is_leaf
+    with pytest.raises(TypeError, match="numpy array"):
+        p.data = [1.0, 2.0]
+
+
+def test_array_and_tensor_still_give_a_tensor() -> None:
+    x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    for y in (np.ones(2) + x, np.ones(2) * x, np.ones(2) - x, np.ones(2) / x, np.ones(2) ** x,
+              np.ones((2, 2)) @ x, np.float64(2.0) * x):
+        assert isinstance(y, mg.Tensor) and y.requires_grad
+    assert isinstance(np.ones(2) < x, mg.Tensor)
+    assert type(np.exp(x)) is np.ndarray  # a numpy function: numpy's array, no history
