@@ -10,14 +10,27 @@ from minigrad import ops
 from minigrad.autograd import backward, grad
 from minigrad.check import GradcheckError, gradcheck, gradgradcheck
 from minigrad.creation import (
+    Generator,
     arange,
+    default_generator,
+    empty,
+    empty_like,
     eye,
     full,
+    full_like,
+    initial_seed,
+    linspace,
     manual_seed,
+    multinomial,
     ones,
     ones_like,
     rand,
+    rand_like,
+    randint,
     randn,
+    randn_like,
+    randperm,
+    seed,
     tensor,
     zeros,
     zeros_like,
@@ -98,6 +111,8 @@ __all__ = [
     "bool", "cdouble", "cfloat", "complex64", "complex128", "double", "float", "float16",
     "float64", "half", "int", "int8", "int16", "int32", "int64", "long", "short", "uint8",
     "get_default_dtype", "promote_types", "result_type",
+    "Generator", "default_generator", "seed", "initial_seed", "randint", "randperm",
+    "multinomial", "randn_like", "rand_like", "empty", "empty_like", "full_like", "linspace",
 ]
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401

@@ -671,6 +671,33 @@ class Tensor:
     def sign(self) -> Tensor:
         return _raw(np.sign, self)
 
+    # ----------------------------------------------------------------- random
+    def multinomial(self, num_samples: int, replacement: bool = False, *,
+                    generator: Any = None) -> Tensor:
+        """Indices drawn with probabilities proportional to this tensor's rows (see
+        `minigrad.multinomial`)."""
+        from minigrad.creation import multinomial
+
+        return multinomial(self, num_samples, replacement, generator=generator)
+
+    def uniform_(self, from_: builtins.float = 0.0, to: builtins.float = 1.0, *,
+                 generator: Any = None) -> Tensor:
+        """Fills this tensor with `U(from_, to)` samples, in place."""
+        from minigrad.creation import generator as numpy_rng
+
+        self._check_inplace("uniform_")
+        return self._inplace(Tensor._wrap(numpy_rng(generator).uniform(from_, to, self.shape)),
+                             "uniform_")
+
+    def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0, *,
+                generator: Any = None) -> Tensor:
+        """Fills this tensor with `N(mean, std²)` samples, in place."""
+        from minigrad.creation import generator as numpy_rng
+
+        self._check_inplace("normal_")
+        return self._inplace(Tensor._wrap(numpy_rng(generator).normal(mean, std, self.shape)),
+                             "normal_")
+
     # ----------------------------------------------------------------- op methods
     def exp(self) -> Tensor:
         return _ops.exp(self)
