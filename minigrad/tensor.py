@@ -210,9 +210,27 @@ class Tensor:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, as PyTorch's ``t.size()``; ``t.size(d)`` is the length of axis d. (The
+        number of elements, numpy's ``size``, is `numel`.)"""
+        shape = self.data.shape
+        if dim is None:
+            return shape
+        try:
+            return shape[dim]
+        except (IndexError, TypeError):
+            raise ValueError(f"size({dim!r}): a tensor of shape {shape} has {len(shape)} dims; "
+                             f"dim must be an int in [{-len(shape)}, {len(shape) - 1}]") from None
+
+    def numel(self) -> int:
+        """The number of elements."""
         return self.data.size
+
+    nelement = numel
+
+    def dim(self) -> int:
+        """The number of axes, as ``t.ndim``."""
+        return self.data.ndim
 
     @property
     def is_leaf(self) -> bool:

@@ -129,3 +129,17 @@ def test_init_statistics_match_pytorch_formulas() -> None:
     o = nn.init.ones_(mg.zeros(3))
     c = nn.init.constant_(mg.zeros(3), 0.5)
     assert z.tolist() == [0, 0, 0] and o.tolist() == [1, 1, 1] and c.tolist() == [0.5] * 3
+
+
+# --------------------------------------------------------------------- sizes
+def test_size_numel_nelement_dim() -> None:
+    x0 = np.zeros((4, 3, 2))
+    for lib in (mg, torch):
+        x = lib.tensor(x0)
+        assert tuple(x.size()) == (4, 3, 2) and x.size(1) == 3 and x.size(-1) == 2
+        assert x.numel() == 24 and x.nelement() == 24 and x.dim() == 3
+        assert tuple(x.shape) == (4, 3, 2)
+    model = nn.Linear(3, 2)
+    assert sum(p.nelement() for p in model.parameters()) == 8
+    with pytest.raises(ValueError, match="3 dims"):
+        mg.tensor(x0).size(3)
