@@ -64,6 +64,41 @@ from minigrad.ops import (
     where,
 )
 from minigrad.ops.registry import REGISTRY, defop
+from minigrad.functions import (
+    all,
+    allclose,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    chunk,
+    clamp,
+    equal,
+    flatten,
+    histogram,
+    is_tensor,
+    isclose,
+    log10,
+    log_softmax,
+    logsumexp,
+    max,
+    min,
+    neg,
+    numel,
+    pow,
+    softmax,
+    split,
+    squeeze,
+    swapaxes,
+    swapdims,
+    t,
+    tril,
+    triu,
+    unbind,
+    unsqueeze,
+)
+from minigrad import return_types
 
 from minigrad import memory as _memory
 
@@ -113,6 +148,10 @@ __all__ = [
     "get_default_dtype", "promote_types", "result_type",
     "Generator", "default_generator", "seed", "initial_seed", "randint", "randperm",
     "multinomial", "randn_like", "rand_like", "empty", "empty_like", "full_like", "linspace",
+    "all", "allclose", "amax", "amin", "any", "argmax", "argmin", "chunk", "clamp", "equal",
+    "flatten", "histogram", "is_tensor", "isclose", "log10", "log_softmax", "logsumexp", "max",
+    "min", "neg", "numel", "pow", "softmax", "split", "squeeze", "swapaxes", "swapdims", "t",
+    "tril", "triu", "unbind", "unsqueeze", "return_types",
 ]
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401

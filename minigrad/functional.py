@@ -1,5 +1,6 @@
 """The ops as functions, PyTorch-style: ``import minigrad.functional as F``."""
 
+from minigrad.functions import one_hot
 from minigrad.ops import (
     abs,
     avg_pool2d,
@@ -57,4 +58,5 @@ __all__ = [
     "transpose", "unsqueeze", "where",
     "avg_pool2d", "conv1d", "conv2d", "flatten", "max_pool2d", "pad",
     "dropout", "embedding", "layer_norm", "masked_fill", "scaled_dot_product_attention",
+    "one_hot",
 ]

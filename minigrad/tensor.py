@@ -674,17 +674,36 @@ class Tensor:
         return _raw(np.logical_not, self)
 
     # non-differentiable queries
-    def argmax(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _raw(np.argmax, self, axis=axis, keepdims=keepdims)
+    def argmax(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        """The index of the largest value along `dim` (of the flattened tensor when None)."""
+        dim, keepdim = dim_alias("argmax", dim, keepdim, kw)
+        return _raw(np.argmax, self, axis=dim, keepdims=bool(keepdim and dim is not None))
 
-    def argmin(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _raw(np.argmin, self, axis=axis, keepdims=keepdims)
+    def argmin(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        """The index of the smallest value along `dim` (of the flattened tensor when None)."""
+        dim, keepdim = dim_alias("argmin", dim, keepdim, kw)
+        return _raw(np.argmin, self, axis=dim, keepdims=bool(keepdim and dim is not None))
 
-    def any(self) -> bool:
-        return bool(self.data.any())
+    def any(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        """Whether any value along `dim` (or at all) is non-zero: a bool tensor."""
+        dim, keepdim = dim_alias("any", dim, keepdim, kw)
+        return _raw(np.any, self, axis=dim, keepdims=bool(keepdim))
 
-    def all(self) -> bool:
-        return bool(self.data.all())
+    def all(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        """Whether every value along `dim` (or at all) is non-zero: a bool tensor."""
+        dim, keepdim = dim_alias("all", dim, keepdim, kw)
+        return _raw(np.all, self, axis=dim, keepdims=bool(keepdim))
+
+    def isclose(self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8,
+                equal_nan: bool = False) -> Tensor:
+        """Elementwise ``|self − other| ≤ atol + rtol·|other|``, a bool tensor."""
+        return _raw(np.isclose, self, other, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+    def allclose(self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8,
+                 equal_nan: bool = False) -> bool:
+        """Whether every element is close to `other` (see `isclose`)."""
+        o = other.data if isinstance(other, Tensor) else other
+        return bool(np.allclose(self.data, o, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
     def sign(self) -> Tensor:
         return _raw(np.sign, self)
@@ -760,11 +779,23 @@ class Tensor:
     def tanh(self) -> Tensor:
         return _ops.tanh(self)
 
-    def softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
-        return _ops.softmax(self, axis=axis if dim is None else dim)
+    def softmax(self, dim: int | None = None, **kw: Any) -> Tensor:
+        return _ops.softmax(self, dim, **kw)
 
-    def log_softmax(self, axis: int = -1, dim: int | None = None) -> Tensor:
-        return _ops.log_softmax(self, axis=axis if dim is None else dim)
+    def log_softmax(self, dim: int | None = None, **kw: Any) -> Tensor:
+        return _ops.log_softmax(self, dim, **kw)
+
+    def log10(self) -> Tensor:
+        """`log₁₀ x = log x / log 10`."""
+        return _ops.log(self) / _LN10
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        """The lower triangle of the last two axes (see `minigrad.tril`)."""
+        return _ops.where(_tri_mask(self.shape, diagonal, lower=True), self, 0)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        """The upper triangle of the last two axes (see `minigrad.triu`)."""
+        return _ops.where(_tri_mask(self.shape, diagonal, lower=False), self, 0)
 
     def matmul(self, other: Any) -> Tensor:
         return _ops.matmul(self, other)
@@ -775,11 +806,26 @@ class Tensor:
     def mean(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
         return _ops.mean(self, axis=axis, keepdims=keepdims, **kw)
 
-    def max(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
-        return _ops.max(self, axis=axis, keepdims=keepdims, **kw)
+    def max(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
+        """As PyTorch: ``t.max()`` is the largest value; ``t.max(dim)`` (or ``dim=``,
+        ``axis=``) the pair ``(values, indices)`` along one dim, ``values`` keeping it as
+        size 1 with `keepdim`; ``t.max(u)`` the elementwise maximum. Tied maxima share δ
+        evenly; `amax` reduces several dims at once."""
+        return _extreme(self, "max", dim, keepdim, kw)
 
-    def min(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
-        return _ops.min(self, axis=axis, keepdims=keepdims, **kw)
+    def min(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
+        """As `max`, for the smallest values."""
+        return _extreme(self, "min", dim, keepdim, kw)
+
+    def amax(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        """The largest values over `dim` (an int, a tuple, or None for all): values only."""
+        dim, keepdim = dim_alias("amax", dim, keepdim, kw)
+        return _ops.max(self, axis=dim, keepdims=bool(keepdim))
+
+    def amin(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
+        """The smallest values over `dim` (an int, a tuple, or None for all): values only."""
+        dim, keepdim = dim_alias("amin", dim, keepdim, kw)
+        return _ops.min(self, axis=dim, keepdims=bool(keepdim))
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
             **kw: Any) -> Tensor:
@@ -837,15 +883,119 @@ class Tensor:
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         return _ops.broadcast_to(self, shape=tuple(shape))
 
-    expand = broadcast_to
+    def expand(self, *sizes: Any) -> Tensor:
+        """Repeats size-1 axes without copying, as PyTorch: ``t.expand(4, 3)`` or
+        ``t.expand((4, 3))``; -1 keeps an axis's size."""
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        lead = len(sizes) - self.ndim
+        shape = tuple(self.shape[i - lead] if n == -1 and i >= lead else n
+                      for i, n in enumerate(sizes))
+        return _ops.broadcast_to(self, shape=shape)
 
-    def squeeze(self, axis: Any = None, dim: Any = None) -> Tensor:
-        return _ops.squeeze(self, axis=axis if dim is None else dim)
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
 
-    def unsqueeze(self, axis: int) -> Tensor:
-        return _ops.unsqueeze(self, axis=axis)
+    def squeeze(self, dim: Any = None, **kw: Any) -> Tensor:
+        return _ops.squeeze(self, dim, **kw)
+
+    def unsqueeze(self, dim: int | None = None, **kw: Any) -> Tensor:
+        return _ops.unsqueeze(self, dim, **kw)
 
     expand_dims = unsqueeze
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix (a tensor of at most 2 dims), as PyTorch's ``t.t()``."""
+        if self.ndim > 2:
+            raise ValueError(f"t(): expects at most 2 dims, got shape {self.shape}; use "
+                             f"transpose(d0, d1) or mT")
+        return _ops.permute(self)
+
+    def contiguous(self) -> Tensor:
+        """This tensor (numpy handles any memory layout)."""
+        return self
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        """The slices along `dim`, each without that axis: ``a, b = t.unbind(1)``."""
+        index = (slice(None),) * (dim % builtins.max(self.ndim, 1))
+        return tuple(self[index + (i,)] for i in range(self.shape[dim]))
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """Pieces along `dim`: of `split_size` each (the last may be shorter), or of the
+        sizes in a list."""
+        n = self.shape[dim]
+        if isinstance(split_size, (int, np.integer)):
+            step = builtins.max(int(split_size), 1)
+            sizes = [builtins.min(step, n - i) for i in range(0, n, step)]
+        else:
+            sizes = [int(k) for k in split_size]
+            if builtins.sum(sizes) != n:
+                raise ValueError(f"split: sizes {sizes} do not add up to {n}, the length of "
+                                 f"dim {dim} of a tensor of shape {self.shape}")
+        index = (slice(None),) * (dim % builtins.max(self.ndim, 1))
+        out, start = [], 0
+        for k in sizes:
+            out.append(self[index + (slice(start, start + k),)])
+            start += k
+        return tuple(out)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """At most `chunks` pieces of equal size along `dim` (the last may be smaller)."""
+        return self.split(-(-self.shape[dim] // builtins.max(int(chunks), 1)), dim)
+
+
+_LN10 = 2.302585092994046  # log 10
+
+
+def dim_alias(what: str, dim: Any, keepdim: Any, kw: dict[str, Any]) -> tuple[Any, Any]:
+    """PyTorch's `dim`/`keepdim`, or numpy's `axis`/`keepdims` taken from `kw` (emptied;
+    anything else left there is an error naming `what`)."""
+    if "axis" in kw:
+        if dim is not None:
+            raise TypeError(f"{what}(): give dim= or axis=, not both")
+        dim = kw.pop("axis")
+    if "keepdims" in kw:
+        keepdim = kw.pop("keepdims")
+    if kw:
+        raise TypeError(f"{what}() got unexpected arguments {sorted(kw)}")
+    return dim, keepdim
+
+
+def _tri_mask(shape: tuple[int, ...], diagonal: int, lower: bool) -> np.ndarray:
+    if len(shape) < 2:
+        raise ValueError(f"tril/triu: needs at least 2 dims, got shape {shape}")
+    n, m = shape[-2:]
+    lo = np.tri(n, m, int(diagonal), dtype=bool)
+    return lo if lower else ~np.tri(n, m, int(diagonal) - 1, dtype=bool)
+
+
+def _extreme(x: Tensor, which: str, dim: Any, keepdim: Any, kw: dict[str, Any]) -> Any:
+    """`Tensor.max`/`min`: the value, the (values, indices) pair, or the elementwise op."""
+    from minigrad import return_types
+
+    if isinstance(dim, (Tensor, np.ndarray)):  # t.max(u), minigrad.max(t, u)
+        if kw:
+            raise TypeError(f"{which}(other): got unexpected arguments {sorted(kw)}")
+        return (_ops.maximum if which == "max" else _ops.minimum)(x, dim)
+    if "other" in kw:
+        return _extreme(x, which, kw.pop("other"), keepdim, kw)
+    dim, keepdim = dim_alias(which, dim, keepdim, kw)
+    op = _ops.max if which == "max" else _ops.min
+    if dim is None:
+        return op(x)
+    if not isinstance(dim, (builtins.int, np.integer)):
+        raise TypeError(f"{which}(dim): dim must be one int, got {dim!r}; to reduce several "
+                        f"dims at once use a{which}(dim={dim!r})")
+    values = op(x, axis=builtins.int(dim), keepdims=bool(keepdim))
+    arg = np.argmax if which == "max" else np.argmin
+    indices = _raw(arg, x, axis=builtins.int(dim), keepdims=bool(keepdim))
+    pair = return_types.max if which == "max" else return_types.min
+    return pair(values, indices)
 
 
 def _raw(f: Callable[..., Any], *args: Any, **kw: Any) -> Tensor:

@@ -143,3 +143,121 @@ def test_size_numel_nelement_dim() -> None:
     assert sum(p.nelement() for p in model.parameters()) == 8
     with pytest.raises(ValueError, match="3 dims"):
         mg.tensor(x0).size(3)
+
+
+# --------------------------------------------------------------------- dim= everywhere
+X0 = np.array([[0.5, -1.0, 2.0, 0.0], [3.0, 1.5, -2.5, 1.0], [-0.5, 0.25, 1.0, 4.0]])
+
+DIM_CALLS = {
+    "sum(1, keepdim=True)": lambda lib, x: x.sum(1, keepdim=True),
+    "sum(dim=(0, 1))": lambda lib, x: x.sum(dim=(0, 1)),
+    "mean(dim=0)": lambda lib, x: x.mean(dim=0),
+    "lib.mean(x, 1, True)": lambda lib, x: lib.mean(x, 1, True),
+    "lib.sum(x, dim=0)": lambda lib, x: lib.sum(x, dim=0),
+    "max()": lambda lib, x: x.max(),
+    "max(1).values": lambda lib, x: x.max(1).values,
+    "max(dim=0, keepdim=True)[0]": lambda lib, x: x.max(dim=0, keepdim=True)[0],
+    "min(1, keepdim=True).values": lambda lib, x: x.min(1, keepdim=True).values,
+    "lib.max(x, 1)[0]": lambda lib, x: lib.max(x, 1)[0],
+    "lib.max(x, y)": lambda lib, x: lib.max(x, x.flip(0) if lib is torch else x[::-1]),
+    "x.max(y)": lambda lib, x: x.max(x * 0.5),
+    "amax(dim=(0, 1))": lambda lib, x: x.amax(dim=(0, 1)),
+    "amin(1, True)": lambda lib, x: x.amin(1, True),
+    "softmax(dim=1)": lambda lib, x: x.softmax(dim=1),
+    "F.softmax(x, dim=-1)": lambda lib, x: lib.nn.functional.softmax(x, dim=-1),
+    "F.softmax(x, 0)": lambda lib, x: lib.nn.functional.softmax(x, 0),
+    "F.log_softmax(x, dim=1)": lambda lib, x: lib.nn.functional.log_softmax(x, dim=1),
+    "lib.softmax(x, 1)": lambda lib, x: lib.softmax(x, 1),
+    "logsumexp(dim=1)": lambda lib, x: x.logsumexp(dim=1),
+    "lib.cat([x, x], dim=1)": lambda lib, x: lib.cat([x, x], dim=1),
+    "lib.cat((x, x), 0)": lambda lib, x: lib.cat((x, x), 0),
+    "lib.stack([x, x], dim=1)": lambda lib, x: lib.stack([x, x], dim=1),
+    "lib.stack([x, x], -1)": lambda lib, x: lib.stack([x, x], -1),
+    "unsqueeze(dim=1)": lambda lib, x: x.unsqueeze(dim=1),
+    "unsqueeze(1).squeeze(dim=1)": lambda lib, x: x.unsqueeze(1).squeeze(dim=1),
+    "squeeze(0) (not of size 1)": lambda lib, x: x.squeeze(0),
+    "view(1, 3, 4).squeeze()": lambda lib, x: x.view(1, 3, 4).squeeze(),
+    "flatten()": lambda lib, x: x.flatten(),
+    "view(-1, 2)": lambda lib, x: x.view(-1, 2),
+    "expand(2, 3, 4)": lambda lib, x: x.expand(2, 3, 4),
+    "x[:1].expand(3, -1)": lambda lib, x: x[:1].expand(3, -1),
+    "log10()": lambda lib, x: (x.abs() + 1).log10(),
+    "lib.log10(x)": lambda lib, x: lib.log10(x.abs() + 1),
+    "tril()": lambda lib, x: x.tril(),
+    "lib.tril(x, 1)": lambda lib, x: lib.tril(x, 1),
+    "lib.triu(x, -1)": lambda lib, x: lib.triu(x, -1),
+    "lib.cat(x.unbind(1), 0)": lambda lib, x: lib.cat(x.unbind(1), 0),
+    "lib.cat(x.split(3, dim=1)[::-1], 1)": lambda lib, x: lib.cat(x.split(3, dim=1)[::-1], 1),
+    "x.split([1, 3], 1)[1]": lambda lib, x: x.split([1, 3], 1)[1],
+    "lib.cat(x.chunk(2, 1), 0)": lambda lib, x: lib.cat(x.chunk(2, 1), 0),
+    "x.t()": lambda lib, x: x.t(),
+}
+
+
+@pytest.mark.parametrize("name", DIM_CALLS)
+def test_pytorch_calls_give_pytorch_values_and_gradients(name: str) -> None:
+    f = DIM_CALLS[name]
+    x, t = mg.tensor(X0, requires_grad=True), torch.tensor(X0, requires_grad=True)
+    y, ty = f(mg, x), f(torch, t)
+    assert y.shape == tuple(ty.shape), name
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-14, atol=1e-15)
+    w = np.random.default_rng(0).standard_normal(y.shape)
+    (y * mg.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-13, atol=1e-15)
+
+
+INDEX_CALLS = {
+    "argmax()": lambda lib, x: x.argmax(),
+    "argmax(dim=1)": lambda lib, x: x.argmax(dim=1),
+    "argmax(1, keepdim=True)": lambda lib, x: x.argmax(1, keepdim=True),
+    "lib.argmin(x, dim=0)": lambda lib, x: lib.argmin(x, dim=0),
+    "max(1).indices": lambda lib, x: x.max(1).indices,
+    "min(dim=0, keepdim=True)[1]": lambda lib, x: x.min(dim=0, keepdim=True)[1],
+    "all()": lambda lib, x: (x > -3).all(),
+    "lib.all(x > 0, dim=1)": lambda lib, x: lib.all(x > 0, dim=1),
+    "any(dim=0, keepdim=True)": lambda lib, x: (x > 3).any(dim=0, keepdim=True),
+    "isclose": lambda lib, x: x.isclose(x + 1e-9),
+    "F.one_hot(argmax)": lambda lib, x: lib.nn.functional.one_hot(x.argmax(1), num_classes=5),
+    "F.one_hot(idx)": lambda lib, x: lib.nn.functional.one_hot(lib.tensor([[0, 3], [2, 1]])),
+}
+
+
+@pytest.mark.parametrize("name", INDEX_CALLS)
+def test_pytorch_index_and_bool_results(name: str) -> None:
+    f = INDEX_CALLS[name]
+    y, ty = f(mg, mg.tensor(X0)), f(torch, torch.tensor(X0))
+    assert y.shape == tuple(ty.shape) and y.dtype == np.dtype(str(ty.dtype)[6:])
+    np.testing.assert_array_equal(y.data, ty.numpy())
+
+
+def test_max_over_a_dim_is_a_named_pair() -> None:
+    x = mg.tensor(X0)
+    values, indices = x.max(dim=1)
+    pair = x.max(1)
+    assert pair.values is not None and pair.indices.tolist() == indices.tolist() == [2, 0, 3]
+    assert repr(pair).startswith("max(values=")
+    with pytest.raises(TypeError, match="amax"):
+        x.max(dim=(0, 1))
+
+
+def test_allclose_equal_and_friends() -> None:
+    a = mg.tensor([1.0, 2.0])
+    assert mg.allclose(a, a + 1e-9) and not mg.allclose(a, a + 1e-3)
+    assert a.allclose(mg.tensor([1.0, 2.0])) and mg.equal(a, mg.tensor([1.0, 2.0]))
+    assert isinstance(mg.allclose(a, a), bool) and mg.is_tensor(a) and mg.numel(a) == 2
+    assert bool(mg.all(a > 0)) and not bool(mg.any(a > 5))
+
+
+def test_linspace_and_histogram_match_pytorch() -> None:
+    np.testing.assert_allclose(mg.linspace(-1, 1, 5).data, torch.linspace(-1, 1, 5).numpy())
+    assert mg.linspace(0, 1, 3).dtype == np.float32
+    x0 = np.random.default_rng(1).standard_normal(500).astype(np.float32)
+    for kw in ({}, {"bins": 7}, {"bins": 10, "density": True}, {"bins": 4, "range": (-1.0, 1.0)}):
+        h, e = mg.histogram(mg.tensor(x0), **kw)
+        th, te = torch.histogram(torch.tensor(x0), **kw)
+        np.testing.assert_allclose(h.data, th.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(e.data, te.numpy(), rtol=1e-5, atol=1e-6)
+        assert h.dtype == np.float32
+    with pytest.raises(TypeError, match="floating"):
+        mg.histogram(mg.tensor([1, 2]))

@@ -15,7 +15,13 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import dual
-from minigrad.ops.examples import rand, reduction, reduction_calls, spread_calls
+from minigrad.ops.examples import (
+    extreme_calls,
+    rand,
+    reduction,
+    reduction_calls,
+    spread_calls,
+)
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -162,11 +168,11 @@ MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("�
 MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
             doc="maximum over axes; ties share δ evenly", torch=_torch_reduce("amax"),
-            calls=reduction_calls("max"))
+            calls=extreme_calls("max"))
 MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
             doc="minimum over axes; ties share δ evenly", torch=_torch_reduce("amin"),
-            calls=reduction_calls("min"))
+            calls=extreme_calls("min"))
 def _spread_examples(rng: np.random.Generator, dtype: Any) -> list[Any]:
     """Every axis case with d = 0, and Bessel's correction d = 1 where n ≥ 2."""
     unbiased = (((3,), None), ((3,), -1), ((2, 3), 1), ((2, 3), (0, 1)), ((2, 3, 4), (0, 2)))

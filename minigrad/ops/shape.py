@@ -162,7 +162,9 @@ UNSQUEEZE = defop(
     calls=(call("{0}.unsqueeze({axis})", lambda x, axis: x.unsqueeze(axis)),
            call("{0}.expand_dims({axis})", lambda x, axis: x.expand_dims(axis)),
            call("{0}.unsqueeze({axis})", lambda x, axis: x.unsqueeze(axis),
-                negative_axis(extra=1))),
+                negative_axis(extra=1)),
+           call("{0}.unsqueeze(dim={dim})", lambda x, dim: x.unsqueeze(dim=dim),
+                torch_names(axis="dim"))),
 )
 
 
@@ -204,7 +206,12 @@ CONCATENATE = defop(
     calls=(call("minigrad.ops.cat([{0}, {1}], axis={axis})",
                 lambda *xs, axis=0: concatenate(list(xs), axis=axis), _two),
            call("minigrad.ops.concatenate([{0}, {1}], axis={axis})",
-                lambda *xs, axis=0: concatenate(xs, axis=axis), compose(_two, negative_axis()))),
+                lambda *xs, axis=0: concatenate(xs, axis=axis), compose(_two, negative_axis())),
+           call("minigrad.cat(({0}, {1}), dim={dim})",
+                lambda *xs, dim=0: concatenate(xs, dim=dim),
+                compose(_two, torch_names(axis="dim"))),
+           call("minigrad.cat([{0}, {1}], {axis})",
+                lambda *xs, axis=0: concatenate(list(xs), axis), compose(_two, negative_axis()))),
     torch=lambda *xs, axis=0: __import__("torch").cat(xs, dim=axis),
     promote=True,
 )
@@ -215,7 +222,10 @@ STACK = defop(
     calls=(call("minigrad.ops.stack([{0}, {1}], axis={axis})",
                 lambda *xs, axis=0: stack(list(xs), axis=axis), _two),
            call("minigrad.ops.stack([{0}, {1}], axis={axis})",
-                lambda *xs, axis=0: stack(xs, axis=axis), compose(_two, negative_axis(extra=1)))),
+                lambda *xs, axis=0: stack(xs, axis=axis), compose(_two, negative_axis(extra=1))),
+           call("minigrad.stack([{0}, {1}], dim={dim})",
+                lambda *xs, dim=0: stack(list(xs), dim=dim),
+                compose(_two, negative_axis(extra=1), torch_names(axis="dim")))),
     torch=lambda *xs, axis=0: __import__("torch").stack(xs, dim=axis),
     promote=True,
 )
@@ -386,18 +396,48 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     return apply(BROADCAST_TO, x, shape=tuple(shape))
 
 
-def squeeze(x: Any, axis: Any = None) -> Tensor:
-    """Drops size-1 axes. ∇x = δ reshaped back."""
-    return apply(SQUEEZE, x, axis=axis)
+def _dim(op: str, dim: Any, axis: Any) -> Any:
+    """PyTorch's `dim` or numpy's `axis`, whichever is given."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}(): give dim= or axis=, not both")
+        return axis
+    return dim
 
 
-def unsqueeze(x: Any, axis: int) -> Tensor:
-    """Inserts a size-1 axis at `axis`. ∇x = δ reshaped back."""
-    return apply(UNSQUEEZE, x, axis=axis)
+def squeeze(x: Any, dim: Any = None, *, axis: Any = None) -> Tensor:
+    """Drops size-1 axes: all of them, or `dim` (an int or a tuple). ∇x = δ reshaped back.
+
+    As PyTorch, naming an axis whose size is not 1 leaves it (numpy raises)."""
+    dim = _dim("squeeze", dim, axis)
+    if dim is not None:
+        shape = np.shape(x.data if isinstance(x, Tensor) else x)
+        n = max(len(shape), 1)
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        for d in dims:
+            if not -n <= int(d) < n:
+                raise ValueError(f"squeeze: dim {d} is out of range for a tensor of shape "
+                                 f"{shape}")
+        kept = tuple(int(d) % n for d in dims if not shape or shape[int(d)] == 1)
+        if not kept:
+            return x if isinstance(x, Tensor) else Tensor(x)
+        if len(kept) < len(dims):
+            dim = kept
+    return apply(SQUEEZE, x, axis=dim)
 
 
-def concatenate(tensors: Any, axis: int = 0) -> Tensor:
-    """Joins tensors along an existing axis. Each input gets its slice of δ."""
+def unsqueeze(x: Any, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Inserts a size-1 axis at `dim`. ∇x = δ reshaped back."""
+    dim = _dim("unsqueeze", dim, axis)
+    if dim is None:
+        raise TypeError("unsqueeze() needs the dim where the new axis goes, e.g. unsqueeze(0)")
+    return apply(UNSQUEEZE, x, axis=dim)
+
+
+def concatenate(tensors: Any, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Joins tensors along an existing axis, `dim` (0 by default; numpy's `axis=` too).
+    Each input gets its slice of δ."""
+    axis = _dim("cat", dim, axis) or 0
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
@@ -410,8 +450,9 @@ def concatenate(tensors: Any, axis: int = 0) -> Tensor:
 cat = concatenate
 
 
-def stack(tensors: Any, axis: int = 0) -> Tensor:
-    """Joins tensors along a new axis. Input i gets δ[i] along that axis."""
+def stack(tensors: Any, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Joins tensors along a new axis, `dim` (0 by default). Input i gets δ[i] along it."""
+    axis = _dim("stack", dim, axis) or 0
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
