@@ -35,6 +35,7 @@ from minigrad.creation import (
     zeros,
     zeros_like,
 )
+from minigrad.device import DeviceError, backends, cuda, device
 from minigrad.function import Function
 from minigrad.graph import graph
 from minigrad.memory import get_allocator, set_allocator
@@ -152,6 +153,7 @@ __all__ = [
     "flatten", "histogram", "is_tensor", "isclose", "log10", "log_softmax", "logsumexp", "max",
     "min", "neg", "numel", "pow", "softmax", "split", "squeeze", "swapaxes", "swapdims", "t",
     "tril", "triu", "unbind", "unsqueeze", "return_types",
+    "device", "DeviceError", "cuda", "backends",
 ]
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["device", "DeviceError", "check_device", "cuda", "backends"]
+__all__ = ["device", "DeviceError", "check_device", "is_device", "cuda", "backends"]
 
 
 class DeviceError(RuntimeError, ValueError):
@@ -43,6 +43,18 @@ def check_device(d: Any, where: str = "device") -> None:
         f"numpy), so minigrad.cuda.is_available() is False: pass device='cpu' or leave the "
         f"argument out (e.g. device = 'cuda' if torch.cuda.is_available() else 'cpu')"
     )
+
+
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "xla", "meta", "hip", "ipu", "mtia", "privateuseone")
+
+
+def is_device(x: Any) -> bool:
+    """Whether `x` names a device rather than a dtype (for ``to(x)``)."""
+    if isinstance(x, device):
+        return True
+    if isinstance(x, str):
+        return x.partition(":")[0] in _DEVICE_TYPES
+    return isinstance(x, int) and not isinstance(x, bool) or type(x).__name__ == "device"
 
 
 class device:

@@ -381,11 +381,61 @@ class Tensor:
     def astype(self, dtype: DTypeLike) -> Tensor:
         return _ops.astype(self, dtype=resolve_dtype(dtype))
 
-    def float(self) -> Tensor:
-        return self.astype(np.float32)
+    def type(self, dtype: DTypeLike = None) -> Any:
+        """``t.type(dtype)`` converts as `to`; ``t.type()`` names the dtype."""
+        if dtype is None:
+            return f"minigrad.{self.data.dtype.name}"
+        return self.to(dtype)
 
-    def double(self) -> Tensor:
-        return self.astype(np.float64)
+    def type_as(self, other: Tensor) -> Tensor:
+        """As `other`'s dtype."""
+        return self.to(other.dtype)
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or ``t.to(other)``,
+        as PyTorch: a differentiable conversion to another dtype, or this tensor itself when
+        nothing changes (``copy=True`` asks for a copy). The only device is ``"cpu"``;
+        another one is a `minigrad.device.DeviceError`."""
+        from minigrad.device import check_device, is_device
+
+        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        copy = bool(kwargs.pop("copy", False))
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif is_device(a):
+                device = a
+            else:
+                dtype = a
+        check_device(device, "to")
+        dt = resolve_dtype(dtype)
+        if dt is not None and dt != self.data.dtype:
+            return _ops.astype(self, dtype=dt)
+        return self.clone() if copy else self
+
+    def cpu(self) -> Tensor:
+        """This tensor: it is on the CPU already."""
+        return self
+
+    def cuda(self, device: Any = None) -> Tensor:
+        from minigrad.device import check_device
+
+        check_device("cuda" if device is None else device, "cuda()")
+        return self
+
+    @property
+    def device(self) -> Any:
+        """``minigrad.device("cpu")``: every tensor lives on the CPU."""
+        from minigrad.device import CPU
+
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
 
     def copy(self) -> Tensor:
         return _ops.astype(self, dtype=self.data.dtype)
@@ -947,6 +997,33 @@ class Tensor:
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         """At most `chunks` pieces of equal size along `dim` (the last may be smaller)."""
         return self.split(-(-self.shape[dim] // builtins.max(int(chunks), 1)), dim)
+
+    # ----------------------------------------------------------------- dtypes
+    # PyTorch's conversions: this tensor itself when it has the dtype already, as `to`.
+    # Last in the class: below them, `int`, `float` and `bool` name these methods.
+    def float(self) -> Tensor:
+        """As float32 (the tensor itself if it is already)."""
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        """As float64."""
+        return self.to(np.float64)
+
+    def half(self) -> Tensor:
+        """As float16."""
+        return self.to(np.float16)
+
+    def long(self) -> Tensor:
+        """As int64 (class indices, counts)."""
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        """As int32."""
+        return self.to(np.int32)
+
+    def bool(self) -> Tensor:
+        """As bool: True where non-zero."""
+        return self.to(np.bool_)
 
 
 _LN10 = 2.302585092994046  # log 10

@@ -261,3 +261,102 @@ def test_linspace_and_histogram_match_pytorch() -> None:
         assert h.dtype == np.float32
     with pytest.raises(TypeError, match="floating"):
         mg.histogram(mg.tensor([1, 2]))
+
+
+# --------------------------------------------------------------------- dtypes
+@pytest.mark.parametrize("name", ["long", "float", "double", "int", "int32", "int64", "float32",
+                                  "float64", "bool", "half", "short", "uint8", "int8",
+                                  "int16", "float16"])
+def test_dtype_names_are_pytorchs(name: str) -> None:
+    want = str(getattr(torch, name)).replace("torch.", "")
+    assert np.dtype(getattr(mg, name)) == np.dtype(want)
+    assert mg.zeros(2, dtype=getattr(mg, name)).dtype == getattr(mg, name)
+    assert mg.tensor([1, 0], dtype=getattr(mg, name)).dtype == np.dtype(want)
+
+
+@pytest.mark.parametrize("method", ["long", "float", "double", "int", "bool", "half"])
+def test_conversion_methods(method: str) -> None:
+    x0 = np.array([1.5, -2.0, 0.0], np.float32)
+    y, ty = getattr(mg.tensor(x0), method)(), getattr(torch.tensor(x0), method)()
+    assert y.dtype == np.dtype(str(ty.dtype)[6:])
+    np.testing.assert_array_equal(y.data, ty.numpy())
+
+
+def test_to_and_type() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    assert x.to("cpu") is x and x.to(mg.float32) is x and x.float() is x and x.cpu() is x
+    y = x.to(mg.float64)
+    assert y.dtype == np.float64 and y.requires_grad and not y.is_leaf
+    assert x.to("cpu", mg.float64).dtype == np.float64
+    assert x.to(device="cpu", dtype=mg.long).dtype == np.int64
+    assert x.to(mg.tensor([1], dtype=mg.int32)).dtype == np.int32
+    assert x.to(x.device) is x and x.device == "cpu" and str(x.device) == "cpu"
+    assert x.type(mg.float64).dtype == np.float64 and x.type_as(y).dtype == np.float64
+    assert x.to(copy=True) is not x
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+    assert x.grad.dtype == np.float32
+
+
+# --------------------------------------------------------------------- devices
+def test_the_lecture_device_line_picks_the_cpu() -> None:
+    device = "cuda" if mg.cuda.is_available() else "cpu"
+    assert device == "cpu" and not mg.backends.mps.is_available()
+    assert mg.cuda.device_count() == 0
+    mg.cuda.manual_seed(1337)  # nothing to seed: no error
+    for make in (lambda: mg.zeros(2, 2, device=device), lambda: mg.ones(3, device=device),
+                 lambda: mg.tensor([1, 2], dtype=mg.long, device=device),
+                 lambda: mg.arange(4, device=device), lambda: mg.randn(2, device=device),
+                 lambda: mg.randint(0, 3, (2,), device=device),
+                 lambda: mg.full((2,), 1.0, device=mg.device("cpu")),
+                 lambda: mg.empty(2, device=device), lambda: mg.linspace(0, 1, 3, device=device)):
+        t = make()
+        assert t.to(device) is t and t.device == mg.device("cpu")
+    model = nn.Linear(2, 2)
+    assert model.to(device) is model and model.cpu() is model
+
+
+@pytest.mark.parametrize("bad", ["cuda", "cuda:0", "mps", "meta"])
+def test_another_device_is_a_clear_error(bad: str) -> None:
+    for f in (lambda: mg.zeros(2, device=bad), lambda: mg.ones(2).to(bad),
+              lambda: nn.Linear(2, 2).to(bad), lambda: mg.Generator(device=bad),
+              lambda: mg.device(bad)):
+        with pytest.raises(mg.DeviceError, match=f"'{bad}' is not available.*CPU only"):
+            f()
+    with pytest.raises(RuntimeError):
+        mg.ones(2).cuda()
+
+
+def test_module_to_a_dtype_converts_in_place() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    weight = model[0].weight
+    opt = mg.optim.SGD(model.parameters(), lr=0.1)
+    assert model.to(mg.float64) is model and model[0].weight is weight
+    assert weight.dtype == np.float64 and model[1].running_var.dtype == np.float64
+    assert model[1].num_batches_tracked.dtype == np.int64  # not a float: left as it is
+    y = model(mg.tensor(np.ones((5, 3))))
+    y.sum().backward()
+    opt.step()
+    assert weight.grad.dtype == np.float64 and model.float() is model
+    assert weight.dtype == np.float32
+
+
+# --------------------------------------------------------------------- containers
+def test_module_list_and_dict_register_their_children() -> None:
+    class Heads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.heads = nn.ModuleList([nn.Linear(4, 2, bias=False) for _ in range(3)])
+            self.extra = nn.ModuleDict({"proj": nn.Linear(6, 4)})
+
+        def forward(self, x):
+            return self.extra["proj"](mg.cat([h(x) for h in self.heads], dim=-1))
+
+    m = Heads()
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["heads.0.weight", "heads.1.weight", "heads.2.weight",
+                     "extra.proj.weight", "extra.proj.bias"]
+    assert len(m.heads) == 3 and isinstance(m.heads[-1], nn.Linear) and "proj" in m.extra
+    assert m(mg.ones(5, 4)).shape == (5, 4)
+    t = torch.nn.ModuleList([torch.nn.Linear(4, 2, bias=False) for _ in range(3)])
+    assert [k for k in m.heads.state_dict()] == [k for k in t.state_dict()]
