@@ -23,12 +23,13 @@ from minigrad.tensor import Tensor
 
 
 def normalize_index(index: Any) -> Any:
-    """Tensors and lists inside an index become numpy arrays, so numpy's rules apply."""
+    """Tensors, lists and ranges inside an index become numpy arrays, so numpy's rules
+    apply (``logprobs[range(n), Y]`` picks one entry per row)."""
     if isinstance(index, tuple):
         return tuple(normalize_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
-    if isinstance(index, list):
+    if isinstance(index, (list, range)):
         return np.asarray(index)
     return index
 
