@@ -348,7 +348,7 @@ class Tensor:
 
     def __index__(self) -> int:
         """An integer tensor of one element as an index: ``data[i : i + block_size]``."""
-        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError(f"only integer tensors of a single element can be used as an "
                             f"index; this one is {self.data.dtype} of shape {self.shape}")
         return int(self.item())
