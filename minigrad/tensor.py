@@ -340,6 +340,12 @@ class Tensor:
                 o._version.n += 1  # changed in place, as by add_
         return out[0] if len(out) == 1 else out
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor's number, as PyTorch does."""
+        if spec and self.data.size == 1:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
     def __float__(self) -> builtins.float:
         return float(self.item())
 

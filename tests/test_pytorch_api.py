@@ -360,3 +360,19 @@ def test_module_list_and_dict_register_their_children() -> None:
     assert m(mg.ones(5, 4)).shape == (5, 4)
     t = torch.nn.ModuleList([torch.nn.Linear(4, 2, bias=False) for _ in range(3)])
     assert [k for k in m.heads.state_dict()] == [k for k in t.state_dict()]
+
+
+# --------------------------------------------------------------------- small idioms
+def test_formatting_and_indexing_with_tensors() -> None:
+    losses = mg.zeros(4)
+    for k in range(4):
+        losses[k] = 0.5 * k
+    tl = torch.tensor([0.0, 0.5, 1.0, 1.5])
+    assert f"{losses.mean():.4f}" == f"{tl.mean():.4f}" == "0.7500"
+    data = mg.tensor(np.arange(20), dtype=mg.long)
+    ix = mg.randint(0, 12, (3,), generator=mg.Generator().manual_seed(0))
+    x = mg.stack([data[i:i + 8] for i in ix])
+    assert x.shape == (3, 8) and x[:, 0].tolist() == ix.tolist()
+    assert [10, 20, 30][mg.tensor(1)] == 20
+    with pytest.raises(TypeError, match="integer"):
+        [1, 2][mg.tensor(1.0)]
