@@ -155,25 +155,30 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     `minigrad.dtypes`. The result remembers its history only when grad mode is on and some
     input requires grad: constants need no place in the backward sweep.
     """
-    # The hot path of every forward: one numpy call and one small record.
+    # The hot path of every forward: one numpy call and one small record. (The engine reads
+    # a tensor's array from its slot, `_data`, behind the `data` property.)
     try:
-        if op.promote and not _one_dtype(args):
-            args = _promote(op, args)
         if len(args) == 2:
             x, y = args
+            if op.promote and not _same_float(x, y):
+                args = _promote(op, args)
+                x, y = args
             if not isinstance(x, Tensor):
                 x = lift(x, y if isinstance(y, Tensor) else None)
             if not isinstance(y, Tensor):
                 y = lift(y, x)
             inputs: tuple[Tensor, ...] = (x, y)
-            data = op.forward(x.data, y.data, **params)
-        elif len(args) == 1 and isinstance(args[0], Tensor):
-            inputs = args
-            data = op.forward(args[0].data, **params)
+            data = op.forward(x._data, y._data, **params)
         else:
-            like = next((a for a in args if isinstance(a, Tensor)), None)
-            inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
-            data = op.forward(*[t.data for t in inputs], **params)
+            if op.promote and not _one_dtype(args):
+                args = _promote(op, args)
+            if len(args) == 1 and isinstance(args[0], Tensor):
+                inputs = args
+                data = op.forward(args[0]._data, **params)
+            else:
+                like = next((a for a in args if isinstance(a, Tensor)), None)
+                inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
+                data = op.forward(*[t._data for t in inputs], **params)
     except (ValueError, TypeError) as e:
         err = _op_error(op, args, e)
         if err is e:
@@ -211,13 +216,27 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     return out
 
 
+def _same_float(x: Any, y: Any) -> bool:
+    """`_one_dtype` for two operands, the case of nearly every op."""
+    if isinstance(x, Tensor):
+        d = x._data.dtype
+        if isinstance(y, Tensor):
+            return d == y._data.dtype and d.kind == "f"
+        t = type(y)
+        return (t is float or t is int) and d.kind == "f"
+    if isinstance(y, Tensor):
+        t = type(x)
+        return (t is float or t is int) and y._data.dtype.kind == "f"
+    return False
+
+
 def _one_dtype(args: tuple[Any, ...]) -> bool:
     """The usual case, with nothing to promote: floating tensors of one dtype, or one such
     tensor and a Python number."""
     dt = None
     for a in args:
         if isinstance(a, Tensor):
-            d = a.data.dtype
+            d = a._data.dtype
             if d.kind != "f" or (dt is not None and d != dt):
                 return False
             dt = d

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.function import apply
+from minigrad.function import _same_float, apply
 from minigrad.ops import dual
 from minigrad.ops.examples import away_from_zero, binary, call, only, rand, unary
 from minigrad.ops.registry import defop
@@ -26,19 +26,8 @@ ADD = defop(
            call("{1}.__radd__({0})", lambda a, b: b.__radd__(a))),
     promote=True,
 )
-def _no_bool_sub() -> None:
-    raise TypeError("sub: subtracting booleans is not supported (as in PyTorch and numpy); to "
-                    "invert a mask use ~mask, or convert it first, e.g. mask.long()")
-
-
-def _sub_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if a.dtype == np.bool_ or b.dtype == np.bool_:
-        _no_bool_sub()  # after promotion, a boolean input is still boolean
-    return np.subtract(a, b)
-
-
 SUB = defop(
-    "sub", _sub_forward,
+    "sub", np.subtract,
     lambda g, out, a, b: g,
     lambda g, out, a, b: -g,
     formula="c = a − b", grads=("δ", "−δ"), saves=(),
@@ -236,10 +225,18 @@ def add(a: Any, b: Any) -> Tensor:
     return apply(ADD, a, b)
 
 
+def _is_bool(x: Any) -> bool:
+    if isinstance(x, (Tensor, np.ndarray)):
+        return x.dtype == np.bool_
+    return isinstance(x, (bool, np.bool_))
+
+
 def sub(a: Any, b: Any) -> Tensor:
     """`a − b`. ∇a = δ, ∇b = −δ."""
-    if a is True or a is False or b is True or b is False:
-        _no_bool_sub()
+    if not _same_float(a, b) and (_is_bool(a) or _is_bool(b)):
+        raise TypeError("sub: subtracting booleans is not supported (as in PyTorch and "
+                        "numpy); to invert a mask use ~mask, or convert it first, e.g. "
+                        "mask.long()")
     return apply(SUB, a, b)
 
 
