@@ -39,7 +39,14 @@ from minigrad.device import DeviceError, backends, cuda, device
 from minigrad.function import Function
 from minigrad.graph import graph
 from minigrad.memory import get_allocator, set_allocator
-from minigrad.modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from minigrad.modes import (
+    detect_anomaly,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from minigrad.ops import (
     abs,
     cat,
@@ -153,7 +160,7 @@ __all__ = [
     "flatten", "histogram", "is_tensor", "isclose", "log10", "log_softmax", "logsumexp", "max",
     "min", "neg", "numel", "pow", "softmax", "split", "squeeze", "swapaxes", "swapdims", "t",
     "tril", "triu", "unbind", "unsqueeze", "return_types",
-    "device", "DeviceError", "cuda", "backends",
+    "device", "DeviceError", "cuda", "backends", "inference_mode",
 ]
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401

@@ -830,6 +830,19 @@ class Tensor:
         """PyTorch's ``x.masked_fill(mask, value)``: `value` where the boolean mask holds."""
         return _ops.masked_fill(self, mask, value)
 
+    def masked_fill_(self, mask: Any, value: builtins.float) -> Tensor:
+        """`masked_fill`, written into this tensor."""
+        self._check_inplace("masked_fill_")
+        return self._inplace(_ops.masked_fill(self, mask, value), "masked_fill_")
+
+    def clamp_(self, min: builtins.float | None = None,
+               max: builtins.float | None = None) -> Tensor:
+        """`clamp`, written into this tensor."""
+        self._check_inplace("clamp_")
+        return self._inplace(_ops.clip(self, min=min, max=max), "clamp_")
+
+    clip_ = clamp_
+
     def pow(self, exponent: Any) -> Tensor:
         return _ops.pow(self, exponent)
 

@@ -376,3 +376,16 @@ def test_formatting_and_indexing_with_tensors() -> None:
     assert [10, 20, 30][mg.tensor(1)] == 20
     with pytest.raises(TypeError, match="integer"):
         [1, 2][mg.tensor(1.0)]
+
+
+def test_inplace_variants_and_inference_mode() -> None:
+    x0 = np.array([[0.5, -2.0], [3.0, 1.0]])
+    for lib in (mg, torch):
+        x = lib.tensor(x0)
+        x.masked_fill_(lib.tensor([[True, False], [False, True]]), -1.0)
+        x.clamp_(min=-1.5, max=2.0)
+        np.testing.assert_array_equal(np.asarray(x), [[-1.0, -1.5], [2.0, -1.0]])
+        w = lib.ones(2, requires_grad=True)
+        with lib.inference_mode():
+            y = w * 2
+        assert not y.requires_grad
