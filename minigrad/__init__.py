@@ -73,11 +73,9 @@ from minigrad.ops import (
 )
 from minigrad.ops.registry import REGISTRY, defop
 from minigrad.functions import (
-    all,
     allclose,
     amax,
     amin,
-    any,
     argmax,
     argmin,
     chunk,
@@ -90,11 +88,8 @@ from minigrad.functions import (
     log10,
     log_softmax,
     logsumexp,
-    max,
-    min,
     neg,
     numel,
-    pow,
     softmax,
     split,
     squeeze,
@@ -113,22 +108,20 @@ from minigrad import memory as _memory
 _memory._configure_from_environment()  # MINIGRAD_ALLOCATOR: "reuse" (default) or "system"
 
 # PyTorch's names for the dtypes (numpy's scalar types: `x.dtype == minigrad.long` holds)
-# and its type promotion. They shadow Python's float, int and bool in this namespace only,
-# as torch.float does.
+# and its type promotion.
+from minigrad import dtypes as _dtypes  # noqa: E402
+from minigrad import functions as _functions  # noqa: E402
 from minigrad.dtypes import (  # noqa: E402
-    bool,
     cdouble,
     cfloat,
     complex64,
     complex128,
     double,
-    float,
     float16,
     float32,
     float64,
     get_default_dtype,
     half,
-    int,
     int8,
     int16,
     int32,
@@ -139,6 +132,12 @@ from minigrad.dtypes import (  # noqa: E402
     short,
     uint8,
 )
+
+# Names that would shadow Python's builtins: attributes (`minigrad.max`, `minigrad.float`),
+# left out of __all__ so that `from minigrad import *` keeps Python's max and float.
+all, any, max, min, pow = (_functions.all, _functions.any, _functions.max, _functions.min,
+                           _functions.pow)
+bool, float, int = _dtypes.bool, _dtypes.float, _dtypes.int
 
 __version__ = "0.1.0"
 
@@ -151,14 +150,14 @@ __all__ = [
     "permute", "reshape", "sqrt", "stack", "std", "sum", "tanh", "sigmoid", "relu", "transpose",
     "var", "where",
     "set_allocator", "get_allocator",
-    "bool", "cdouble", "cfloat", "complex64", "complex128", "double", "float", "float16",
-    "float64", "half", "int", "int8", "int16", "int32", "int64", "long", "short", "uint8",
+    "cdouble", "cfloat", "complex64", "complex128", "double", "float16", "float64", "half",
+    "int8", "int16", "int32", "int64", "long", "short", "uint8",
     "get_default_dtype", "promote_types", "result_type",
     "Generator", "default_generator", "seed", "initial_seed", "randint", "randperm",
     "multinomial", "randn_like", "rand_like", "empty", "empty_like", "full_like", "linspace",
-    "all", "allclose", "amax", "amin", "any", "argmax", "argmin", "chunk", "clamp", "equal",
-    "flatten", "histogram", "is_tensor", "isclose", "log10", "log_softmax", "logsumexp", "max",
-    "min", "neg", "numel", "pow", "softmax", "split", "squeeze", "swapaxes", "swapdims", "t",
+    "allclose", "amax", "amin", "argmax", "argmin", "chunk", "clamp", "equal",
+    "flatten", "histogram", "is_tensor", "isclose", "log10", "log_softmax", "logsumexp",
+    "neg", "numel", "softmax", "split", "squeeze", "swapaxes", "swapdims", "t",
     "tril", "triu", "unbind", "unsqueeze", "return_types",
     "device", "DeviceError", "cuda", "backends", "inference_mode",
 ]
