@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     example = test[:1]
     out = model.generate(example[:, :n + 1], n)[0]
-    print(f"model: {model.describe()}, {sum(p.size for p in model.parameters()):,} parameters")
+    print(f"model: {model.describe()}, {sum(p.numel() for p in model.parameters()):,} parameters")
     print(f"example: {' '.join(map(str, example[0, :n]))} -> {' '.join(map(str, out[n + 1:]))}")
     print(f"final loss: {loss_value:.4f}")
     print(f"held-out exact-match accuracy: {acc:.2%}")

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for (x1, x2), t, p, k in zip(X_np, y_np, prob, pred):
         print(f" {x1:.0f}  {x2:.0f} |   {t}    {p:.3f}      {k}")
     seconds = time.perf_counter() - start
-    print(f"model: 2-{args.hidden}-1 tanh, {sum(p.size for p in model.parameters())} parameters")
+    print(f"model: 2-{args.hidden}-1 tanh, {sum(p.numel() for p in model.parameters())} parameters")
     print(f"accuracy: {acc:.0%} after {args.epochs} epochs (final loss {loss_value:.5f})")
     print(f"done in {seconds:.1f} s")
     return {"accuracy": acc, "loss": loss_value, "seconds": seconds}

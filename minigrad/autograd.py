@@ -135,8 +135,8 @@ def _walk(
             out: Any = t
             g = _as_tensor(g)
         else:
-            args = [x.data for x in inputs]
-            out = t.data
+            args = [x._data for x in inputs]
+            out = t._data
         # the common case, an ordinary backward through a fixed-arity op, calls the
         # registry's VJP here rather than through Node.vjp (one Python call fewer per input)
         vjps = None if create_graph or op.variadic or op.keeps else op.vjps

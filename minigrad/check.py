@@ -78,10 +78,10 @@ def analytical_jacobian(fn: Callable[..., Any], inputs: Any) -> list[np.ndarray]
         else:
             gs = tuple(None for _ in wanted)
         for r, g, x in zip(rows, gs, wanted):
-            r.append(np.zeros(x.size) if g is None else np.asarray(g.data, np.float64).ravel())
+            r.append(np.zeros(x.numel()) if g is None else np.asarray(g.data, np.float64).ravel())
     it = iter(rows)
     return [
-        (np.stack(next(it)) if m else np.zeros((0, x.size)))
+        (np.stack(next(it)) if m else np.zeros((0, x.numel())))
         if x.requires_grad
         else np.zeros((0, 0))
         for x in xs

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from minigrad.dtypes import DEFAULT_FLOAT, result_type
 from minigrad.modes import state
 from minigrad.ops.dual import unbroadcast
 from minigrad.ops.registry import REGISTRY, Op, defop
@@ -149,26 +150,35 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     """Runs `op` forward on `args` (Tensors, arrays or Python numbers) and records it.
 
     Non-Tensor arguments become constant tensors (dtype taken from the first tensor argument,
-    so ``2 * x`` stays float32 when x is). The result remembers its history only when grad mode
-    is on and some input requires grad: constants need no place in the backward sweep.
+    so ``2 * x`` stays float32 when x is). The inputs of an op that promotes (``op.promote``:
+    the arithmetic, `where`, `concatenate`…) first meet at PyTorch's result dtype, see
+    `minigrad.dtypes`. The result remembers its history only when grad mode is on and some
+    input requires grad: constants need no place in the backward sweep.
     """
-    # The hot path of every forward: one numpy call and one small record.
+    # The hot path of every forward: one numpy call and one small record. (The engine reads
+    # a tensor's array from its slot, `_data`, behind the `data` property.)
     try:
         if len(args) == 2:
             x, y = args
+            if op.promote and not _same_float(x, y):
+                args = _promote(op, args)
+                x, y = args
             if not isinstance(x, Tensor):
                 x = lift(x, y if isinstance(y, Tensor) else None)
             if not isinstance(y, Tensor):
                 y = lift(y, x)
             inputs: tuple[Tensor, ...] = (x, y)
-            data = op.forward(x.data, y.data, **params)
-        elif len(args) == 1 and isinstance(args[0], Tensor):
-            inputs = args
-            data = op.forward(args[0].data, **params)
+            data = op.forward(x._data, y._data, **params)
         else:
-            like = next((a for a in args if isinstance(a, Tensor)), None)
-            inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
-            data = op.forward(*[t.data for t in inputs], **params)
+            if op.promote and not _one_dtype(args):
+                args = _promote(op, args)
+            if len(args) == 1 and isinstance(args[0], Tensor):
+                inputs = args
+                data = op.forward(args[0]._data, **params)
+            else:
+                like = next((a for a in args if isinstance(a, Tensor)), None)
+                inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
+                data = op.forward(*[t._data for t in inputs], **params)
     except (ValueError, TypeError) as e:
         err = _op_error(op, args, e)
         if err is e:
@@ -204,6 +214,77 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if state.anomaly:
         _check_finite_forward(op, out)
     return out
+
+
+def _same_float(x: Any, y: Any) -> bool:
+    """`_one_dtype` for two operands, the case of nearly every op."""
+    if isinstance(x, Tensor):
+        d = x._data.dtype
+        if isinstance(y, Tensor):
+            return d == y._data.dtype and d.kind == "f"
+        t = type(y)
+        return (t is float or t is int) and d.kind == "f"
+    if isinstance(y, Tensor):
+        t = type(x)
+        return (t is float or t is int) and y._data.dtype.kind == "f"
+    return False
+
+
+def _one_dtype(args: tuple[Any, ...]) -> bool:
+    """The usual case, with nothing to promote: floating tensors of one dtype, or one such
+    tensor and a Python number."""
+    dt = None
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data.dtype
+            if d.kind != "f" or (dt is not None and d != dt):
+                return False
+            dt = d
+        elif type(a) is not float and type(a) is not int:
+            return False
+    return dt is not None
+
+
+def _promote(op: Op, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`args` with the inputs that `op.promote` names brought to one dtype, PyTorch's
+    (`minigrad.dtypes.result_type`; the default float where `op.to_float` asks for one).
+
+    A Python number becomes a constant of that dtype. A tensor of another dtype goes
+    through the `astype` op, so that `minigrad.compile` replays the conversion and a
+    gradient flows back in the tensor's own dtype; the conversion is skipped where numpy's
+    own promotion gives the same dtype with the same values (a float32 input of a float64
+    result, a boolean mask), as long as one input has that dtype already."""
+    promote = op.promote
+    pos = range(len(args)) if isinstance(promote, bool) else [i for i in promote if i < len(args)]
+    dt = result_type(*[args[i] for i in pos])
+    if op.to_float and dt.kind not in "fc":
+        dt = DEFAULT_FLOAT
+    out = list(args)
+    kept: list[int] = []
+    exact = False
+    for i in pos:
+        a = args[i]
+        if isinstance(a, (bool, int, float, complex, np.generic)):
+            out[i] = Tensor._wrap(np.asarray(a, dtype=dt))
+            exact = True
+            continue
+        t = a if isinstance(a, Tensor) else lift(a, None)
+        d = t.data.dtype
+        if d == dt:
+            exact = True
+        elif (d.kind == dt.kind or d.kind == "b") and np.promote_types(d, dt) == dt:
+            kept.append(i)
+        else:
+            out[i] = _astype(t, dt)
+            exact = True
+    if not exact and kept:
+        i = kept[0]
+        out[i] = _astype(out[i] if isinstance(out[i], Tensor) else lift(out[i], None), dt)
+    return tuple(out)
+
+
+def _astype(t: Tensor, dt: np.dtype) -> Tensor:
+    return apply(REGISTRY["astype"], t, dtype=dt)
 
 
 def _op_error(op: Op, args: tuple[Any, ...], e: Exception) -> Exception:

@@ -1,5 +1,6 @@
 """The ops as functions, PyTorch-style: ``import minigrad.functional as F``."""
 
+from minigrad.functions import one_hot
 from minigrad.ops import (
     abs,
     avg_pool2d,
@@ -32,6 +33,7 @@ from minigrad.ops import (
     mse_loss,
     nll_loss,
     pad,
+    permute,
     relu,
     reshape,
     scaled_dot_product_attention,
@@ -50,9 +52,11 @@ from minigrad.ops import (
 __all__ = [
     "abs", "batch_norm", "binary_cross_entropy_with_logits", "broadcast_to", "cat", "clamp", "clip",
     "concatenate", "cross_entropy", "exp", "gelu", "leaky_relu", "linear", "log",
-    "log_softmax", "logsumexp", "matmul", "maximum", "minimum", "mse_loss", "nll_loss", "relu",
+    "log_softmax", "logsumexp", "matmul", "maximum", "minimum", "mse_loss", "nll_loss",
+    "permute", "relu",
     "reshape", "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "tanh",
     "transpose", "unsqueeze", "where",
     "avg_pool2d", "conv1d", "conv2d", "flatten", "max_pool2d", "pad",
     "dropout", "embedding", "layer_norm", "masked_fill", "scaled_dot_product_attention",
+    "one_hot",
 ]

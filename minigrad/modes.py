@@ -55,6 +55,15 @@ class no_grad(_GradMode):
     enabled = False
 
 
+class inference_mode(_GradMode):
+    """PyTorch's ``inference_mode()``: here the same as `no_grad` (nothing is recorded)."""
+
+    enabled = False
+
+    def __init__(self, mode: bool = True) -> None:
+        self.enabled = not mode
+
+
 class enable_grad(_GradMode):
     """Turns recording back on inside a `no_grad` block."""
 

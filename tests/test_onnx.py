@@ -177,7 +177,7 @@ def test_a_function_of_many_ops(tmp_path):
         z = mg.where(positive, mg.exp(mg.clip(z, -3, 3)), mg.log(mg.abs(z) + 1))
         z = mg.maximum(z, mg.sqrt(mg.abs(z))) + mg.minimum(z, 0.1) ** 2
         s = F.softmax(z, axis=-1) + F.log_softmax(z, axis=1) + mg.tanh(-z)
-        r = (s.sum(axis=-1) + s.max(axis=2) + s.min(axis=-1) + s.var(axis=-1, ddof=1)
+        r = (s.sum(axis=-1) + s.amax(axis=2) + s.min(axis=-1).values + s.var(axis=-1, ddof=1)
              + s.std(axis=-1) + F.logsumexp(s, axis=-1))        # (B, 4)
         r = F.pad(r.unsqueeze(1), (1, 2)) + F.broadcast_to(y[:, None, None],
                                                           (y.shape[0], 1, 7))  # (B, 1, 7)

@@ -28,7 +28,8 @@ def test_constructor_copies_user_arrays():
 
 def test_attributes():
     t = mg.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, name="W")
-    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and t.dtype == np.float64
+    assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6 and t.dtype == np.float64
+    assert t.size() == (2, 3) and t.size(1) == 3 and t.size(-2) == 2 and t.nelement() == 6
     assert t.is_leaf and t.requires_grad and t.grad is None and t.name == "W"
     assert t.T.shape == (3, 2) and not t.T.is_leaf
     assert isinstance(t.numpy(), np.ndarray)
@@ -44,7 +45,7 @@ def test_factories_take_requires_grad_and_dtype_and_seed():
     assert mg.ones((2,), dtype="float64").dtype == np.float64
     assert mg.full((2, 2), 7.0).data.sum() == 28
     assert mg.eye(3).data.trace() == 3
-    assert mg.arange(5).dtype == np.int64 and mg.arange(0.0, 1.0, 0.25).size == 4
+    assert mg.arange(5).dtype == np.int64 and mg.arange(0.0, 1.0, 0.25).numel() == 4
     x = mg.randn(3, requires_grad=True)
     assert x.requires_grad and x.dtype == np.float32
     assert mg.zeros_like(x).shape == (3,) and mg.ones_like(x, dtype="float64").dtype == np.float64
@@ -100,7 +101,8 @@ def test_methods_exist_like_pytorch():
     x = mg.Tensor(np.arange(1.0, 7.0).reshape(2, 3), requires_grad=True)
     out = (x.exp().log() + x.sqrt() ** 2 + x.abs() + x.clip(2, 5) + x.relu() + x.sigmoid()
            + x.tanh() + x.softmax(-1) + x.log_softmax(dim=1))
-    s = (out.sum(axis=1) + out.mean(dim=1) + out.max(1) + out.min(axis=1, keepdims=True).squeeze()
+    s = (out.sum(axis=1) + out.mean(dim=1) + out.max(1).values + out.amax(1)
+         + out.min(axis=1, keepdims=True).values.squeeze() + out.amin(dim=1)
          + out.var(1) + out.std(1) + out.logsumexp(1))
     s = s.reshape(2, 1).transpose().permute(1, 0).unsqueeze(0).flatten().sum()
     s.backward()

@@ -240,15 +240,14 @@ def trace(fn: Callable[..., Any], args: Sequence[Any]) -> tuple[nx.DiGraph, Any]
     if state.tracer is not None:
         raise TraceError("minigrad.compile: a compiled function called while tracing another")
     tracer = Tracer(args)
-    rng = creation._rng
     epoch = Version.epoch
     state.tracer = tracer
-    creation._rng = _NoRandom()  # type: ignore[assignment]
+    creation._override = _NoRandom()  # every generator, the default and any passed one
     try:
         result = fn(*args)
     finally:
         state.tracer = None
-        creation._rng = rng
+        creation._override = None
     if Version.epoch != epoch:
         raise TraceError(
             "minigrad.compile: the traced function changed a tensor in place (add_, "

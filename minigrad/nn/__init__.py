@@ -20,7 +20,7 @@ from minigrad.nn.activation import (
 from minigrad.nn.attention import CausalSelfAttention
 from minigrad.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from minigrad.nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
-from minigrad.nn.layers import MLP, Dropout, Linear, Sequential
+from minigrad.nn.layers import MLP, Dropout, Linear, ModuleDict, ModuleList, Sequential
 from minigrad.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from minigrad.nn.module import IncompatibleKeys, Module, StateDictError
 from minigrad.nn.normalization import LayerNorm
@@ -29,7 +29,8 @@ from minigrad.nn.sparse import Embedding
 
 __all__ = [
     "Module", "Parameter", "StateDictError", "IncompatibleKeys",
-    "Linear", "Sequential", "MLP", "Dropout", "BatchNorm1d", "BatchNorm2d",
+    "Linear", "Sequential", "ModuleList", "ModuleDict", "MLP", "Dropout",
+    "BatchNorm1d", "BatchNorm2d",
     "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
     "LayerNorm", "Embedding", "CausalSelfAttention",
     "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softplus", "Identity", "Softmax",

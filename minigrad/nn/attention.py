@@ -80,10 +80,10 @@ class CausalSelfAttention(Module):
         H, d = self.num_heads, self.head_dim
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
         # (..., L, 3, H, d) → (3, ..., H, L, d): one array holding Q, K and V, head by head
-        qkv = qkv.reshape((*batch, L, 3, H, d)).transpose(
+        qkv = qkv.reshape((*batch, L, 3, H, d)).permute(
             (nb + 1, *range(nb), nb + 2, nb, nb + 3))
         o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=True)
-        o = o.transpose((*range(nb), nb + 1, nb, nb + 2)).reshape((*batch, L, E))
+        o = o.transpose(nb, nb + 1).reshape((*batch, L, E))
         return F.dropout(self.out_proj(o), self.dropout, self.training)
 
     def extra_repr(self) -> str:

@@ -21,7 +21,7 @@ from minigrad.nn.module import Module
 from minigrad.nn.parameter import Parameter
 from minigrad.tensor import DTypeLike, Tensor, resolve_dtype
 
-__all__ = ["Linear", "Sequential", "MLP", "Dropout"]
+__all__ = ["Linear", "Sequential", "ModuleList", "ModuleDict", "MLP", "Dropout"]
 
 _HE_ACTIVATIONS = ("relu", "leaky_relu", "gelu")
 
@@ -162,6 +162,89 @@ class Sequential(Module):
             raise IndexError(
                 f"Sequential index {idx} out of range for {len(mods)} modules"
             ) from None
+
+
+class ModuleList(Module):
+    r"""A list of modules whose parameters belong to the owner, as ``nn.ModuleList``:
+    ``self.heads = nn.ModuleList([Head(16) for _ in range(4)])``. Children are named "0",
+    "1", …; it has no forward of its own (iterate over it, or index it)."""
+
+    def __init__(self, modules: Any = None) -> None:
+        super().__init__()
+        for m in modules or ():
+            self.append(m)
+
+    def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList.append: expected a Module, got {type(module).__name__}")
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules: Any) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            return ModuleList(mods[idx])
+        try:
+            return mods[idx]
+        except IndexError:
+            raise IndexError(f"ModuleList index {idx} out of range for {len(mods)} "
+                             f"modules") from None
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        self.add_module(str(range(len(self))[idx]), module)
+
+
+class ModuleDict(Module):
+    r"""A dict of named modules whose parameters belong to the owner, as
+    ``nn.ModuleDict``: ``self.layers = nn.ModuleDict({"enc": enc, "dec": dec})``."""
+
+    def __init__(self, modules: Any = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def update(self, modules: Any) -> None:
+        items = modules.items() if hasattr(modules, "items") else modules
+        for name, m in items:
+            self[name] = m
+
+    def __getitem__(self, name: str) -> Module:
+        return self._modules[name]
+
+    def __setitem__(self, name: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict[{name!r}]: expected a Module, got "
+                            f"{type(module).__name__}")
+        self.add_module(name, module)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def keys(self) -> Any:
+        return self._modules.keys()
+
+    def values(self) -> Any:
+        return self._modules.values()
+
+    def items(self) -> Any:
+        return self._modules.items()
 
 
 class MLP(Module):

@@ -332,6 +332,61 @@ class Module:
         """Evaluation mode: the same as ``train(False)``. Dropout becomes the identity."""
         return self.train(False)
 
+    # ------------------------------------------------------------------ devices and dtypes
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``model.to(device)``, ``model.to(dtype)`` or both, as PyTorch; returns self.
+        The device must be the CPU (``"cpu"``); a floating dtype converts every floating
+        parameter and buffer in place (the Parameter objects stay, so an optimizer made
+        before still holds them)."""
+        from minigrad.device import check_device, is_device
+        from minigrad.tensor import resolve_dtype
+
+        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif is_device(a):
+                device = a
+            else:
+                dtype = a
+        check_device(device, f"{type(self).__name__}.to")
+        dt = resolve_dtype(dtype)
+        if dt is not None:
+            if dt.kind != "f":
+                raise TypeError(f"{type(self).__name__}.to: only floating dtypes convert a "
+                                f"module, got {dt}")
+            self._convert_floats(dt)
+        return self
+
+    def _convert_floats(self, dt: np.dtype) -> None:
+        for t in list(self.parameters()) + list(self.buffers()):
+            if t.data.dtype.kind == "f" and t.data.dtype != dt:
+                t.data = t.data.astype(dt)
+                if t.grad is not None:
+                    t.grad.data = t.grad.data.astype(dt)
+                t._version.n += 1
+
+    def cpu(self) -> Module:
+        """Self: every module lives on the CPU."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        from minigrad.device import check_device
+
+        check_device("cuda" if device is None else device, f"{type(self).__name__}.cuda()")
+        return self
+
+    def float(self) -> Module:
+        """Floating parameters and buffers to float32; returns self."""
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        """Floating parameters and buffers to float64; returns self."""
+        return self.to(np.float64)
+
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Freezes (False) or unfreezes every Parameter; returns self."""
         for p in self.parameters():

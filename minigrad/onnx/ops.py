@@ -307,7 +307,7 @@ def _variance(e: Emitter, t: Tensor, ins: list[Value], p: dict[str, Any]) -> Val
                 axes is None or ins[0].batch_axis in axes):
             raise e.fail(f"a variance with ddof={ddof} over the batch axis depends on the batch "
                          f"size; export with dynamic_batch=False")
-        n = x.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+        n = x.numel() if axes is None else int(np.prod([x.shape[a] for a in axes]))
         out = e.node("Mul", [out, e.const(n / (n - ddof), t.dtype, "bessel")])
     if t._ctx.op.name == "std":  # type: ignore[union-attr]
         out = e.node("Sqrt", [out])
@@ -326,7 +326,7 @@ def _reshape(e: Emitter, t: Tensor, ins: list[Value], p: dict[str, Any]) -> Valu
         if bax == 0 and shape and shape[0] == n:
             shape[0], out_bax = 0, 0  # 0: this axis as in the input
         elif bax == 0 and shape and shape[0] % n == 0 and \
-                (x.size // n) % max(1, int(np.prod(shape[1:]))) == 0:
+                (x.numel() // n) % max(1, int(np.prod(shape[1:]))) == 0:
             shape[0], out_bax = -1, 0  # the batch merged into the first axis
         else:
             raise e.fail(f"reshape of {tuple(x.shape)} to {tuple(t.shape)} moves the batch axis "

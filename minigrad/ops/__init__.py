@@ -51,6 +51,7 @@ from minigrad.ops.shape import (
     setitem,
     squeeze,
     stack,
+    swap_dims,
     transpose,
     unsqueeze,
 )
@@ -62,7 +63,8 @@ __all__ = [
     "gelu", "leaky_relu", "relu", "sigmoid", "softplus", "tanh", "stable_sigmoid",
     "logsumexp", "max", "mean", "min", "std", "sum", "var",
     "broadcast_to", "cat", "concatenate", "getitem", "normalize_index", "permute", "reshape",
-    "scatter_add", "scatter_add_forward", "setitem", "squeeze", "stack", "transpose", "unsqueeze",
+    "scatter_add", "scatter_add_forward", "setitem", "squeeze", "stack", "swap_dims", "transpose",
+    "unsqueeze",
     "linear", "matmul",
     "avg_pool2d", "conv1d", "conv2d", "flatten", "max_pool2d", "pad",
     "batch_norm",

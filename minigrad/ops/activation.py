@@ -53,6 +53,7 @@ SIGMOID = defop(
     formula="h = σ(a)", grads=("δ ⊙ σ(1 − σ)",), saves=(), saves_output=True,
     examples=unary(-4, 4), doc="logistic 1/(1+e⁻ᵃ), stable for any a",
     torch=lambda a: a.sigmoid(), calls=(call("{0}.sigmoid()", lambda a: a.sigmoid()),),
+    promote=True, to_float=True,
 )
 TANH = defop(
     "tanh", np.tanh,
@@ -61,6 +62,7 @@ TANH = defop(
     formula="h = tanh(a)", grads=("δ ⊙ (1 − h²)",), saves=(), saves_output=True,
     examples=unary(), doc="hyperbolic tangent", torch=lambda a: a.tanh(),
     calls=(call("{0}.tanh()", lambda a: a.tanh()),),
+    promote=True, to_float=True,
 )
 
 

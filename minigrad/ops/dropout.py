@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.creation import generator
+from minigrad.creation import Generator
+from minigrad.creation import generator as numpy_rng
 from minigrad.function import apply
 from minigrad.ops import either
 from minigrad.ops.examples import cases, rand
@@ -49,22 +50,27 @@ DROPOUT = defop(
 )
 
 
-def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+            generator: Generator | None = None) -> Tensor:
     r"""Inverted dropout, as ``torch.nn.functional.dropout``: in training each entry is
     dropped with probability p and the kept ones scaled by 1/(1 − p), `h = m ⊙ a / (1 − p)`;
     otherwise (or with p = 0) x is returned unchanged. ∇a = m ⊙ δ / (1 − p).
 
-    The mask comes from the generator that `minigrad.manual_seed` seeds.
+    The mask comes from `generator`, or else from the default generator that
+    `minigrad.manual_seed` seeds.
 
     Args:
         x: the input.
         p: the probability of dropping each entry, in [0, 1] (p = 1 gives zeros).
         training: apply dropout (True) or return x (False).
+        inplace: write the result into x (PyTorch's ``inplace=True``).
+        generator: a `minigrad.Generator` to draw the mask from.
     """
     if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
         raise ValueError(f"dropout: p must lie in [0, 1], got {p!r}")
     if not training or p == 0:
         return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x))
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    keep = generator().random(data.shape) >= p
-    return apply(DROPOUT, x, keep, p=float(p))
+    keep = numpy_rng(generator).random(data.shape) >= p
+    out = apply(DROPOUT, x, keep, p=float(p))
+    return x.copy_(out) if inplace and isinstance(x, Tensor) else out

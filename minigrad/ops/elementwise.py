@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.function import apply
+from minigrad.function import _same_float, apply
 from minigrad.ops import either
 from minigrad.ops.examples import away_from_zero, binary, call, only, rand, unary
 from minigrad.ops.registry import defop
@@ -24,6 +24,7 @@ ADD = defop(
     calls=(call("{0} + {1}", lambda a, b: a + b),
            call("minigrad.ops.add({0}, {1})", lambda a, b: add(a, b)),
            call("{1}.__radd__({0})", lambda a, b: b.__radd__(a))),
+    promote=True,
 )
 SUB = defop(
     "sub", np.subtract,
@@ -33,6 +34,7 @@ SUB = defop(
     examples=binary(), doc="difference", torch=lambda a, b: a - b,
     calls=(call("{0} - {1}", lambda a, b: a - b),
            call("{1}.__rsub__({0})", lambda a, b: b.__rsub__(a))),
+    promote=True,
 )
 MUL = defop(
     "mul", np.multiply,
@@ -42,15 +44,19 @@ MUL = defop(
     examples=binary(), doc="elementwise product", torch=lambda a, b: a * b,
     calls=(call("{0} * {1}", lambda a, b: a * b),
            call("{1}.__rmul__({0})", lambda a, b: b.__rmul__(a))),
+    promote=True,
 )
 DIV = defop(
     "div", np.divide,
     lambda g, out, a, b: g / b,
-    lambda g, out, a, b: -g * out / b,
-    formula="c = a / b", grads=("δ / b", "−δ ⊙ c / b"), saves=(1,), saves_output=True,
+    # from the inputs, not the output c: after an in-place `y /= b` the output is y itself,
+    # which the next in-place op would overwrite
+    lambda g, out, a, b: -g * (a / b) / b,
+    formula="c = a / b", grads=("δ / b", "−δ ⊙ a / b²"), reads=((1,), (0, 1)),
     examples=binary(lo2=0.5, hi2=2.0), doc="elementwise quotient", torch=lambda a, b: a / b,
     calls=(call("{0} / {1}", lambda a, b: a / b),
            call("{1}.__rtruediv__({0})", lambda a, b: b.__rtruediv__(a))),
+    promote=True, to_float=True,
 )
 NEG = defop(
     "neg", np.negative,
@@ -83,6 +89,7 @@ POW = defop(
     torch=lambda x, p: x ** p,
     calls=(call("{0} ** {1}", lambda x, p: x ** p), call("{0}.pow({1})", lambda x, p: x.pow(p)),
            call("{1}.__rpow__({0})", lambda x, p: p.__rpow__(x))),
+    promote=True,
 )
 EXP = defop(
     "exp", np.exp,
@@ -90,6 +97,7 @@ EXP = defop(
     formula="y = exp(x)", grads=("δ ⊙ y",), saves=(), saves_output=True,
     examples=unary(), doc="exponential", torch=lambda x: x.exp(),
     calls=(call("{0}.exp()", lambda x: x.exp()),),
+    promote=True, to_float=True,
 )
 LOG = defop(
     "log", np.log,
@@ -97,6 +105,7 @@ LOG = defop(
     formula="y = log x", grads=("δ / x",),
     examples=unary(0.2, 3.0), doc="natural logarithm", torch=lambda x: x.log(),
     calls=(call("{0}.log()", lambda x: x.log()),),
+    promote=True, to_float=True,
 )
 SQRT = defop(
     "sqrt", np.sqrt,
@@ -104,6 +113,7 @@ SQRT = defop(
     formula="y = √x", grads=("δ / (2y)",), saves=(), saves_output=True,
     examples=unary(0.2, 3.0), doc="square root", torch=lambda x: x.sqrt(),
     calls=(call("{0}.sqrt()", lambda x: x.sqrt()), call("{0} ** 0.5", lambda x: x ** 0.5)),
+    promote=True, to_float=True,
 )
 ABS = defop(
     "abs", np.abs,
@@ -158,6 +168,7 @@ MAXIMUM = defop(
     examples=binary(distinct=True), doc="elementwise maximum; ties split δ evenly",
     torch=lambda a, b: a.maximum(b),
     calls=(call("{0}.maximum({1})", lambda a, b: a.maximum(b)),),
+    promote=True,
 )
 MINIMUM = defop(
     "minimum", np.minimum,
@@ -167,6 +178,7 @@ MINIMUM = defop(
     examples=binary(distinct=True), doc="elementwise minimum; ties split δ evenly",
     torch=lambda a, b: a.minimum(b),
     calls=(call("{0}.minimum({1})", lambda a, b: a.minimum(b)),),
+    promote=True,
 )
 
 
@@ -188,6 +200,7 @@ WHERE = defop(
     torch=lambda c, a, b: __import__("torch").where(c, a, b),
     calls=(call("{1}.where({0}, {2})", lambda c, a, b: a.where(c, b)),
            call("minigrad.ops.where({0}, {1}, {2})", lambda c, a, b: where(c, a, b))),
+    promote=(1, 2),
 )
 
 
@@ -213,8 +226,18 @@ def add(a: Any, b: Any) -> Tensor:
     return apply(ADD, a, b)
 
 
+def _is_bool(x: Any) -> bool:
+    if isinstance(x, (Tensor, np.ndarray)):
+        return x.dtype == np.bool_
+    return isinstance(x, (bool, np.bool_))
+
+
 def sub(a: Any, b: Any) -> Tensor:
     """`a − b`. ∇a = δ, ∇b = −δ."""
+    if not _same_float(a, b) and (_is_bool(a) or _is_bool(b)):
+        raise TypeError("sub: subtracting booleans is not supported (as in PyTorch and "
+                        "numpy); to invert a mask use ~mask, or convert it first, e.g. "
+                        "mask.long()")
     return apply(SUB, a, b)
 
 

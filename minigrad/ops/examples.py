@@ -232,9 +232,8 @@ def compose(*fs: Adapt) -> Adapt:
     return adapt
 
 
-def reduction_calls(name: str, extra: str = "") -> tuple[Call, ...]:
+def reduction_calls(name: str) -> tuple[Call, ...]:
     """Method, function, PyTorch keywords, negative axis, int axis, for a reduction."""
-    kw = ", ddof={ddof}" if extra == "ddof" else ""
 
     def fn_method(x: Any, **p: Any) -> Any:
         return getattr(x, name)(**p)
@@ -248,11 +247,100 @@ def reduction_calls(name: str, extra: str = "") -> tuple[Call, ...]:
         return getattr(ops, name)(x, **p)
 
     return (
-        call(f"{{0}}.{name}({{axis}}, {{keepdims}}{kw})", fn_pos),
-        call(f"minigrad.ops.{name}({{0}}, axis={{axis}}, keepdims={{keepdims}}{kw})", fn_ops),
-        call(f"{{0}}.{name}(dim={{dim}}, keepdim={{keepdim}}{kw})", fn_method,
+        call(f"{{0}}.{name}({{axis}}, {{keepdims}})", fn_pos),
+        call(f"minigrad.ops.{name}({{0}}, axis={{axis}}, keepdims={{keepdims}})", fn_ops),
+        call(f"{{0}}.{name}(dim={{dim}}, keepdim={{keepdim}})", fn_method,
              torch_names(axis="dim", keepdims="keepdim")),
-        call(f"{{0}}.{name}(axis={{axis}}, keepdims={{keepdims}}{kw})", fn_method,
+        call(f"{{0}}.{name}(axis={{axis}}, keepdims={{keepdims}})", fn_method,
              negative_axis()),
-        call(f"{{0}}.{name}(axis={{axis}}, keepdims={{keepdims}}{kw})", fn_method, int_axis),
+        call(f"{{0}}.{name}(axis={{axis}}, keepdims={{keepdims}})", fn_method, int_axis),
+    )
+
+
+def _unbiased(p: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
+    """A correction of 0 or 1 spelt as PyTorch's ``unbiased`` flag."""
+    d = p.pop("ddof", 1)
+    if d not in (0, 1):
+        return None
+    p["unbiased"] = bool(d)
+    return p
+
+
+def spread_calls(name: str) -> tuple[Call, ...]:
+    """`var` and `std`: PyTorch's positional ``(dim, unbiased, keepdim)``, ``correction=``
+    and its default (unbiased), numpy's ``axis=``/``keepdims=``/``ddof=``."""
+
+    def fn_method(x: Any, **p: Any) -> Any:
+        return getattr(x, name)(**p)
+
+    def fn_pos(x: Any, axis: Any = None, keepdims: bool = False, unbiased: bool = True) -> Any:
+        return getattr(x, name)(axis, unbiased, keepdims)
+
+    def fn_ops(x: Any, **p: Any) -> Any:
+        from minigrad import ops
+
+        return getattr(ops, name)(x, **p)
+
+    dims = torch_names(axis="dim", keepdims="keepdim")
+    return (
+        call(f"{{0}}.{name}({{axis}}, {{unbiased}}, {{keepdims}})", fn_pos, _unbiased),
+        call(f"minigrad.ops.{name}({{0}}, axis={{axis}}, keepdims={{keepdims}}, ddof={{ddof}})",
+             fn_ops),
+        call(f"{{0}}.{name}(dim={{dim}}, keepdim={{keepdim}}, correction={{correction}})",
+             fn_method, compose(dims, torch_names(ddof="correction"))),
+        call(f"{{0}}.{name}(dim={{dim}}, keepdim={{keepdim}})", fn_method,
+             compose(only(ddof=1), dims)),
+        call(f"{{0}}.{name}(axis={{axis}}, keepdims={{keepdims}}, ddof={{ddof}})", fn_method,
+             negative_axis()),
+        call(f"{{0}}.{name}(axis={{axis}}, keepdims={{keepdims}}, ddof={{ddof}})", fn_method,
+             int_axis),
+    )
+
+
+def _one_dim(p: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
+    """A reduction over a single axis, given as an int."""
+    a = p.get("axis")
+    if isinstance(a, tuple) and len(a) == 1:
+        a = a[0]
+    if not isinstance(a, (int, np.integer)):
+        return None
+    return {**p, "axis": int(a)}
+
+
+def extreme_calls(name: str) -> tuple[Call, ...]:
+    """`max` and `min`: PyTorch's ``t.max()`` (the value), ``t.max(dim).values`` (one dim),
+    ``t.amax(dims)`` (any dims), and numpy's keywords."""
+    amax = "a" + name
+
+    def fn_full(x: Any) -> Any:
+        return getattr(x, name)()
+
+    def fn_values(x: Any, axis: int = 0, keepdims: bool = False) -> Any:
+        return getattr(x, name)(axis, keepdims).values
+
+    def fn_dim_values(x: Any, dim: int = 0, keepdim: bool = False) -> Any:
+        return getattr(x, name)(dim=dim, keepdim=keepdim)[0]
+
+    def fn_amax(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return getattr(x, amax)(axis, keepdims)
+
+    def fn_method(x: Any, **p: Any) -> Any:
+        return getattr(x, amax)(**p)
+
+    def fn_ops(x: Any, **p: Any) -> Any:
+        from minigrad import ops
+
+        return getattr(ops, name)(x, **p)
+
+    dims = torch_names(axis="dim", keepdims="keepdim")
+    return (
+        call(f"{{0}}.{name}()", fn_full, only(axis=None, keepdims=False)),
+        call(f"{{0}}.{name}({{axis}}, {{keepdims}}).values", fn_values, _one_dim),
+        call(f"{{0}}.{name}(dim={{dim}}, keepdim={{keepdim}})[0]", fn_dim_values,
+             compose(_one_dim, negative_axis(), dims)),
+        call(f"{{0}}.{amax}({{axis}}, {{keepdims}})", fn_amax),
+        call(f"minigrad.ops.{name}({{0}}, axis={{axis}}, keepdims={{keepdims}})", fn_ops),
+        call(f"{{0}}.{amax}(dim={{dim}}, keepdim={{keepdim}})", fn_method, dims),
+        call(f"{{0}}.{amax}(axis={{axis}}, keepdims={{keepdims}})", fn_method, negative_axis()),
+        call(f"{{0}}.{amax}(axis={{axis}}, keepdims={{keepdims}})", fn_method, int_axis),
     )

@@ -11,7 +11,15 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import either
-from minigrad.ops.examples import call, cases, defaults, negative_axis, rand, torch_names
+from minigrad.ops.examples import (
+    call,
+    cases,
+    compose,
+    defaults,
+    negative_axis,
+    rand,
+    torch_names,
+)
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -53,7 +61,10 @@ SOFTMAX = defop(
            call("{0}.softmax(dim={dim})", lambda x, dim=-1: x.softmax(dim=dim),
                 torch_names(axis="dim")),
            call("{0}.softmax(axis={axis})", lambda x, axis=-1: x.softmax(axis=axis),
-                negative_axis())),
+                negative_axis()),
+           call("F.softmax({0}, dim={dim})", lambda x, dim=-1: softmax(x, dim=dim),
+                compose(negative_axis(), torch_names(axis="dim"))),
+           call("F.softmax({0}, {axis})", lambda x, axis=-1: softmax(x, axis))),
 )
 LOG_SOFTMAX = defop(
     "log_softmax", stable_log_softmax,
@@ -66,7 +77,10 @@ LOG_SOFTMAX = defop(
            call("{0}.log_softmax(dim={dim})", lambda x, dim=-1: x.log_softmax(dim=dim),
                 torch_names(axis="dim")),
            call("{0}.log_softmax(axis={axis})", lambda x, axis=-1: x.log_softmax(axis=axis),
-                negative_axis())),
+                negative_axis()),
+           call("F.log_softmax({0}, dim={dim})", lambda x, dim=-1: log_softmax(x, dim=dim),
+                compose(negative_axis(), torch_names(axis="dim"))),
+           call("F.log_softmax({0}, {axis})", lambda x, axis=-1: log_softmax(x, axis))),
 )
 
 
@@ -251,14 +265,28 @@ def _check_reduction(op: str, reduction: str) -> None:
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    """`ŷ = exp(a) / Σ exp(a)` along `axis`. ∇a = ŷ ⊙ (δ − ⟨δ, ŷ⟩)."""
-    return apply(SOFTMAX, x, axis=axis)
+def _softmax_dim(op: str, dim: Any, axis: Any, dtype: Any) -> int:
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}(): give dim= or axis=, not both")
+        dim = axis
+    if dtype is not None:
+        raise TypeError(f"{op}(): dtype= is not supported; convert the input first, "
+                        f"e.g. x.double()")
+    return -1 if dim is None else int(dim)
 
 
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """`log ŷ = a − logsumexp(a)`. ∇a = δ − ŷ Σ δ."""
-    return apply(LOG_SOFTMAX, x, axis=axis)
+def softmax(x: Any, dim: int | None = None, *, axis: int | None = None,
+            dtype: Any = None) -> Tensor:
+    """`ŷ = exp(a) / Σ exp(a)` along `dim` (the last by default; PyTorch asks for it).
+    ∇a = ŷ ⊙ (δ − ⟨δ, ŷ⟩)."""
+    return apply(SOFTMAX, x, axis=_softmax_dim("softmax", dim, axis, dtype))
+
+
+def log_softmax(x: Any, dim: int | None = None, *, axis: int | None = None,
+                dtype: Any = None) -> Tensor:
+    """`log ŷ = a − logsumexp(a)` along `dim` (the last by default). ∇a = δ − ŷ Σ δ."""
+    return apply(LOG_SOFTMAX, x, axis=_softmax_dim("log_softmax", dim, axis, dtype))
 
 
 def _class_target(op: str, logits: Any, target: Any) -> Any:

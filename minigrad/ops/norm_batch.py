@@ -21,6 +21,7 @@ constants and ∇x = (γ/σ)·δ.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -168,7 +169,7 @@ def _vjp_x(g, out, x, w=None, b=None, *, running_mean=None, running_var=None, tr
     if not training:
         return g * scale
     axes = _axes(x.ndim)
-    m = float(x.size // x.shape[1])
+    m = float(math.prod(x.shape) // x.shape[1])
     sum_g = g.sum(axis=axes, keepdims=True)
     sum_gx = (g * xhat).sum(axis=axes, keepdims=True)
     if isinstance(g, Tensor) or isinstance(xhat, Tensor):

@@ -1,4 +1,5 @@
-r"""Reductions over `axis` (None, an int or a tuple; `keepdims`), numpy's names and defaults.
+r"""Reductions over `dim` (None, an int or a tuple; `keepdim`), with PyTorch's names and
+defaults (`var` and `std` are unbiased) and numpy's `axis=`/`keepdims=` accepted too.
 
 Each VJP first gives δ back the reduced axes (as size-1 axes), then broadcasts it over them.
 `max`/`min` share δ evenly among tied maxima, PyTorch's rule for full reductions.
@@ -14,7 +15,13 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import either
-from minigrad.ops.examples import reduction, reduction_calls
+from minigrad.ops.examples import (
+    extreme_calls,
+    rand,
+    reduction,
+    reduction_calls,
+    spread_calls,
+)
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -161,18 +168,27 @@ MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("�
 MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
             doc="maximum over axes; ties share δ evenly", torch=_torch_reduce("amax"),
-            calls=reduction_calls("max"))
+            calls=extreme_calls("max"))
 MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
             doc="minimum over axes; ties share δ evenly", torch=_torch_reduce("amin"),
-            calls=reduction_calls("min"))
+            calls=extreme_calls("min"))
+def _spread_examples(rng: np.random.Generator, dtype: Any) -> list[Any]:
+    """Every axis case with d = 0, and Bessel's correction d = 1 where n ≥ 2."""
+    unbiased = (((3,), None), ((3,), -1), ((2, 3), 1), ((2, 3), (0, 1)), ((2, 3, 4), (0, 2)))
+    return reduction(ddof=0)(rng, dtype) + [
+        ((rand(rng, shape, dtype),), {"axis": axis, "keepdims": keep, "ddof": 1})
+        for shape, axis in unbiased for keep in (False, True)]
+
+
 VAR = defop("var", _spread("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
-            grads=("δ ⊙ 2(x − x̄)/(n−d)",), examples=reduction(ddof=0),
-            doc="variance (ddof=0 by default, as numpy)", torch=_torch_reduce("var"),
-            calls=reduction_calls("var", "ddof"))
+            grads=("δ ⊙ 2(x − x̄)/(n−d)",), examples=_spread_examples,
+            doc="variance with correction d: unbiased (d = 1) by default, as PyTorch",
+            torch=_torch_reduce("var"), calls=spread_calls("var"))
 STD = defop("std", _spread("std"), _std_vjp, formula="s = √var x", grads=("δ ⊙ (x − x̄)/((n−d) s)",),
-            saves_output=True, examples=reduction(ddof=0), doc="standard deviation (ddof=0)",
-            torch=_torch_reduce("std"), calls=reduction_calls("std", "ddof"))
+            saves_output=True, examples=_spread_examples,
+            doc="standard deviation with correction d (unbiased, d = 1, by default)",
+            torch=_torch_reduce("std"), calls=spread_calls("std"))
 LOGSUMEXP = defop("logsumexp", _logsumexp_forward, _logsumexp_vjp, formula="s = log Σ eˣ",
                   grads=("δ ⊙ softmax(x)",), saves_output=True, examples=reduction(),
                   doc="log Σ exp, stable for large x",
@@ -208,14 +224,55 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False, **kw: Any) -> Tensor:
     return _reduce(MIN, x, axis, keepdims, kw)
 
 
-def var(x: Any, axis: Axis = None, keepdims: bool = False, ddof: int = 0, **kw: Any) -> Tensor:
-    """Variance `(1/(n−ddof)) Σ (x − x̄)²`. ∇x = δ ⊙ 2(x − x̄)/(n − ddof)."""
-    return _reduce(VAR, x, axis, keepdims, kw, ddof=ddof)
+def correction_of(op: str, unbiased: Any = None, correction: Any = None,
+                  ddof: Any = None) -> int | float:
+    """The d of `1/(n − d)`: PyTorch's `correction`, or `unbiased` (True: 1, False: 0), or
+    numpy's `ddof`; 1, Bessel's correction, when none is given (PyTorch's default)."""
+    given = {k: v for k, v in (("unbiased", unbiased), ("correction", correction),
+                               ("ddof", ddof)) if v is not None}
+    if len(given) > 1:
+        raise TypeError(f"{op}(): give one of unbiased=, correction= and ddof=, not "
+                        f"{' and '.join(given)}")
+    if unbiased is not None:
+        if not isinstance(unbiased, (bool, np.bool_)):
+            raise TypeError(f"{op}(): unbiased must be True or False, got {unbiased!r}")
+        return int(unbiased)
+    d = correction if correction is not None else ddof if ddof is not None else 1
+    if isinstance(d, bool) or not isinstance(d, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}(): the correction must be a number, got {d!r}")
+    return int(d) if float(d).is_integer() else float(d)
 
 
-def std(x: Any, axis: Axis = None, keepdims: bool = False, ddof: int = 0, **kw: Any) -> Tensor:
-    """Standard deviation `√var`. ∇x = δ ⊙ (x − x̄)/((n − ddof) s)."""
-    return _reduce(STD, x, axis, keepdims, kw, ddof=ddof)
+def _spread_call(op, x: Any, dim: Any, unbiased: Any, keepdim: Any,
+                 correction: Any, ddof: Any, kw: dict[str, Any]) -> Tensor:
+    if isinstance(dim, (bool, np.bool_)):  # torch's x.var(False): the one argument is unbiased
+        if unbiased is not None:
+            raise TypeError(f"{op.name}(): unbiased given twice")
+        dim, unbiased = None, dim
+    if "axis" in kw:
+        if dim is not None:
+            raise TypeError(f"{op.name}(): give dim= or axis=, not both")
+        dim = kw.pop("axis")
+    if "keepdims" in kw:
+        keepdim = kw.pop("keepdims")
+    d = correction_of(op.name, unbiased, correction, ddof)
+    return _reduce(op, x, dim, bool(keepdim), kw, ddof=d)
+
+
+def var(x: Any, dim: Axis = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None, ddof: float | None = None, **kw: Any) -> Tensor:
+    """Variance `(1/(n − d)) Σ (x − x̄)²` over `dim`, as ``torch.var``: unbiased, d = 1, by
+    default (``unbiased=False`` or ``correction=0`` gives the population variance, 1/n;
+    numpy's ``ddof=`` and ``axis=``/``keepdims=`` are accepted).
+    ∇x = δ ⊙ 2(x − x̄)/(n − d)."""
+    return _spread_call(VAR, x, dim, unbiased, keepdim, correction, ddof, kw)
+
+
+def std(x: Any, dim: Axis = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None, ddof: float | None = None, **kw: Any) -> Tensor:
+    """Standard deviation `√var` over `dim`, as ``torch.std``: unbiased, d = 1, by default
+    (see `var`). ∇x = δ ⊙ (x − x̄)/((n − d) s)."""
+    return _spread_call(STD, x, dim, unbiased, keepdim, correction, ddof, kw)
 
 
 def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False, **kw: Any) -> Tensor:

@@ -54,6 +54,10 @@ class Op:
         calls: the ways a user reaches the op besides ``apply`` (operators, Tensor methods,
             functions, negative axes, ``x.T``), as `minigrad.ops.examples.Call`s; the registry
             walk checks each one against ``apply`` on every example, first and second order.
+        promote: the inputs converted to one dtype by PyTorch's promotion before the forward
+            runs (`minigrad.dtypes.result_type`): True for all of them, or their positions.
+        to_float: an integer or boolean result becomes the default float dtype instead
+            (true division, exp, log…), as in PyTorch.
     """
 
     name: str
@@ -72,6 +76,8 @@ class Op:
     role: str | None = None
     keeps: bool = False
     calls: tuple[Any, ...] = ()
+    promote: bool | tuple[int, ...] = False
+    to_float: bool = False
 
     def reads_of(self, argnum: int) -> tuple[int, ...]:
         """The saved input positions that the VJP for `argnum` reads (default: all)."""
@@ -111,6 +117,8 @@ def defop(
     role: str | None = None,
     keeps: bool = False,
     calls: tuple[Any, ...] = (),
+    promote: bool | tuple[int, ...] = False,
+    to_float: bool = False,
 ) -> Op:
     """Declares an op and adds it to the registry.
 
@@ -129,6 +137,8 @@ def defop(
         role: ``"activation"``, ``"loss"`` or ``"pass-through"`` (see `ROLES`), or None.
         torch: optional ``torch(*tensors, **params)`` giving PyTorch's version, for tests.
         calls: the op's calling conventions (`minigrad.ops.examples.Call`), for tests.
+        promote: which inputs share one dtype by PyTorch's type promotion (True: all).
+        to_float: integer results become float32 (true division, exp, …).
 
     Returns:
         The registered `Op`.
@@ -157,6 +167,8 @@ def defop(
         role=role,
         keeps=keeps,
         calls=tuple(calls),
+        promote=promote if isinstance(promote, bool) else tuple(promote),
+        to_float=to_float,
     )
     REGISTRY[name] = op
     return op

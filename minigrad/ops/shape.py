@@ -23,12 +23,13 @@ from minigrad.tensor import Tensor
 
 
 def normalize_index(index: Any) -> Any:
-    """Tensors and lists inside an index become numpy arrays, so numpy's rules apply."""
+    """Tensors, lists and ranges inside an index become numpy arrays, so numpy's rules
+    apply (``logprobs[range(n), Y]`` picks one entry per row)."""
     if isinstance(index, tuple):
         return tuple(normalize_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
-    if isinstance(index, list):
+    if isinstance(index, (list, range)):
         return np.asarray(index)
     return index
 
@@ -82,21 +83,57 @@ def _transpose_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...] | None = None
     return g.transpose() if axes is None else g.transpose(tuple(int(a) for a in np.argsort(axes)))
 
 
+def _swap_of(axes: tuple[int, ...] | None, n: int) -> tuple[int, int] | None:
+    """The two axes a permutation swaps, when it swaps exactly two."""
+    if axes is None:
+        return (0, 1) if n == 2 else None
+    moved = [i for i, a in enumerate(axes) if a != i]
+    return (moved[0], moved[1]) if len(moved) == 2 else None
+
+
+def _a_swap(p, shapes):
+    """A permutation that swaps two axes, written as ``transpose(d0, d1)``."""
+    pair = _swap_of(p.get("axes"), len(shapes[0]))
+    return None if pair is None else {"d0": pair[0], "d1": pair[1]}
+
+
+def _negative_swap(p, shapes):
+    n = len(shapes[0])
+    return {"d0": p["d0"] - n, "d1": p["d1"] - n}
+
+
+def _last_two(p, shapes):
+    """``x.mT``: the permutation that swaps the last two axes."""
+    n = len(shapes[0])
+    if n < 2:
+        return None
+    want = tuple(range(n - 2)) + (n - 1, n - 2)
+    axes = p.get("axes")
+    return {} if (axes if axes is not None else tuple(reversed(range(n)))) == want else None
+
+
 TRANSPOSE = defop(
     "transpose", lambda x, axes=None: np.transpose(x, axes), _transpose_vjp,
     role="pass-through",
     formula="y = xᵀ", grads=("δᵀ",), saves=(), view=True,
     examples=cases(_case((2, 3)), _case((3,)), _case(()), _case((2, 3, 4), axes=(1, 2, 0)),
-                   _case((2, 3, 4)), _case((2, 0, 3), axes=(2, 0, 1)), _case((1, 3), axes=(1, 0))),
+                   _case((2, 3, 4)), _case((2, 0, 3), axes=(2, 0, 1)), _case((1, 3), axes=(1, 0)),
+                   _case((2, 3, 4), axes=(0, 2, 1)), _case((2, 3, 4, 2), axes=(2, 1, 0, 3))),
     torch=lambda x, axes=None: x.permute(
         tuple(axes) if axes is not None else tuple(reversed(range(x.dim())))),
     calls=(call("{0}.T", lambda x: x.T, only(axes=None)),
            call("{0}.transpose()", lambda x: x.transpose(), only(axes=None)),
            call("{0}.transpose(None)", lambda x: x.transpose(None), only(axes=None)),
-           call("{0}.transpose(*{axes})", lambda x, axes: x.transpose(*axes), _when_given("axes")),
+           call("{0}.transpose({axes})", lambda x, axes: x.transpose(axes), _when_given("axes")),
+           call("{0}.permute(*{axes})", lambda x, axes: x.permute(*axes), _when_given("axes")),
            call("{0}.permute({axes})", lambda x, axes: x.permute(axes), _when_given("axes")),
-           call("minigrad.ops.transpose({0}, {axes})", lambda x, axes: transpose(x, axes),
-                negative_axis("axes", reverse=False))),
+           call("{0}.transpose({d0}, {d1})", lambda x, d0, d1: x.transpose(d0, d1), _a_swap),
+           call("{0}.swapaxes({d0}, {d1})", lambda x, d0, d1: x.swapaxes(d0, d1), _a_swap),
+           call("{0}.mT", lambda x: x.mT, _last_two),
+           call("minigrad.ops.permute({0}, {axes})", lambda x, axes: permute(x, axes),
+                negative_axis("axes", reverse=False)),
+           call("minigrad.transpose({0}, {d0}, {d1})",
+                lambda x, d0, d1: transpose(x, d0, d1), compose(_a_swap, _negative_swap))),
 )
 BROADCAST_TO = defop(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
@@ -134,7 +171,9 @@ UNSQUEEZE = defop(
     calls=(call("{0}.unsqueeze({axis})", lambda x, axis: x.unsqueeze(axis)),
            call("{0}.expand_dims({axis})", lambda x, axis: x.expand_dims(axis)),
            call("{0}.unsqueeze({axis})", lambda x, axis: x.unsqueeze(axis),
-                negative_axis(extra=1))),
+                negative_axis(extra=1)),
+           call("{0}.unsqueeze(dim={dim})", lambda x, dim: x.unsqueeze(dim=dim),
+                torch_names(axis="dim"))),
 )
 
 
@@ -177,8 +216,15 @@ CONCATENATE = defop(
                 lambda *xs, axis=0: concatenate(list(xs), axis=axis), _two_inputs),
            call("minigrad.ops.concatenate([{0}, {1}], axis={axis})",
                 lambda *xs, axis=0: concatenate(xs, axis=axis),
+                compose(_two_inputs, negative_axis())),
+           call("minigrad.cat(({0}, {1}), dim={dim})",
+                lambda *xs, dim=0: concatenate(xs, dim=dim),
+                compose(_two_inputs, torch_names(axis="dim"))),
+           call("minigrad.cat([{0}, {1}], {axis})",
+                lambda *xs, axis=0: concatenate(list(xs), axis),
                 compose(_two_inputs, negative_axis()))),
     torch=lambda *xs, axis=0: __import__("torch").cat(xs, dim=axis),
+    promote=True,
 )
 STACK = defop(
     "stack", lambda *xs, axis=0: np.stack(xs, axis=axis), _stack_vjp,
@@ -188,8 +234,12 @@ STACK = defop(
                 lambda *xs, axis=0: stack(list(xs), axis=axis), _two_inputs),
            call("minigrad.ops.stack([{0}, {1}], axis={axis})",
                 lambda *xs, axis=0: stack(xs, axis=axis),
-                compose(_two_inputs, negative_axis(extra=1)))),
+                compose(_two_inputs, negative_axis(extra=1))),
+           call("minigrad.stack([{0}, {1}], dim={dim})",
+                lambda *xs, dim=0: stack(list(xs), dim=dim),
+                compose(_two_inputs, negative_axis(extra=1), torch_names(axis="dim")))),
     torch=lambda *xs, axis=0: __import__("torch").stack(xs, dim=axis),
+    promote=True,
 )
 
 
@@ -307,21 +357,50 @@ def reshape(x: Any, shape: Any) -> Tensor:
     return apply(RESHAPE, x, shape=shape)
 
 
-def transpose(x: Any, axes: Any = None) -> Tensor:
-    """Permutes axes (none given: reverses them, `xᵀ`). ∇x = δ permuted back."""
-    if axes is None:
+def permute(x: Any, dims: Any = None) -> Tensor:
+    """Reorders the axes: axis i of the result is axis ``dims[i]`` of x (none given: reversed,
+    `xᵀ`), as ``torch.permute`` and numpy's ``transpose(x, axes)``. ∇x = δ permuted back.
+
+    The primitive behind `transpose`, `Tensor.permute`, ``t.T`` and ``t.mT``."""
+    if dims is None:
         return apply(TRANSPOSE, x, axes=None)
     ndim = x.ndim if isinstance(x, Tensor) else np.ndim(x)
-    axes = tuple(int(a) for a in axes)
+    axes = tuple(int(a) for a in dims)
     # negative axes made positive: the VJP inverts the permutation with argsort
     norm = tuple(a % ndim if -ndim <= a < ndim else a for a in axes)
     if sorted(norm) != list(range(ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {ndim} axes of a "
+        raise ValueError(f"permute: dims {axes} are not a permutation of the {ndim} axes of a "
                          f"tensor of shape {np.shape(x)}; give each of 0..{ndim - 1} once")
     return apply(TRANSPOSE, x, axes=norm)
 
 
-permute = transpose
+def swap_dims(ndim: int, dim0: int, dim1: int) -> tuple[int, ...]:
+    """The permutation of `ndim` axes that swaps `dim0` and `dim1` (negative allowed)."""
+    axes = list(range(ndim))
+    try:
+        a, b = axes[dim0], axes[dim1]
+    except (IndexError, TypeError):
+        raise ValueError(f"transpose: dims ({dim0}, {dim1}) are out of range for a tensor with "
+                         f"{ndim} dims; each must lie in [{-ndim}, {ndim - 1}]") from None
+    axes[a], axes[b] = b, a
+    return tuple(axes)
+
+
+def transpose(x: Any, dim0: Any = None, dim1: int | None = None) -> Tensor:
+    """Swaps axes `dim0` and `dim1` (negative allowed), as ``torch.transpose(x, 0, 1)``.
+    ∇x = δ with the two axes swapped back.
+
+    numpy's spellings, which PyTorch does not accept, are kept: ``transpose(x)`` reverses
+    the axes (`xᵀ`) and ``transpose(x, (2, 0, 1))`` permutes them as `permute`."""
+    if dim1 is None:
+        if dim0 is None:
+            return permute(x)
+        if isinstance(dim0, (tuple, list)):
+            return permute(x, dim0)
+        raise TypeError(f"transpose: give two dims to swap (transpose(x, {dim0}, d)); to "
+                        f"reorder every axis use permute(x, dims)")
+    ndim = x.ndim if isinstance(x, Tensor) else np.ndim(x)
+    return permute(x, swap_dims(ndim, dim0, dim1))
 
 
 def broadcast_to(x: Any, shape: Any) -> Tensor:
@@ -329,18 +408,48 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     return apply(BROADCAST_TO, x, shape=tuple(shape))
 
 
-def squeeze(x: Any, axis: Any = None) -> Tensor:
-    """Drops size-1 axes. ∇x = δ reshaped back."""
-    return apply(SQUEEZE, x, axis=axis)
+def _dim(op: str, dim: Any, axis: Any) -> Any:
+    """PyTorch's `dim` or numpy's `axis`, whichever is given."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}(): give dim= or axis=, not both")
+        return axis
+    return dim
 
 
-def unsqueeze(x: Any, axis: int) -> Tensor:
-    """Inserts a size-1 axis at `axis`. ∇x = δ reshaped back."""
-    return apply(UNSQUEEZE, x, axis=axis)
+def squeeze(x: Any, dim: Any = None, *, axis: Any = None) -> Tensor:
+    """Drops size-1 axes: all of them, or `dim` (an int or a tuple). ∇x = δ reshaped back.
+
+    As PyTorch, naming an axis whose size is not 1 leaves it (numpy raises)."""
+    dim = _dim("squeeze", dim, axis)
+    if dim is not None:
+        shape = np.shape(x.data if isinstance(x, Tensor) else x)
+        n = max(len(shape), 1)
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        for d in dims:
+            if not -n <= int(d) < n:
+                raise ValueError(f"squeeze: dim {d} is out of range for a tensor of shape "
+                                 f"{shape}")
+        kept = tuple(int(d) % n for d in dims if not shape or shape[int(d)] == 1)
+        if not kept:
+            return x if isinstance(x, Tensor) else Tensor(x)
+        if len(kept) < len(dims):
+            dim = kept
+    return apply(SQUEEZE, x, axis=dim)
 
 
-def concatenate(tensors: Any, axis: int = 0) -> Tensor:
-    """Joins tensors along an existing axis. Each input gets its slice of δ."""
+def unsqueeze(x: Any, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Inserts a size-1 axis at `dim`. ∇x = δ reshaped back."""
+    dim = _dim("unsqueeze", dim, axis)
+    if dim is None:
+        raise TypeError("unsqueeze() needs the dim where the new axis goes, e.g. unsqueeze(0)")
+    return apply(UNSQUEEZE, x, axis=dim)
+
+
+def concatenate(tensors: Any, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Joins tensors along an existing axis, `dim` (0 by default; numpy's `axis=` too).
+    Each input gets its slice of δ."""
+    axis = _dim("cat", dim, axis) or 0
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
@@ -353,8 +462,9 @@ def concatenate(tensors: Any, axis: int = 0) -> Tensor:
 cat = concatenate
 
 
-def stack(tensors: Any, axis: int = 0) -> Tensor:
-    """Joins tensors along a new axis. Input i gets δ[i] along that axis."""
+def stack(tensors: Any, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Joins tensors along a new axis, `dim` (0 by default). Input i gets δ[i] along it."""
+    axis = _dim("stack", dim, axis) or 0
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
