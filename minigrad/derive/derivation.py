@@ -38,6 +38,7 @@ from minigrad.derive.render import (
 )
 from minigrad.derive.scalars import Symbols
 from minigrad.derive.trace import Visit, call_rule, trace
+from minigrad.graph import graph, topological_order
 from minigrad.tensor import Tensor
 
 __all__ = ["derive", "Derivation", "Formula", "Definition", "Step", "LEVELS"]
@@ -660,9 +661,6 @@ def derive(loss: Tensor, wrt: Tensor | Sequence[Tensor] | Any = None,
         RuntimeError: `loss` has no history, or an op has no symbolic form (a user op whose
             rule computes with numpy, without a formula label).
     """
-    import minigrad
-    from minigrad.graph import topological_order
-
     if not isinstance(loss, Tensor):
         raise TypeError(f"derive: the loss must be a minigrad Tensor, got {type(loss).__name__}")
     if loss.data.size != 1:
@@ -673,7 +671,7 @@ def derive(loss: Tensor, wrt: Tensor | Sequence[Tensor] | Any = None,
     if not loss.requires_grad:
         raise RuntimeError("derive: the loss has no recorded history (no input of the ops that "
                            "made it requires grad, or it was computed under no_grad())")
-    F = minigrad.graph(loss)
+    F = graph(loss)
     order = topological_order(F)
     wanted, keys, model = _wanted(loss, wrt, F, order)
     params: dict[int, str] = {}
