@@ -15,29 +15,32 @@ printed in the lecture's notation (`minigrad.derive.render`, names from
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from minigrad.derive import modules, passes
+from minigrad.derive import modules, passes, scalars
 from minigrad.derive.names import Names
 from minigrad.derive.render import (
     ATOM,
     Doc,
     Printer,
+    _index_text,
     call,
     delta_name,
     gradient_name,
     negate,
     plan,
     product,
+    scaled,
     total,
 )
 from minigrad.derive.scalars import Symbols
 from minigrad.derive.trace import Visit, call_rule, trace
+from minigrad.graph import graph, topological_order
 from minigrad.tensor import Tensor
 
 __all__ = ["derive", "Derivation", "Formula", "Definition", "Step", "LEVELS"]
@@ -382,7 +385,6 @@ class Derivation:
 
     def _steps(self, model: Any) -> list[Step]:
         E, F, names = self.graph, self._F, self._names
-        P = self._printer
         roots = E.graph["roots"]
         visits: list[Visit] = E.graph["visits"]
         by_fid = {v.fid: v for v in visits}
@@ -394,56 +396,66 @@ class Derivation:
         for k, u in enumerate(modules.units(visits, F, model, self.level), start=1):
             out = u.output
             dnode = roots["delta"][out]
-            delta = P.doc(dnode).text if dnode in E else "0"
+            delta = self._printer.doc(dnode).text if dnode in E else "0"
             if out == id(self.loss):
                 delta = "1 (the loss itself)"
-            parts = into.get(out, [])
-            fan = None
-            if len(parts) > 1:
-                docs = [P.doc(roots["contrib"][p]) for p in parts if roots["contrib"][p] in E]
-                if docs:
-                    acc = docs[0]
-                    for doc in docs[1:]:
-                        acc = total(acc, doc, False)
-                    fan = f"{delta_name(names, out)[0]} = {acc.text}"
-            inside = set(u.fids)
-            sends: dict[int, list[Doc]] = {}
-            values: dict[int, np.ndarray] = {}
-            traced = True
-            for fid in u.fids:
-                v = by_fid[fid]
-                traced = traced and v.traced
-                for i, xid, _ in v.sends:
-                    if xid in inside:
-                        continue
-                    n = roots["contrib"][(fid, i)]
-                    if n not in E:
-                        continue
-                    sends.setdefault(xid, []).append(P.doc(n))
-                    val = np.asarray(E.nodes[n]["value"])
-                    values[xid] = values[xid] + val if xid in values else val
-            send_text = []
-            for xid, docs in sends.items():
-                acc = docs[0]
-                for doc in docs[1:]:
-                    acc = total(acc, doc, False)
-                send_text.append((names.text(xid), acc.text))
-            op = F.nodes[out]["tensor"]._ctx.op
-            note = ""
-            if any(F.nodes[f]["tensor"]._hooks for f in u.fids):
-                note = ("a hook changes the gradient backward computes here; the formula is "
-                        "the rules alone")
-            if not traced:
-                note = (f"not checked symbolically: '{op.name}' is a user op whose rule "
-                        f"computes with numpy, so its label is shown as given")
-            elif not _builtin(op):
-                note = f"'{op.name}' is a user op; its rule was traced like any other"
+            fan = self._fan_out(out, into.get(out, []))
+            traced = all(by_fid[fid].traced for fid in u.fids)
+            send_text, values = self._sends(u, by_fid)
             book = None
             if u.module_object is not None and dnode in E:
                 book = modules.check_with_book(u, F, E.nodes[dnode]["value"], values)
             steps.append(Step(k, names.text(out), u.kind, u.module, u.labels, delta, fan,
-                              send_text, traced, book, note))
+                              send_text, traced, book, self._note(u, traced)))
         return steps
+
+    def _fan_out(self, out: int, parts: list[tuple[int, int]]) -> str | None:
+        """At a tensor several ops read (`parts`: the (op, input) pairs), its δ as the sum of
+        what each sends: ``∇h L = W_2ᵀ δ_2 + ∇z_3 L``; None for a tensor read once."""
+        if len(parts) <= 1:
+            return None
+        contrib = self.graph.graph["roots"]["contrib"]
+        docs = [self._printer.doc(contrib[p]) for p in parts if contrib[p] in self.graph]
+        if not docs:
+            return None
+        return f"{delta_name(self._names, out)[0]} = {_sum_of(docs).text}"
+
+    def _sends(self, u: modules.Unit, by_fid: dict[int, Visit]
+               ) -> tuple[list[tuple[str, str]], dict[int, np.ndarray]]:
+        """What a step's ops send to the tensors outside it: each tensor's name with the
+        formula, and the values (summed when several of its ops send to one tensor)."""
+        E, P = self.graph, self._printer
+        contrib = E.graph["roots"]["contrib"]
+        inside = set(u.fids)
+        sends: dict[int, list[Doc]] = {}
+        values: dict[int, np.ndarray] = {}
+        for fid in u.fids:
+            for i, xid, _ in by_fid[fid].sends:
+                if xid in inside:
+                    continue
+                n = contrib[(fid, i)]
+                if n not in E:
+                    continue
+                sends.setdefault(xid, []).append(P.doc(n))
+                val = np.asarray(E.nodes[n]["value"])
+                values[xid] = values[xid] + val if xid in values else val
+        texts = [(self._names.text(xid), _sum_of(docs).text) for xid, docs in sends.items()]
+        return texts, values
+
+    def _note(self, u: modules.Unit, traced: bool) -> str:
+        """What a step's reader should know: a rule not checked symbolically, a user op, or
+        a hook that changes what backward computes."""
+        F = self._F
+        op = F.nodes[u.output]["tensor"]._ctx.op
+        if not traced:
+            return (f"not checked symbolically: '{op.name}' is a user op whose rule "
+                    f"computes with numpy, so its label is shown as given")
+        if not _builtin(op):
+            return f"'{op.name}' is a user op; its rule was traced like any other"
+        if any(F.nodes[f]["tensor"]._hooks for f in u.fids):
+            return ("a hook changes the gradient backward computes here; the formula is the "
+                    "rules alone")
+        return ""
 
     # ------------------------------------------------------------------ values
     def _evaluate(self, node: int) -> np.ndarray:
@@ -505,6 +517,14 @@ def _aligned(latex: str) -> str:
     return f"{head} &= {body}" if sep else latex
 
 
+def _sum_of(docs: list[Doc]) -> Doc:
+    """``a + b + …``: what several paths send to one tensor."""
+    acc = docs[0]
+    for doc in docs[1:]:
+        acc = total(acc, doc, False)
+    return acc
+
+
 _FORWARD_FUNCTIONS = {"sigmoid": ("σ", r"\sigma"), "tanh": ("tanh", r"\tanh"),
                       "relu": ("relu", r"\operatorname{relu}"), "exp": ("exp", r"\exp"),
                       "log": ("log", r"\log"), "softmax": ("softmax", r"\operatorname{softmax}")}
@@ -515,65 +535,87 @@ def _forward_doc(F: nx.DiGraph, names: Names, fid: int) -> Doc:
     ctx = F.nodes[fid]["tensor"]._ctx
     op = ctx.op.name
     args = [Doc(names.text(id(x)), names.latex(id(x))) for x in ctx.inputs]
-    params = ctx.params
-    if op == "linear":
-        core = product("juxt", args[1], args[0])
-        return total(core, args[2], False) if len(args) > 2 else core
-    if op in ("conv1d", "conv2d"):
-        core = product("⋆", args[1], args[0])
-        return total(core, args[2], False) if len(args) > 2 else core
-    if op in ("add", "sub"):
-        return total(args[0], args[1], op == "sub")
-    if op == "mul":
-        for i in (0, 1):
-            x = ctx.inputs[i]
-            if _is_number(F, x):
-                from minigrad.derive import scalars
-                from minigrad.derive.render import scaled
-
-                return scaled(scalars.number(float(x.data)), args[1 - i])
-        return product("⊙", args[0], args[1])
-    if op == "div":
-        return product("/", args[0], args[1])
-    if op == "neg":
-        return negate(args[0])
-    if op == "matmul":
-        return product("juxt", args[0], args[1])
-    if op == "cross_entropy":
-        red = params.get("reduction", "mean")
-        core = Doc(f"−log softmax({args[0].text})_{args[1].text}",
-                   rf"-\log \operatorname{{softmax}}({args[0].latex})_{{{args[1].latex}}}",
-                   ATOM)
-        if red == "mean" and np.prod(F.nodes[id(ctx.inputs[0])]["shape"][:-1]) > 1:
-            return call(("mean_n", r"\operatorname{mean}_n"), core)
-        if red == "sum" and len(F.nodes[id(ctx.inputs[0])]["shape"]) > 1:
-            return Doc(f"Σ_n {core.text}", rf"\sum_n {core.latex}", 20)
-        return core
-    if op == "mse_loss":
-        red = params.get("reduction", "mean")
-        sq = Doc(f"({args[0].text} − {args[1].text})²",
-                 f"({args[0].latex} - {args[1].latex})^2", 90)
-        if red == "none":
-            return sq
-        return call(("mean" if red == "mean" else "Σ", r"\operatorname{mean}" if red == "mean"
-                     else r"\sum"), sq)
-    if op == "getitem":
-        from minigrad.derive.render import _index_text
-
-        idx = _index_text(params.get("index"))
-        return Doc(f"{args[0].text}[{idx}]", f"{args[0].latex}[{idx}]", 90)
-    if op == "scaled_dot_product_attention":
-        q, k, v = args[:3]
-        scores = product("juxt", q, Doc(f"{k.text}ᵀ", rf"{k.latex}^\top", 90))
-        t = f"softmax({scores.text} / √d{' + mask' if len(args) > 3 else ''}"
-        t += f"{', causal' if params.get('is_causal') else ''}) {v.text}"
-        latex = (rf"\operatorname{{softmax}}\left({scores.latex} / \sqrt{{d}}"
-                 rf"{' + M' if len(args) > 3 else ''}\right) {v.latex}")
-        return Doc(t, latex, 30, "juxt")
+    write = _FORWARD_DOCS.get(op)
+    if write is not None:
+        return write(F, ctx, args)
     if op in _FORWARD_FUNCTIONS:
         return call(_FORWARD_FUNCTIONS[op], *args)
     escaped = op.replace("_", r"\_")
     return call((op, rf"\operatorname{{{escaped}}}"), *args)
+
+
+def _layer_doc(kind: str, args: list[Doc]) -> Doc:
+    """A layer's ``W h + b``, with the product of `kind` (``⋆`` for a convolution)."""
+    core = product(kind, args[1], args[0])
+    return total(core, args[2], False) if len(args) > 2 else core
+
+
+def _mul_doc(F: nx.DiGraph, ctx: Any, args: list[Doc]) -> Doc:
+    """``2 x`` for a product with a number, else ``x ⊙ y``."""
+    for i in (0, 1):
+        x = ctx.inputs[i]
+        if _is_number(F, x):
+            return scaled(scalars.number(float(x.data)), args[1 - i])
+    return product("⊙", args[0], args[1])
+
+
+def _cross_entropy_doc(F: nx.DiGraph, ctx: Any, args: list[Doc]) -> Doc:
+    """``−log softmax(a)_ℓ``, its mean or its sum over a batch."""
+    red = ctx.params.get("reduction", "mean")
+    core = Doc(f"−log softmax({args[0].text})_{args[1].text}",
+               rf"-\log \operatorname{{softmax}}({args[0].latex})_{{{args[1].latex}}}", ATOM)
+    shape = F.nodes[id(ctx.inputs[0])]["shape"]
+    if red == "mean" and np.prod(shape[:-1]) > 1:
+        return call(("mean_n", r"\operatorname{mean}_n"), core)
+    if red == "sum" and len(shape) > 1:
+        return Doc(f"Σ_n {core.text}", rf"\sum_n {core.latex}", 20)
+    return core
+
+
+def _mse_doc(F: nx.DiGraph, ctx: Any, args: list[Doc]) -> Doc:
+    """``(ŷ − y)²``, its mean or its sum."""
+    red = ctx.params.get("reduction", "mean")
+    sq = Doc(f"({args[0].text} − {args[1].text})²", f"({args[0].latex} - {args[1].latex})^2",
+             90)
+    if red == "none":
+        return sq
+    return call(("mean" if red == "mean" else "Σ", r"\operatorname{mean}" if red == "mean"
+                 else r"\sum"), sq)
+
+
+def _getitem_doc(F: nx.DiGraph, ctx: Any, args: list[Doc]) -> Doc:
+    idx = _index_text(ctx.params.get("index"))
+    return Doc(f"{args[0].text}[{idx}]", f"{args[0].latex}[{idx}]", 90)
+
+
+def _attention_doc(F: nx.DiGraph, ctx: Any, args: list[Doc]) -> Doc:
+    """``softmax(Q Kᵀ / √d) V``, with its mask and causality when it has them."""
+    q, k, v = args[:3]
+    scores = product("juxt", q, Doc(f"{k.text}ᵀ", rf"{k.latex}^\top", 90))
+    t = f"softmax({scores.text} / √d{' + mask' if len(args) > 3 else ''}"
+    t += f"{', causal' if ctx.params.get('is_causal') else ''}) {v.text}"
+    latex = (rf"\operatorname{{softmax}}\left({scores.latex} / \sqrt{{d}}"
+             rf"{' + M' if len(args) > 3 else ''}\right) {v.latex}")
+    return Doc(t, latex, 30, "juxt")
+
+
+# how `_forward_doc` writes each op, from the forward graph, the op's context and its
+# inputs' names; any other op is a function of its inputs
+_FORWARD_DOCS: dict[str, Callable[[nx.DiGraph, Any, list[Doc]], Doc]] = {
+    "linear": lambda F, ctx, args: _layer_doc("juxt", args),
+    "conv1d": lambda F, ctx, args: _layer_doc("⋆", args),
+    "conv2d": lambda F, ctx, args: _layer_doc("⋆", args),
+    "add": lambda F, ctx, args: total(args[0], args[1], False),
+    "sub": lambda F, ctx, args: total(args[0], args[1], True),
+    "mul": _mul_doc,
+    "div": lambda F, ctx, args: product("/", args[0], args[1]),
+    "neg": lambda F, ctx, args: negate(args[0]),
+    "matmul": lambda F, ctx, args: product("juxt", args[0], args[1]),
+    "cross_entropy": _cross_entropy_doc,
+    "mse_loss": _mse_doc,
+    "getitem": _getitem_doc,
+    "scaled_dot_product_attention": _attention_doc,
+}
 
 
 def _is_number(F: nx.DiGraph, x: Tensor) -> bool:
@@ -660,9 +702,6 @@ def derive(loss: Tensor, wrt: Tensor | Sequence[Tensor] | Any = None,
         RuntimeError: `loss` has no history, or an op has no symbolic form (a user op whose
             rule computes with numpy, without a formula label).
     """
-    import minigrad
-    from minigrad.graph import topological_order
-
     if not isinstance(loss, Tensor):
         raise TypeError(f"derive: the loss must be a minigrad Tensor, got {type(loss).__name__}")
     if loss.data.size != 1:
@@ -673,7 +712,7 @@ def derive(loss: Tensor, wrt: Tensor | Sequence[Tensor] | Any = None,
     if not loss.requires_grad:
         raise RuntimeError("derive: the loss has no recorded history (no input of the ops that "
                            "made it requires grad, or it was computed under no_grad())")
-    F = minigrad.graph(loss)
+    F = graph(loss)
     order = topological_order(F)
     wanted, keys, model = _wanted(loss, wrt, F, order)
     params: dict[int, str] = {}

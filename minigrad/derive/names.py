@@ -200,54 +200,73 @@ class Names:
                     taken.add(f"h_{layer}")
 
     def _general(self, loss: Any) -> None:
-        F = self.F
-        fixed = self.fixed
-        used = set(fixed.values())
-
-        def take(nid: int, name: str) -> None:
-            if nid in fixed:
-                return
-            base, j = name, 2
-            while name in used:
-                name = f"{base}#{j}"
-                j += 1
-            fixed[nid] = name
-            used.add(name)
-
-        lid = id(loss)
-        take(lid, str(loss.name) if loss.name else "L")
-        if F.nodes[lid]["op"] in LOSS_OPS:
-            ins = _inputs(F, lid)
-            if len(ins) > 1:
-                t = ins[1]
-                take(id(t), t.name or ("ℓ" if t.data.dtype.kind in "iub" else "y"))
-            if F.nodes[lid]["op"] == "mse_loss" and self.stack:
-                pred = id(ins[0])
-                if pred in self.layer:
-                    fixed[pred] = "ŷ"
-                    used.add("ŷ")
+        """The names the lecture does not give: the loss and its target, the model's dotted
+        parameter names, attention's Q, K, V and O, numbers, and the tensors' own names."""
+        used = set(self.fixed.values())
+        self._name_loss(loss, used)
         for nid, name in self.params.items():
-            if nid in F:
-                take(nid, name)
+            if nid in self.F:
+                self._take(nid, name, used)
+        self._name_attention(used)
+        self._name_the_rest(used)
+
+    def _take(self, nid: int, name: str, used: set[str]) -> None:
+        """Names `nid` `name` unless it has a name already (``name#2`` when `name` is taken)."""
+        if nid in self.fixed:
+            return
+        base, j = name, 2
+        while name in used:
+            name = f"{base}#{j}"
+            j += 1
+        self.fixed[nid] = name
+        used.add(name)
+
+    def _name_loss(self, loss: Any, used: set[str]) -> None:
+        """``L``, its target ``ℓ`` or ``y``, and with squared error after a stack of layers
+        the prediction ``ŷ``."""
+        F = self.F
+        lid = id(loss)
+        self._take(lid, str(loss.name) if loss.name else "L", used)
+        if F.nodes[lid]["op"] not in LOSS_OPS:
+            return
+        ins = _inputs(F, lid)
+        if len(ins) > 1:
+            t = ins[1]
+            self._take(id(t), t.name or ("ℓ" if t.data.dtype.kind in "iub" else "y"), used)
+        if F.nodes[lid]["op"] == "mse_loss" and self.stack:
+            pred = id(ins[0])
+            if pred in self.layer:
+                self.fixed[pred] = "ŷ"
+                used.add("ŷ")
+
+    def _name_attention(self, used: set[str]) -> None:
+        """The unnamed inputs of attention ``Q``, ``K``, ``V`` and its output ``O`` (numbered
+        when there are several)."""
+        F = self.F
         attention = [nid for nid in self.order
                      if F.nodes[nid]["op"] == "scaled_dot_product_attention"]
         for j, nid in enumerate(attention, start=1):
             tag = f"_{j}" if len(attention) > 1 else ""
             for x, sym in zip(_inputs(F, nid)[:3], "QKV"):
                 if not x.name:
-                    take(id(x), f"{sym}{tag}")
+                    self._take(id(x), f"{sym}{tag}", used)
             if not F.nodes[nid]["name"]:
-                take(nid, f"O{tag}")
+                self._take(nid, f"O{tag}", used)
+
+    def _name_the_rest(self, used: set[str]) -> None:
+        """A number by its value (``x * 2.0``: ``2``), a tensor by its own name (a parameter
+        outside a stack of layers prefixed with the module that uses it)."""
+        F = self.F
         for nid in self.order:
             d = F.nodes[nid]
-            if nid in fixed:
+            if nid in self.fixed:
                 continue
             t = d["tensor"]
             if d["is_leaf"] and not d["requires_grad"] and not d["name"] and t.data.ndim == 0 \
                     and t.data.dtype.kind in "fiu":
                 from minigrad.derive import scalars
 
-                fixed[nid] = scalars.text(scalars.number(float(t.data)))  # x * 2.0: "2"
+                self.fixed[nid] = scalars.text(scalars.number(float(t.data)))
                 continue
             if d["name"]:
                 name = str(d["name"])
@@ -255,7 +274,7 @@ class Names:
                     users = [F.nodes[s]["module"] for s in F.successors(nid)]
                     if users and users[0]:
                         name = f"{users[0]}.{name}"
-                take(nid, name)
+                self._take(nid, name, used)
 
     def number(self, fids: Iterable[int]) -> None:
         """Gives the unnamed tensors among `fids` the names ``x_i`` (leaves) and ``z_i``,

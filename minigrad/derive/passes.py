@@ -247,49 +247,71 @@ def fold_constants(G: nx.DiGraph) -> nx.DiGraph:
 def _identity_of(H: nx.DiGraph, n: int) -> int | None:
     """The node `n` equals without any op, or None."""
     d = H.nodes[n]
-    op, args, shape = d["op"], d["args"], tuple(d["shape"])
+    if d["op"] in RESHAPES:
+        a = d["args"][0]
+        return a if _same(H, d, a) else None
+    find = _IDENTITIES.get(d["op"])
+    return None if find is None else find(H, d)
 
-    def same(a: int) -> bool:
-        return tuple(H.nodes[a]["shape"]) == shape and H.nodes[a]["dtype"] == d["dtype"]
 
-    if op == "mul":
-        a, b = args
-        if _all(H, b, 1) and same(a):
-            return a
-        if _all(H, a, 1) and same(b):
-            return b
-    elif op in ("add", "sub"):
-        a, b = args
-        if _all(H, b, 0) and same(a):
-            return a
-        if op == "add" and _all(H, a, 0) and same(b):
-            return b
-    elif op == "div":
-        a, b = args
-        if _all(H, b, 1) and same(a):
-            return a
-    elif op == "neg":
-        a = args[0]
-        if H.nodes[a]["kind"] == "op" and H.nodes[a]["op"] == "neg":
-            return H.nodes[a]["args"][0]
-    elif op in RESHAPES:
-        if same(args[0]):
-            return args[0]
-    elif op == "transpose":
-        a = args[0]
-        p = _perm(d)
-        if p == tuple(range(len(p))):
-            return a
-        ad = H.nodes[a]
-        if ad["kind"] == "op" and ad["op"] == "transpose":
-            q = _perm(ad)
-            if tuple(q[i] for i in p) == tuple(range(len(p))):
-                return ad["args"][0]
-    elif op == "sum":
-        axis = d["params"].get("axis")
-        if axis is not None and len(axis) == 0 and same(args[0]):
-            return args[0]
+def _same(H: nx.DiGraph, d: dict[str, Any], a: int) -> bool:
+    """Whether `a` has the shape and dtype of the op `d`'s result."""
+    return tuple(H.nodes[a]["shape"]) == tuple(d["shape"]) and H.nodes[a]["dtype"] == d["dtype"]
+
+
+def _beside_unit(H: nx.DiGraph, d: dict[str, Any], unit: float, either_side: bool
+                 ) -> int | None:
+    """``x ∘ u`` (or ``u ∘ x``, when ∘ commutes: `either_side`) with `unit` u the op's
+    neutral number: x, when it has the result's shape and dtype."""
+    a, b = d["args"]
+    if _all(H, b, unit) and _same(H, d, a):
+        return a
+    if either_side and _all(H, a, unit) and _same(H, d, b):
+        return b
     return None
+
+
+def _double_negation(H: nx.DiGraph, d: dict[str, Any]) -> int | None:
+    """``−(−x)``: x."""
+    a = H.nodes[d["args"][0]]
+    if a["kind"] == "op" and a["op"] == "neg":
+        return a["args"][0]
+    return None
+
+
+def _undone_transpose(H: nx.DiGraph, d: dict[str, Any]) -> int | None:
+    """A transpose that keeps every axis, or that undoes the transpose it reads: x."""
+    a = d["args"][0]
+    p = _perm(d)
+    if p == tuple(range(len(p))):
+        return a
+    ad = H.nodes[a]
+    if ad["kind"] == "op" and ad["op"] == "transpose":
+        q = _perm(ad)
+        if tuple(q[i] for i in p) == tuple(range(len(p))):
+            return ad["args"][0]
+    return None
+
+
+def _empty_sum(H: nx.DiGraph, d: dict[str, Any]) -> int | None:
+    """A sum over no axes: x."""
+    a = d["args"][0]
+    axis = d["params"].get("axis")
+    if axis is not None and len(axis) == 0 and _same(H, d, a):
+        return a
+    return None
+
+
+# the ops besides the reshapes that can leave their argument as it is (`_identity_of`)
+_IDENTITIES: dict[str, Callable[[nx.DiGraph, dict[str, Any]], int | None]] = {
+    "mul": lambda H, d: _beside_unit(H, d, 1, either_side=True),
+    "add": lambda H, d: _beside_unit(H, d, 0, either_side=True),
+    "sub": lambda H, d: _beside_unit(H, d, 0, either_side=False),
+    "div": lambda H, d: _beside_unit(H, d, 1, either_side=False),
+    "neg": _double_negation,
+    "transpose": _undone_transpose,
+    "sum": _empty_sum,
+}
 
 
 def drop_identities(G: nx.DiGraph) -> nx.DiGraph:

@@ -22,7 +22,7 @@ written out where it is used, so the text grows with the graph, never faster.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -279,61 +279,78 @@ class Printer:
 
     # ------------------------------------------------------------------ layout
     def _layout(self, n: int) -> Layout:
+        """How `n` is laid out: a tensor by `Names.vectors`, an op by its entry in `_OP_LAYOUTS`."""
         d = self.E.nodes[n]
-        kind, shape = d["kind"], tuple(d["shape"])
-        rows = int(np.prod(shape[:-1])) if len(shape) >= 1 else 1
+        kind = d["kind"]
         if kind in ("sym", "delta"):
-            fid = d["fid"]
-            if fid in self.names.vectors:
-                return Layout("vec", rows)
+            shape = tuple(d["shape"])
+            if d["fid"] in self.names.vectors:
+                return Layout("vec", _rows(shape))
             return Layout("mat") if len(shape) == 2 else Layout("other")
         if kind == "abbrev":
             return self.layouts.get(d["of"], Layout("other"))
         if kind == "const":
-            return Layout("vec") if len(shape) == 1 else Layout("other")
-        if kind != "op":
-            return Layout("other")
-        op, args = d["op"], d["args"]
-        ls = [self.layouts[a] for a in args]
-        if op in _ELEMENTWISE:
-            for a, la in zip(args, ls):
-                if tuple(self.E.nodes[a]["shape"]) == shape and la.kind in ("vec", "vecT"):
-                    return Layout(la.kind, la.rows if la.kind == "vecT" else rows)
-            return Layout("other")
-        if op in _TRANSPARENT or op == "getitem" and unit_reshape(self.E, n):
-            la, ashape = ls[0], tuple(self.E.nodes[args[0]]["shape"])
-            if la.kind == "vec" and shape and ashape and shape[-1] == ashape[-1]:
-                return Layout("vec", rows)
-            if la.kind == "vec" and len(ashape) == 1 and shape == (ashape[0], 1):
-                return Layout("vecT", 1)
-            if la.kind == "vecT" and shape == ashape:
-                return la
-            return Layout("other")
-        if op == "transpose":
-            p = self._perm(d)
-            if len(p) >= 2 and p[-2:] == (len(p) - 1, len(p) - 2):
-                la = ls[0]
-                if la.kind == "vec":
-                    return Layout("vecT", la.rows)
-                if la.kind == "vecT":
-                    return Layout("vec", la.rows)
-                if la.kind == "mat":
-                    return la
-            return Layout("other")
-        if op == "matmul":
-            la, lb = ls
-            if la.kind == "vec" and lb.kind == "mat":
-                return Layout("vec", rows)
-            if la.kind == "mat" and lb.kind == "vec" and len(self.E.nodes[args[1]]["shape"]) == 1:
-                return Layout("vec", 1)
-            if la.kind == "mat" and lb.kind == "vecT" and len(shape) == 2 and shape[1] == 1:
-                return Layout("vecT", 1)
-            return Layout("mat") if len(shape) == 2 else Layout("other")
-        if op == "sum":
-            la = ls[0]
-            if la.kind == "vec" and not d["params"].get("keepdims") and self._over_rows(d):
-                return Layout("vec", 1)
-            return Layout("other")
+            return Layout("vec") if len(d["shape"]) == 1 else Layout("other")
+        rule = _OP_LAYOUTS.get(d["op"]) if kind == "op" else None
+        return Layout("other") if rule is None else rule(self, n)
+
+    def _elementwise_layout(self, n: int) -> Layout:
+        """An elementwise op is laid out as an argument of its own shape that is a vector."""
+        d = self.E.nodes[n]
+        shape = tuple(d["shape"])
+        for a in d["args"]:
+            la = self.layouts[a]
+            if tuple(self.E.nodes[a]["shape"]) == shape and la.kind in ("vec", "vecT"):
+                return Layout(la.kind, la.rows if la.kind == "vecT" else _rows(shape))
+        return Layout("other")
+
+    def _reshape_layout(self, n: int) -> Layout:
+        """A reshape keeps a vector when it keeps its last axis (or makes it a column)."""
+        d = self.E.nodes[n]
+        shape = tuple(d["shape"])
+        a = d["args"][0]
+        la, ashape = self.layouts[a], tuple(self.E.nodes[a]["shape"])
+        if la.kind == "vec" and shape and ashape and shape[-1] == ashape[-1]:
+            return Layout("vec", _rows(shape))
+        if la.kind == "vec" and len(ashape) == 1 and shape == (ashape[0], 1):
+            return Layout("vecT", 1)
+        if la.kind == "vecT" and shape == ashape:
+            return la
+        return Layout("other")
+
+    def _getitem_layout(self, n: int) -> Layout:
+        return self._reshape_layout(n) if unit_reshape(self.E, n) else Layout("other")
+
+    def _transpose_layout(self, n: int) -> Layout:
+        """Swapping the last two axes turns a vector into its transpose and back."""
+        d = self.E.nodes[n]
+        p = self._perm(d)
+        if len(p) >= 2 and p[-2:] == (len(p) - 1, len(p) - 2):
+            la = self.layouts[d["args"][0]]
+            swapped = {"vec": "vecT", "vecT": "vec", "mat": "mat"}.get(la.kind)
+            if swapped is not None:
+                return Layout(swapped, la.rows)
+        return Layout("other")
+
+    def _matmul_layout(self, n: int) -> Layout:
+        d = self.E.nodes[n]
+        shape = tuple(d["shape"])
+        A, B = d["args"]
+        la, lb = self.layouts[A], self.layouts[B]
+        if la.kind == "vec" and lb.kind == "mat":
+            return Layout("vec", _rows(shape))
+        if la.kind == "mat" and lb.kind == "vec" and len(self.E.nodes[B]["shape"]) == 1:
+            return Layout("vec", 1)
+        if la.kind == "mat" and lb.kind == "vecT" and len(shape) == 2 and shape[1] == 1:
+            return Layout("vecT", 1)
+        return Layout("mat") if len(shape) == 2 else Layout("other")
+
+    def _sum_layout(self, n: int) -> Layout:
+        """A sum over the rows of a batch of vectors is one vector."""
+        d = self.E.nodes[n]
+        la = self.layouts[d["args"][0]]
+        if la.kind == "vec" and not d["params"].get("keepdims") and self._over_rows(d):
+            return Layout("vec", 1)
         return Layout("other")
 
     def _perm(self, d: dict[str, Any]) -> tuple[int, ...]:
@@ -465,89 +482,108 @@ class Printer:
         return self.doc(n)
 
     def _op(self, n: int) -> Doc:
+        """An op written out: by its entry in `_OP_DOCS`, else as a function of its args."""
         d = self.E.nodes[n]
-        op, args, params = d["op"], d["args"], d["params"]
-        E = self.E
-        if op == "matmul":
-            return self._matmul(n)
-        if op in ("add", "sub"):
-            return total(self.doc(args[0]), self.doc(args[1]), minus=op == "sub")
-        if op == "mul":
-            return self._mul(n)
-        if op == "div":
-            from minigrad.derive.passes import _scalar_of
-
-            c = _scalar_of(E, args[1])
-            if c is not None and tuple(E.nodes[args[0]]["shape"]) == tuple(d["shape"]):
-                return scaled(1 / c, self.doc(args[0]))
-            return product("/", self.doc(args[0]), self.doc(args[1]))
-        if op == "neg":
-            return negate(self.doc(args[0]))
-        if op in _TRANSPARENT:
-            if self._transparent(n):
-                return self.doc(args[0])
-            name = ("reshape", r"\operatorname{reshape}")
-            return call(name, self.doc(args[0]))
-        if op == "transpose":
-            p = self._perm(d)
-            if len(p) >= 2 and p[:-2] == tuple(range(len(p) - 2)) and \
-                    p[-2:] == (len(p) - 1, len(p) - 2):
-                return transpose(self.doc(args[0]))
-            a = self.doc(args[0])
-            tag = "".join(str(i) for i in p)
-            return Doc(f"perm_{tag}({a.text})", rf"\operatorname{{perm}}_{{{tag}}}({a.latex})")
-        if op == "pow":
-            return self._pow(n)
-        if op == "sqrt":
-            a = self.doc(args[0])
-            t = f"√{a.text}" if a.prec == ATOM and not a.text.startswith("(") and \
-                " " not in a.text else f"√({a.text})"
-            return Doc(t, rf"\sqrt{{{a.latex}}}")
-        if op == "abs":
-            a = self.doc(args[0])
-            return Doc(f"|{a.text}|", rf"\lvert {a.latex} \rvert")
-        if op == "sum":
-            return self._sum(n)
-        if op == "where":
-            return self._where(n)
-        if op == "conv_input_grad":
-            g, W = (self.doc(a) for a in args)
-            return product("∗", g, Doc(f"flip({W.text})", rf"\operatorname{{flip}}({W.latex})"))
-        if op == "conv_weight_grad":
-            x, g = (self.doc(a) for a in args)
-            return product("⋆", g, x)
-        if op in ("conv1d", "conv2d"):
-            parts = [self.doc(a) for a in args]
-            core = product("⋆", parts[1], parts[0])
-            return total(core, parts[2], False) if len(parts) > 2 else core
-        if op == "linear":
-            parts = [self.doc(a) for a in args]
-            core = product("juxt", parts[1], parts[0])
-            return total(core, parts[2], False) if len(parts) > 2 else core
-        if op == "getitem" and unit_reshape(E, n):
-            return self.doc(args[0])
-        if op == "getitem":
-            a = self.doc(args[0])
-            a = a if a.prec >= POST else _paren(a)
-            idx = _index_text(params.get("index"))
-            return Doc(f"{a.text}[{idx}]", f"{a.latex}[{_tex_text(idx)}]", POST)
-        if op == "scatter_add":
-            g = self.doc(args[0])
-            index = params.get("index")
-            fid = self.names.arrays.get(id(index)) if isinstance(index, np.ndarray) else None
-            if fid is not None:
-                i = Doc(self.names.text(fid), self.names.latex(fid))
-                return call(("scatter", r"\operatorname{scatter}"), g, i)
-            idx = _index_text(index)
-            return Doc(f"scatter[{idx}]({g.text})",
-                       rf"\operatorname{{scatter}}_{{[{_tex_text(idx)}]}}({g.latex})")
-        if op == "flat_scatter_add":
-            return call(("to_argmax", r"\operatorname{to\_argmax}"), self.doc(args[0]))
-        if op in ("mean", "max", "min") and len(args) == 1:
-            name = _FUNCTIONS[op]
-            return call(name, self.doc(args[0]))
+        op = d["op"]
+        write = _OP_DOCS.get(op)
+        if write is not None:
+            return write(self, n)
         name = _FUNCTIONS.get(op, (op, rf"\operatorname{{{_tex_text(op)}}}"))
-        return call(name, *[self.doc(a) for a in args])
+        return call(name, *[self.doc(a) for a in d["args"]])
+
+    def _add_sub(self, n: int) -> Doc:
+        d = self.E.nodes[n]
+        return total(self.doc(d["args"][0]), self.doc(d["args"][1]), minus=d["op"] == "sub")
+
+    def _div(self, n: int) -> Doc:
+        """``x / c`` as ``(1/c) x`` for a number c; else a quotient."""
+        from minigrad.derive.passes import _scalar_of
+
+        E = self.E
+        d = E.nodes[n]
+        a, b = d["args"][:2]
+        c = _scalar_of(E, b)
+        if c is not None and tuple(E.nodes[a]["shape"]) == tuple(d["shape"]):
+            return scaled(1 / c, self.doc(a))
+        return product("/", self.doc(a), self.doc(b))
+
+    def _neg(self, n: int) -> Doc:
+        return negate(self.doc(self.E.nodes[n]["args"][0]))
+
+    def _reshape(self, n: int) -> Doc:
+        a = self.E.nodes[n]["args"][0]
+        if self._transparent(n):
+            return self.doc(a)
+        return call(("reshape", r"\operatorname{reshape}"), self.doc(a))
+
+    def _transpose(self, n: int) -> Doc:
+        """``xᵀ`` when the last two axes swap, else the permutation: ``perm_021(x)``."""
+        d = self.E.nodes[n]
+        p = self._perm(d)
+        if len(p) >= 2 and p[:-2] == tuple(range(len(p) - 2)) and \
+                p[-2:] == (len(p) - 1, len(p) - 2):
+            return transpose(self.doc(d["args"][0]))
+        a = self.doc(d["args"][0])
+        tag = "".join(str(i) for i in p)
+        return Doc(f"perm_{tag}({a.text})", rf"\operatorname{{perm}}_{{{tag}}}({a.latex})")
+
+    def _sqrt(self, n: int) -> Doc:
+        a = self.doc(self.E.nodes[n]["args"][0])
+        t = f"√{a.text}" if a.prec == ATOM and not a.text.startswith("(") and \
+            " " not in a.text else f"√({a.text})"
+        return Doc(t, rf"\sqrt{{{a.latex}}}")
+
+    def _abs(self, n: int) -> Doc:
+        a = self.doc(self.E.nodes[n]["args"][0])
+        return Doc(f"|{a.text}|", rf"\lvert {a.latex} \rvert")
+
+    def _conv_input_grad(self, n: int) -> Doc:
+        """A convolution's rule for its input: ``δ ∗ flip(W)``."""
+        g, W = (self.doc(a) for a in self.E.nodes[n]["args"])
+        return product("∗", g, Doc(f"flip({W.text})", rf"\operatorname{{flip}}({W.latex})"))
+
+    def _conv_weight_grad(self, n: int) -> Doc:
+        """A convolution's rule for its weight: ``δ ⋆ x``."""
+        x, g = (self.doc(a) for a in self.E.nodes[n]["args"])
+        return product("⋆", g, x)
+
+    def _conv(self, n: int) -> Doc:
+        return self._layer("⋆", n)
+
+    def _linear(self, n: int) -> Doc:
+        return self._layer("juxt", n)
+
+    def _layer(self, kind: str, n: int) -> Doc:
+        """A layer's ``W h + b``, with the product of `kind` (``⋆`` for a convolution)."""
+        parts = [self.doc(a) for a in self.E.nodes[n]["args"]]
+        core = product(kind, parts[1], parts[0])
+        return total(core, parts[2], False) if len(parts) > 2 else core
+
+    def _getitem(self, n: int) -> Doc:
+        d = self.E.nodes[n]
+        if unit_reshape(self.E, n):
+            return self.doc(d["args"][0])
+        a = self.doc(d["args"][0])
+        a = a if a.prec >= POST else _paren(a)
+        idx = _index_text(d["params"].get("index"))
+        return Doc(f"{a.text}[{idx}]", f"{a.latex}[{_tex_text(idx)}]", POST)
+
+    def _scatter_add(self, n: int) -> Doc:
+        """``scatter(g, i)`` with the index tensor's name, else ``scatter[index](g)``."""
+        d = self.E.nodes[n]
+        g = self.doc(d["args"][0])
+        index = d["params"].get("index")
+        fid = self.names.arrays.get(id(index)) if isinstance(index, np.ndarray) else None
+        if fid is not None:
+            i = Doc(self.names.text(fid), self.names.latex(fid))
+            return call(("scatter", r"\operatorname{scatter}"), g, i)
+        idx = _index_text(index)
+        return Doc(f"scatter[{idx}]({g.text})",
+                   rf"\operatorname{{scatter}}_{{[{_tex_text(idx)}]}}({g.latex})")
+
+    def _flat_scatter_add(self, n: int) -> Doc:
+        return call(("to_argmax", r"\operatorname{to\_argmax}"),
+                    self.doc(self.E.nodes[n]["args"][0]))
 
     def _mul(self, n: int) -> Doc:
         from minigrad.derive.passes import _scalar_of
@@ -623,6 +659,50 @@ class Printer:
             return product("⊙", self.doc(b),
                            Doc(f"1[¬{cond.text}]", rf"\mathbb{{1}}[\neg {cond.latex}]"))
         return call(("where", r"\operatorname{where}"), cond, self.doc(a), self.doc(b))
+
+
+
+def _rows(shape: tuple[int, ...]) -> int:
+    """The examples in a batch of vectors of `shape`: all its axes but the last."""
+    return int(np.prod(shape[:-1])) if len(shape) >= 1 else 1
+
+
+# how each op is laid out (`Printer._layout`); astype is elementwise and a reshape at once,
+# and laid out as elementwise
+_OP_LAYOUTS: dict[str, Callable[[Printer, int], Layout]] = {
+    **dict.fromkeys(_TRANSPARENT - _ELEMENTWISE, Printer._reshape_layout),
+    **dict.fromkeys(_ELEMENTWISE, Printer._elementwise_layout),
+    "getitem": Printer._getitem_layout,
+    "transpose": Printer._transpose_layout,
+    "matmul": Printer._matmul_layout,
+    "sum": Printer._sum_layout,
+}
+
+# how each op is written (`Printer._op`); any other op is a function of its arguments,
+# named by `_FUNCTIONS`
+_OP_DOCS: dict[str, Callable[[Printer, int], Doc]] = {
+    "matmul": Printer._matmul,
+    "add": Printer._add_sub,
+    "sub": Printer._add_sub,
+    "mul": Printer._mul,
+    "div": Printer._div,
+    "neg": Printer._neg,
+    **dict.fromkeys(_TRANSPARENT, Printer._reshape),
+    "transpose": Printer._transpose,
+    "pow": Printer._pow,
+    "sqrt": Printer._sqrt,
+    "abs": Printer._abs,
+    "sum": Printer._sum,
+    "where": Printer._where,
+    "conv_input_grad": Printer._conv_input_grad,
+    "conv_weight_grad": Printer._conv_weight_grad,
+    "conv1d": Printer._conv,
+    "conv2d": Printer._conv,
+    "linear": Printer._linear,
+    "getitem": Printer._getitem,
+    "scatter_add": Printer._scatter_add,
+    "flat_scatter_add": Printer._flat_scatter_add,
+}
 
 
 def _zero(E: nx.DiGraph, n: int) -> bool:
