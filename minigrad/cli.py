@@ -569,7 +569,7 @@ def _unpack(value: Any, spec: FromSpec) -> tuple[Any, Any, tuple[Any, Any] | Non
 
 def _check_loss(loss: Any, spec: FromSpec) -> None:
     """A loss to draw is a scalar with a graph behind it."""
-    if loss.size != 1:
+    if loss.numel() != 1:
         raise BadInput(f"--from {spec}: {spec.function}() gave a Tensor of shape "
                        f"{tuple(loss.shape)}, not a scalar loss; reduce it (.mean(), or a loss "
                        f"function)")
