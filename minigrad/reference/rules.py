@@ -162,7 +162,11 @@ class Rules:
         return tensors, ops
 
     def consumer(self, c: int, i: int) -> Consumer:
-        """The use of input `i` by the op that made node `c`, for a sentence."""
+        """The use of input `i` by the op that made node `c`, for a sentence: past ops that
+        only re-view it (``W.T``), up to the op that computes with it."""
+        while (self.tensor(c)._ctx.op.role == "pass-through" and not self.tensor(c).name
+               and len(nxt := list(self.G.successors(c))) == 1):
+            c = nxt[0]
         t = self.tensor(c)
         return Consumer(t._ctx.op.name, t.module, self.describe(c), i)
 
@@ -175,7 +179,7 @@ class Rules:
         t = self.tensor(nid)
         if t._ctx is None:
             return self.name(nid)
-        call = _call(t, 1)
+        call = _call(t, 2)
         return f"{t.name} = {call}" if t.name else call
 
 

@@ -1,0 +1,356 @@
+"""Diagnoses: `check` names the mistake in a wrong hand-written gradient.
+
+The catalogue: classic mistakes of the CS231n and makemore backprop exercises, each planted
+in a backward pass written by hand in numpy, the way a learner writes it, on small networks
+(embedding, linear, batch norm, tanh, sigmoid, relu, convolution, max pooling, a residual
+connection, a weight used twice, softmax and cross-entropy). Each mistake gets its kind, and
+every row computed from it below is ``inherited`` from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad.reference import check
+
+
+def param(rng, *shape, name, scale=1.0):
+    return mg.Tensor(scale * rng.standard_normal(shape), requires_grad=True, name=name)
+
+
+def named(t, name):
+    t.name = name
+    return t
+
+
+def softmax(a):
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def onehot(y, n):
+    return np.eye(n)[y]
+
+
+# --------------------------------------------------------------------------- the networks
+def makemore(slip=None):
+    """The exercise's network (docs/backprop_exercise.md): embedding by indexing, linear,
+    batch norm written op by op, tanh, linear, cross-entropy; its backward by hand."""
+    V, T, E, H, N = 7, 3, 2, 8, 16
+    rng = np.random.default_rng(1)
+    Xb = rng.integers(0, V, size=(N, T))
+    Yb = Xb.sum(axis=1) % V
+    C = param(rng, V, E, name="C")
+    W1 = param(rng, H, T * E, name="W1", scale=0.5)
+    b1 = param(rng, H, name="b1", scale=0.1)
+    gamma = param(rng, 1, H, name="gamma", scale=0.1)
+    gamma.data += 1
+    beta = param(rng, 1, H, name="beta", scale=0.1)
+    W2 = param(rng, V, H, name="W2", scale=0.4)
+    b2 = param(rng, V, name="b2", scale=0.1)
+    eps = 1e-5
+    emb = named(C[Xb], "emb")
+    h0 = named(emb.reshape((N, T * E)), "h0")
+    a1 = named(h0 @ W1.T + b1, "a1")
+    mu = named(a1.mean(axis=0, keepdims=True), "mu")
+    d = named(a1 - mu, "d")
+    var = named((d**2).mean(axis=0, keepdims=True), "var")
+    inv_sigma = named((var + eps) ** -0.5, "inv_sigma")
+    xhat = named(d * inv_sigma, "xhat")
+    z = named(gamma * xhat + beta, "z")
+    h1 = named(z.tanh(), "h1")
+    logits = named(h1 @ W2.T + b2, "logits")
+    loss = F.cross_entropy(logits, Yb)
+
+    g = {}
+    y_hat, e = softmax(logits.data), onehot(Yb, V)
+    g["logits"] = {"no 1/N": y_hat - e, "sign": (e - y_hat) / N,
+                   "no one-hot": y_hat / N}.get(slip, (y_hat - e) / N)
+    g["W2"] = h1.data.T @ g["logits"] if slip == "no transpose" else g["logits"].T @ h1.data
+    g["b2"] = g["logits"] if slip == "bias not summed" else g["logits"].sum(axis=0)
+    g["h1"] = g["logits"] @ W2.data
+    g["z"] = g["h1"] * ((1 - h1.data) if slip == "1 - tanh" else (1 - h1.data**2))
+    g["gamma"] = (g["z"] * xhat.data).sum(axis=0, keepdims=True)
+    g["beta"] = g["z"].sum(axis=0, keepdims=True)
+    g["xhat"] = g["z"] * gamma.data
+    g["inv_sigma"] = (g["xhat"] * d.data).sum(axis=0, keepdims=True)
+    g["var"] = -0.5 * (var.data + eps) ** -1.5 * g["inv_sigma"]
+    g["d"] = g["xhat"] * inv_sigma.data
+    if slip != "d once":
+        g["d"] = g["d"] + (2.0 / N) * d.data * g["var"]
+    g["mu"] = -g["d"].sum(axis=0, keepdims=True)
+    g["a1"] = g["d"] + g["mu"] / N
+    g["W1"] = g["a1"].T @ h0.data
+    g["b1"] = g["a1"].sum(axis=0)
+    g["h0"] = g["a1"] @ W1.data
+    g["emb"] = g["h0"].reshape(N, T, E)
+    g["C"] = np.zeros_like(C.data)
+    if slip == "rows assigned":
+        g["C"][Xb] += g["emb"]  # numpy keeps one row per repeated index
+    else:
+        np.add.at(g["C"], Xb, g["emb"])
+    return loss, g
+
+
+def residual(slip=None):
+    """Linear, sigmoid, a tanh block added back to its input (a residual), linear,
+    cross-entropy; square layers (N = H = 4)."""
+    rng = np.random.default_rng(2)
+    N = H = 4
+    x = mg.Tensor(rng.standard_normal((N, 3)), name="x")
+    y = np.array([0, 2, 1, 2])
+    W1 = param(rng, H, 3, name="W1")
+    b1 = param(rng, H, name="b1", scale=0.1)
+    W2 = param(rng, H, H, name="W2", scale=0.5)
+    W3 = param(rng, 3, H, name="W3")
+    b3 = param(rng, 3, name="b3", scale=0.1)
+    a1 = named(x @ W1.T + b1, "a1")
+    h1 = named(a1.sigmoid(), "h1")
+    a2 = named(h1 @ W2.T, "a2")
+    h2 = named(a2.tanh(), "h2")
+    o = named(h1 + h2, "o")
+    logits = named(o @ W3.T + b3, "logits")
+    loss = F.cross_entropy(logits, y)
+
+    g = {"logits": (softmax(logits.data) - onehot(y, 3)) / N}
+    g["W3"] = g["logits"].T @ o.data
+    g["b3"] = g["logits"].sum(axis=0)
+    g["o"] = g["logits"] @ W3.data
+    g["h2"] = g["o"]
+    g["a2"] = g["h2"] * (1 - h2.data**2)
+    g["W2"] = g["a2"].T @ h1.data
+    through_block = g["a2"] @ W2.data
+    g["h1"] = {"skip left out": through_block, "dW2 for dh1": g["W2"]}.get(
+        slip, g["o"] + through_block)
+    s = h1.data
+    g["a1"] = g["h1"] * (s if slip == "sigma" else s * (1 - s))
+    g["W1"] = g["a1"].T @ x.data
+    g["b1"] = g["a1"].sum(axis=0)
+    return loss, g
+
+
+def tied(slip=None):
+    """One weight used by two layers: tanh(tanh(x Wᵀ) Wᵀ), then a linear layer and
+    cross-entropy."""
+    rng = np.random.default_rng(3)
+    N, H = 5, 4
+    x = mg.Tensor(rng.standard_normal((N, H)), name="x")
+    y = np.array([0, 1, 2, 1, 0])
+    W = param(rng, H, H, name="W", scale=0.6)
+    V = param(rng, 3, H, name="V")
+    a1 = named(x @ W.T, "a1")
+    h1 = named(a1.tanh(), "h1")
+    a2 = named(h1 @ W.T, "a2")
+    h2 = named(a2.tanh(), "h2")
+    logits = named(h2 @ V.T, "logits")
+    loss = F.cross_entropy(logits, y)
+
+    g = {"logits": (softmax(logits.data) - onehot(y, 3)) / N}
+    g["V"] = g["logits"].T @ h2.data
+    g["h2"] = g["logits"] @ V.data
+    g["a2"] = g["h2"] * (1 - h2.data**2)
+    g["h1"] = g["a2"] @ W.data
+    g["a1"] = g["h1"] * (1 - h1.data**2)
+    g["W"] = g["a2"].T @ h1.data  # the use in the second layer
+    if slip != "one use of W":
+        g["W"] = g["W"] + g["a1"].T @ x.data  # and in the first
+    return loss, g
+
+
+def cnn(slip=None):
+    """Convolution (no bias) on images with blank regions, relu, 2×2 max pooling, linear,
+    cross-entropy; the gradient reaches the image x too."""
+    rng = np.random.default_rng(4)
+    N, K = 2, 3
+    img = rng.standard_normal((N, 1, 6, 6))
+    img[:, :, :3, :3] = 0.0  # a blank corner: the convolution gives exact zeros there
+    x = mg.Tensor(img, requires_grad=True, name="x")
+    y = np.array([1, 3])
+    W1 = param(rng, 3, 1, K, K, name="W1")
+    W2 = param(rng, 4, 12, name="W2", scale=0.5)
+    b2 = param(rng, 4, name="b2", scale=0.1)
+    a1 = named(F.conv2d(x, W1), "a1")
+    h1 = named(a1.relu(), "h1")
+    p1 = named(F.max_pool2d(h1, 2), "p1")
+    f = named(p1.reshape((N, 12)), "f")
+    logits = named(f @ W2.T + b2, "logits")
+    loss = F.cross_entropy(logits, y)
+
+    g = {"logits": (softmax(logits.data) - onehot(y, 4)) / N}
+    g["W2"] = g["logits"].T @ f.data
+    g["b2"] = g["logits"].sum(axis=0)
+    g["f"] = g["logits"] @ W2.data
+    g["p1"] = g["f"].reshape(N, 3, 2, 2)
+    g["h1"] = np.zeros_like(h1.data)
+    for i in range(2):
+        for j in range(2):
+            window = h1.data[:, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2].reshape(N, 3, 4)
+            if slip == "pool to every position":
+                g["h1"][:, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2] += g["p1"][:, :, i, j, None, None]
+                continue
+            u, v = np.divmod(window.argmax(axis=2), 2)
+            for n in range(N):
+                for c in range(3):
+                    g["h1"][n, c, 2 * i + u[n, c], 2 * j + v[n, c]] += g["p1"][n, c, i, j]
+    mask = (a1.data >= 0) if slip == "relu mask >= 0" else (a1.data > 0)
+    g["a1"] = g["h1"] * mask
+    da = g["a1"]
+    g["W1"] = np.zeros_like(W1.data)
+    for p in range(K):
+        for q in range(K):
+            g["W1"][:, :, p, q] = np.einsum("nohw,nchw->oc", da, x.data[:, :, p:p + 4, q:q + 4])
+    if slip == "dW for a convolution":  # derived for y = x ∗ W (the kernel flipped)
+        g["W1"] = g["W1"][:, :, ::-1, ::-1]
+    padded = np.pad(da, ((0, 0), (0, 0), (K - 1, K - 1), (K - 1, K - 1)))
+    kernel = W1.data if slip == "dx by correlation" else W1.data[:, :, ::-1, ::-1]
+    g["x"] = np.zeros_like(x.data)
+    for p in range(K):
+        for q in range(K):
+            g["x"] += np.einsum("nohw,oc->nchw", padded[:, :, p:p + 6, q:q + 6],
+                                kernel[:, :, p, q])
+    return loss, g
+
+
+def bn_softmax(slip=None):
+    """Linear, the batch-norm op, tanh, linear, an explicit softmax, and the loss
+    −mean log ŷ_ℓ picked by indexing."""
+    rng = np.random.default_rng(5)
+    N, D, H, Cn = 8, 5, 6, 3
+    x = mg.Tensor(rng.standard_normal((N, D)), name="x")
+    y = rng.integers(0, Cn, size=N)
+    W1 = param(rng, H, D, name="W1")
+    b1 = param(rng, H, name="b1", scale=0.1)
+    gamma = param(rng, H, name="gamma", scale=0.1)
+    gamma.data += 1
+    beta = param(rng, H, name="beta", scale=0.1)
+    W2 = param(rng, Cn, H, name="W2", scale=0.5)
+    a1 = named(x @ W1.T + b1, "a1")
+    bn = named(F.batch_norm(a1, None, None, gamma, beta, training=True), "bn")
+    h = named(bn.tanh(), "h")
+    logits = named(h @ W2.T, "logits")
+    probs = named(logits.softmax(-1), "probs")
+    logp = named(probs.log(), "logp")
+    loss = -logp[np.arange(N), y].mean()
+
+    g = {"logp": -onehot(y, Cn) / N}
+    g["probs"] = g["logp"] / probs.data
+    P, dP = probs.data, g["probs"]
+    g["logits"] = P * dP if slip == "softmax diagonal" else P * (
+        dP - (dP * P).sum(axis=1, keepdims=True))
+    g["W2"] = g["logits"].T @ h.data
+    g["h"] = g["logits"] @ W2.data
+    g["bn"] = g["h"] * (1 - h.data**2)
+    mu = a1.data.mean(axis=0)
+    sigma = np.sqrt(a1.data.var(axis=0) + 1e-5)
+    xhat = (a1.data - mu) / sigma
+    dz = g["bn"]
+    g["gamma"] = (dz * xhat).sum(axis=0)
+    g["beta"] = dz.sum(axis=0)
+    bessel = N / (N - 1) if slip == "unbiased variance" else 1.0  # Karpathy's n/(n−1)
+    g["a1"] = gamma.data / sigma / N * (
+        N * dz - dz.sum(axis=0) - bessel * xhat * (dz * xhat).sum(axis=0))
+    g["W1"] = g["a1"].T @ x.data
+    g["b1"] = g["a1"].sum(axis=0)
+    return loss, g
+
+
+NETS = {"makemore": makemore, "residual": residual, "tied": tied, "cnn": cnn,
+        "bn_softmax": bn_softmax}
+
+# mistake → (network, where it is made, kind, a detail to check)
+CATALOGUE = {
+    "missing transpose": ("makemore", "W2", "transposed", ("axes", (1, 0))),
+    "missing 1/N": ("makemore", "logits", "scaled", ("factor", 16.0)),
+    "wrong sign": ("makemore", "logits", "scaled", ("factor", -1.0)),
+    "bias not summed over the batch": ("makemore", "b2", "unreduced", ("axes", (0,))),
+    "1 − tanh for 1 − tanh²": ("makemore", "z", "wrong_rule", ("used", "1 − tanh(a)")),
+    "softmax gradient without the one-hot": ("makemore", "logits", "wrong_rule",
+                                             ("op", "cross_entropy")),
+    "d used twice, one path left out": ("makemore", "d", "missing_path", ("missing", "pow")),
+    "embedding rows assigned, not added": ("makemore", "C", "wrong_rule", ("op", "getitem")),
+    "σ for σ′": ("residual", "a1", "wrong_rule", ("used", "σ(a) for σ′")),
+    "residual path left out": ("residual", "h1", "missing_path", ("missing", "add")),
+    "∇W given for ∇h": ("residual", "h1", "swapped", ("other", "W2")),
+    "a weight used twice, one use left out": ("tied", "W", "missing_path",
+                                             ("missing", "matmul")),
+    "max pooling's δ to every position": ("cnn", "h1", "wrong_rule", ("op", "max_pool2d")),
+    "relu mask a ≥ 0": ("cnn", "a1", "wrong_rule", ("used", "1[a ≥ 0]")),
+    "correlation for convolution in ∇x": ("cnn", "x", "flipped", ("axes", (2, 3))),
+    "∇W derived for a convolution": ("cnn", "W1", "flipped", ("axes", (2, 3))),
+    "softmax Jacobian without its outer product": ("bn_softmax", "logits", "wrong_rule",
+                                                   ("op", "softmax")),
+    "unbiased variance in batch norm": ("bn_softmax", "a1", "wrong_rule",
+                                        ("op", "batch_norm")),
+}
+SLIP_OF = {
+    "missing transpose": "no transpose", "missing 1/N": "no 1/N", "wrong sign": "sign",
+    "bias not summed over the batch": "bias not summed", "1 − tanh for 1 − tanh²": "1 - tanh",
+    "softmax gradient without the one-hot": "no one-hot",
+    "d used twice, one path left out": "d once",
+    "embedding rows assigned, not added": "rows assigned", "σ for σ′": "sigma",
+    "residual path left out": "skip left out", "∇W given for ∇h": "dW2 for dh1",
+    "a weight used twice, one use left out": "one use of W",
+    "max pooling's δ to every position": "pool to every position",
+    "relu mask a ≥ 0": "relu mask >= 0",
+    "correlation for convolution in ∇x": "dx by correlation",
+    "∇W derived for a convolution": "dW for a convolution",
+    "softmax Jacobian without its outer product": "softmax diagonal",
+    "unbiased variance in batch norm": "unbiased variance",
+}
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+def test_the_hand_written_backward_passes_are_right(net):
+    loss, g = NETS[net]()
+    report = check(loss, g)
+    assert report.ok, str(report)
+    assert all(r.diagnosis is None for r in report.rows)
+    assert report.first_wrong == []
+
+
+def _detail_matches(d, detail):
+    key, want = detail
+    got = getattr(d, key)
+    if key == "missing":
+        return any(want == m.op for m in got)
+    if isinstance(want, str):
+        return want in str(got)
+    if isinstance(want, float):
+        return got == pytest.approx(want)
+    return tuple(got) == want
+
+
+@pytest.mark.parametrize("mistake", list(CATALOGUE))
+def test_the_catalogue_of_mistakes(mistake):
+    net, where, kind, detail = CATALOGUE[mistake]
+    loss, g = NETS[net](SLIP_OF[mistake])
+    report = check(loss, g)
+    rows = {r.name: r for r in report.rows}
+    bad = rows[where]
+    assert not bad.approx
+    assert bad.diagnosis is not None and bad.diagnosis.kind == kind, str(report)
+    assert _detail_matches(bad.diagnosis, detail), bad.diagnosis
+    assert where in bad.diagnosis.text
+    assert [r.name for r in report.first_wrong] == [where], str(report)
+    for r in report.rows:
+        if r.name == where:
+            continue
+        if r.approx:
+            assert r.diagnosis is None
+        else:  # every row computed from the mistake inherits it
+            assert r.diagnosis.kind == "inherited" and r.diagnosis.source == where, str(report)
+    assert f"{kind}: your ∇{where}" in str(report)
+    assert report.to_dict()["first_wrong"] == [where]
+
+
+def test_the_catalogue_is_at_least_twelve_mistakes_with_downstream_rows():
+    assert len(CATALOGUE) >= 12
+    inherited = 0
+    for mistake, (net, *_) in CATALOGUE.items():
+        report = check(*NETS[net](SLIP_OF[mistake]))
+        inherited += sum(r.diagnosis is not None and r.diagnosis.kind == "inherited"
+                         for r in report.rows)
+    assert inherited >= 30
