@@ -354,3 +354,158 @@ def test_the_catalogue_is_at_least_twelve_mistakes_with_downstream_rows():
         inherited += sum(r.diagnosis is not None and r.diagnosis.kind == "inherited"
                          for r in report.rows)
     assert inherited >= 30
+
+
+# --------------------------------------------------------------------------- check after backward
+def _retain(loss, names):
+    for _, d in mg.graph(loss).nodes(data=True):
+        t = d["tensor"]
+        if t.name in names and t._ctx is not None:
+            t.retain_grad()
+
+
+def test_check_after_backward_reads_the_grads_backward_left():
+    loss, g = makemore("d once")
+    _retain(loss, g)
+    loss.backward()
+    report = check(loss, g)
+    assert "after backward()" in report.note and "after backward()" in str(report)
+    rows = {r.name: r for r in report.rows}
+    assert rows["d"].diagnosis.kind == "missing_path"
+    assert rows["a1"].diagnosis.kind == "inherited" and rows["a1"].diagnosis.source == "d"
+    assert [r.name for r in report.first_wrong] == ["d"]
+    loss, g = makemore()
+    _retain(loss, g)
+    loss.backward()
+    assert check(loss, g).ok
+
+
+def test_check_after_backward_without_retain_grad_names_both_fixes():
+    loss, g = makemore()
+    loss.backward()
+    with pytest.raises(RuntimeError) as e:
+        check(loss, g)
+    msg = str(e.value)
+    assert msg.startswith("check:") and "'logits'" in msg
+    assert "logits.retain_grad() before loss.backward()" in msg
+    assert "call check before backward()" in msg
+    # the parameters alone hold their .grad: they check
+    assert check(loss, {k: g[k] for k in ("C", "W1", "W2", "gamma")}).ok
+
+
+def test_after_two_backwards_the_rules_are_not_trusted():
+    loss, g = residual("sigma")
+    _retain(loss, g)
+    loss.backward(retain_graph=True)
+    loss.backward()  # .grad now holds twice the gradient
+    report = check(loss, g)
+    assert not report.rules
+    assert all(r.diagnosis.kind != "inherited" for r in report.failed)
+    assert len(report.first_wrong) == 1
+    assert "unavailable" in report.failed[0].diagnosis.text
+
+
+def test_check_before_backward_leaves_backward_working():
+    loss, g = cnn("relu mask >= 0")
+    assert not check(loss, g).ok
+    loss.backward()
+    x = next(d["tensor"] for _, d in mg.graph(loss).nodes(data=True) if d["name"] == "x")
+    np.testing.assert_allclose(x.grad.data, cnn()[1]["x"], atol=1e-12)
+
+
+# --------------------------------------------------------------------------- no gradient vs zero
+def test_no_path_to_the_loss_and_a_zero_gradient_are_told_apart():
+    rng = np.random.default_rng(0)
+    W = param(rng, 3, 2, name="W")
+    unused = param(rng, 2, name="unused")
+    x = mg.Tensor(np.array([[1.0, -2.0], [0.5, -1.0]]), name="x")
+    a = named(x @ W.T, "a")
+    a.data[:, 0] = -1.0  # a dead unit: relu passes no gradient there
+    h = named(a.relu(), "h")
+    loss = (h * mg.Tensor(np.array([0.0, 1.0, 1.0]))).sum()
+    dh = np.tile([0.0, 1.0, 1.0], (2, 1))
+    report = check(loss, {"h": dh, unused: np.zeros(2), a: dh * (a.data > 0)})
+    rows = {r.name: r for r in report.rows}
+    assert report.ok
+    assert rows["unused"].note == "no path to the loss" and not rows["unused"].reached
+    assert rows["h"].note == "" and rows["a"].note == ""
+    text = str(report)
+    assert "no path to the loss" in text
+    bad = check(loss, {unused: np.ones(2)})
+    assert not bad.ok and "no path to the loss" in bad.rows[0].diagnosis.text
+    assert bad.to_dict()["rows"][0]["note"] == "no path to the loss"
+
+
+def test_a_gradient_that_is_exactly_zero_is_said_so():
+    rng = np.random.default_rng(0)
+    b = param(rng, 3, name="b")
+    x = mg.Tensor(rng.standard_normal((4, 3)), name="x")
+    a = named(x + b, "a")
+    loss = (a - a.mean(axis=0, keepdims=True)).sum()  # the mean removes b: zero gradient
+    report = check(loss, {b: np.zeros(3)})
+    assert report.ok and report.rows[0].zero
+    assert report.rows[0].note == "gradient is zero here"
+    assert "gradient is zero here" in str(report)
+    wrong = check(loss, {b: np.ones(3)})
+    assert "zero" in wrong.rows[0].diagnosis.text
+
+
+# --------------------------------------------------------------------------- shapes and reports
+def test_a_shape_no_permutation_or_sum_explains_is_an_error_naming_the_key():
+    loss, g = residual()
+    with pytest.raises(ValueError, match="'W3' has shape \\(4,\\)"):
+        check(loss, {"W3": np.zeros(4)})
+    with pytest.raises(ValueError, match="tensors of the graph with shape \\(4, 3\\): W1"):
+        check(loss, {"a1": np.zeros((4, 3))})
+
+
+def test_a_transposed_shape_whose_values_differ_is_unexplained():
+    loss, g = makemore()
+    report = check(loss, {"W2": 2 * g["W2"].T})
+    d = report.rows[0].diagnosis
+    assert d.kind == "unexplained" and "axes put back" in d.text
+    assert report.rows[0].given_shape == (8, 7)
+
+
+def test_a_gradient_that_matches_nothing_is_unexplained_at_its_worst_element():
+    loss, g = makemore()
+    wrong = g["z"].copy()
+    wrong[3, 5] += 0.25
+    d = check(loss, {"z": wrong}).rows[0].diagnosis
+    assert d.kind == "unexplained" and d.index == (3, 5)
+    assert d.yours == pytest.approx(wrong[3, 5]) and d.autograd == pytest.approx(g["z"][3, 5])
+    assert "(3, 5)" in d.text
+
+
+def test_the_report_as_json_carries_the_diagnoses():
+    import json
+
+    loss, g = makemore("sign")
+    report = check(loss, g)
+    data = json.loads(json.dumps(report.to_dict()))
+    rows = {r["name"]: r for r in data["rows"]}
+    assert rows["logits"]["diagnosis"] == {"kind": "scaled", "text": rows["logits"]["diagnosis"]
+                                           ["text"], "factor": -1.0}
+    assert rows["W1"]["diagnosis"]["kind"] == "inherited"
+    assert rows["W1"]["diagnosis"]["source"] == "logits"
+    assert data["first_wrong"] == ["logits"]
+
+
+def test_an_independent_second_mistake_is_a_first_wrong_step_too():
+    loss, g = makemore("1 - tanh")
+    g["b2"] = g["b2"] * -1.0
+    report = check(loss, g)
+    assert [r.name for r in report.first_wrong] == ["b2", "z"]
+    assert "first wrong step: b2, z" in str(report)
+
+
+def test_a_second_slip_below_a_first_one_is_not_inherited():
+    loss, g = residual("skip left out")
+    s = g["h1"]  # the learner's wrong ∇h1, then σ for σ′ on top of it
+    h1 = next(d["tensor"] for _, d in mg.graph(loss).nodes(data=True) if d["name"] == "h1")
+    g["a1"] = s * h1.data
+    report = check(loss, {k: g[k] for k in ("logits", "o", "h2", "a2", "h1", "a1")})
+    rows = {r.name: r for r in report.rows}
+    assert rows["h1"].diagnosis.kind == "missing_path"
+    assert rows["a1"].diagnosis.kind == "wrong_rule"
+    assert [r.name for r in report.first_wrong] == ["h1", "a1"]

@@ -148,7 +148,7 @@ def test_bad_keys_and_shapes_are_named(run, key, value, message):
 
 def test_tensor_outside_the_graph_and_constants_are_errors(run):
     net, x, y, logits, loss = run
-    other = mg.Tensor(np.zeros(2), requires_grad=True, name="stray")
+    other = mg.Tensor(np.zeros(2), name="stray")
     with pytest.raises(ValueError, match="stray .* not in the graph"):
         check(loss, {other: np.zeros(2)})
     with pytest.raises(ValueError, match="constant"):

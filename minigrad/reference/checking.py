@@ -237,19 +237,26 @@ def check(
         grads: ``{key: gradient}``; a key is a Tensor of `loss`'s graph, or a name: a
             tensor's ``name``, or a parameter's dotted name (``"layers.0.weight"``, read
             from `model` when given, else from the modules the graph records). A value is
-            an array or a Tensor of the key's shape.
+            an array or a Tensor of the key's shape (or of a shape its diagnosis explains:
+            transposed, or not yet summed over the batch). A tensor that requires grad but
+            is not in the graph (a parameter the loss does not use) has no path to the
+            loss: its row is right only for an array of zeros.
         model: the model whose ``named_parameters()`` name the parameters (optional).
         rtol: overrides the relative tolerance `check_tolerance` takes from the dtype.
         atol: overrides the absolute tolerance likewise.
 
     Returns:
-        a `CheckReport`.
+        a `CheckReport`; each failing row carries its ``diagnosis``, and
+        ``report.first_wrong`` the rows where the derivation first goes wrong.
 
     Raises:
         TypeError: `loss` is not a Tensor, or a key is neither a Tensor nor a string.
-        ValueError: a key is not in the graph of `loss` (or a name matches no tensor, or
-            several), a key's tensor has no gradient (a constant), or a value's shape
-            differs from its tensor's. Nothing is changed in any case.
+        ValueError: a constant key not in the graph of `loss` (or a name matches no tensor,
+            or several), a key's tensor has no gradient (a constant), or a value's shape
+            neither equals its tensor's nor is explained by a permutation or a sum over
+            axes. Nothing is changed in any case.
+        RuntimeError: after ``loss.backward()`` used the graph up, a key's tensor holds no
+            ``.grad`` (an intermediate without ``retain_grad()``).
     """
     import minigrad
     from minigrad.tensor import Tensor
@@ -260,7 +267,7 @@ def check(
         raise TypeError("check: grads must be a non-empty mapping {tensor or name: gradient}")
     G = minigrad.graph(loss)
     entries = [_entry(G, key, value, model) for key, value in grads.items()]
-    found, note = _autograd(loss, entries)
+    found, note = _autograd(loss, G, entries)
     dt = np.result_type(*[t.data.dtype for _, t, _ in entries])
     d_rtol, d_atol = check_tolerance(dt)
     rtol = d_rtol if rtol is None else float(rtol)
@@ -289,7 +296,7 @@ def _entry(G: Any, key: Any, value: Any, model: Any) -> tuple[str, Any, np.ndarr
     return str(label), t, mine
 
 
-def _autograd(loss: Any, entries: list[tuple[str, Any, np.ndarray]],
+def _autograd(loss: Any, G: Any, entries: list[tuple[str, Any, np.ndarray]],
               ) -> tuple[list[np.ndarray | None], str]:
     """Autograd's gradient of each entry's tensor (None: unreached) from a sweep of its own;
     after a ``backward()`` that used the graph up, the ``.grad`` it left, with a note."""
@@ -300,13 +307,13 @@ def _autograd(loss: Any, entries: list[tuple[str, Any, np.ndarray]],
         found = minigrad.grad(loss, tensors, retain_graph=True, allow_unused=True)
     except RuntimeError as e:
         for label, t, _ in entries:
-            if t.grad is None:
+            if t.grad is None and id(t) in G:
                 raise RuntimeError(
                     f"check: autograd cannot sweep this graph again ({e}), and {label!r} "
                     f"{tuple(t.shape)} holds no .grad from that backward to check against. "
                     f"Either call {label}.retain_grad() before loss.backward(), or call "
                     f"check before backward()") from e
-        return ([np.asarray(t.grad.data) for t in tensors],
+        return ([None if t.grad is None else np.asarray(t.grad.data) for t in tensors],
                 "after backward(): checked against the .grad it left (the graph was used up)")
     return [None if g is None else np.asarray(g.data) for g in found], ""
 
@@ -318,17 +325,27 @@ def _diagnose(loss: Any, G: Any, report: CheckReport, given: list[np.ndarray],
 
     order = topological_order(G)
     back = {nid: i for i, nid in enumerate(reversed(order))}
+    # a gradient is complete once its last consumer has sent it its part: a bias right after
+    # the layer's output, not wherever its leaf happens to fall in the topological order
+    done = {nid: max((back[c] for c in G.successors(nid)), default=-1) for nid in G}
+    ranked = sorted(G, key=lambda nid: (done[nid], back[nid]))
+    place = {nid: i for i, nid in enumerate(ranked)}
     for r in report.rows:
-        r.position = back[id(r.tensor)]
+        r.position = place.get(id(r.tensor), len(place))
     if report.ok:
         return
-    items = [Item(r.name, id(r.tensor), mine,
-                  np.zeros(r.shape, r.tensor.data.dtype) if g is None else g, r.approx)
-             for r, mine, g in zip(report.rows, given, found)]
-    report.rules, _ = diagnose_rows(loss, G, order, items,
+    items = {id(r): Item(r.name, id(r.tensor), mine,
+                         np.zeros(r.shape, r.tensor.data.dtype) if g is None else g, r.approx)
+             for r, mine, g in zip(report.rows, given, found) if id(r.tensor) in G}
+    report.rules, _ = diagnose_rows(loss, G, order, list(items.values()),
                                     tolerance_test(report.rtol, report.atol))
-    for r, it in zip(report.rows, items):
-        r.diagnosis = it.diagnosis
+    for r in report.rows:
+        if id(r) in items:
+            r.diagnosis = items[id(r)].diagnosis
+        elif not r.approx:
+            r.diagnosis = Diagnosis(
+                "unexplained", f"{r.name} has no path to the loss (it is not in the loss's "
+                f"graph), so it has no gradient at all; yours is not zero")
 
 
 def _tensor_of(G: Any, key: Any, model: Any) -> tuple[Any, Any]:
@@ -337,6 +354,8 @@ def _tensor_of(G: Any, key: Any, model: Any) -> tuple[Any, Any]:
 
     if isinstance(key, Tensor):
         if id(key) not in G:
+            if key.requires_grad:  # no path to the loss: no gradient at all
+                return key, key.name or "tensor"
             raise ValueError(
                 f"check: the tensor {_describe(key)} is not in the graph of the loss "
                 f"(was it made by another forward pass?)")
@@ -347,6 +366,10 @@ def _tensor_of(G: Any, key: Any, model: Any) -> tuple[Any, Any]:
     ids = [nid for nid, d in G.nodes(data=True) if d["name"] == key]
     if not ids:
         ids = _parameter_names(G, model).get(key, [])
+    if not ids and model is not None:
+        unused = dict(model.named_parameters()).get(key)
+        if unused is not None:  # a parameter the loss does not use: no path to the loss
+            return unused, key
     if not ids:
         names = sorted({str(d["name"]) for _, d in G.nodes(data=True) if d["name"]})
         params = _parameter_names(G, model)
