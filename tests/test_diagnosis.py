@@ -509,3 +509,114 @@ def test_a_second_slip_below_a_first_one_is_not_inherited():
     assert rows["h1"].diagnosis.kind == "missing_path"
     assert rows["a1"].diagnosis.kind == "wrong_rule"
     assert [r.name for r in report.first_wrong] == ["h1", "a1"]
+
+
+# --------------------------------------------------------------------------- property-based
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@st.composite
+def models(draw):
+    """A random small network: 1–3 dense layers with random widths and activations, maybe a
+    residual around a square layer, cross-entropy or squared error, float32 or float64."""
+    dtype = draw(st.sampled_from(["float32", "float64"]))
+    n = draw(st.integers(1, 6))
+    widths = draw(st.lists(st.integers(1, 5), min_size=2, max_size=4))
+    acts = draw(st.lists(st.sampled_from(["tanh", "sigmoid", "relu"]),
+                         min_size=len(widths) - 2, max_size=len(widths) - 2))
+    residual = draw(st.booleans())
+    loss = draw(st.sampled_from(["ce", "mse"]))
+    seed = draw(st.integers(0, 2**16))
+    return dtype, n, widths, acts, residual, loss, seed
+
+
+def _forward(lib, x, params, acts, residual, loss, y):
+    """The same network in minigrad or torch: returns the loss and the named tensors."""
+    named_ts = {}
+    h = x
+    L = len(params)
+    for k, (W, b) in enumerate(params):
+        a = h @ W.T + b
+        named_ts[f"a{k}"] = a
+        if k < L - 1:
+            g = getattr(a, acts[k])()
+            if residual and g.shape == h.shape:
+                g = g + h
+            named_ts[f"h{k}"] = g
+            h = g
+    out = named_ts[f"a{L - 1}"]
+    if loss == "ce":
+        value = lib.cross_entropy(out, y)
+    else:
+        value = lib.mse_loss(out, y)
+    return value, named_ts
+
+
+@hypothesis.given(models())
+@hypothesis.settings(deadline=None)
+def test_a_correct_gradient_never_gets_a_diagnosis(spec):
+    torch = pytest.importorskip("torch")
+    dtype, n, widths, acts, residual, loss, seed = spec
+    rng = np.random.default_rng(seed)
+    arrays = [(rng.standard_normal((o, i)).astype(dtype),
+               (0.1 * rng.standard_normal(o)).astype(dtype))
+              for i, o in zip(widths[:-1], widths[1:])]
+    X = rng.standard_normal((n, widths[0])).astype(dtype)
+    Y = (rng.integers(0, widths[-1], size=n) if loss == "ce"
+         else rng.standard_normal((n, widths[-1])).astype(dtype))
+
+    params = [(mg.Tensor(W, requires_grad=True, name=f"W{k}"),
+               mg.Tensor(b, requires_grad=True, name=f"b{k}")) for k, (W, b) in enumerate(arrays)]
+    mine_loss, ts = _forward(F, mg.Tensor(X), params, acts, residual, loss,
+                             Y if loss == "ce" else mg.Tensor(Y))
+    for k, t in ts.items():
+        t.name = k
+
+    tparams = [(torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True))
+               for W, b in arrays]
+    tF = torch.nn.functional
+    t_loss, tts = _forward(tF, torch.tensor(X), tparams, acts, residual, loss,
+                           torch.tensor(Y))
+    for t in tts.values():
+        t.retain_grad()
+    t_loss.backward()
+    grads = {k: t.grad.numpy() for k, t in tts.items()}
+    for k, (W, b) in enumerate(tparams):
+        grads[f"W{k}"], grads[f"b{k}"] = W.grad.numpy(), b.grad.numpy()
+
+    report = check(mine_loss, grads)
+    assert report.ok, str(report)
+    assert all(r.diagnosis is None for r in report.rows)
+    assert report.first_wrong == []
+
+
+@hypothesis.given(models(), st.sampled_from([-1.0, 2.0, 0.5]))
+@hypothesis.settings(deadline=None, max_examples=15)
+def test_a_scaled_chain_is_scaled_once_and_inherited_below(spec, c):
+    dtype, n, widths, acts, residual, loss, seed = spec
+    rng = np.random.default_rng(seed)
+    params = [(mg.Tensor(rng.standard_normal((o, i)).astype(dtype), requires_grad=True,
+                         name=f"W{k}"),
+               mg.Tensor((0.1 * rng.standard_normal(o)).astype(dtype), requires_grad=True,
+                         name=f"b{k}"))
+              for k, (i, o) in enumerate(zip(widths[:-1], widths[1:]))]
+    X = mg.Tensor(rng.standard_normal((n, widths[0])).astype(dtype))
+    Y = (rng.integers(0, widths[-1], size=n) if loss == "ce"
+         else mg.Tensor(rng.standard_normal((n, widths[-1])).astype(dtype)))
+    value, ts = _forward(F, X, params, acts, residual, loss, Y)
+    for k, t in ts.items():
+        t.name = k
+    keys = list(ts.values()) + [p for pair in params for p in pair]
+    true = mg.grad(value, keys, retain_graph=True, allow_unused=True)
+    # every gradient c times the truth: the learner scaled the top one, and the rest follow
+    report = check(value, {k: c * g.data for k, g in zip(keys, true)})
+    bad = [r for r in report.rows if not r.approx]
+    hypothesis.assume(bad)  # a gradient that is zero everywhere stays right
+    first = report.first_wrong
+    assert first and first[0] is min(bad, key=lambda r: r.position)
+    for r in bad:
+        if r in first:
+            assert r.diagnosis.kind == "scaled" and r.diagnosis.factor == pytest.approx(c)
+        else:
+            assert r.diagnosis.kind == "inherited", str(report)
