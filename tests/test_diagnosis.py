@@ -620,3 +620,71 @@ def test_a_scaled_chain_is_scaled_once_and_inherited_below(spec, c):
             assert r.diagnosis.kind == "scaled" and r.diagnosis.factor == pytest.approx(c)
         else:
             assert r.diagnosis.kind == "inherited", str(report)
+
+
+# --------------------------------------------------------------------------- compare
+def _mlp_run():
+    from minigrad import nn
+
+    mg.manual_seed(0)
+    model = nn.MLP([3, 4, 4, 2], activation="sigmoid", dtype="float64")
+    rng = np.random.default_rng(0)
+    return model, rng.standard_normal((5, 3)), rng.integers(0, 2, size=5)
+
+
+def test_compare_diagnoses_a_slip_in_the_formula_book(monkeypatch):
+    import json
+
+    from minigrad.reference import compare, dense
+
+    monkeypatch.setitem(dense.DERIVATIVES, "sigmoid", dense.sigmoid)  # σ for σ′
+    report = compare(*_mlp_run())
+    rows = {r.quantity: r for r in report.rows}
+    assert rows["∇a_2"].diagnosis.kind == "wrong_rule"
+    assert rows["∇a_2"].diagnosis.used.startswith("σ(a) for σ′")
+    assert rows["∇W_2"].diagnosis.kind == "inherited" and rows["∇W_2"].diagnosis.source == "a_2"
+    assert rows["∇W_3"].diagnosis is None
+    assert "wrong_rule: the formula's ∇a_2 uses σ(a)" in str(report)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert {r["quantity"]: r["diagnosis"] for r in data["rows"]}["∇a_2"]["kind"] == "wrong_rule"
+
+
+def test_compare_diagnoses_a_missing_one_over_n_layer_by_layer(monkeypatch):
+    from minigrad import nn
+    from minigrad.reference import compare, losses
+
+    right = losses.cross_entropy_backward
+    monkeypatch.setattr(losses, "cross_entropy_backward",
+                        lambda a, t, reduction="mean": right(a, t, "sum"))
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.Tanh(),
+                          nn.BatchNorm1d(4, dtype="float64"), nn.Linear(4, 2, dtype="float64"))
+    rng = np.random.default_rng(0)
+    report = compare(model, rng.standard_normal((6, 3)), rng.integers(0, 2, size=6))
+    top = next(r for r in report.rows if r.quantity == "∇logits")
+    assert top.diagnosis.kind == "scaled" and top.diagnosis.factor == pytest.approx(6)
+    assert "N = 6, the batch size" in top.diagnosis.text
+    below = [r for r in report.failed if r is not top]
+    assert below and all(r.diagnosis.kind == "inherited" for r in below)
+    assert all(r["diagnosis"] is None for r in report.to_dict()["rows"] if r["passed"])
+
+
+def test_compare_finds_a_slip_inside_a_layer(monkeypatch):
+    from minigrad import nn
+    from minigrad.reference import compare, layers
+
+    f = layers.LAYER_FORMULAS["Tanh"]
+
+    def backward(m, xs, cache, delta):
+        h = np.tanh(xs[0])
+        return {"x": delta * (1 - h)}  # 1 − tanh for 1 − tanh²
+
+    monkeypatch.setitem(layers.LAYER_FORMULAS, "Tanh",
+                        layers.LayerFormula(f.forward, backward, f.labels))
+    mg.manual_seed(1)
+    model = nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.Tanh(),
+                          nn.Dropout(0.0), nn.Linear(4, 2, dtype="float64"))
+    rng = np.random.default_rng(1)
+    report = compare(model, rng.standard_normal((5, 3)), rng.integers(0, 2, size=5))
+    act = next(r for r in report.rows if r.module == "1" and r.quantity == "∇x")
+    assert act.diagnosis.kind == "wrong_rule" and act.diagnosis.op == "tanh"

@@ -40,7 +40,7 @@ from minigrad.reference.diagnosis import (
     shape_fits,
     tolerance_test,
 )
-from minigrad.reference.measure import table_lines
+from minigrad.reference.measure import diagnosis_lines, table_lines
 
 __all__ = ["CheckReport", "CheckRow", "check", "check_tolerance"]
 
@@ -166,12 +166,7 @@ class CheckReport:
                  f"(approx: |Δ| ≤ {self.atol:g} + {self.rtol:g}·|autograd|)"]
         if self.note:
             lines.append(self.note)
-        body = table_lines(table)
-        lines.append(body[0])
-        for r, line in zip(self.rows, body[1:]):
-            lines.append(line)
-            if r.diagnosis is not None:
-                lines += _wrapped(f"{r.diagnosis.kind}: {r.diagnosis.text}", "      ↳ ")
+        lines += table_lines(table, after=[diagnosis_lines(r.diagnosis) for r in self.rows])
         lines.append(
             f"all {len(self.rows)} gradients match" if self.ok
             else f"{len(self.failed)} of {len(self.rows)} differ: "
@@ -181,15 +176,6 @@ class CheckReport:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self))
-
-
-def _wrapped(text: str, lead: str, width: int = 96) -> list[str]:
-    """`text` in lines of about `width` characters, the first after `lead`, the others
-    indented as far."""
-    import textwrap
-
-    return textwrap.wrap(text, width, initial_indent=lead,
-                         subsequent_indent=" " * len(lead)) or [lead]
 
 
 def _parameter_names(G: Any, model: Any) -> dict[str, list[int]]:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,8 +50,8 @@ from minigrad.reference import normalization as _normalization
 from minigrad.reference.rules import Consumer, Rules, RulesUnavailable
 from minigrad.reference.slips import Slip
 
-__all__ = ["KINDS", "SLIPS", "Diagnosis", "Item", "diagnose_arrays", "diagnose_rows",
-           "shape_fits", "tolerance_test"]
+__all__ = ["KINDS", "SLIPS", "Compared", "Diagnosis", "Item", "Search", "diagnose_arrays",
+           "diagnose_compared", "diagnose_rows", "shape_fits", "tolerance_test"]
 
 KINDS = ("transposed", "scaled", "unreduced", "missing_path", "swapped", "flipped",
          "wrong_rule", "inherited", "unexplained")
@@ -515,51 +515,75 @@ class _Diagnoser:
         if self.why or not self.up:
             return None
         tensors, ops = self.rules.region(it.nid, set(self.items))
-        finders = {"missing": lambda: self._missing(it, base, base_x, tensors),
-                   "kernel": lambda: self._kernel(it, base, base_x, set(tensors), ops),
-                   "slip": lambda: self._slip(it, base, base_x, set(tensors), ops)}
+        search = Search(self.rules, ops, tensors, base, base_x, it.nid, it.given, self.same,
+                        it.name)
         for w in which:
-            d = finders[w]()
+            d = getattr(search, w)()
             if d is not None:
                 return d
         return None
 
-    def _variant(self, it: Item, base_x: Any, start: int, delta: Any) -> bool:
-        """Whether the given array is the base gradient changed by `delta` at `start`."""
-        value = np.asarray(base_x) + self.rules.carry(start, delta, it.nid)
-        return self.same(it.given, value)
 
-    def _missing(self, it: Item, base: dict[int, Any], base_x: Any, tensors: list[int],
-                 ) -> Diagnosis | None:
-        for b in tensors:
-            parts = self.rules.contributions(b, base)
+@dataclass
+class Search:
+    """A search for the one change of the right chain that gives the array given for the
+    tensor `target`: a use of a tensor left out (`missing`), one op's rule replaced by a
+    slip (`slip`) or a convolution's kernel left unflipped (`kernel`).
+
+    Attributes:
+        rules: the graph's rules.
+        ops: the ops (by their results' ids) whose rule may be the one changed.
+        tensors: the tensors whose gradient flows down to `target` (`target` first).
+        base: the gradient at each op's result that the chain starts from (autograd's, or
+            the learner's own); ``base_x`` the gradient it gives at `target` unchanged.
+        given: the array given for `target`, called `name`; ``yours`` words the sentence.
+    """
+
+    rules: Rules
+    ops: list[int]
+    tensors: list[int]
+    base: dict[int, Any]
+    base_x: Any
+    target: int
+    given: np.ndarray
+    same: Same
+    name: str
+    yours: str = "your"
+
+    def variant(self, start: int, delta: Any) -> bool:
+        """Whether the given array is the base gradient changed by `delta` at `start`."""
+        value = np.asarray(self.base_x) + self.rules.carry(start, delta, self.target)
+        return self.same(self.given, value)
+
+    def missing(self) -> Diagnosis | None:
+        for b in self.tensors:
+            parts = self.rules.contributions(b, self.base)
             n = len(parts)
             if not 2 <= n <= 6:
                 continue
             for k in range(n - 1, 0, -1):
                 for kept in itertools.combinations(range(n), k):
                     out = [parts[j] for j in range(n) if j not in kept]
-                    delta = -sum(p[2] for p in out)
-                    if self._variant(it, base_x, b, delta):
-                        return self._missing_text(it, b, parts, out)
+                    if self.variant(b, -sum(p[2] for p in out)):
+                        return self._missing_text(b, parts, out)
         return None
 
-    def _missing_text(self, it: Item, b: int, parts: list[Any], out: list[Any]) -> Diagnosis:
+    def _missing_text(self, b: int, parts: list[Any], out: list[Any]) -> Diagnosis:
         missing = tuple(self.rules.consumer(c, i) for c, i, _ in out)
         uses = "; ".join(str(self.rules.consumer(c, i)) for c, i, _ in parts)
-        bname = it.name if b == it.nid else self.rules.name(b)
-        where = "" if b == it.nid else f" (above {it.name})"
+        bname = self.name if b == self.target else self.rules.name(b)
+        where = "" if b == self.target else f" (above {self.name})"
         left = " and ".join(str(m) for m in missing)
         times = "twice" if len(parts) == 2 else f"{len(parts)} times"
-        return Diagnosis("missing_path", f"your ∇{it.name} leaves out the path through {left}: "
-                         f"{bname}{where} is used {times} ({uses}), and its gradient is the "
-                         f"sum over all of its uses", missing=missing)
+        return Diagnosis("missing_path", f"{self.yours} ∇{self.name} leaves out the path "
+                         f"through {left}: {bname}{where} is used {times} ({uses}), and its "
+                         f"gradient is the sum over all of its uses", missing=missing)
 
-    def _slip(self, it: Item, base: dict[int, Any], base_x: Any, tensors: set[int],
-              ops: list[int]) -> Diagnosis | None:
-        for o in ops:
+    def slip(self) -> Diagnosis | None:
+        tensors = set(self.tensors)
+        for o in self.ops:
             t = self.rules.tensor(o)
-            ctx, g = t._ctx, base.get(o)
+            ctx, g = t._ctx, self.base.get(o)
             if g is None:
                 continue
             for slip in SLIPS.get(ctx.op.name, ()):
@@ -569,21 +593,19 @@ class _Diagnoser:
                 wrong = _run_slip(slip, g, t, ctx)
                 if wrong is None or wrong.shape != ctx.inputs[i].shape:
                     continue
-                delta = wrong - self.rules.local(o, i, g)
-                if self._variant(it, base_x, id(ctx.inputs[i]), delta):
-                    where = self.rules.consumer(o, i)
+                if self.variant(id(ctx.inputs[i]), wrong - self.rules.local(o, i, g)):
                     return Diagnosis(
-                        "wrong_rule", f"your ∇{it.name} uses {slip.name} in the backward of "
-                        f"{where}: {ctx.op.name}'s rule is {ctx.op.grad_formula(i)}",
-                        used=slip.name, op=ctx.op.name)
+                        "wrong_rule", f"{self.yours} ∇{self.name} uses {slip.name} in the "
+                        f"backward of {self.rules.consumer(o, i)}: {ctx.op.name}'s rule is "
+                        f"{ctx.op.grad_formula(i)}", used=slip.name, op=ctx.op.name)
         return None
 
-    def _kernel(self, it: Item, base: dict[int, Any], base_x: Any, tensors: set[int],
-                ops: list[int]) -> Diagnosis | None:
+    def kernel(self) -> Diagnosis | None:
         """A convolution's input gradient computed as a correlation: W not flipped."""
-        for o in ops:
+        tensors = set(self.tensors)
+        for o in self.ops:
             t = self.rules.tensor(o)
-            ctx, g = t._ctx, base.get(o)
+            ctx, g = t._ctx, self.base.get(o)
             if (g is None or ctx.op.name not in ("conv1d", "conv2d")
                     or id(ctx.inputs[0]) not in tensors):
                 continue
@@ -592,13 +614,13 @@ class _Diagnoser:
             args = [a.data for a in ctx.inputs]
             args[1] = np.flip(W.data, axes)
             delta = self.rules.local(o, 0, g, args) - self.rules.local(o, 0, g)
-            if self._variant(it, base_x, id(ctx.inputs[0]), delta):
+            if self.variant(id(ctx.inputs[0]), delta):
                 wname = W.name or "W"
                 return Diagnosis(
-                    "flipped", f"your ∇{it.name} correlates δ with {wname} where the backward "
-                    f"of {self.rules.consumer(o, 0)} convolves it (correlates with {wname} "
-                    f"flipped along axes {axes}): a correlation instead of a convolution",
-                    axes=axes)
+                    "flipped", f"{self.yours} ∇{self.name} correlates δ with {wname} where "
+                    f"the backward of {self.rules.consumer(o, 0)} convolves it (correlates "
+                    f"with {wname} flipped along axes {axes}): a correlation instead of a "
+                    f"convolution", axes=axes)
         return None
 
 
@@ -607,6 +629,84 @@ def _run_slip(slip: Slip, g: Any, t: Any, ctx: Any) -> np.ndarray | None:
     try:
         with np.errstate(all="ignore"):
             out = slip.vjp(np.asarray(g), t.data, *[a.data for a in ctx.inputs], **ctx.params)
-    except (TypeError, ValueError, IndexError):
+    except Exception:  # a slip that does not fit this call of the op names nothing
         return None
     return None if out is None else np.asarray(out)
+
+
+# --------------------------------------------------------------------------- compare's rows
+@dataclass
+class Compared:
+    """One row of `compare`, to diagnose: the formula's value (`chain`, from the formulas
+    above it; `step`, on autograd's own δ) against autograd's.
+
+    Attributes:
+        name: the quantity as the sentence names it (``W_2``, ``x of fc1``).
+        backward: a gradient row (only these can inherit).
+        slips: ``(slip, op, value)``: what a classic slip of the row's op gives on
+            autograd's own inputs (the formula then uses that slip).
+        search: the layer's ops and rules, to look for a slip inside a layer.
+    """
+
+    name: str
+    backward: bool
+    autograd: np.ndarray
+    chain: np.ndarray
+    step: np.ndarray | None
+    passed: bool
+    step_passed: bool | None
+    slips: list[tuple[str, str, np.ndarray]] = field(default_factory=list)
+    search: Search | None = None
+    diagnosis: Diagnosis | None = None
+
+
+def diagnose_compared(rows: list[Compared], same: Same,
+                      counts: dict[int, str] | None = None) -> None:
+    """Sets ``row.diagnosis`` on every failing row of a comparison, in its order (forward
+    rows, then the gradients from the loss down). A gradient whose step (the formula on
+    autograd's own δ) matches is ``inherited`` from the first failing step above it.
+    `counts`: the N of the loss's mean, to name a missing or extra 1/N."""
+    first: str | None = None
+    for r in rows:
+        if r.passed:
+            continue
+        if r.backward and r.step is not None and r.step_passed and first is not None:
+            r.diagnosis = Diagnosis(
+                "inherited", f"the formula's ∇{r.name} is right for autograd's own δ (its "
+                f"step matches): it differs only through the wrong ∇{first} above it",
+                source=first)
+            continue
+        given = r.step if r.step is not None and not r.step_passed else r.chain
+        r.diagnosis = _diagnose_compared(r, np.asarray(given), rows, same, counts or {})
+        if r.backward and first is None:
+            first = r.name
+
+
+def _diagnose_compared(r: Compared, given: np.ndarray, rows: list[Compared], same: Same,
+                       counts: dict[int, str]) -> Diagnosis:
+    yours, of = "the formula's", "autograd's"
+    truth = np.asarray(r.autograd)
+    d = diagnose_shapes(given, truth, same, r.name, yours=yours, of=of)
+    if d is not None:
+        return d
+    for name, op, value in r.slips:
+        if same(given, value):
+            return Diagnosis("wrong_rule", f"the formula's ∇{r.name} uses {name} in the "
+                             f"backward of {op}", used=name, op=op)
+    if r.search is not None:
+        try:
+            d = r.search.slip() or r.search.kernel() or r.search.missing()
+        except RulesUnavailable:
+            d = None
+        if d is not None:
+            return d
+    d = _scaled_diagnosis(given, truth, same, r.name, counts, False, yours, of)
+    for other in rows:
+        if d is not None:
+            break
+        o = np.asarray(other.autograd)
+        if (other is not r and other.backward and o.shape == given.shape
+                and not same(o, truth) and same(given, o)):
+            d = Diagnosis("swapped", f"the formula's ∇{r.name} is autograd's gradient of "
+                          f"{other.name}, not of {r.name}", other=other.name)
+    return d or diagnose_arrays(given, truth, same, r.name, counts=counts, yours=yours, of=of)

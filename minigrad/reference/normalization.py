@@ -175,14 +175,16 @@ def _bn_unbiased(g: np.ndarray, out: np.ndarray, x: np.ndarray, w: np.ndarray | 
     forward normalizes with the biased one: the x̂ term gets a factor ``M/(M − 1)``."""
     if not training:
         return None
-    _, cache = batch_norm_forward(x, w, None, eps)
+    axes = _stat_axes(x)
     cs = _channel_shape(x)
     gamma = np.ones(cs) if w is None else w.reshape(cs)
     M = x.size // x.shape[1]
-    axes = cache.axes
+    centred = x - x.mean(axis=axes, keepdims=True)
+    sigma = np.sqrt((centred**2).mean(axis=axes, keepdims=True) + eps)
+    x_hat = centred / sigma
     sum_d = g.sum(axis=axes, keepdims=True)
-    sum_dx = (g * cache.x_hat).sum(axis=axes, keepdims=True)
-    return (gamma / cache.sigma) / M * (M * g - sum_d - cache.x_hat * sum_dx * M / (M - 1))
+    sum_dx = (g * x_hat).sum(axis=axes, keepdims=True)
+    return (gamma / sigma) / M * (M * g - sum_d - x_hat * sum_dx * M / (M - 1))
 
 
 def _other_variance(power: float) -> Callable[..., np.ndarray | None]:

@@ -139,7 +139,9 @@ class Rules:
                 if x.requires_grad and id(x) in between:
                     gx = self.local(nid, i, g)
                     acc[id(x)] = acc[id(x)] + gx if id(x) in acc else gx
-        return acc.get(target, np.zeros_like(delta))
+        if target not in acc:  # `start` is not above `target`: no change reaches it
+            return np.zeros(self.tensor(target).shape)
+        return acc[target]
 
     def region(self, nid: int, checked: set[int], limit: int = 400,
                ) -> tuple[list[int], list[int]]:
