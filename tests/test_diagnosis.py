@@ -688,3 +688,70 @@ def test_compare_finds_a_slip_inside_a_layer(monkeypatch):
     report = compare(model, rng.standard_normal((5, 3)), rng.integers(0, 2, size=5))
     act = next(r for r in report.rows if r.module == "1" and r.quantity == "∇x")
     assert act.diagnosis.kind == "wrong_rule" and act.diagnosis.op == "tanh"
+
+
+# --------------------------------------------------------------------------- the diagram
+def _node_line(src, name):
+    import re
+
+    return next(line for line in src.splitlines()
+                if re.search(rf"<B>{re.escape(name)}(<|\s|\u00a0)", line))
+
+
+def test_the_diagram_puts_the_diagnosis_on_the_red_node_and_thickens_the_first_wrong_step():
+    visualize = pytest.importorskip("minigrad.visualize")
+    from minigrad.visualize import _style as S
+
+    loss, g = makemore("1 - tanh")
+    report = check(loss, g)
+    src = visualize.draw(loss, check=report).source
+    z, xhat, h1 = (_node_line(src, n) for n in ("z", "xhat", "h1"))
+    assert f'penwidth={S.FIRST_WRONG_PENWIDTH}' in z and "first wrong step" in z
+    assert "wrong_rule" in z and "tanh" in z
+    assert "penwidth=2.5" in xhat and "inherited from ∇z" in xhat
+    assert f'fillcolor="{S.CHECK_PASS}"' in h1
+    assert "thick border: the first wrong step" in src
+
+
+def test_the_diagram_says_no_path_and_zero_apart():
+    visualize = pytest.importorskip("minigrad.visualize")
+    rng = np.random.default_rng(0)
+    b = param(rng, 3, name="b")
+    x = mg.Tensor(rng.standard_normal((4, 3)), name="x")
+    a = named(x + b, "a")
+    loss = named((a - a.mean(axis=0, keepdims=True)).sum(), "L")
+    report = check(loss, {b: np.zeros(3)})
+    assert "gradient is zero here" in _node_line(visualize.draw(loss, check=report).source, "b")
+    loss.backward()
+    assert "gradient is zero here" in _node_line(visualize.draw(loss).source, "b")
+    other = param(rng, 3, name="other")
+    loss2 = named((other * 2).sum() + (b * 0).sum(), "L2")
+    loss2.backward()
+    c = param(rng, 3, name="c")
+    y = named(c * 1.0 + other, "y")
+    assert "no path to the loss" in _node_line(visualize.draw(y).source, "c")
+
+
+def test_the_diagram_marks_where_the_first_nan_appeared():
+    visualize = pytest.importorskip("minigrad.visualize")
+    from minigrad.visualize import _style as S
+
+    x = mg.Tensor(np.array([0.0, 1.0, 4.0]), requires_grad=True, name="x")
+    with mg.detect_anomaly():
+        y = named(x.sqrt(), "y")
+        loss = named((y * y.exp()).sum(), "L")
+    with pytest.raises(FloatingPointError, match="sqrt"), np.errstate(all="ignore"):
+        with mg.detect_anomaly():
+            loss.backward(retain_graph=True)
+    src = visualize.draw(loss).source
+    line = _node_line(src, "x")
+    assert S.NAN_BORDER in line and "sqrt" in line and "created at" in line
+    assert "test_diagnosis.py" in line and "line" in line
+    assert S.NAN_BORDER not in _node_line(src, "y")
+    # in the forward: the op that made it, and how to see the line
+    z = mg.Tensor(np.array([0.0, 1.0]), requires_grad=True, name="z")
+    with np.errstate(all="ignore"):
+        logz = named(z.log(), "logz")
+    src = visualize.draw(named(logz.sum(), "S")).source
+    assert S.NAN_BORDER in _node_line(src, "logz") and "detect_anomaly" in src
+    assert S.NAN_BORDER not in _node_line(src, "S")
