@@ -311,10 +311,18 @@ def _diagnose(loss: Any, G: Any, report: CheckReport, given: list[np.ndarray],
 
     order = topological_order(G)
     back = {nid: i for i, nid in enumerate(reversed(order))}
-    # a gradient is complete once its last consumer has sent it its part: a bias right after
-    # the layer's output, not wherever its leaf happens to fall in the topological order
-    done = {nid: max((back[c] for c in G.successors(nid)), default=-1) for nid in G}
-    ranked = sorted(G, key=lambda nid: (done[nid], back[nid]))
+    # steps from the loss down, along the longest path (a gradient is complete only once
+    # every use has sent its part), re-views of a tensor (W.T) not counted: a layer's ∇W and
+    # ∇h come together, its bias just before, as in the lecture's backward loop
+    steps = {id(loss): 0}
+    for nid in reversed(order):
+        ctx = G.nodes[nid]["tensor"]._ctx
+        if nid not in steps or ctx is None:
+            continue
+        k = steps[nid] + (ctx.op.role != "pass-through")
+        for x in ctx.inputs:
+            steps[id(x)] = max(steps.get(id(x), 0), k)
+    ranked = sorted(G, key=lambda nid: (steps.get(nid, len(order)), back[nid]))
     place = {nid: i for i, nid in enumerate(ranked)}
     for r in report.rows:
         r.position = place.get(id(r.tensor), len(place))

@@ -5,31 +5,25 @@ failing row gets a `Diagnosis` whose ``kind`` is one of `KINDS`, with one senten
 learner (``text``) and the kind's details. Each kind is an exact match, within the row's
 tolerance, of the given array with the true gradient changed in one way:
 
-=============== ======================================================== ================
-kind            the given array equals …                                 details
-=============== ======================================================== ================
-inherited       the right local rule applied to the learner's own        ``source``
-                (wrong) upstream gradient: only an earlier step is wrong
-transposed      the true gradient with its axes permuted                 ``axes``
-unreduced       the true gradient before the sum over broadcast axes     ``axes``
-missing_path    the sum over only some of the uses of a tensor used      ``missing``
-                more than once (a residual, a weight used twice, x * x)
-scaled          c × the true gradient: −1, N, 1/N, 2, ½, …               ``factor``
-swapped         the true gradient of another tensor of the graph         ``other``
-flipped         the true gradient flipped along spatial axes, or the     ``axes``
-                input gradient of a convolution computed as a
-                correlation (the kernel not flipped)
-wrong_rule      the right chain with one op's rule replaced by a classic ``used``
-                slip (`minigrad.reference.slips`, listed per op in the
-                formula book)
-unexplained     none of these                                            ``index``
-=============== ======================================================== ================
+| kind | the given array equals … | details |
+|---|---|---|
+| `inherited` | the right rules applied to the learner's wrong gradient above | `source` |
+| `transposed` | the truth with its axes permuted (a square `.T` too) | `axes` |
+| `unreduced` | the truth before the sum over broadcast axes (a bias per example) | `axes` |
+| `missing_path` | a sum over only some uses of a tensor used more than once | `missing` |
+| `scaled` | c × the truth: −1, N, 1/N, 2, ½, … | `factor` |
+| `wrong_rule` | the chain with one op's rule replaced by a classic slip (`slips`) | `used`, `op` |
+| `swapped` | the truth of another tensor of the graph | `other` |
+| `flipped` | the truth flipped along spatial axes, or a convolution's ∇x by correlation | `axes` |
+| `unexplained` | none of these | `index`, `yours`, `autograd` |
 
-The kinds are tried in that order (a row downstream of a mistake is ``inherited`` even when
-it also happens to be, say, −1 × the truth). ``inherited``, ``missing_path``, ``wrong_rule``
-and the correlation form of ``flipped`` need the graph's local rules: `Rules` calls each op's
-own VJP through the tensors' history (``Node.vjp``: the registry's rule, summed back to the
-input's shape), never a rule of its own.
+The kinds are tried in that order, the scaled ones by named factors first and by any factor
+last (a row downstream of a mistake is ``inherited`` even when it also happens to be, say,
+−1 × the truth; a slip that happens to equal another tensor's gradient is named as the
+slip). ``inherited``, ``missing_path``, ``wrong_rule`` and the correlation form of
+``flipped`` need the graph's local rules: `Rules` calls each op's own VJP through the
+tensors' history (``Node.vjp``: the registry's rule, summed back to the input's shape), never
+a rule of its own.
 """
 
 from __future__ import annotations
