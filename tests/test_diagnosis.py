@@ -755,3 +755,16 @@ def test_the_diagram_marks_where_the_first_nan_appeared():
     src = visualize.draw(named(logz.sum(), "S")).source
     assert S.NAN_BORDER in _node_line(src, "logz") and "detect_anomaly" in src
     assert S.NAN_BORDER not in _node_line(src, "S")
+
+
+def test_a_search_through_a_large_graph_stops_at_its_budget(monkeypatch):
+    from minigrad.reference import diagnosis
+
+    monkeypatch.setattr(diagnosis, "ROW_BUDGET", 3)
+    loss, g = tied()
+    wrong = g["W"] + 0.1 * np.arange(16).reshape(4, 4)
+    d = check(loss, {"W": wrong}).rows[0].diagnosis
+    assert d.kind == "unexplained" and "stopped at its budget" in d.text
+    # only the parameters given: the search runs through the whole graph above them
+    loss, g = tied("one use of W")
+    assert check(loss, {"W": g["W"], "V": g["V"]}).rows[0].diagnosis.kind == "missing_path"

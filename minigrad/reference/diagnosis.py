@@ -41,7 +41,7 @@ from minigrad.reference import dense as _dense
 from minigrad.reference import embedding as _embedding
 from minigrad.reference import losses as _losses
 from minigrad.reference import normalization as _normalization
-from minigrad.reference.rules import Consumer, Rules, RulesUnavailable
+from minigrad.reference.rules import Consumer, Rules, RulesUnavailable, SearchBudget
 from minigrad.reference.slips import Slip
 
 __all__ = ["KINDS", "SLIPS", "Compared", "Diagnosis", "Item", "Search", "diagnose_arrays",
@@ -49,6 +49,12 @@ __all__ = ["KINDS", "SLIPS", "Compared", "Diagnosis", "Item", "Search", "diagnos
 
 KINDS = ("transposed", "scaled", "unreduced", "missing_path", "swapped", "flipped",
          "wrong_rule", "inherited", "unexplained")
+
+ROW_BUDGET = 4000
+"""The most local rules the search for one row's mistake may run (a few thousand: every
+catalogue case needs a few hundred at most)."""
+TOTAL_BUDGET = 20000
+"""The most local rules the searches of one `check` may run, all rows together."""
 
 SLIPS: dict[str, tuple[Slip, ...]] = {}
 """Every op's slips, from the formula book's tables (op name → slips)."""
@@ -425,25 +431,34 @@ class _Diagnoser:
             return d
         truth_x = self.truth[it.nid]
         steps: list[Callable[[], Diagnosis | None]] = [
-            lambda: self._graph_kinds(it, self.truth, truth_x, ("missing",)),
+            lambda: self._graph_kinds(it, self.truth, truth_x, ("direct",)),
             lambda: _scaled_diagnosis(it.given, it.truth, self.same, it.name, self.counts,
                                       False, "your", "autograd's"),
-            lambda: self._graph_kinds(it, self.truth, truth_x, ("kernel", "slip")),
+            lambda: self._graph_kinds(it, self.truth, truth_x, ("missing", "kernel", "slip")),
             lambda: self._swapped(it),
             lambda: self._flipped(it),
             lambda: self._upstream_kinds(it),
             lambda: _scaled_diagnosis(it.given, it.truth, self.same, it.name, self.counts,
                                       True, "your", "autograd's"),
         ]
+        # a search through a large graph stops at a budget of local rules, per row and in all
+        self.rules.limit = min(self.rules.calls + ROW_BUDGET, TOTAL_BUDGET)
+        stopped = False
         for step in steps:
             try:
                 d = step()
             except RulesUnavailable as e:
                 self.why = self.why or f"the local rules could not run ({e})"
                 d = None
+            except SearchBudget:
+                stopped, d = True, None
             if d is not None:
                 return d
-        return unexplained(it.given, it.truth, it.name)
+        d = unexplained(it.given, it.truth, it.name)
+        if stopped:
+            d.text += (" (the search for a slip or a left-out path stopped at its budget in "
+                       "this large graph: check a tensor closer to this one to narrow it)")
+        return d
 
     # ------------------------------------------------------------------ kinds
     def _inherited(self, it: Item) -> Diagnosis | None:
@@ -549,8 +564,12 @@ class Search:
         value = np.asarray(self.base_x) + self.rules.carry(start, delta, self.target)
         return self.same(self.given, value)
 
-    def missing(self) -> Diagnosis | None:
-        for b in self.tensors:
+    def direct(self) -> Diagnosis | None:
+        """`missing` at the target itself: one of its own uses left out (``x * x``)."""
+        return self.missing(self.tensors[:1])
+
+    def missing(self, tensors: list[int] | None = None) -> Diagnosis | None:
+        for b in self.tensors if tensors is None else tensors:
             parts = self.rules.contributions(b, self.base)
             n = len(parts)
             if not 2 <= n <= 6:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Consumer", "Rules", "RulesUnavailable"]
+__all__ = ["Consumer", "Rules", "RulesUnavailable", "SearchBudget"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class RulesUnavailable(Exception):
     """A local rule could not run (the graph's values are gone)."""
 
 
+class SearchBudget(Exception):
+    """A search called more local rules than its budget allows (`Rules.limit`)."""
+
+
 @dataclass
 class Rules:
     """A loss's graph (`minigrad.graph`) with its local rules: each op's VJP, applied one
@@ -48,11 +52,15 @@ class Rules:
 
     Attributes:
         G: the graph; ``order`` its node ids in forward (topological) order.
+        calls: how many local rules have run; past ``limit`` (when set) `local` raises
+            `SearchBudget`, so that a search over a large graph stays short.
     """
 
     G: Any
     order: list[int]
     position: dict[int, int] = field(default_factory=dict)
+    calls: int = 0
+    limit: int | None = None
     _above: dict[int, set[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -64,6 +72,9 @@ class Rules:
     def local(self, nid: int, i: int, g: Any, args: Sequence[Any] | None = None) -> np.ndarray:
         """The gradient node `nid`'s op sends to its input `i` from δ = `g` (on `args`, the
         inputs' arrays, unless other arrays are given)."""
+        self.calls += 1
+        if self.limit is not None and self.calls > self.limit:
+            raise SearchBudget(f"{self.calls - 1} local rules")
         t = self.tensor(nid)
         ctx = t._ctx
         if args is None:
