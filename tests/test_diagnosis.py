@@ -768,3 +768,15 @@ def test_a_search_through_a_large_graph_stops_at_its_budget(monkeypatch):
     # only the parameters given: the search runs through the whole graph above them
     loss, g = tied("one use of W")
     assert check(loss, {"W": g["W"], "V": g["V"]}).rows[0].diagnosis.kind == "missing_path"
+
+
+def test_a_nan_in_autograds_gradient_is_traced_to_its_origin():
+    x = mg.Tensor(np.array([0.0, 1.0, 4.0]), requires_grad=True, name="x")
+    with mg.detect_anomaly():
+        y = named(x.sqrt(), "y")
+        loss = (y * y.exp()).sum()
+    with np.errstate(all="ignore"):
+        report = check(loss, {x: np.ones(3), "y": np.ones(3)})
+    d = {r.name: r for r in report.rows}["x"].diagnosis
+    assert "NaN or Inf" in d.text and "sqrt" in d.text and "created at" in d.text
+    assert report.rules

@@ -391,6 +391,8 @@ def _row(label: str, t: Any, mine: np.ndarray, g: np.ndarray | None, rtol: float
         max_abs = math.inf
     top = float(np.abs(auto).max()) if auto.size else 0.0
     rel = max_abs / top if top > 0 else (0.0 if max_abs == 0 else math.inf)
+    if math.isnan(rel):
+        rel = math.inf
     approx = bool(np.allclose(mine, auto, rtol=rtol, atol=atol)) and math.isfinite(max_abs)
     return CheckRow(label, tuple(t.shape), bool(np.array_equal(mine, auto)), approx, max_abs,
                     rel, t, reached=g is not None, zero=zero)

@@ -359,7 +359,33 @@ def diagnose_rows(loss: Any, G: Any, order: list[int], items: list[Item], same: 
         if d.why:
             it.diagnosis.text += (f" (inherited, missing-path and wrong-rule diagnoses are "
                                   f"unavailable: {d.why})")
+        if not np.all(np.isfinite(it.truth)):
+            it.diagnosis.text += _nan_note(loss, d.rules)
     return not d.why, d.why
+
+
+def _nan_note(loss: Any, rules: Rules) -> str:
+    """Where the NaN in autograd's own gradient came from (`minigrad.reference.origin`)."""
+    from minigrad.reference.origin import nan_origin
+
+    with np.errstate(all="ignore"):
+        origin = nan_origin(loss)
+    if origin is None:
+        return " (autograd's own gradient holds NaN or Inf here)"
+    name = rules.name(id(origin.tensor)) if id(origin.tensor) in rules.G else "a tensor"
+    what = "value" if origin.phase == "forward" else "gradient"
+    return (f" (autograd's own gradient holds NaN or Inf here; the first one appears in the "
+            f"{what} of {name}{origin.cause})")
+
+
+def _agree(a: np.ndarray, b: np.ndarray, same: Same) -> bool:
+    """`same`, with NaN and Inf agreeing where both have them."""
+    if a.shape != b.shape:
+        return False
+    fa, fb = np.isfinite(a), np.isfinite(b)
+    with np.errstate(invalid="ignore"):
+        return (bool(np.array_equal(fa, fb) and np.array_equal(a[~fa], b[~fb], equal_nan=True))
+                and same(np.where(fa, a, 0), np.where(fb, b, 0)))
 
 
 def _counts(G: Any) -> dict[int, str]:
@@ -415,8 +441,8 @@ class _Diagnoser:
         seed = np.ones(loss.shape, dtype=loss.data.dtype)
         self.truth, _ = self.rules.sweep(self.root, seed)
         for it in items:
-            local = self.truth.get(it.nid, np.zeros(it.truth.shape))
-            if not self.same(local, it.truth):
+            local = np.asarray(self.truth.get(it.nid, np.zeros(it.truth.shape)))
+            if not _agree(local, it.truth, self.same):
                 self.why = (f"the graph's rules no longer give the gradient of {it.name} "
                             f"that autograd gave (values changed since, or .grad added up "
                             f"over several backward() calls?)")

@@ -42,16 +42,21 @@ class Origin:
 
     @property
     def text(self) -> str:
-        """One sentence: what, where, and how to see the line of code."""
+        """One sentence for the tensor's node: what, where, and how to see the line."""
         what = "value" if self.phase == "forward" else "gradient"
+        return f"NaN/Inf first appears here, in the {what}" + self.cause
+
+    @property
+    def cause(self) -> str:
+        """``": from op 'log' (y = log x), created at …"`` (or how to see the line)."""
         if self.op is None:
-            return f"NaN/Inf first appears here, in the {what} of a leaf that holds it"
+            return ", held by a leaf"
         how = (f"op '{self.op}' ({self.formula})" if self.phase == "forward"
                else f"the backward of op '{self.op}' ({self.formula})")
         where = re.sub(r'File "([^"]*[/\\])?([^"/\\]*)"', r'File "\2"', self.where or "")
         at = (f", created at {where}" if where else
               "; run the forward under minigrad.detect_anomaly() to see the line that made it")
-        return f"NaN/Inf first appears here, in the {what}: from {how}{at}"
+        return f": from {how}{at}"
 
 
 def _finite(a: Any) -> bool:
