@@ -780,3 +780,13 @@ def test_a_nan_in_autograds_gradient_is_traced_to_its_origin():
     d = {r.name: r for r in report.rows}["x"].diagnosis
     assert "NaN or Inf" in d.text and "sqrt" in d.text and "created at" in d.text
     assert report.rules
+
+
+def test_x_times_x_with_one_use_left_out_is_a_missing_path_not_a_half():
+    rng = np.random.default_rng(0)
+    x = param(rng, 4, name="x")
+    d = check((x * x).sum(), {x: x.data}).rows[0].diagnosis
+    assert d.kind == "missing_path" and [m.op for m in d.missing] == ["mul"]
+    assert "as input 1" in d.text
+    # a gradient halved where nothing is used twice is scaled
+    assert check((x * 3.0).sum(), {x: np.full(4, 1.5)}).rows[0].diagnosis.factor == 0.5

@@ -609,10 +609,15 @@ class Search:
 
     def _missing_text(self, b: int, parts: list[Any], out: list[Any]) -> Diagnosis:
         missing = tuple(self.rules.consumer(c, i) for c, i, _ in out)
-        uses = "; ".join(str(self.rules.consumer(c, i)) for c, i, _ in parts)
+        twice = {c for c, _, _ in parts if sum(p[0] == c for p in parts) > 1}
+
+        def use(c: int, i: int) -> str:  # x * x: which of the op's inputs
+            return str(self.rules.consumer(c, i)) + (f" as input {i}" if c in twice else "")
+
+        uses = "; ".join(use(c, i) for c, i, _ in parts)
         bname = self.name if b == self.target else self.rules.name(b)
         where = "" if b == self.target else f" (above {self.name})"
-        left = " and ".join(str(m) for m in missing)
+        left = " and ".join(use(c, i) for c, i, _ in out)
         times = "twice" if len(parts) == 2 else f"{len(parts)} times"
         return Diagnosis("missing_path", f"{self.yours} ∇{self.name} leaves out the path "
                          f"through {left}: {bname}{where} is used {times} ({uses}), and its "
