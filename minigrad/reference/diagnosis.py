@@ -436,6 +436,7 @@ class _Diagnoser:
                           if a["tensor"].grad is not None}
         for it in items:
             self.truth.setdefault(it.nid, it.truth)
+        self.searched_from = self.rules.calls  # the budgets count the searches' rules only
 
     def _sweeps(self, loss: Any, items: list[Item]) -> None:
         seed = np.ones(loss.shape, dtype=loss.data.dtype)
@@ -468,7 +469,7 @@ class _Diagnoser:
                                       True, "your", "autograd's"),
         ]
         # a search through a large graph stops at a budget of local rules, per row and in all
-        self.rules.limit = min(self.rules.calls + ROW_BUDGET, TOTAL_BUDGET)
+        self.rules.limit = min(self.rules.calls + ROW_BUDGET, self.searched_from + TOTAL_BUDGET)
         stopped = False
         for step in steps:
             try:
