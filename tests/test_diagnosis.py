@@ -790,3 +790,20 @@ def test_x_times_x_with_one_use_left_out_is_a_missing_path_not_a_half():
     assert "as input 1" in d.text
     # a gradient halved where nothing is used twice is scaled
     assert check((x * 3.0).sum(), {x: np.full(4, 1.5)}).rows[0].diagnosis.factor == 0.5
+
+
+def test_compare_says_where_a_gradient_is_exactly_zero():
+    from minigrad import nn
+    from minigrad.reference import compare
+
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.ReLU(),
+                          nn.Linear(4, 2, dtype="float64"))
+    model[0].bias.data[...] = -100.0  # every unit dead: nothing flows back through the relu
+    rng = np.random.default_rng(0)
+    report = compare(model, rng.standard_normal((5, 3)), rng.integers(0, 2, size=5))
+    assert report.ok
+    notes = {r.quantity: r.note for r in report.rows}
+    assert notes["∇W_1"] == "gradient is zero here" and notes["∇b_2"] == ""
+    assert "(gradient is zero here)" in str(report)
+    assert {r["quantity"]: r["note"] for r in report.to_dict()["rows"]}["∇W_1"] != ""
