@@ -44,6 +44,8 @@ NO_GRAD_FILL = "#ffffff"
 CHECK_PASS = "#a6dba0"
 CHECK_FAIL = "#f4a582"
 CHECK_BORDER = {"pass": "#1b7837", "fail": "#b2182b"}
+FIRST_WRONG_PENWIDTH = "5"  # a first wrong step, beside the 2.5 of the rows that inherit
+NAN_BORDER = "#7b3294"  # the tensor where the first NaN or infinity appeared
 UNCHECKED_FILL = "#ffffff"
 
 # matplotlib's viridis sampled at 0, 0.1, ..., 1

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import graphviz
+import numpy as np
 
 from minigrad.tensor import Tensor
 
@@ -118,11 +119,20 @@ def draw(
         max_nodes: the node budget for ``collapse="auto"``.
         check: a report of `minigrad.reference.check`: every tensor it checked is filled
             green (your gradient matches autograd's, ✓) or red (it does not, ✗) with its
-            max|Δ| under its name; the other tensors are white. The drawing is not
-            collapsed (unless ``collapse="module"``, which is an error with a check).
+            max|Δ| under its name, and a red one with its diagnosis (``wrong_rule: your ∇z
+            uses 1 − tanh(a) for 1 − tanh²(a) …``); a first wrong step has a thicker border
+            than the red tensors that only inherit from it; the other tensors are white. The
+            drawing is not collapsed (unless ``collapse="module"``, which is an error with a
+            check).
         derive: write under each tensor's name the formula of the gradient arriving at it,
             from `minigrad.derive` (``δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)``), beside its value and
             gradient; `output` must then be a scalar loss. Not collapsed, as with `check`.
+
+    Where a value of the graph is NaN or infinite, the tensor where the first one appeared
+    gets a thick purple border and a line naming the op that made it (and, for ops made
+    under `minigrad.detect_anomaly`, the line of code); likewise for the first non-finite
+    gradient when the graph was made under anomaly mode or holds one in a ``.grad``
+    (`minigrad.reference.origin`). Not in collapsed drawings.
 
     Given a `minigrad.compile` plan (``step.plan``) instead of a tensor, it draws the compiled
     schedule (see `minigrad.visualize.draw_plan`).
@@ -145,7 +155,7 @@ def draw(
             raise ValueError("draw: check= colours single tensors, so it needs the full "
                              "drawing; use collapse='auto' or 'none'")
         return _draw_checked(scene, check, show=show, direction=direction, title=title,
-                             backward=backward)
+                             backward=backward, nan=_nan_mark(scene, output))
     if derive:
         if collapse == "module":
             raise ValueError("draw: derive= writes a formula on every tensor, so it needs the "
@@ -162,11 +172,41 @@ def draw(
                               backward=backward, color_by=color_by, max_nodes=max_nodes,
                               note=note)
     return _draw_full(scene, show=show, direction=direction, title=title, backward=backward,
-                      color_by=color_by)
+                      color_by=color_by, nan=_nan_mark(scene, output))
+
+
+def _nan_mark(scene: Scene, output: Tensor) -> tuple[int, list[str]] | None:
+    """Where the first NaN or infinity of the graph appears (`minigrad.reference.origin`),
+    and the lines that say so: by value always; by gradient when the graph was made under
+    `minigrad.detect_anomaly` (its ops know their line of code) or a gradient is not finite."""
+    from minigrad.reference.origin import nan_origin
+
+    def finite(t: Any) -> bool:
+        a = t.data
+        return a.dtype.kind not in "fc" or bool(np.all(np.isfinite(a)))
+
+    tensors = [nd.tensor for nd in scene.nodes.values()]
+    recorded = any(getattr(t._ctx, "where", None) for t in tensors if t._ctx is not None)
+    bad_grad = any(t.grad is not None and not finite(t.grad) for t in tensors)
+    with np.errstate(all="ignore"):
+        origin = nan_origin(output, backward=recorded or bad_grad)
+    if origin is None or id(origin.tensor) not in scene.nodes:
+        return None
+    return id(origin.tensor), [escape(x) for x in wrap_text(origin.text, 48).split("\n")]
+
+
+def _marked(nid: int, st: NodeStyle, extra: list[str], nan: tuple[int, list[str]] | None,
+            ) -> tuple[NodeStyle, list[str]]:
+    """A node's style and lines, with the NaN origin's mark when it is this node."""
+    if nan is None or nan[0] != nid:
+        return st, extra
+    return (NodeStyle(fill=st.fill, border=S.NAN_BORDER, penwidth=S.FIRST_WRONG_PENWIDTH,
+                      style=st.style, ink=st.ink), [*extra, *nan[1]])
 
 
 def _draw_full(scene: Scene, *, show: Sequence[str], direction: str, title: str | None,
-               backward: bool, color_by: str) -> graphviz.Digraph:
+               backward: bool, color_by: str,
+               nan: tuple[int, list[str]] | None = None) -> graphviz.Digraph:
     scale = None
     if color_by == "grad":
         scale = GradScale.of(
@@ -189,8 +229,16 @@ def _draw_full(scene: Scene, *, show: Sequence[str], direction: str, title: str 
                       "backward() to colour by gradient</FONT>")
     legend.append(role_legend({nd.role for nd in scene.nodes.values()} if color_by == "role"
                               else set(), backward))
+    labels = None
+    if nan is not None:
+        nd = scene.nodes[nan[0]]
+        styles[nan[0]], extra = _marked(nan[0], styles[nan[0]], [], nan)
+        labels = {nid: tensor_label(n, show=show, after_backward=scene.after_backward,
+                                    fill=styles[nid].fill, ink=styles[nid].ink,
+                                    extra=extra if n is nd else [])
+                  for nid, n in scene.nodes.items()}
     g = new_digraph(direction, graph_label(title, [], legend))
-    emit_full(g, scene, show=show, backward=backward, styles=styles)
+    emit_full(g, scene, show=show, backward=backward, styles=styles, labels=labels)
     return g
 
 
@@ -201,6 +249,8 @@ def _checked_rows(scene: Scene, report: Any) -> dict[int, Any]:
                         f"{type(report).__name__}")
     out: dict[int, Any] = {}
     for r in rows:
+        if not getattr(r, "reached", True) and id(r.tensor) not in scene.nodes:
+            continue  # a tensor with no path to the loss: not in the drawing
         if id(r.tensor) not in scene.nodes:
             raise ValueError(f"draw: the check report's tensor {r.name!r} is not in this "
                              f"graph; check the same loss you draw")
@@ -208,10 +258,30 @@ def _checked_rows(scene: Scene, report: Any) -> dict[int, Any]:
     return out
 
 
+def _checked_lines(row: Any, first: bool) -> list[str]:
+    """The lines a checked tensor shows under its name: the verdict, its note, and for a
+    wrong gradient the diagnosis (marked when it is a first wrong step)."""
+    mark = "✓" if row.approx else "✗"
+    lines = [f"{mark} yours vs autograd: max|Δ| {row.max_abs:.1e}"]
+    if getattr(row, "note", ""):
+        lines.append(row.note)
+    d = getattr(row, "diagnosis", None)
+    if d is not None and d.kind == "inherited" and not first:
+        lines.append(f"inherited from ∇{d.source}")
+    elif d is not None:
+        head = "first wrong step · " if first else ""
+        lines += wrap_text(f"{head}{d.kind}: {d.text}", 48).split("\n")
+    return [escape(line) for line in lines]
+
+
 def _draw_checked(scene: Scene, report: Any, *, show: Sequence[str], direction: str,
-                  title: str | None, backward: bool) -> graphviz.Digraph:
-    """The full drawing with the checked tensors green (✓) or red (✗) and the rest white."""
+                  title: str | None, backward: bool,
+                  nan: tuple[int, list[str]] | None = None) -> graphviz.Digraph:
+    """The full drawing with the checked tensors green (✓) or red (✗) and the rest white;
+    a red tensor shows its diagnosis, and a first wrong step has a thicker border than the
+    red tensors that only inherit from it."""
     checked = _checked_rows(scene, report)
+    first = {id(r.tensor) for r in getattr(report, "first_wrong", [])}
     styles: dict[int, NodeStyle] = {}
     labels: dict[int, str] = {}
     for nid, nd in scene.nodes.items():
@@ -221,17 +291,19 @@ def _draw_checked(scene: Scene, report: Any, *, show: Sequence[str], direction: 
             extra: list[str] = []
         else:
             verdict = "pass" if row.approx else "fail"
+            width = S.FIRST_WRONG_PENWIDTH if nid in first else "2.5"
             st = NodeStyle(fill=S.CHECK_PASS if row.approx else S.CHECK_FAIL,
-                           border=S.CHECK_BORDER[verdict], penwidth="2.5")
-            mark = "✓" if row.approx else "✗"
-            extra = [escape(f"{mark} yours vs autograd: max|Δ| {row.max_abs:.1e}")]
+                           border=S.CHECK_BORDER[verdict], penwidth=width)
+            extra = _checked_lines(row, nid in first)
+        st, extra = _marked(nid, st, extra, nan)
         styles[nid] = st
         labels[nid] = tensor_label(nd, show=show, after_backward=scene.after_backward,
                                    fill=st.fill, ink=st.ink, extra=extra)
     n_ok = sum(r.approx for r in checked.values())
     cells = []
     for fill, text in ((S.CHECK_PASS, "your gradient matches autograd's ✓"),
-                       (S.CHECK_FAIL, "it differs ✗"), (S.UNCHECKED_FILL, "not checked")):
+                       (S.CHECK_FAIL, "it differs ✗ (thick border: the first wrong step)"),
+                       (S.UNCHECKED_FILL, "not checked")):
         cells.append(swatch(fill))
         cells.append(f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10">{escape(text)}</FONT></TD>')
     cells.append(f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10">({n_ok} of {len(checked)} match)'

@@ -81,6 +81,8 @@ def grad_state(node: Node, after_backward: bool) -> str | None:
         return "no grad (constant)"
     if node.op is not None and after_backward:
         return "not kept (see retain_grad())"
+    if after_backward:  # a leaf backward did not reach: no gradient, which is not zero
+        return "none: no path to the loss"
     return "not computed yet"
 
 
@@ -135,6 +137,10 @@ def tensor_label(
         head = _cell(escape(grad_caption), size=9, color=colour, align="RIGHT")
         if g is not None:
             rows.append(f'<TR>{head}<TD ALIGN="LEFT">{numbers_table(g, colour)}</TD></TR>')
+            if g.size and not np.any(g):  # exactly zero: reached, but nothing flows here
+                rows.append("<TR>" + _cell("", size=9) + _cell(
+                    "gradient is zero here", size=9, italic=True, color=colour, align="LEFT")
+                    + "</TR>")
         else:
             why = grad_state(node, after_backward)
             if why is not None and why != "no grad (constant)":

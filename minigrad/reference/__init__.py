@@ -17,7 +17,10 @@ notation (``a_k``, ``h_k``, ``W_k``, ``b_k``, ``δ = ∇a_k L``) and nothing fro
 On top of them: `layers`, each ``nn`` layer as its formulas (the table `LAYER_FORMULAS`);
 `compare` (module `comparison`: autograd vs the formulas, layer by layer, for the lecture's
 MLP, and `layerwise` for any other model, both measuring with `measure`) and `check` (module
-`checking`: autograd vs a learner's own gradients, tensor by tensor).
+`checking`: autograd vs a learner's own gradients, tensor by tensor). Both name the mistake
+in a wrong gradient (`diagnosis`: transposed, scaled, a path left out, a classic slip from
+the lists beside the formulas, `slips`, …, or only inherited from a wrong step above), and
+`origin` finds where the first NaN of a graph came from.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from minigrad.reference.dense import (
     softplus_prime,
     tanh_prime,
 )
+from minigrad.reference.diagnosis import KINDS, Diagnosis
 from minigrad.reference.layers import LAYER_FORMULAS, LayerFormula
 from minigrad.reference.layerwise import LayerReport, LayerRow, compare_layers
 from minigrad.reference.losses import LOSSES, REDUCTIONS, loss_scale, one_hot, softmax
@@ -70,7 +74,8 @@ from minigrad.reference.mlp import (
 
 __all__ = [
     "ACTIVATIONS", "DERIVATIVES", "LOSSES", "REDUCTIONS", "Activation", "ActivationSpec",
-    "CheckReport", "CheckRow", "check", "check_tolerance", "LAYER_FORMULAS", "LayerFormula",
+    "CheckReport", "CheckRow", "check", "check_tolerance", "Diagnosis", "KINDS",
+    "LAYER_FORMULAS", "LayerFormula",
     "LayerReport", "LayerRow", "compare_layers",
     "Forward", "Gradients", "Params", "Report", "Row", "activation_backward",
     "activation_forward", "backward", "compare", "forward", "gelu", "gelu_prime",

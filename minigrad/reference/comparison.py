@@ -16,9 +16,17 @@ from typing import Any
 import numpy as np
 
 from minigrad.reference.dense import Activation
+from minigrad.reference.diagnosis import SLIPS, Compared, diagnose_compared, shape_fits
 from minigrad.reference.layerwise import LayerReport, compare_layers
 from minigrad.reference.losses import as_targets, check_loss, loss_scale
-from minigrad.reference.measure import as_dtype, errors, table_lines, tolerance
+from minigrad.reference.measure import (
+    as_dtype,
+    diagnosis_lines,
+    errors,
+    formula_test,
+    table_lines,
+    tolerance,
+)
 from minigrad.reference.mlp import backward
 
 __all__ = ["Report", "Row", "compare", "tolerance"]
@@ -47,6 +55,11 @@ class Row:
             (the outer product ``δ h_{k−1}ᵀ`` has rank ≤ 1); None otherwise.
         tol: the tolerance used.
         passed: ``max_abs ≤ tol · max(1, max|formula|)``, the same for the step, and rank ≤ 1.
+        diagnosis: a failing row's `minigrad.reference.diagnosis.Diagnosis`: what the
+            formula's value is, next to autograd's (``inherited`` when only the chain above
+            it is wrong); None for a row that passes.
+        note: ``"no path to the loss"`` (autograd gives no gradient at all) or ``"gradient
+            is zero here"`` (it gives exactly 0), else ``""``.
     """
 
     layer: int
@@ -60,6 +73,8 @@ class Row:
     rank: int | None
     tol: float
     passed: bool
+    diagnosis: Any = None
+    note: str = ""
 
 
 @dataclass
@@ -92,8 +107,9 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "output"}
         d["ok"] = self.ok
-        for r in d["rows"]:
+        for r, row in zip(d["rows"], self.rows):
             r["shape"] = list(r["shape"])
+            r["diagnosis"] = None if row.diagnosis is None else row.diagnosis.to_dict()
         return d
 
     def __str__(self) -> str:
@@ -122,9 +138,10 @@ class Report:
                 f"{r.max_rel:.1e}",
                 "" if r.step_rel is None else f"{r.step_rel:.1e}",
                 *(["" if r.rank is None else str(r.rank)] if with_rank else []),
-                "✓" if r.passed else "✗ FAIL",
+                ("✓" if r.passed else "✗ FAIL") + (f" ({r.note})" if r.note else ""),
             ])
-        lines += table_lines(table, [r.kind for r in self.rows])
+        lines += table_lines(table, [r.kind for r in self.rows],
+                             [diagnosis_lines(r.diagnosis) for r in self.rows])
         lines.append("max|Δ| = max |autograd − formula|, rel = max|Δ| / max |formula|, "
                      "both on the same weights and x;")
         lines.append("step = that one step's formula applied to autograd's own inputs"
@@ -391,6 +408,9 @@ def compare(
     _forward_rows(rows, run, layers, P, ref, loss, c)
     _backward_rows(rows, run, layers, P, ref, X, Y, loss, reduction, c)
     n0 = X.shape[1]
+    rows.diagnose({} if reduction != "mean" else
+                  {X.shape[0]: "the batch size", X.shape[0] * nL: "the number of outputs"}
+                  if loss == "mse" else {X.shape[0]: "the batch size"})
     return Report(
         rows=rows.rows, loss=loss, reduction=reduction, dtype=str(np.dtype(dt)),
         batch=X.shape[0], sizes=[n0] + [ly.linear.weight.data.shape[0] for ly in layers],
@@ -472,31 +492,53 @@ def _grad_of(t: Any) -> np.ndarray:
 
 @dataclass
 class _Rows:
-    """The report's rows as they are written, each judged against the tolerance."""
+    """The report's rows as they are written, each judged against the tolerance, and what
+    their diagnoses need (`diagnose`, once every row is in)."""
 
     tol: float
     W_dtype: Any
     rows: list[Row] = field(default_factory=list)
+    compared: list[Compared] = field(default_factory=list)
 
     def add(self, k: int, q: str, formula: str, kind: str, got: Any, want: np.ndarray,
-            step: np.ndarray | None = None, rank_of: Any = None) -> None:
+            step: np.ndarray | None = None, rank_of: Any = None,
+            slips: list[tuple[str, str, np.ndarray]] | None = None) -> None:
         """Autograd's `got` beside the formula's `want`, and beside the formula's one
-        `step` on autograd's own inputs; with `rank_of`, the rank of autograd's ``∇W_k``."""
+        `step` on autograd's own inputs; with `rank_of`, the rank of autograd's ``∇W_k``;
+        `slips` are what the classic slips of the row's op give (for its diagnosis)."""
         tol = self.tol
         got_a = np.full(np.shape(want), np.nan) if got is None else _array(got)
-        d, rel, scale = _errors(got_a, want)
+        d, rel, scale = _errors_or_diagnosed(got_a, want)
         ok = d <= tol * scale
-        step_rel = None
+        step_rel = step_ok = None
         if step is not None:
-            sd, srel, sscale = _errors(got_a, step)
-            step_rel = srel
-            ok = ok and sd <= tol * sscale
+            sd, srel, sscale = _errors_or_diagnosed(got_a, step)
+            step_rel, step_ok = srel, sd <= tol * sscale
+            ok = ok and step_ok
         rank = None
         if rank_of is not None:
             rank = _rank(got_a, rtol=max(tol, 1e3 * float(np.finfo(self.W_dtype).eps)))
             ok = ok and rank is not None and rank <= 1
+        note = ("" if kind != "backward" else "no path to the loss" if got is None
+                else "gradient is zero here" if not np.any(got_a) else "")
         self.rows.append(Row(k, q, formula, kind, tuple(got_a.shape), d, rel, step_rel, rank,
-                             tol, bool(ok)))
+                             tol, bool(ok), note=note))
+        self.compared.append(Compared(q.lstrip("∇"), kind == "backward", got_a, want, step,
+                                      bool(ok), step_ok, slips or []))
+
+    def diagnose(self, counts: dict[int, str]) -> None:
+        """Every failing row's diagnosis: the formula's value against autograd's."""
+        diagnose_compared(self.compared, formula_test(self.tol), counts)
+        for r, c in zip(self.rows, self.compared):
+            r.diagnosis = c.diagnosis
+
+
+def _errors_or_diagnosed(got: np.ndarray, want: np.ndarray) -> tuple[float, float, float]:
+    """`_errors`, but a formula whose shape a diagnosis explains (transposed, not summed
+    over the batch) is an infinite error, not a bug."""
+    if np.shape(got) != np.shape(want) and shape_fits(np.shape(want), np.shape(got)):
+        return errors(got, want)
+    return _errors(got, want)
 
 
 def _forward_rows(rows: _Rows, run: _Run, layers: list[_Layer], P: list[Any], ref: Any,
@@ -562,7 +604,17 @@ def _backward_rows(rows: _Rows, run: _Run, layers: list[_Layer], P: list[Any], r
                 formula = f"W_{k}ᵀ·∇a_{k}"
             step = gh[k - 1] * g_k.g_prime(_array(a[k - 1]))
             rows.add(k - 1, f"∇a_{k - 1}", formula, "backward", a[k - 1].grad,
-                     c * ref.a[k - 1], step=step)
+                     c * ref.a[k - 1], step=step,
+                     slips=_slips(g_k, gh[k - 1], _array(h[k - 1]), _array(a[k - 1])))
+
+
+def _slips(g: Activation, dh: np.ndarray, h: np.ndarray, a: np.ndarray,
+           ) -> list[tuple[str, str, np.ndarray]]:
+    """What each classic slip in g′ gives on autograd's own ∇h_k, h_k and a_k."""
+    if g.params:
+        return []
+    return [(s.name, g.name, np.asarray(s.vjp(dh, h, a), np.float64))
+            for s in SLIPS.get(g.name, ())]
 
 
 _SYMBOLS = {"sigmoid": "σ", "linear": "id"}

@@ -40,7 +40,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from minigrad.reference.slips import Slip
+
 __all__ = [
+    "SLIPS",
     "avg_pool2d_backward", "avg_pool2d_forward", "conv1d_backward", "conv1d_forward",
     "conv2d_backward", "conv2d_forward", "conv2d_input_grad_flipped", "max_pool2d_backward",
     "max_pool2d_forward",
@@ -189,3 +192,21 @@ def avg_pool2d_backward(delta: np.ndarray, x: np.ndarray, kernel_size: Any,
         for v in range(k[1]):
             dxp[:, :, u:u + s[0] * (Ho - 1) + 1:s[0], v:v + s[1] * (Wo - 1) + 1:s[1]] += share
     return dxp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]]
+
+
+# --------------------------------------------------------------------------- slips
+def _pool_to_every_position(g: np.ndarray, out: np.ndarray, x: np.ndarray, *, kernel_size: Any,
+                            stride: Any, padding: Any, dilation: Any = (1, 1)) -> Any:
+    """Max pooling's δ sent to every position of its window, not only to the maximum."""
+    if tuple(_pair(dilation)) != (1, 1):
+        return None
+    k = _pair(kernel_size)
+    return avg_pool2d_backward(g, x, kernel_size, stride, padding) * (k[0] * k[1])
+
+
+# The slips one makes in pooling's backward (`minigrad.reference.slips`), keyed by the
+# registry's op names. (Correlation for convolution in ∇x is a kind of its own, ``flipped``.)
+SLIPS: dict[str, tuple[Slip, ...]] = {
+    "max_pool2d": (Slip("δ sent to every position of the window, not only to its maximum",
+                        _pool_to_every_position),),
+}

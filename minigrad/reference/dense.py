@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minigrad.reference.slips import Slip
+
 __all__ = [
-    "ACTIVATIONS", "DERIVATIVES", "Activation", "ActivationSpec", "activation_backward",
+    "ACTIVATIONS", "DERIVATIVES", "SLIPS", "Activation", "ActivationSpec", "activation_backward",
     "activation_forward", "gelu", "gelu_prime", "leaky_relu", "leaky_relu_prime", "linear",
     "linear_backward", "linear_forward", "linear_prime", "relu", "relu_prime", "sigmoid",
     "sigmoid_prime", "softplus", "softplus_prime", "tanh_prime",
@@ -126,6 +128,25 @@ DERIVATIVES: dict[str, Callable[..., np.ndarray]] = {
     "leaky_relu": leaky_relu_prime,
     "softplus": softplus_prime,
     "gelu": gelu_prime,
+}
+
+
+# The slips one makes in g′, as the wrong rules they amount to: ``vjp(δ, h, a)`` gives the
+# ∇a that rule sends (`minigrad.reference.slips`). Keyed by the registry's op names.
+SLIPS: dict[str, tuple[Slip, ...]] = {
+    "sigmoid": (
+        Slip("σ(a) for σ′(a) = σ(a)(1 − σ(a))", lambda g, h, a: g * h),
+        Slip("σ(a)(1 − a) for σ(a)(1 − σ(a))", lambda g, h, a: g * h * (1 - a)),
+    ),
+    "tanh": (
+        Slip("1 − tanh(a) for 1 − tanh²(a)", lambda g, h, a: g * (1 - h)),
+        Slip("tanh(a) for 1 − tanh²(a)", lambda g, h, a: g * h),
+        Slip("1 − a² (the input squared) for 1 − tanh²(a)", lambda g, h, a: g * (1 - a * a)),
+    ),
+    "relu": (
+        Slip("the mask 1[a ≥ 0] for 1[a > 0] (it lets δ through where a = 0)",
+             lambda g, h, a: g * (a >= 0)),
+    ),
 }
 
 

@@ -15,9 +15,13 @@ Plain numpy; nothing here knows about the engine.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["embedding_backward", "embedding_forward"]
+from minigrad.reference.slips import Slip
+
+__all__ = ["SLIPS", "embedding_backward", "embedding_forward"]
 
 
 def embedding_forward(indices: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -31,3 +35,23 @@ def embedding_backward(delta: np.ndarray, indices: np.ndarray, num_embeddings: i
     dW = np.zeros((num_embeddings, delta.shape[-1]), dtype=delta.dtype)
     np.add.at(dW, idx, delta.reshape(-1, delta.shape[-1]))  # add.at, not +=: repeats add
     return dW
+
+
+def _assigned(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """δ written at the indices with ``dW[i] = δ`` (or ``dW[i] += δ``, which numpy buffers
+    the same way): an index that appears twice keeps one δ row, not their sum."""
+    dW = np.zeros(shape, dtype=np.asarray(g).dtype)
+    dW[index] = g
+    return dW
+
+
+# The slip of the embedding's backward (`minigrad.reference.slips`): ``dC[Xb] += demb``, which
+# keeps one row per repeated index. Keyed by the registry's op names: the embedding op, and
+# indexing (``C[Xb]``), whose backward is the same scatter.
+SLIPS: dict[str, tuple[Slip, ...]] = {
+    "embedding": (Slip("dW[i] = δ (or dW[i] += δ), where a repeated index must add up its "
+                       "rows (np.add.at)",
+                       lambda g, out, idx, W: _assigned(g, np.asarray(idx), W.shape), 1),),
+    "getitem": (Slip("dx[i] = δ (or dx[i] += δ), where a repeated index must add up its rows "
+                     "(np.add.at)", lambda g, out, x, index: _assigned(g, index, x.shape)),),
+}

@@ -31,7 +31,16 @@ import numpy as np
 
 from minigrad.reference import layers as _layers
 from minigrad.reference import losses as _losses
-from minigrad.reference.measure import as_dtype, errors, table_lines, tolerance
+from minigrad.reference.diagnosis import Compared, Search, diagnose_compared
+from minigrad.reference.measure import (
+    as_dtype,
+    diagnosis_lines,
+    errors,
+    formula_test,
+    table_lines,
+    tolerance,
+)
+from minigrad.reference.rules import Rules
 
 __all__ = ["LayerReport", "LayerRow", "compare_layers"]
 
@@ -57,6 +66,10 @@ class LayerRow:
         status: ``"match"``, ``"differs"`` or ``"no formula"``.
         step_passed: gradients only: whether the step alone is within tolerance (False
             points at the layer whose formula is wrong).
+        diagnosis: a failing row's `minigrad.reference.diagnosis.Diagnosis` (the formula's
+            value against autograd's; ``inherited`` when only the chain above is wrong).
+        note: ``"no path to the loss"`` or ``"gradient is zero here"`` for a gradient that
+            autograd does not give at all or gives as exactly 0, else ``""``.
     """
 
     index: int
@@ -72,6 +85,8 @@ class LayerRow:
     tol: float
     status: str
     step_passed: bool | None = None
+    diagnosis: Any = None
+    note: str = ""
 
     @property
     def passed(self) -> bool:
@@ -114,6 +129,8 @@ class LayerReport:
                                              "status")}
             d["shape"] = list(r.shape)
             d["passed"] = r.passed
+            d["note"] = r.note
+            d["diagnosis"] = None if r.diagnosis is None else r.diagnosis.to_dict()
             rows.append(d)
         return {"model": self.model, "loss": self.loss, "reduction": self.reduction,
                 "dtype": self.dtype, "input_shape": list(self.input_shape), "tol": self.tol,
@@ -133,8 +150,9 @@ class LayerReport:
             mark = {"match": "✓", "differs": "✗ FAIL", "no formula": "no formula"}[r.status]
             table.append([where, r.quantity, ("= " + r.formula) if r.status != "no formula"
                           else r.formula, str(r.shape), num(r.max_abs), num(r.max_rel),
-                          num(r.step_rel), mark])
-        lines = [head, *table_lines(table, [r.kind for r in self.rows])]
+                          num(r.step_rel), mark + (f" ({r.note})" if r.note else "")])
+        lines = [head, *table_lines(table, [r.kind for r in self.rows],
+                                    [diagnosis_lines(r.diagnosis) for r in self.rows])]
         lines.append("max|Δ| = max |autograd − formula|, the gradients from the chain of "
                      "formulas from the loss down; rel = max|Δ| / max |formula|;")
         lines.append("step = the layer's formula applied to autograd's own inputs and δ")
@@ -287,6 +305,8 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
     _forward_rows(table, run)
     delta = _loss_rows(table, run, loss_in, Y, loss, reduction)
     _backward_rows(table, run, delta)
+    n = loss_in.size if loss == "mse" else loss_in.size // max(loss_in.shape[-1], 1)
+    table.diagnose({n: "the batch size"} if reduction == "mean" and n > 1 else {})
     if keep_grads:
         for p in params:
             p.grad = None
@@ -378,6 +398,17 @@ class _Run:
         """The layer's place in the forward order: 1, 2, …"""
         return self.positions[id(u)]
 
+    def search(self, u: _Unit, target: int, through: dict[int, np.ndarray],
+               given: np.ndarray, same: Any, name: str) -> Search | None:
+        """Where to look for a slip inside layer `u` whose formula gives `given` for the
+        gradient at `target`: the layer's ops, on autograd's own δ through it."""
+        if target not in through:
+            return None
+        ops = sorted(u.nodes, key=lambda n: -self.order.index(n))
+        tensors = [target, *ops, *(id(p) for p in u.params.values())]
+        return Search(Rules(self.G, self.order), ops, tensors, through, through[target],
+                      target, given, same, name, "the formula's")
+
 
 def _autograd(model: Any, out: Any, loss_in: Any) -> _Run:
     """The graph of `out`, its units, and autograd's gradients there, by its own sweep."""
@@ -411,17 +442,23 @@ class _Table:
     loss: str
     tol: float
     rows: list[LayerRow] = field(default_factory=list)
+    compared: dict[int, Compared] = field(default_factory=dict)
 
     def add(self, u: _Unit | None, idx: int, quantity: str, formula: str, kind: str,
-            autograd: np.ndarray, chain: np.ndarray | None, step: np.ndarray | None) -> None:
+            autograd: np.ndarray, chain: np.ndarray | None, step: np.ndarray | None,
+            reached: bool = True, search: Search | None = None) -> None:
         """A row of `u` (None: the loss): autograd's value beside the chain of formulas
-        (None: no formula) and beside the formula's one step on autograd's own inputs."""
+        (None: no formula) and beside the formula's one step on autograd's own inputs.
+        `reached`: autograd gives the gradient at all; `search`: where to look for a slip
+        inside the layer, for the row's diagnosis."""
         module = "(loss)" if u is None else (u.name or "<model>")
         layer = self.loss if u is None else u.layer
         shape = tuple(np.shape(autograd))
+        note = ("" if kind != "backward" else "no path to the loss" if not reached
+                else "gradient is zero here" if not np.any(autograd) else "")
         if chain is None:
             self.rows.append(LayerRow(idx, module, layer, quantity, formula, kind, shape, None,
-                                      None, None, self.tol, "no formula"))
+                                      None, None, self.tol, "no formula", note=note))
             return
         d, rel, scale = errors(autograd, chain)
         ok = d <= self.tol * scale
@@ -431,7 +468,18 @@ class _Table:
             step_ok = sd <= self.tol * sscale
             ok = ok and step_ok
         self.rows.append(LayerRow(idx, module, layer, quantity, formula, kind, shape, d, rel,
-                                  step_rel, self.tol, "match" if ok else "differs", step_ok))
+                                  step_rel, self.tol, "match" if ok else "differs", step_ok,
+                                  note=note))
+        name = quantity.lstrip("∇") + ("" if u is None else f" of {module}")
+        self.compared[len(self.rows) - 1] = Compared(
+            name, kind == "backward", np.asarray(autograd), np.asarray(chain), step, bool(ok),
+            step_ok, search=search)
+
+    def diagnose(self, counts: dict[int, str]) -> None:
+        """Every failing row's diagnosis: the formula's value against autograd's."""
+        diagnose_compared(list(self.compared.values()), formula_test(self.tol), counts)
+        for i, c in self.compared.items():
+            self.rows[i].diagnosis = c.diagnosis
 
 
 def _forward_rows(table: _Table, run: _Run) -> None:
@@ -534,19 +582,24 @@ def _layer_backward_rows(table: _Table, run: _Run, u: _Unit, formula: _layers.La
         f_step = formula.backward(u.module, xs, u.cache, da)
     except Exception:  # a formula that cannot run: NaN gradients fail its rows
         f_chain, f_step = {}, {}
+    same = formula_test(table.tol)
     for k, n in enumerate(u.inputs):
         key = "x" if k == 0 else f"x{k}"
         if not run.G.nodes[n]["tensor"].requires_grad:
             continue
         nan = np.full(run.array(n).shape, np.nan)
+        step = f_step.get(key, nan)
         table.add(u, idx, f"∇{key}", formula.labels.get(key, ""), "backward",
                   through.get(n, np.zeros(run.array(n).shape)), f_chain.get(key, nan),
-                  f_step.get(key, nan))
+                  step, n in through,
+                  run.search(u, n, through, step, same, f"{key} of {u.name or '<model>'}"))
         _add_to(chain, n, f_chain.get(key, nan))
     for pname, p in u.params.items():
         if not p.requires_grad:
             continue
         nan = np.full(p.shape, np.nan)
+        step = f_step.get(pname, nan)
         table.add(u, idx, f"∇{pname}", formula.labels.get(pname, ""), "backward",
-                  through.get(id(p), np.zeros(p.shape)), f_chain.get(pname, nan),
-                  f_step.get(pname, nan))
+                  through.get(id(p), np.zeros(p.shape)), f_chain.get(pname, nan), step,
+                  id(p) in through,
+                  run.search(u, id(p), through, step, same, f"{pname} of {u.name or '<model>'}"))

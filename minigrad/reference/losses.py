@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from minigrad.reference.dense import sigmoid
+from minigrad.reference.slips import Slip
 
 __all__ = [
-    "LOSSES", "REDUCTIONS", "bce_with_logits_backward", "bce_with_logits_forward",
+    "LOSSES", "REDUCTIONS", "SLIPS", "bce_with_logits_backward", "bce_with_logits_forward",
     "cross_entropy_backward", "cross_entropy_forward", "log_softmax_rows", "loss_scale",
     "mse_backward", "mse_forward", "nll_backward", "nll_forward", "one_hot", "softmax",
     "softmax_rows",
@@ -178,3 +179,27 @@ def bce_with_logits_forward(z: np.ndarray, y: np.ndarray, reduction: str = "mean
 def bce_with_logits_backward(z: np.ndarray, y: np.ndarray, reduction: str = "mean") -> np.ndarray:
     """``∂L/∂z = σ(z) − y`` (÷ n for the mean)."""
     return (sigmoid(z) - y) * _mean_factor(reduction, z.size)
+
+
+# --------------------------------------------------------------------------- slips
+def _ce_without_onehot(g: Any, out: Any, logits: np.ndarray, target: np.ndarray,
+                       reduction: str = "mean") -> np.ndarray:
+    """``ŷ`` (÷ N for the mean) where ``ŷ − e(ℓ)`` belongs: the one-hot never subtracted."""
+    y_hat = softmax_rows(logits)
+    if reduction == "none":
+        return np.asarray(g)[..., None] * y_hat
+    return np.asarray(g) * y_hat * _mean_factor(reduction, logits.size // logits.shape[-1])
+
+
+# The slips one makes in the output layer's backward (`minigrad.reference.slips`), keyed by
+# the registry's op names; each ``vjp(δ, out, *inputs, **params)`` is the wrong rule.
+SLIPS: dict[str, tuple[Slip, ...]] = {
+    "cross_entropy": (Slip("ŷ without − e(ℓ) (the one-hot not subtracted)", _ce_without_onehot),),
+    "softmax": (
+        Slip("ŷ ⊙ δ, the Jacobian diag(ŷ) without its outer-product term − ŷŷᵀ",
+             lambda g, y, a, axis=-1: y * g),
+    ),
+    "log_softmax": (
+        Slip("δ, the Jacobian I without its term − ŷ 1ᵀ", lambda g, s, a, axis=-1: g),
+    ),
+}

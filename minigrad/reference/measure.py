@@ -5,11 +5,13 @@ and `check` (`checking`) share."""
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 import numpy as np
 
-__all__ = ["as_dtype", "errors", "table_lines", "tolerance"]
+__all__ = ["as_dtype", "diagnosis_lines", "errors", "formula_test", "table_lines",
+           "tolerance"]
 
 
 def tolerance(dtype: Any) -> float:
@@ -55,15 +57,41 @@ def errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float, float]:
     return d, rel, max(1.0, m)
 
 
-def table_lines(table: list[list[str]], kinds: list[str] | None = None) -> list[str]:
+def formula_test(tol: float) -> Any:
+    """``same(given, candidate)`` by `compare`'s rule: shapes equal and
+    ``max|given − candidate| ≤ tol · max(1, max|candidate|)``."""
+
+    def same(given: np.ndarray, candidate: np.ndarray) -> bool:
+        if np.shape(given) != np.shape(candidate):
+            return False
+        d, _, scale = errors(given, candidate)
+        return d <= tol * scale
+
+    return same
+
+
+def table_lines(table: list[list[str]], kinds: list[str] | None = None,
+                after: list[list[str]] | None = None) -> list[str]:
     """The rows of `table` (the first is the header), each cell padded to its column's width,
     indented by two spaces; with `kinds` (one per row after the header), a ``kind:`` line
-    wherever the kind changes (``forward:``, ``backward:``)."""
+    wherever the kind changes (``forward:``, ``backward:``); with `after` (one list per row
+    after the header), those lines under the row (a failing row's diagnosis)."""
     widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
     marks: list[str | None] = [None] + list(kinds) if kinds is not None else [None] * len(table)
+    under: list[list[str]] = [[]] + list(after) if after is not None else [[]] * len(table)
     lines = []
     for i, t in enumerate(table):
         if i and marks[i] != marks[i - 1]:
             lines.append(f"{marks[i]}:")
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+        lines += under[i]
     return lines
+
+
+def diagnosis_lines(diagnosis: Any, lead: str = "      ↳ ", width: int = 96) -> list[str]:
+    """A row's diagnosis (``kind: text``) in lines of about `width` characters, under the
+    row (none for None)."""
+    if diagnosis is None:
+        return []
+    return textwrap.wrap(f"{diagnosis.kind}: {diagnosis.text}", width, initial_indent=lead,
+                         subsequent_indent=" " * len(lead))

@@ -30,13 +30,15 @@ Plain numpy; nothing here knows about the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from minigrad.reference.slips import Slip
+
 __all__ = [
-    "NormCache", "batch_norm_backward", "batch_norm_forward", "batch_norm_running",
+    "SLIPS", "NormCache", "batch_norm_backward", "batch_norm_forward", "batch_norm_running",
     "layer_norm_backward", "layer_norm_forward",
 ]
 
@@ -163,3 +165,57 @@ def layer_norm_backward(
     sum_dx = (d_xhat * x_hat).sum(axis=axes, keepdims=True)
     dx = (1.0 / sigma) / M * (M * d_xhat - sum_d - x_hat * sum_dx)
     return dx, (delta * x_hat).sum(axis=batch_axes), delta.sum(axis=batch_axes)
+
+
+# --------------------------------------------------------------------------- slips
+def _bn_unbiased(g: np.ndarray, out: np.ndarray, x: np.ndarray, w: np.ndarray | None = None,
+                 b: np.ndarray | None = None, *, training: bool = False, eps: float = 1e-5,
+                 **params: object) -> np.ndarray | None:
+    """Batch norm's ∇x derived as if σ² were the unbiased ``1/(M − 1) Σ (x − μ)²``, while the
+    forward normalizes with the biased one: the x̂ term gets a factor ``M/(M − 1)``."""
+    if not training:
+        return None
+    axes = _stat_axes(x)
+    cs = _channel_shape(x)
+    gamma = np.ones(cs) if w is None else w.reshape(cs)
+    M = x.size // x.shape[1]
+    centred = x - x.mean(axis=axes, keepdims=True)
+    sigma = np.sqrt((centred**2).mean(axis=axes, keepdims=True) + eps)
+    x_hat = centred / sigma
+    sum_d = g.sum(axis=axes, keepdims=True)
+    sum_dx = (g * x_hat).sum(axis=axes, keepdims=True)
+    return (gamma / sigma) / M * (M * g - sum_d - x_hat * sum_dx * M / (M - 1))
+
+
+def _other_variance(power: float) -> Callable[..., np.ndarray | None]:
+    """The variance's (or the standard deviation's, `power` ½) rule with the other divisor:
+    ``1/n`` where the forward took ``1/(n − 1)``, or the other way round."""
+
+    def vjp(g: np.ndarray, out: np.ndarray, x: np.ndarray, axis: object = None,
+            keepdims: bool = False, ddof: int = 0) -> np.ndarray | None:
+        if ddof not in (0, 1):
+            return None
+        axes = tuple(range(x.ndim)) if axis is None else tuple(
+            a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis))  # type: ignore
+        n = int(np.prod([x.shape[a] for a in axes]))
+        kept = [1 if i in axes else s for i, s in enumerate(x.shape)]
+        gk, ok = np.reshape(g, kept), np.reshape(out, kept)
+        centred = x - x.mean(axis=axes, keepdims=True)
+        dvar = gk if power == 1 else gk / (2 * ok)   # through s = √v: ∂s/∂v = 1/(2s)
+        return dvar * centred * (2.0 / (n - (1 - ddof)))
+
+    return vjp
+
+
+# The slips one makes in a normalization's backward (`minigrad.reference.slips`), keyed by the
+# registry's op names.
+SLIPS: dict[str, tuple[Slip, ...]] = {
+    "batch_norm": (
+        Slip("the unbiased variance 1/(M − 1) for the biased 1/M that batch norm normalizes "
+             "with", _bn_unbiased),
+    ),
+    "var": (Slip("the other variance: 1/n for 1/(n − 1), or 1/(n − 1) for 1/n",
+                 _other_variance(1)),),
+    "std": (Slip("the other variance: 1/n for 1/(n − 1), or 1/(n − 1) for 1/n",
+                 _other_variance(0.5)),),
+}
