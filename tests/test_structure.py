@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE_KNOT = frozenset({
     "minigrad.autograd",
     "minigrad.creation",
+    "minigrad.dtypes",
     "minigrad.function",
     "minigrad.graph",
     "minigrad.ops",
