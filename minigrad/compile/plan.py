@@ -24,10 +24,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from minigrad.autograd import _anomaly, _run_hooks, _seed, _write
+from minigrad.autograd import _anomaly, _check_node, _run_hooks, _seed, _write
 from minigrad.compile.passes import BACKWARD, FORWARD, Key
 from minigrad.function import Node
-from minigrad.graph import _check_node
 from minigrad.ops.dual import unbroadcast
 from minigrad.ops.registry import Op
 from minigrad.tensor import Tensor, Version

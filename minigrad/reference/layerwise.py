@@ -246,24 +246,14 @@ def _inside(module: Any, path: str) -> bool:
     return bool(module) and (path == "" or module == path or str(module).startswith(path + "."))
 
 
-def _local_vjp(G: Any, order: list[int], nodes: set[int], out: int, delta: np.ndarray,
-               ) -> dict[int, np.ndarray]:
+def _local_vjp(G: Any, nodes: set[int], out: int, delta: np.ndarray) -> dict[int, np.ndarray]:
     """Autograd's gradient through the ops of `nodes` alone, from δ at `out`: the engine's
-    own VJP rules (`Node.vjp`) swept over just these ops. Returns the gradient reaching
-    every tensor they read."""
-    g: dict[int, np.ndarray] = {out: delta}
-    for nid in reversed(order):
-        if nid not in nodes or nid not in g:
-            continue
-        t = G.nodes[nid]["tensor"]
-        ctx = t._ctx
-        args = [a.data for a in ctx.inputs]
-        for i, a in enumerate(ctx.inputs):
-            if not a.requires_grad:
-                continue
-            gx = np.asarray(ctx.vjp(i, g[nid], t.data, args), dtype=np.float64)
-            g[id(a)] = g[id(a)] + gx if id(a) in g else gx
-    return g
+    own sweep (`minigrad.autograd.sweep`) with every other tensor a leaf. Returns the
+    gradient reaching every tensor those ops read (and δ at `out`)."""
+    from minigrad import autograd
+
+    steps = autograd.sweep([G.nodes[out]["tensor"]], [delta], aside=True, within=nodes)
+    return {id(t): np.asarray(g, dtype=np.float64) for t, g, _ in steps}
 
 
 def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str = "mean",
@@ -418,17 +408,17 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
         if dc is None:
             dc = np.zeros(t.shape)
         if unit is None:  # glue: autograd's rule for this one op
-            for src, gx in _local_vjp(G, order, {nid}, nid, dc).items():
+            for src, gx in _local_vjp(G, {nid}, nid, dc).items():
                 if src != nid:
                     chain[src] = chain[src] + gx if src in chain else gx
             continue
         u = unit
         idx = position[id(u)]
         da = auto.get(nid, np.zeros(t.shape))
-        through = _local_vjp(G, order, u.nodes, nid, da)  # autograd, through this layer
+        through = _local_vjp(G, u.nodes, nid, da)  # autograd, through this layer
         grad_inputs = [n for n in u.inputs if G.nodes[n]["tensor"].requires_grad]
         if u.formula is None:
-            through_chain = _local_vjp(G, order, u.nodes, nid, dc)
+            through_chain = _local_vjp(G, u.nodes, nid, dc)
             for n in grad_inputs:
                 add(u, idx, "∇x", u.why, "backward", through.get(n, 0 * arr(n)), None, None)
                 chain[n] = chain[n] + through_chain[n] if n in chain else through_chain[n]
