@@ -2,20 +2,21 @@ r"""Backward: one reverse sweep over the graph of an output's history.
 
 `sweep` is the whole algorithm, and everything that walks backward goes through it:
 `backward` and `grad` below, the step-through page (`visualize.steps`), `compare`
-(`reference.layerwise`) and `compile` (`compile.passes.differentiate`). It builds the graph
-of the roots' history (`graph.build`), orders it (`graph.topological_order`) and visits it
-outputs first. At each node, once all of its consumers have sent their contributions, it
-applies the op's VJP for each input that requires grad (`Node.vjp`: δ in, one gradient out,
-summed back over broadcast axes) and adds the result to what that input already received.
-A node reached twice (``x * x``, ``a + a``, a diamond) adds up both contributions, in the
-order of the sweep: the one order in which minigrad adds gradients, eager or compiled.
+(`reference.layerwise`) and `compile` (`compile.passes.differentiate`). It finds the
+history of the roots (`graph.history`), orders it with networkx (`graph.build`, then
+`graph.topological_order`) and visits it outputs first. At each node, once all of its
+consumers have sent their contributions, it applies the op's VJP for each input that
+requires grad (`Node.vjp`: δ in, one gradient out, summed back over broadcast axes) and adds
+the result to what that input already received. A node reached twice (``x * x``, ``a + a``,
+a diamond) adds up both contributions, in the order of the sweep: the one order in which
+minigrad adds gradients, eager or compiled.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -45,19 +46,18 @@ def sweep(
     Args:
         create_graph: apply the VJPs to Tensors, so that the caller (in grad mode) records
             the backward itself.
-        aside: look at the sweep from the side (the step-through page, compare, compile):
-            no hook runs and nothing is checked; a graph that an earlier backward freed is
-            walked as it is.
+        aside: look from the side (the step-through page, compare, compile): no hook runs,
+            nothing is checked (a graph an earlier backward freed is walked as it is).
         within: node ids whose ops to apply; any other tensor reached is a leaf here.
     """
-    tensors, edges = history(*roots, grad_only=True)
+    tensors, edges = history(*roots, grad_only=True)  # constants need no gradient
     if not aside:
         _check_saved(tensors)
-    grads: dict[int, Any] = {}
+    grads: dict[int, Any] = {}  # id(tensor) → the sum of what reached it so far
     for r, s in zip(roots, seeds):
         grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
     anomaly = state.anomaly and not aside
-    for p in reversed(_order(roots, tensors, edges)):
+    for p in reversed(_order(roots, tensors, edges)):  # outputs first
         t = tensors[p]
         g = grads.pop(id(t), None)
         if g is None:
@@ -68,6 +68,8 @@ def sweep(
         if ctx is None or (within is not None and id(t) not in within):
             yield t, g, []
             continue
+        out: Any
+        args: Sequence[Any]
         if create_graph:
             g, out, args = _as_tensor(g), t, ctx.inputs
         else:
@@ -75,10 +77,11 @@ def sweep(
         sends: list[Send] = []
         for i, x in enumerate(ctx.inputs):
             if x.requires_grad:
-                gx = ctx.vjp(i, g, out, args)
+                gx = ctx.vjp(i, g, out, args)  # δ in, the gradient for input i out
                 if anomaly:
                     _anomaly(ctx.op, ctx.where, i, gx)
-                grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
+                before = grads.get(id(x))
+                grads[id(x)] = gx if before is None else before + gx
                 sends.append((i, x, gx))
         yield t, g, sends
 
@@ -105,47 +108,18 @@ def _order(roots: Sequence[Tensor], tensors: list[Tensor], edges: list[Edge]) ->
     return order
 
 
-def _check_saved(tensors: Collection[Tensor]) -> None:
-    """Every node's saved values, checked before anything is computed: freed by an earlier
-    backward, or changed in place since its op ran (skipped for nodes made after the last
-    in-place change anywhere, which is almost all of them)."""
+def _check_saved(tensors: list[Tensor]) -> None:
+    """Before anything is computed: no node's saved values freed or changed in place
+    (`Node.check_saved`; nodes made after the last in-place change anywhere need no look)."""
     epoch = Version.epoch
     for t in tensors:
         ctx = t._ctx
         if ctx is not None and (ctx.freed or (ctx.versions and ctx.epoch != epoch)):
-            _check_node(t)
-
-
-def _check_node(t: Tensor) -> None:
-    ctx = t._ctx
-    assert ctx is not None
-    op = ctx.op
-    if ctx.freed:
-        raise RuntimeError(
-            f"backward through the graph a second time: the values that op '{op.name}' "
-            f"({op.formula}) saved were freed by the first backward. Pass "
-            f"retain_graph=True to the first backward() to backward twice."
-        )
-    saved = [(i, ctx.inputs[i]) for i in op.saves if i < len(ctx.inputs)]
-    if op.saves_output:
-        saved.append((-1, t))
-    needed = {-1}.union(*(op.reads_of(j) for j, y in enumerate(ctx.inputs) if y.requires_grad))
-    for (i, x), v in zip(saved, ctx.versions):
-        if x.version != v and i in needed:
-            what = "its output" if i < 0 else f"input {i}"
-            raise RuntimeError(
-                f"a value that op '{op.name}' ({op.formula}) saved for backward was changed "
-                f"in place: {what} (shape {x.shape}) is at version {x.version}, but "
-                f"'{op.name}' used it at version {v}. Use an out-of-place op "
-                f"(x = x + y instead of x.add_(y)) or change it after backward()."
-            )
-
-
-def _as_tensor(g: Any) -> Tensor:
-    return g if isinstance(g, Tensor) else Tensor._wrap(np.asarray(g))
+            ctx.check_saved(t)
 
 
 def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
+    """δ at `t` after the hooks registered on it, each seeing what the previous returned."""
     assert t._hooks is not None
     for hook in list(t._hooks.values()):
         r = hook(_as_tensor(g))
@@ -160,6 +134,7 @@ def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
 
 
 def _anomaly(op: Any, where: str | None, i: int, gx: Any) -> None:
+    """Under ``detect_anomaly()``: a VJP that gives NaN or Inf stops the sweep."""
     arr = gx.data if isinstance(gx, Tensor) else np.asarray(gx)
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise FloatingPointError(
@@ -169,22 +144,91 @@ def _anomaly(op: Any, where: str | None, i: int, gx: Any) -> None:
         )
 
 
-def _run(
-    roots: Sequence[Tensor],
-    seeds: Sequence[Any],
-    retain_graph: bool,
-    create_graph: bool,
-    wanted: Collection[int] = (),
-) -> tuple[dict[int, Any], list[tuple[Tensor, Any]]]:
+def _as_tensor(g: Any) -> Tensor:
+    return g if isinstance(g, Tensor) else Tensor._wrap(np.asarray(g))
+
+
+def backward(
+    output: Tensor, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False
+) -> None:
+    """Adds ∂output/∂x to ``x.grad`` for every leaf x that requires grad (accumulating across
+    calls, as PyTorch does), and to non-leaves that called ``retain_grad()``.
+
+    Args:
+        gradient: the upstream δ at `output`; may be omitted only for a scalar output.
+        retain_graph: keep the graph usable for another backward.
+        create_graph: record the backward itself, so gradients can be differentiated again.
+    """
+    if not output.requires_grad:
+        raise RuntimeError(
+            "backward() on a tensor that does not require grad: no input of the ops that made "
+            "it has requires_grad=True (or it was computed under no_grad())"
+        )
+    seed = _seed(output, gradient)
+    _, store = _run([output], [seed], retain_graph, create_graph)
+    _write(store, create_graph, [seed])
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of `outputs` with respect to `inputs`, without touching any ``.grad``.
+
+    Returns a tuple with one Tensor per input (None for an input the outputs do not depend
+    on, when `allow_unused`; otherwise that is an error).
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        gos = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
+    else:
+        gos = list(grad_outputs)
+    if len(gos) != len(outs):
+        raise ValueError(f"grad(): {len(outs)} outputs but {len(gos)} grad_outputs")
+    for i, x in enumerate(ins):
+        if not x.requires_grad:
+            raise RuntimeError(f"grad(): input {i} (shape {x.shape}) does not require grad")
+    for o in outs:
+        if not o.requires_grad:
+            raise RuntimeError("grad(): an output does not require grad")
+    seeds = [_seed(o, g) for o, g in zip(outs, gos)]
+    found, _ = _run(outs, seeds, bool(retain_graph), create_graph, {id(x) for x in ins})
+    result: list[Tensor | None] = []
+    for i, x in enumerate(ins):
+        g = found.get(id(x))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad(): input {i} (shape {x.shape}) is not used to compute the outputs; "
+                    f"pass allow_unused=True to get None for it"
+                )
+            result.append(None)
+        elif isinstance(g, Tensor):
+            result.append(g)
+        else:
+            arr = np.asarray(g)
+            result.append(Tensor._wrap(arr.copy() if arr.base is not None else arr))
+    return tuple(result)
+
+
+def _run(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool, create_graph: bool,
+         wanted: Collection[int] = ()) -> tuple[dict[int, Any], list[tuple[Tensor, Any]]]:
     """The sweep as backward and grad run it. Returns the gradients reached at the `wanted`
     node ids, and the (tensor, gradient) pairs for ``.grad`` (leaves, and non-leaves with
     retain_grad), which the caller writes only now that the whole sweep succeeded, so that
-    an error leaves every ``.grad`` as it was. Without `retain_graph`, the saved values of
-    every op the sweep went through are released."""
+    an error leaves every ``.grad`` as it was. Without `retain_graph` (or `create_graph`),
+    the saved values of every op the sweep went through are released."""
     found: dict[int, Any] = {}
     store: list[tuple[Tensor, Any]] = []
     ran = []
-    with _gc_paused():
+    if create_graph:
+        seeds = [Tensor._wrap(s) for s in seeds]
+    with _gc_paused(), enable_grad() if create_graph else nullcontext():
         for t, g, _ in sweep(roots, seeds, create_graph):
             if id(t) in wanted:
                 found[id(t)] = g
@@ -192,7 +236,7 @@ def _run(
                 store.append((t, g))
             if t._ctx is not None:
                 ran.append(t._ctx)
-    if not retain_graph:
+    if not (retain_graph or create_graph):
         for ctx in ran:
             ctx.freed = True
             ctx.saved = None
@@ -201,9 +245,8 @@ def _run(
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Speed: Python's cyclic garbage collector off during a sweep. Building the graph makes
-    a few small dicts per node and no reference cycles, yet each batch of new dicts would
-    start a collection that scans the whole graph built so far."""
+    """Speed: the cyclic garbage collector off during a sweep, which makes many small objects
+    and no cycle; each batch of them would start a collection scanning all the sweep holds."""
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -214,6 +257,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _seed(out: Tensor, gradient: Any) -> np.ndarray:
+    """δ at the output: ones for a scalar, else the `gradient` given, of the output's shape."""
     if gradient is None:
         if out.data.size != 1:
             raise RuntimeError(
@@ -253,81 +297,3 @@ def _write(store: list[tuple[Tensor, Any]], create_graph: bool, seeds: Sequence[
             np.add(t.grad.data, arr, out=t.grad.data)  # accumulate across calls, in place
         else:
             t.grad = Tensor._wrap(t.grad.data + arr)
-
-
-def backward(
-    output: Tensor, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False
-) -> None:
-    """Adds ∂output/∂x to ``x.grad`` for every leaf x that requires grad (accumulating across
-    calls, as PyTorch does), and to non-leaves that called ``retain_grad()``.
-
-    Args:
-        gradient: the upstream δ at `output`; may be omitted only for a scalar output.
-        retain_graph: keep the graph usable for another backward.
-        create_graph: record the backward itself, so gradients can be differentiated again.
-    """
-    if not output.requires_grad:
-        raise RuntimeError(
-            "backward() on a tensor that does not require grad: no input of the ops that made "
-            "it has requires_grad=True (or it was computed under no_grad())"
-        )
-    seed = _seed(output, gradient)
-    if create_graph:
-        with enable_grad():
-            _, store = _run([output], [Tensor._wrap(seed)], True, True)
-    else:
-        _, store = _run([output], [seed], retain_graph, False)
-    _write(store, create_graph, [seed])
-
-
-def grad(
-    outputs: Tensor | Sequence[Tensor],
-    inputs: Tensor | Sequence[Tensor],
-    grad_outputs: Any = None,
-    retain_graph: bool | None = None,
-    create_graph: bool = False,
-    allow_unused: bool = False,
-) -> tuple[Tensor | None, ...]:
-    """The gradients of `outputs` with respect to `inputs`, without touching any ``.grad``.
-
-    Returns a tuple with one Tensor per input (None for an input the outputs do not depend
-    on, when `allow_unused`; otherwise that is an error).
-    """
-    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
-        gos = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
-    else:
-        gos = list(grad_outputs)
-    if len(gos) != len(outs):
-        raise ValueError(f"grad(): {len(outs)} outputs but {len(gos)} grad_outputs")
-    for i, x in enumerate(ins):
-        if not x.requires_grad:
-            raise RuntimeError(f"grad(): input {i} (shape {x.shape}) does not require grad")
-    for o in outs:
-        if not o.requires_grad:
-            raise RuntimeError("grad(): an output does not require grad")
-    retain = create_graph if retain_graph is None else retain_graph
-    seeds: list[Any] = [_seed(o, g) for o, g in zip(outs, gos)]
-    wanted = {id(x) for x in ins}
-    if create_graph:
-        with enable_grad():
-            found, _ = _run(outs, [Tensor._wrap(s) for s in seeds], True, True, wanted)
-    else:
-        found, _ = _run(outs, seeds, retain, False, wanted)
-    result: list[Tensor | None] = []
-    for i, x in enumerate(ins):
-        g = found.get(id(x))
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError(
-                    f"grad(): input {i} (shape {x.shape}) is not used to compute the outputs; "
-                    f"pass allow_unused=True to get None for it"
-                )
-            result.append(None)
-        elif isinstance(g, Tensor):
-            result.append(g)
-        else:
-            arr = np.asarray(g)
-            result.append(Tensor._wrap(arr.copy() if arr.base is not None else arr))
-    return tuple(result)

@@ -77,6 +77,31 @@ class Node:
                 )
         return gx
 
+    def check_saved(self, out: Tensor) -> None:
+        """Raises if backward cannot use what this node saved for it: freed by an earlier
+        backward, or changed in place since the op ran (`out` is the node's result)."""
+        op = self.op
+        if self.freed:
+            raise RuntimeError(
+                f"backward through the graph a second time: the values that op '{op.name}' "
+                f"({op.formula}) saved were freed by the first backward. Pass "
+                f"retain_graph=True to the first backward() to backward twice."
+            )
+        saved = [(i, self.inputs[i]) for i in op.saves if i < len(self.inputs)]
+        if op.saves_output:
+            saved.append((-1, out))
+        needed = {-1}.union(*(op.reads_of(j) for j, x in enumerate(self.inputs)
+                              if x.requires_grad))
+        for (i, x), v in zip(saved, self.versions):
+            if x.version != v and i in needed:
+                what = "its output" if i < 0 else f"input {i}"
+                raise RuntimeError(
+                    f"a value that op '{op.name}' ({op.formula}) saved for backward was "
+                    f"changed in place: {what} (shape {x.shape}) is at version {x.version}, "
+                    f"but '{op.name}' used it at version {v}. Use an out-of-place op "
+                    f"(x = x + y instead of x.add_(y)) or change it after backward()."
+                )
+
     def __repr__(self) -> str:
         return f"<Node {self.op.name}>"
 
