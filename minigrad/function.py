@@ -52,8 +52,8 @@ class Node:
         f = op.vjps[0] if op.variadic else op.vjps[i]
         if f is None:
             raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
-        create_graph = isinstance(g, Tensor)  # then the backward must itself be recorded
-        if create_graph:
+        recording = isinstance(g, Tensor)  # create_graph: the backward is itself recorded
+        if recording:
             _VJP_GUARD.append(lambda t: _left_minigrad(self, i, g, t))
         try:
             if op.variadic:
@@ -63,11 +63,11 @@ class Node:
             else:
                 gx = f(g, out, *args, **self.params)
         finally:
-            if create_graph:
+            if recording:
                 _VJP_GUARD.pop()
-        if create_graph:
+        if recording:
             _check_recorded(self, i, g, gx)
-        shape = self.inputs[i].data.shape
+        shape = args[i].shape
         if gx.shape != shape:
             gx = unbroadcast(gx, shape)
             if gx.shape != shape:
@@ -210,15 +210,9 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
+                vs: tuple[int, ...] = ()
                 if op.saves or op.saves_output:
-                    n = len(inputs)
-                    vl = [0 if (v := inputs[i]._ver) is None else v.n for i in op.saves if i < n]
-                    if op.saves_output:
-                        vl.append(out.version)
-                    # nearly always all 0 (nothing changed in place yet): one shared tuple
-                    vs = tuple(vl) if any(vl) or len(vl) >= len(_ZEROS) else _ZEROS[len(vl)]
-                else:
-                    vs = ()
+                    vs = _versions(op, inputs, out)
                 out._ctx = Node(op, inputs, params or _NO_PARAMS, vs, saved)
                 out.requires_grad = True
                 break
@@ -229,6 +223,20 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if state.anomaly:
         _check_finite_forward(op, out)
     return out
+
+
+def _versions(op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> tuple[int, ...]:
+    """The version counters of the values `op`'s VJPs read (its saved inputs, and its output
+    when it reads it), as they are now, so that backward catches a later in-place change."""
+    vl = []
+    for i in op.saves:
+        if i < len(inputs):
+            v = inputs[i]._ver
+            vl.append(0 if v is None else v.n)
+    if op.saves_output:
+        vl.append(0 if out._ver is None else out._ver.n)
+    # nearly always all 0 (nothing changed in place yet): one shared tuple
+    return _ZEROS[len(vl)] if len(vl) < len(_ZEROS) and not any(vl) else tuple(vl)
 
 
 def _op_error(op: Op, args: tuple[Any, ...], e: Exception) -> Exception:
