@@ -68,12 +68,9 @@ def sweep(
         if ctx is None or (within is not None and id(t) not in within):
             yield t, g, []
             continue
-        out: Any
-        args: Sequence[Any]
         if create_graph:
-            g, out, args = _as_tensor(g), t, ctx.inputs
-        else:
-            out, args = t.data, [x.data for x in ctx.inputs]
+            g = _as_tensor(g)  # the VJPs see Tensors: what they compute is recorded
+        out, args = (t, ctx.inputs) if create_graph else (t.data, [x.data for x in ctx.inputs])
         sends: list[Send] = []
         for i, x in enumerate(ctx.inputs):
             if x.requires_grad:

@@ -221,3 +221,15 @@ def test_nothing_reaches_into_networkx_storage_or_switches_the_sweep():
             if private.search(text) or switch in text:
                 found.append(str(path.relative_to(ROOT)))
     assert found == []
+
+
+def test_the_engine_page_quotes_the_engine_as_it_is():
+    """docs/engine.md walks through the code in ``py`` blocks: each is a piece of the source,
+    character for character."""
+    page = (ROOT / "docs" / "engine.md").read_text(encoding="utf-8")
+    source = "".join((ROOT / "minigrad" / f).read_text(encoding="utf-8")
+                     for f in ("autograd.py", "function.py", "graph.py"))
+    quoted = re.findall(r"^```py\n(.*?)^```$", page, flags=re.S | re.M)
+    assert len(quoted) >= 6
+    for block in quoted:
+        assert block in source, block
