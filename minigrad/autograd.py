@@ -1,51 +1,122 @@
-r"""Backward: the reverse topological sweep over the graph of an output's history.
+r"""Backward: one reverse sweep over the graph of an output's history.
 
-For every node, once all of its consumers have sent their contributions, the sweep applies
-the op's VJP for each input that requires grad: `δ` in, one gradient per input out, summed
-back over broadcast axes (`unbroadcast`) and added to what that input already received.
-A node reached twice (``x * x``, ``a + a``, a diamond) adds up both contributions.
+`sweep` is the whole algorithm, and everything that walks backward goes through it:
+`backward` and `grad` below, the step-through page (`visualize.steps`), `compare`
+(`reference.layerwise`) and `compile` (`compile.passes.differentiate`). It finds the
+history of the roots (`graph.history`), orders it with networkx (`graph.build`, then
+`graph.topological_order`) and visits it outputs first. At each node, once all of its
+consumers have sent their contributions, it applies the op's VJP for each input that
+requires grad (`Node.vjp`: δ in, one gradient out, summed back over broadcast axes) and adds
+the result to what that input already received. A node reached twice (``x * x``, ``a + a``,
+a diamond) adds up both contributions, in the order of the sweep: the one order in which
+minigrad adds gradients, eager or compiled.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
-from minigrad.graph import build_for_backward, sweep_order
+from minigrad.graph import Edge, build, history, topological_order
 from minigrad.modes import enable_grad, state
-from minigrad.ops.dual import unbroadcast
-from minigrad.tensor import Tensor, as_array
+from minigrad.tensor import Tensor, Version, as_array
 
-__all__ = ["backward", "grad"]
+__all__ = ["backward", "grad", "sweep"]
 
-
-def _seed(out: Tensor, gradient: Any) -> np.ndarray:
-    if gradient is None:
-        if out.data.size != 1:
-            raise RuntimeError(
-                f"backward() without `gradient` needs a scalar output, but this one has shape "
-                f"{out.shape}. Reduce it first (e.g. out.sum()) or pass gradient= of shape "
-                f"{out.shape}."
-            )
-        return np.ones(out.shape, dtype=out.dtype)
-    g = as_array(gradient, dtype=out.dtype)
-    if g.shape != out.shape:
-        raise ValueError(
-            f"backward(): gradient has shape {g.shape} but the output has shape {out.shape}; "
-            f"they must match"
-        )
-    return g
+Send = tuple[int, Tensor, Any]  # (argnum, input, the gradient sent to that input)
 
 
-def _as_tensor(g: Any) -> Tensor:
-    return g if isinstance(g, Tensor) else Tensor._wrap(np.asarray(g))
+def sweep(
+    roots: Sequence[Tensor],
+    seeds: Sequence[Any],
+    create_graph: bool = False,
+    aside: bool = False,
+    within: Collection[int] | None = None,
+) -> Iterator[tuple[Tensor, Any, list[Send]]]:
+    """Walks the history of `roots` backward, from the gradients `seeds` at the roots.
+
+    Yields ``(tensor, δ, sends)`` for every tensor reached, outputs first: δ is the whole
+    gradient that arrived at it (after its hooks), `sends` what its op sent to each input
+    that requires grad, in argument order (a leaf sends nothing).
+
+    Args:
+        create_graph: apply the VJPs to Tensors, so that the caller (in grad mode) records
+            the backward itself.
+        aside: look from the side (the step-through page, compare, compile): no hook runs,
+            nothing is checked (a graph an earlier backward freed is walked as it is).
+        within: node ids whose ops to apply; any other tensor reached is a leaf here.
+    """
+    tensors, edges = history(*roots, grad_only=True)  # constants need no gradient
+    if not aside:
+        _check_saved(tensors)
+    grads: dict[int, Any] = {}  # id(tensor) → the sum of what reached it so far
+    for r, s in zip(roots, seeds):
+        grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
+    anomaly = state.anomaly and not aside
+    for p in reversed(_order(roots, tensors, edges)):  # outputs first
+        t = tensors[p]
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue  # an input of an op outside `within`: nothing was sent to it
+        if t._hooks and not aside:
+            g = _run_hooks(t, g, create_graph)
+        ctx = t._ctx
+        if ctx is None or (within is not None and id(t) not in within):
+            yield t, g, []
+            continue
+        if create_graph:
+            g = _as_tensor(g)  # the VJPs see Tensors: what they compute is recorded
+        out, args = (t, ctx.inputs) if create_graph else (t._data, [x._data for x in ctx.inputs])
+        sends: list[Send] = []
+        for i, x in enumerate(ctx.inputs):
+            if x.requires_grad:
+                gx = ctx.vjp(i, g, out, args)  # δ in, the gradient for input i out
+                if anomaly:
+                    _anomaly(ctx.op, ctx.where, i, gx)
+                before = grads.get(id(x))
+                grads[id(x)] = gx if before is None else before + gx
+                sends.append((i, x, gx))
+        yield t, g, sends
+
+
+_last: tuple[int, list[Edge], list[int]] = (0, [], [])  # the last sweep's graph and order
+
+
+def _order(roots: Sequence[Tensor], tensors: list[Tensor], edges: list[Edge]) -> list[int]:
+    """The positions of `tensors` in networkx's topological order of their graph, inputs
+    first: `build` (``add_edges_from``), then `topological_order` (``nx.topological_sort``).
+
+    Speed: a training loop makes a graph of the same shape at every step, and networkx takes
+    about as long to build and sort it as the sweep takes for everything else. So the order
+    of the last graph is kept, as positions (no tensor), and used again while the history
+    has the same edges: the same edges make the same DiGraph, which networkx sorts alike.
+    """
+    global _last
+    n, last_edges, order = _last
+    if n == len(tensors) and last_edges == edges:
+        return order
+    where = {id(t): i for i, t in enumerate(tensors)}
+    order = [where[k] for k in topological_order(build(*roots, backward=True))]
+    _last = (len(tensors), edges, order)
+    return order
+
+
+def _check_saved(tensors: list[Tensor]) -> None:
+    """Before anything is computed: no node's saved values freed or changed in place
+    (`Node.check_saved`; nodes made after the last in-place change anywhere need no look)."""
+    epoch = Version.epoch
+    for t in tensors:
+        ctx = t._ctx
+        if ctx is not None and (ctx.freed or (ctx.versions and ctx.epoch != epoch)):
+            ctx.check_saved(t)
 
 
 def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
+    """δ at `t` after the hooks registered on it, each seeing what the previous returned."""
     assert t._hooks is not None
     for hook in list(t._hooks.values()):
         r = hook(_as_tensor(g))
@@ -60,6 +131,7 @@ def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
 
 
 def _anomaly(op: Any, where: str | None, i: int, gx: Any) -> None:
+    """Under ``detect_anomaly()``: a VJP that gives NaN or Inf stops the sweep."""
     arr = gx.data if isinstance(gx, Tensor) else np.asarray(gx)
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise FloatingPointError(
@@ -69,133 +141,8 @@ def _anomaly(op: Any, where: str | None, i: int, gx: Any) -> None:
         )
 
 
-def _sweep(
-    roots: Sequence[Tensor],
-    seeds: Sequence[Any],
-    retain_graph: bool,
-    create_graph: bool,
-    wanted: set[int] | None = None,
-) -> tuple[dict[int, Any], list[tuple[Tensor, Any]]]:
-    """Walks the graph of `roots` in reverse topological order.
-
-    Returns the gradients reached at `wanted` node ids, and the (tensor, gradient) pairs to
-    store in ``.grad`` (leaves, and non-leaves with retain_grad), which the caller writes
-    only after the whole sweep succeeded, so an error leaves every ``.grad`` as it was.
-    """
-    gc_was_on = gc.isenabled()
-    gc.disable()  # the sweep makes no reference cycles; collecting midway only costs time
-    G = None
-    try:
-        G, tensors = build_for_backward(roots)
-        return _walk(G, tensors, roots, seeds, retain_graph, create_graph, wanted)
-    finally:
-        # topological_sort caches a view of G on G (a reference cycle): drop it, so the
-        # graph goes at once rather than at the next GC pass
-        if G is not None:
-            G.__dict__.pop("in_degree", None)
-        if gc_was_on:
-            gc.enable()
-
-
-def _walk(
-    G: nx.DiGraph,
-    tensors: dict[int, Tensor],
-    roots: Sequence[Tensor],
-    seeds: Sequence[Any],
-    retain_graph: bool,
-    create_graph: bool,
-    wanted: set[int] | None,
-) -> tuple[dict[int, Any], list[tuple[Tensor, Any]]]:
-    grads: dict[int, Any] = {}
-    for r, s in zip(roots, seeds):
-        grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
-    found: dict[int, Any] = {}
-    store: list[tuple[Tensor, Any]] = []
-    done = []
-    anomaly = state.anomaly
-    for nid in reversed(sweep_order(G)):
-        g = grads.pop(nid, None)
-        if g is None:
-            continue
-        t = tensors[nid]
-        if t._hooks:
-            g = _run_hooks(t, g, create_graph)
-        if wanted is not None and nid in wanted:
-            found[nid] = g
-        ctx = t._ctx
-        if ctx is None:
-            store.append((t, g))
-            continue
-        if t._retain:
-            store.append((t, g))
-        op = ctx.op
-        inputs = ctx.inputs
-        if create_graph:
-            args: Sequence[Any] = inputs
-            out: Any = t
-            g = _as_tensor(g)
-        else:
-            args = [x._data for x in inputs]
-            out = t._data
-        # the common case, an ordinary backward through a fixed-arity op, calls the
-        # registry's VJP here rather than through Node.vjp (one Python call fewer per input)
-        vjps = None if create_graph or op.variadic or op.keeps else op.vjps
-        for i, x in enumerate(inputs):
-            if not x.requires_grad:
-                continue
-            if vjps is not None and (f := vjps[i]) is not None:
-                gx = f(g, out, *args, **ctx.params)
-                if gx.shape != args[i].shape:
-                    gx = _fit(ctx, i, gx, args[i].shape)
-            else:
-                gx = ctx.vjp(i, g, out, args)
-            if anomaly:
-                _anomaly(op, ctx.where, i, gx)
-            xid = id(x)
-            prev = grads.get(xid)
-            grads[xid] = gx if prev is None else prev + gx
-        done.append(ctx)
-    if not retain_graph:
-        for ctx in done:
-            ctx.freed = True
-            ctx.saved = None
-    return found, store
-
-
-def _fit(ctx: Any, i: int, gx: Any, shape: tuple[int, ...]) -> Any:
-    """A VJP's result summed back over broadcast axes to its input's `shape` (Node.vjp's
-    rule, for the inlined call in `_walk`)."""
-    gx = unbroadcast(gx, shape)
-    if gx.shape != shape:
-        raise RuntimeError(
-            f"op '{ctx.op.name}': the VJP for input {i} returned shape {gx.shape}, but the "
-            f"input has shape {shape}"
-        )
-    return gx
-
-
-def _write(store: list[tuple[Tensor, Any]], create_graph: bool, seeds: Sequence[Any]) -> None:
-    """Adds each gradient to its tensor's ``.grad``, copying arrays that are shared (one
-    array handed to two tensors, a view, the caller's seed) so no two ``.grad`` alias."""
-    if create_graph:
-        for t, g in store:
-            g = _as_tensor(g)
-            t.grad = g if t.grad is None else t.grad + g
-        return
-    owned: set[int] = {id(s) for s in seeds}
-    for t, g in store:
-        arr = g if type(g) is np.ndarray else np.asarray(g)
-        if arr.dtype != t.data.dtype:
-            arr = arr.astype(t.data.dtype)
-        if t.grad is None:
-            if id(arr) in owned or arr.base is not None or not arr.flags.writeable:
-                arr = arr.copy()
-            owned.add(id(arr))
-            t.grad = Tensor._wrap(arr)
-        elif t.grad._ctx is None and t.grad.data.flags.writeable:
-            np.add(t.grad.data, arr, out=t.grad.data)  # accumulate across calls, in place
-        else:
-            t.grad = Tensor._wrap(t.grad.data + arr)
+def _as_tensor(g: Any) -> Tensor:
+    return g if isinstance(g, Tensor) else Tensor._wrap(np.asarray(g))
 
 
 def backward(
@@ -215,11 +162,7 @@ def backward(
             "it has requires_grad=True (or it was computed under no_grad())"
         )
     seed = _seed(output, gradient)
-    if create_graph:
-        with enable_grad():
-            _, store = _sweep([output], [Tensor._wrap(seed)], True, True)
-    else:
-        _, store = _sweep([output], [seed], retain_graph, False)
+    _, store = _run([output], [seed], retain_graph, create_graph)
     _write(store, create_graph, [seed])
 
 
@@ -250,14 +193,8 @@ def grad(
     for o in outs:
         if not o.requires_grad:
             raise RuntimeError("grad(): an output does not require grad")
-    retain = create_graph if retain_graph is None else retain_graph
-    seeds: list[Any] = [_seed(o, g) for o, g in zip(outs, gos)]
-    wanted = {id(x) for x in ins}
-    if create_graph:
-        with enable_grad():
-            found, _ = _sweep(outs, [Tensor._wrap(s) for s in seeds], True, True, wanted)
-    else:
-        found, _ = _sweep(outs, seeds, retain, False, wanted)
+    seeds = [_seed(o, g) for o, g in zip(outs, gos)]
+    found, _ = _run(outs, seeds, bool(retain_graph), create_graph, {id(x) for x in ins})
     result: list[Tensor | None] = []
     for i, x in enumerate(ins):
         g = found.get(id(x))
@@ -274,3 +211,86 @@ def grad(
             arr = np.asarray(g)
             result.append(Tensor._wrap(arr.copy() if arr.base is not None else arr))
     return tuple(result)
+
+
+def _run(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool, create_graph: bool,
+         wanted: Collection[int] = ()) -> tuple[dict[int, Any], list[tuple[Tensor, Any]]]:
+    """The sweep as backward and grad run it. Returns the gradients reached at the `wanted`
+    node ids, and the (tensor, gradient) pairs for ``.grad`` (leaves, and non-leaves with
+    retain_grad), which the caller writes only now that the whole sweep succeeded, so that
+    an error leaves every ``.grad`` as it was. Without `retain_graph` (or `create_graph`),
+    the saved values of every op the sweep went through are released."""
+    found: dict[int, Any] = {}
+    store: list[tuple[Tensor, Any]] = []
+    ran = []
+    if create_graph:
+        seeds = [Tensor._wrap(s) for s in seeds]
+    with _gc_paused(), enable_grad() if create_graph else nullcontext():
+        for t, g, _ in sweep(roots, seeds, create_graph):
+            if id(t) in wanted:
+                found[id(t)] = g
+            if t._ctx is None or t._retain:
+                store.append((t, g))
+            if t._ctx is not None:
+                ran.append(t._ctx)
+    if not (retain_graph or create_graph):
+        for ctx in ran:
+            ctx.freed = True
+            ctx.saved = None
+    return found, store
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Speed: the cyclic garbage collector off during a sweep, which makes many small objects
+    and no cycle; each batch of them would start a collection scanning all the sweep holds."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _seed(out: Tensor, gradient: Any) -> np.ndarray:
+    """δ at the output: ones for a scalar, else the `gradient` given, of the output's shape."""
+    if gradient is None:
+        if out.data.size != 1:
+            raise RuntimeError(
+                f"backward() without `gradient` needs a scalar output, but this one has shape "
+                f"{out.shape}. Reduce it first (e.g. out.sum()) or pass gradient= of shape "
+                f"{out.shape}."
+            )
+        return np.ones(out.shape, dtype=out.dtype)
+    g = as_array(gradient, dtype=out.dtype)
+    if g.shape != out.shape:
+        raise ValueError(
+            f"backward(): gradient has shape {g.shape} but the output has shape {out.shape}; "
+            f"they must match"
+        )
+    return g
+
+
+def _write(store: list[tuple[Tensor, Any]], create_graph: bool, seeds: Sequence[Any]) -> None:
+    """Adds each gradient to its tensor's ``.grad``, copying arrays that are shared (one
+    array handed to two tensors, a view, the caller's seed) so no two ``.grad`` alias."""
+    if create_graph:
+        for t, g in store:
+            g = _as_tensor(g)
+            t.grad = g if t.grad is None else t.grad + g
+        return
+    owned: set[int] = {id(s) for s in seeds}
+    for t, g in store:
+        arr = g if type(g) is np.ndarray else np.asarray(g)
+        if arr.dtype != t.data.dtype:
+            arr = arr.astype(t.data.dtype)
+        if t.grad is None:
+            if id(arr) in owned or arr.base is not None or not arr.flags.writeable:
+                arr = arr.copy()
+            owned.add(id(arr))
+            t.grad = Tensor._wrap(arr)
+        elif t.grad._ctx is None and t.grad.data.flags.writeable:
+            np.add(t.grad.data, arr, out=t.grad.data)  # accumulate across calls, in place
+        else:
+            t.grad = Tensor._wrap(t.grad.data + arr)

@@ -53,8 +53,8 @@ class Node:
         f = op.vjps[0] if op.variadic else op.vjps[i]
         if f is None:
             raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
-        create_graph = isinstance(g, Tensor)  # then the backward must itself be recorded
-        if create_graph:
+        recording = isinstance(g, Tensor)  # create_graph: the backward is itself recorded
+        if recording:
             _VJP_GUARD.append(lambda t: _left_minigrad(self, i, g, t))
         try:
             if op.variadic:
@@ -64,11 +64,11 @@ class Node:
             else:
                 gx = f(g, out, *args, **self.params)
         finally:
-            if create_graph:
+            if recording:
                 _VJP_GUARD.pop()
-        if create_graph:
+        if recording:
             _check_recorded(self, i, g, gx)
-        shape = self.inputs[i].data.shape
+        shape = args[i].shape
         if gx.shape != shape:
             gx = unbroadcast(gx, shape)
             if gx.shape != shape:
@@ -77,6 +77,31 @@ class Node:
                     f"input has shape {shape}"
                 )
         return gx
+
+    def check_saved(self, out: Tensor) -> None:
+        """Raises if backward cannot use what this node saved for it: freed by an earlier
+        backward, or changed in place since the op ran (`out` is the node's result)."""
+        op = self.op
+        if self.freed:
+            raise RuntimeError(
+                f"backward through the graph a second time: the values that op '{op.name}' "
+                f"({op.formula}) saved were freed by the first backward. Pass "
+                f"retain_graph=True to the first backward() to backward twice."
+            )
+        saved = [(i, self.inputs[i]) for i in op.saves if i < len(self.inputs)]
+        if op.saves_output:
+            saved.append((-1, out))
+        needed = {-1}.union(*(op.reads_of(j) for j, x in enumerate(self.inputs)
+                              if x.requires_grad))
+        for (i, x), v in zip(saved, self.versions):
+            if x.version != v and i in needed:
+                what = "its output" if i < 0 else f"input {i}"
+                raise RuntimeError(
+                    f"a value that op '{op.name}' ({op.formula}) saved for backward was "
+                    f"changed in place: {what} (shape {x.shape}) is at version {x.version}, "
+                    f"but '{op.name}' used it at version {v}. Use an out-of-place op "
+                    f"(x = x + y instead of x.add_(y)) or change it after backward()."
+                )
 
     def __repr__(self) -> str:
         return f"<Node {self.op.name}>"
@@ -195,15 +220,9 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
+                vs: tuple[int, ...] = ()
                 if op.saves or op.saves_output:
-                    n = len(inputs)
-                    vl = [0 if (v := inputs[i]._ver) is None else v.n for i in op.saves if i < n]
-                    if op.saves_output:
-                        vl.append(out.version)
-                    # nearly always all 0 (nothing changed in place yet): one shared tuple
-                    vs = tuple(vl) if any(vl) or len(vl) >= len(_ZEROS) else _ZEROS[len(vl)]
-                else:
-                    vs = ()
+                    vs = _versions(op, inputs, out)
                 out._ctx = Node(op, inputs, params or _NO_PARAMS, vs, saved)
                 out.requires_grad = True
                 break
@@ -285,6 +304,20 @@ def _promote(op: Op, args: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _astype(t: Tensor, dt: np.dtype) -> Tensor:
     return apply(REGISTRY["astype"], t, dtype=dt)
+
+
+def _versions(op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> tuple[int, ...]:
+    """The version counters of the values `op`'s VJPs read (its saved inputs, and its output
+    when it reads it), as they are now, so that backward catches a later in-place change."""
+    vl = []
+    for i in op.saves:
+        if i < len(inputs):
+            v = inputs[i]._ver
+            vl.append(0 if v is None else v.n)
+    if op.saves_output:
+        vl.append(0 if out._ver is None else out._ver.n)
+    # nearly always all 0 (nothing changed in place yet): one shared tuple
+    return _ZEROS[len(vl)] if len(vl) < len(_ZEROS) and not any(vl) else tuple(vl)
 
 
 def _op_error(op: Op, args: tuple[Any, ...], e: Exception) -> Exception:

@@ -1,10 +1,13 @@
-"""The sweep's graph and order: built straight into networkx's adjacency dicts, they are the
-graph ``add_edges_from`` builds and the order ``nx.topological_sort`` gives, node for node, so
-gradients that add several contributions add them in the same order as before."""
+"""The one backward sweep: its graph is networkx's (public API), its order networkx's
+topological order, and backward, grad, the step-through page, compare and compile all walk
+backward through it."""
 
 from __future__ import annotations
 
 import importlib
+import re
+import sys
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -12,8 +15,10 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
+from minigrad import autograd, nn
 
 mgraph = importlib.import_module("minigrad.graph")  # the package re-exports graph(), a function
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _models():
@@ -52,69 +57,179 @@ def _models():
     return {"rnn": rnn, "diamond": diamond, "mlp": mlp, "random_dag": random_dag}
 
 
+def _forget_order(monkeypatch) -> None:
+    monkeypatch.setattr(autograd, "_last", (0, [], []))
+
+
+# ------------------------------------------------------------------ the graph and its order
 @pytest.mark.parametrize("name", list(_models()))
-def test_sweep_graph_and_order_are_networkx_own(name: str) -> None:
+def test_backward_graph_is_a_plain_digraph_of_the_tensors_that_need_a_gradient(name):
     out = _models()[name]()
-    G, tensors = mgraph.build_for_backward([out])
-    H, tensors2 = mgraph._build_for_backward_nx([out], nx.DiGraph)  # networkx's own storage
-    assert isinstance(G, nx.DiGraph) and type(H) is nx.DiGraph
-    assert list(G.nodes) == list(H.nodes)
-    assert list(G.edges) == list(H.edges)
-    for n in G:
-        assert list(G.succ[n]) == list(H.succ[n]) and list(G.pred[n]) == list(H.pred[n])
-    assert tensors == tensors2
-    assert mgraph.sweep_order(G) == list(nx.topological_sort(H))
-    assert nx.is_directed_acyclic_graph(G)
+    G = mgraph.build(out, backward=True)
+    full = mg.graph(out)
+    assert type(G) is nx.DiGraph
+    need = {n for n, d in full.nodes(data=True) if d["requires_grad"]}
+    assert set(G.nodes) == need
+    assert set(G.edges) == {(u, v) for u, v in full.edges if u in need}
+    assert all(d == {} for _, d in G.nodes(data=True))
+    assert all(d == {} for _, _, d in G.edges(data=True))
 
 
-def test_gradients_are_bit_identical_with_the_networkx_path(monkeypatch) -> None:
-    grads = []
-    for fast in (True, False):
-        monkeypatch.setattr(mgraph, "_FAST_SWEEP", fast)
-        rng = np.random.default_rng(3)
-        W = mg.Tensor(rng.standard_normal((3, 3)).astype(np.float32), requires_grad=True)
-        h = mg.Tensor(rng.standard_normal((2, 3)).astype(np.float32))
-        for _ in range(6):
-            h = (h @ W + h * 0.5).tanh()
-        h.sum().backward()
-        grads.append(W.grad.numpy().copy())
-    assert np.array_equal(grads[0], grads[1])
+@pytest.mark.parametrize("name", list(_models()))
+def test_the_sweep_visits_networkx_topological_order_in_reverse(name, monkeypatch):
+    out = _models()[name]()
+    want = list(reversed(list(nx.topological_sort(mgraph.build(out, backward=True)))))
+    for remembered in (False, True):  # the order networkx gives, then the one kept from it
+        if not remembered:
+            _forget_order(monkeypatch)
+        seen = [id(t) for t, _, _ in autograd.sweep([out], [np.ones(())], aside=True)]
+        assert seen == want
 
 
-def test_a_cycle_is_reported() -> None:
-    G = nx.DiGraph([(1, 2), (2, 1), (0, 1)])
+def test_the_order_is_kept_only_for_a_graph_of_the_same_shape(monkeypatch):
+    _forget_order(monkeypatch)
+    calls = []
+    real = mgraph.topological_order
+    monkeypatch.setattr(autograd, "topological_order", lambda G: calls.append(G) or real(G))
+
+    def step(n):
+        x = mg.Tensor(np.ones(3), requires_grad=True)
+        y = x
+        for _ in range(n):
+            y = y.tanh() * 2
+        y.sum().backward()
+        return x.grad.data
+
+    first = step(3)
+    assert len(calls) == 1
+    assert np.array_equal(step(3), first) and len(calls) == 1  # the same shape: kept
+    step(4)
+    assert len(calls) == 2  # another shape: networkx sorts it
+    a, b = mg.Tensor(1.0, requires_grad=True), mg.Tensor(2.0, requires_grad=True)
+    mg.grad([a], [a])
+    mg.grad([a, b], [a, b])  # no edges either, but two tensors: sorted again
+    assert len(calls) == 4
+
+
+def test_a_cycle_is_reported_by_networkx():
     with pytest.raises(nx.NetworkXUnfeasible):
-        mgraph.sweep_order(G)
+        mgraph.topological_order(nx.DiGraph([(1, 2), (2, 1), (0, 1)]))
 
 
-def test_neighbors_mapping_behaves_as_a_dict() -> None:
-    n = mgraph._Neighbors()
-    empty = mgraph._NO_ATTRIBUTES
-    assert len(n) == 0 and list(n) == [] and 5 not in n
-    n[5] = empty
-    assert len(n) == 1 and list(n) == [5] and 5 in n and n[5] is empty and 6 not in n
-    n[5] = empty  # the same edge again: still one
-    assert len(n) == 1
-    n[7] = empty
-    n[3] = {"w": 1.0}  # an edge with attributes of its own
-    assert list(n) == [5, 7, 3] and n[3] == {"w": 1.0} and len(n) == 3
-    del n[7]
-    assert list(n.items()) == [(5, empty), (3, {"w": 1.0})]
-    with pytest.raises(KeyError):
-        n[7]
-    with pytest.raises(KeyError):
-        del n[7]
-    m = mgraph._Neighbors()
-    m[1] = empty
-    del m[1]
-    assert len(m) == 0 and dict(m) == {}
+def test_gradients_are_the_same_with_a_kept_or_a_fresh_order(monkeypatch):
+    grads = []
+    for fresh in (True, False):
+        if fresh:
+            _forget_order(monkeypatch)
+        out = _models()["random_dag"]()
+        leaves = [t for t in mgraph.history(out)[0] if t.is_leaf and t.requires_grad]
+        out.backward()
+        grads.append([t.grad.data.copy() for t in leaves])
+    for g0, g1 in zip(*grads):
+        assert np.array_equal(g0, g1)
 
 
-def test_sweep_graph_supports_networkx_algorithms() -> None:
-    out = _models()["mlp"]()
-    G, _ = mgraph.build_for_backward([out])
-    P, _ = mgraph._build_for_backward_nx([out], nx.DiGraph)
-    assert nx.is_isomorphic(G, P)
-    assert set(nx.ancestors(G, id(out))) == set(nx.ancestors(P, id(out)))
-    assert dict(G.in_degree()) == dict(P.in_degree())
-    assert sorted(nx.topological_sort(G)) == sorted(nx.topological_sort(P))
+def test_within_stops_at_the_ops_it_is_given():
+    x = mg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = x * 3
+    y = h.tanh()
+    steps = {id(t): (g, sends) for t, g, sends in
+             autograd.sweep([y], [np.ones(2)], aside=True, within={id(y)})}
+    assert set(steps) == {id(y), id(h)}  # h is a leaf here: x receives nothing
+    assert steps[id(h)][1] == []
+    np.testing.assert_allclose(steps[id(h)][0], 1 - np.tanh(h.data) ** 2)
+
+
+def test_aside_runs_no_hook_and_walks_a_freed_graph():
+    x = mg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g))
+    m = x * x
+    y = m.sum()
+    y.backward()
+    assert len(seen) == 1
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+    steps = list(autograd.sweep([y], [np.ones(())], aside=True))
+    assert len(seen) == 1 and x.grad is not None
+    (t, g, sends) = steps[0]
+    assert t is y and [(i, s is m) for i, s, _ in sends] == [(0, True)]
+    (t, _, sends) = steps[1]
+    assert t is m
+    assert [(i, s is x) for i, s, _ in sends] == [(0, True), (1, True)]  # x * x: both
+
+
+# ------------------------------------------------------------------ one sweep for everyone
+@pytest.fixture
+def sweeps(monkeypatch):
+    """The modules that ran the engine's sweep, one entry per call."""
+    callers: list[str] = []
+    real = autograd.sweep
+
+    def counted(*args, **kwargs):
+        callers.append(sys._getframe(1).f_globals["__name__"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(autograd, "sweep", counted)
+    return callers
+
+
+def test_backward_and_grad_go_through_the_sweep(sweeps):
+    x = mg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * x).sum().backward()
+    mg.grad((x * 3).sum(), x)
+    assert sweeps == ["minigrad.autograd", "minigrad.autograd"]
+
+
+def test_the_step_through_page_goes_through_the_sweep(sweeps):
+    from minigrad.visualize.diagram import build_scene
+    from minigrad.visualize.steps import sweep
+
+    model, loss = mg.visualize.lecture_net()
+    sweeps.clear()
+    sw = sweep(build_scene(loss, model))
+    assert sweeps == ["minigrad.visualize.steps"] and len(sw.frames) == 6
+
+
+def test_compare_goes_through_the_sweep(sweeps):
+    from minigrad.reference.layerwise import compare_layers
+
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    report = compare_layers(model, np.random.default_rng(0).standard_normal((2, 3)), [0, 1])
+    assert report.rows
+    assert "minigrad.autograd" in sweeps  # autograd's gradients: minigrad.grad
+    assert "minigrad.reference.layerwise" in sweeps  # and through each layer
+
+
+def test_compile_records_the_sweep(sweeps):
+    w = mg.Tensor(np.arange(3.0), requires_grad=True)
+    step = mg.compile(lambda x: (x * w).tanh().sum())
+    step(mg.Tensor(np.ones(3)))
+    assert sweeps == ["minigrad.compile.passes"]
+
+
+def test_nothing_reaches_into_networkx_storage_or_switches_the_sweep():
+    private = re.compile(r"\._(" + "|".join(["node", "succ", "pred", "adj"]) + r")\b")
+    switch = "MINIGRAD_" + "SWEEP"
+    found = []
+    for folder in ("minigrad", "visualize", "tests", "bench", "docs", "examples"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix not in (".py", ".md", ".ipynb") or not path.is_file():
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if private.search(text) or switch in text:
+                found.append(str(path.relative_to(ROOT)))
+    assert found == []
+
+
+def test_the_engine_page_quotes_the_engine_as_it_is():
+    """docs/engine.md walks through the code in ``py`` blocks: each is a piece of the source,
+    character for character."""
+    page = (ROOT / "docs" / "engine.md").read_text(encoding="utf-8")
+    source = "".join((ROOT / "minigrad" / f).read_text(encoding="utf-8")
+                     for f in ("autograd.py", "function.py", "graph.py"))
+    quoted = re.findall(r"^```py\n(.*?)^```$", page, flags=re.S | re.M)
+    assert len(quoted) >= 6
+    for block in quoted:
+        assert block in source, block

@@ -6,8 +6,8 @@ share (``δ·hᵀ`` to W, ``Wᵀ·δ`` to h, ``δ`` to b). The page shows exactl
 highlights the k-th op of the sweep, prints the δ that arrived and the gradient sent to each
 input, and greys out the tensors that backward has not reached yet.
 
-The gradients are computed here, on the side, with the registry's VJPs (the same rules,
-order and broadcasting as `minigrad.backward`), so nothing the user holds changes: no
+The gradients come from the engine's own sweep (`minigrad.autograd.sweep`, the one
+`minigrad.backward` runs), looked at from the side, so nothing the user holds changes: no
 ``.grad`` is written and no hook runs. The graph is laid out once, by one ``dot`` run, and
 embedded as one inline SVG; each frame is data (the box it applies, the boxes it sends to,
 the captions with δ and the gradients sent) that a small inline script applies to that one
@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad import autograd
 from minigrad.tensor import Tensor
 
 from . import _style as S
@@ -77,41 +78,32 @@ class Sweep:
 
 
 def sweep(scene: Scene) -> Sweep:
-    """Runs backward over `scene` with the registry's VJPs, recording each op's step.
+    """Backward over `scene`, by the engine's own sweep (`minigrad.autograd.sweep`), with
+    each op's step recorded.
 
     The seed at the output is ones (``d output/d output``; for a non-scalar output this is
-    the gradient of its sum). Hooks are not run and no ``.grad`` is written.
+    the gradient of its sum). It is a look from the side: no hook runs and no ``.grad`` is
+    written.
     """
     out = scene.nodes[scene.output].tensor
     dtype = out.data.dtype if out.data.dtype.kind == "f" else np.float64
-    grads: dict[int, np.ndarray] = {scene.output: np.ones(out.shape, dtype=dtype)}
     frames: list[Frame] = []
-    for nid in reversed(scene.order):
-        t = scene.nodes[nid].tensor
-        ctx = t._ctx
-        if ctx is None:
+    grads: dict[int, np.ndarray] = {}
+    for t, delta, sends in autograd.sweep([out], [np.ones(out.shape, dtype=dtype)], aside=True):
+        grads[id(t)] = delta
+        if t._ctx is None:
             continue
-        g = grads.get(nid)
-        if g is None:  # cannot happen for an ancestor of the output; kept for safety
-            g = np.zeros(t.shape, dtype=t.data.dtype)
-        op = ctx.op
-        args = [x.data for x in ctx.inputs]
+        op = t._ctx.op
         per_input: dict[int, Send] = {}
-        for i, x in enumerate(ctx.inputs):
-            if not x.requires_grad:
-                continue
-            gx = np.asarray(ctx.vjp(i, g, t.data, args))
-            xid = id(x)
-            prev = grads.get(xid)
-            grads[xid] = np.array(gx, copy=True) if prev is None else prev + gx
-            s = per_input.get(xid)
+        for i, x, gx in sends:
+            s = per_input.get(id(x))
             if s is None:
-                per_input[xid] = Send(xid, (i,), op.grad_formula(i), np.array(gx, copy=True))
+                per_input[id(x)] = Send(id(x), (i,), op.grad_formula(i), np.asarray(gx))
             else:  # x * x: both positions send to x, and the two add up
                 s.argnums += (i,)
                 s.formula += " + " + op.grad_formula(i)
                 s.grad = s.grad + gx
-        frames.append(Frame(nid, np.asarray(g), list(per_input.values())))
+        frames.append(Frame(id(t), np.asarray(delta), list(per_input.values())))
     return Sweep(frames, grads)
 
 

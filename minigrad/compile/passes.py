@@ -7,8 +7,8 @@ nodes it removed, folded or placed). In pipeline order:
 1. `eliminate_dead_code`: keep only the ancestors of the outputs.
 2. `fold_constants`: an op none of whose inputs varies from call to call (literals, captured
    constants) is computed once, at compile time, and becomes a constant.
-3. `differentiate`: appends the backward sweep, one ``vjp`` node per (op, input) and one
-   ``acc`` node per gradient added to another, in eager backward's order (so sums round alike).
+3. `differentiate`: appends eager backward's own sweep, recorded: one ``vjp`` node per (op,
+   input) and one ``acc`` node per gradient added to another, in its order (so sums round alike).
 4. `lower`: every forward, VJP and accumulation whose rule can be recorded (`minigrad.compile.
    lower`) becomes the numpy calls the rule makes, one ``fprim``/``bprim`` node per call.
 5. `schedule`: a static topological order, ``step`` on every node.
@@ -28,6 +28,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from minigrad import autograd
 from minigrad.compile.lower import Ref, Step, Unlowerable, leaves, map_leaves, record
 from minigrad.ops.either import unbroadcast
 
@@ -94,20 +95,12 @@ def fold_constants(G: nx.DiGraph) -> nx.DiGraph:
     return H
 
 
-def _call_vjp(d: dict[str, Any], i: int, f: Callable[..., Any], g: Any, out: Any,
-              args: list[Any]) -> Any:
-    op, params = d["fn"], d["params"]
-    if op.variadic:
-        return f(g, out, *args, argnum=i, **params)
-    if op.keeps:
-        return f(g, out, *args, saved=d["saved"], **params)
-    return f(g, out, *args, **params)
-
-
 def differentiate(G: nx.DiGraph) -> nx.DiGraph:
-    """Appends the backward sweep of the loss: the reverse topological walk of eager
-    backward, recorded instead of run. Every VJP is also run once on the trace's arrays, which
-    gives each gradient its shape and says where broadcasting must be undone.
+    """Appends the backward sweep of the loss: eager backward's own sweep
+    (`minigrad.autograd.sweep`) over the tensors of the traced call, recorded instead of
+    written to ``.grad``. One ``vjp`` node per gradient an op sends, one ``acc`` node per
+    gradient added to another, in the sweep's order (so sums round alike); each node's value
+    is the one the sweep computed, which gives every gradient its shape.
 
     ``G.graph["grads"]`` maps each leaf that requires grad to the node of its gradient.
     """
@@ -135,40 +128,27 @@ def differentiate(G: nx.DiGraph) -> nx.DiGraph:
         return key
 
     ld = H.nodes[loss]
-    grads: dict[Any, str] = {
-        loss: add("seed", "seed", np.ones(ld["shape"], ld["dtype"]), (), "δ = 1")}
+    seed = np.ones(ld["shape"], ld["dtype"])
+    grads: dict[Any, str] = {loss: add("seed", "seed", seed, (), "δ = 1")}
+    key_of = {id(d["tensor"]): n for n, d in H.nodes(data=True)
+              if d["kind"] in ("input", "param", "op")}
     count = 0
-    for key in H.graph["sweep"]:
-        gk = grads.pop(key, None)
-        if gk is None:
-            continue
+    for t, _, sends in autograd.sweep([ld["tensor"]], [seed], aside=True):
+        key = key_of[id(t)]
+        gk = grads.pop(key)
         d = H.nodes[key]
         if d["kind"] != "op":
             H.graph["grads"][key] = gk
             continue
-        op, ins = d["fn"], d["args"]
-        args = [H.nodes[k]["value"] for k in ins]
-        g = H.nodes[gk]["value"]
-        for i, xk in enumerate(ins):
-            xd = H.nodes[xk]
-            if not xd["requires_grad"]:
-                continue
-            f = op.vjp(i)
-            if f is None:
-                raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
-            gx = _call_vjp(d, i, f, g, d["value"], args)
-            shape = xd["shape"]
-            unb = gx.shape != shape
-            if unb:
-                gx = unbroadcast(gx, shape)
-                if gx.shape != shape:
-                    raise RuntimeError(
-                        f"op '{op.name}': the VJP for input {i} returned shape {gx.shape}, but "
-                        f"the input has shape {shape}")
+        op = d["fn"]
+        for i, x, gx in sends:
+            xk = key_of[id(x)]
             gx = np.asarray(gx)
-            vk = add(f"d{key}.{i}", "vjp", gx, (gk, key, *ins), op.grad_formula(i), fn=op,
-                     argnum=i, of=key, unbroadcast=shape if unb else None, params=d["params"],
-                     where=d.get("where"))
+            # unbroadcast: the input's shape, to which the replay sums the rule's result
+            # (a no-op where the rule already gives that shape)
+            vk = add(f"d{key}.{i}", "vjp", gx, (gk, key, *d["args"]), op.grad_formula(i),
+                     fn=op, argnum=i, of=key, unbroadcast=H.nodes[xk]["shape"],
+                     params=d["params"], where=d.get("where"))
             prev = grads.get(xk)
             if prev is None:
                 grads[xk] = vk

@@ -27,7 +27,6 @@ import numpy as np
 from minigrad.autograd import _anomaly, _run_hooks, _seed, _write
 from minigrad.compile.passes import BACKWARD, FORWARD, Key
 from minigrad.function import Node
-from minigrad.graph import _check_node
 from minigrad.ops.either import unbroadcast
 from minigrad.ops.registry import Op
 from minigrad.tensor import Tensor, Version
@@ -413,7 +412,7 @@ class CompiledLoss(Tensor):
         if create_graph or ctx is None:
             return super().backward(gradient, retain_graph, create_graph)
         if ctx.freed or (ctx.versions and ctx.epoch != Version.epoch):
-            _check_node(self)
+            ctx.check_saved(self)
         seed = _seed(self, gradient)
         run: _Run = ctx.params["run"]
         gc_was_on = gc.isenabled()

@@ -13,9 +13,8 @@ the graph of that one call, with the node and edge attributes of `minigrad.graph
 - ``value``: the array this call computed (used by constant folding and by the shape pass);
 - ``order``: the position in the call.
 
-Graph attributes: ``inputs`` and ``outputs`` (node keys), ``loss`` (the first output that
-requires grad), and ``sweep``: the order in which eager backward visits the nodes that require
-grad, so that a compiled backward adds up gradients in the same order, bit for bit.
+Graph attributes: ``inputs`` and ``outputs`` (node keys) and ``loss`` (the first output that
+requires grad).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import numpy as np
 
 from minigrad import creation
 from minigrad.function import _creation_site
-from minigrad.graph import build_for_backward, sweep_order
 from minigrad.modes import state
 from minigrad.ops.registry import Op
 from minigrad.tensor import Tensor, Version, as_array
@@ -67,11 +65,11 @@ class Tracer:
         self.made_inside: set[int] = set()  # ids of tensors the function constructed
         for k, a in enumerate(args):
             if isinstance(a, Tensor):
-                key = self._node(a, "input", None, a.data, index=k)
+                key = self._add_node(a, "input", None, a.data, index=k)
                 self.ids[id(a)] = key
                 self.arrays[id(a.data)] = key
             elif isinstance(a, np.ndarray):
-                key = self._node(None, "input", None, a, index=k)
+                key = self._add_node(None, "input", None, a, index=k)
                 self.arrays[id(a)] = key
             else:
                 continue
@@ -79,7 +77,7 @@ class Tracer:
             self.inputs.append(key)
 
     # ------------------------------------------------------------------ nodes
-    def _node(self, t: Tensor | None, kind: str, fn: Any, value: Any, **extra: Any) -> int:
+    def _add_node(self, t: Tensor | None, kind: str, fn: Any, value: Any, **extra: Any) -> int:
         key = self.G.number_of_nodes()
         G = self.G
         opname = fn.name if isinstance(fn, Op) else getattr(fn, "__name__", None)
@@ -122,20 +120,20 @@ class Tracer:
                     f"compute it inside the function, or pass .detach() of it."
                 )
             kind = "param" if arg.requires_grad else "const"
-            key = self._node(arg, kind, None, arg.data, version=arg.version)
+            key = self._add_node(arg, kind, None, arg.data, version=arg.version)
             self.ids[id(arg)] = key
             self.keep.append(arg)
             return key
         view = self._view_of_input(t.data)
         if view is not None:  # numpy's own reshape or slice of an argument (``y.reshape(-1)``)
             src, params = view
-            key = self._node(t, "raw", view_of, t.data, params=params, literals=(None,),
+            key = self._add_node(t, "raw", view_of, t.data, params=params, literals=(None,),
                              args=(src,))
             self.G.nodes[key]["varying"] = True
             self._edges([src], key, "view_of", lambda i: "—")
             self.keep.append(t)
             return key
-        key = self._node(t, "const", None, t.data)
+        key = self._add_node(t, "const", None, t.data)
         self.keep.append(t)
         return key
 
@@ -149,7 +147,7 @@ class Tracer:
 
     def _raw_node(self, fn: Callable[..., Any], t: Tensor, src: int, kw: dict[str, Any]) -> int:
         """A history-free copy or view of node `src` (``Tensor(x)``, ``x.detach()``)."""
-        key = self._node(t, "raw", fn, t.data, params=kw, literals=(None,), args=(src,))
+        key = self._add_node(t, "raw", fn, t.data, params=kw, literals=(None,), args=(src,))
         G = self.G
         G.nodes[key].update(requires_grad=False, varying=G.nodes[src]["varying"])
         self._edges([src], key, G.nodes[key]["op"], lambda i: "—")
@@ -170,7 +168,7 @@ class Tracer:
                params: dict[str, Any], out: Tensor, saved: Any) -> None:
         """Called by `apply` after an op ran."""
         keys = [self._key(a, t) for a, t in zip(args, inputs)]
-        key = self._node(out, "op", op, out.data, params=dict(params), saved=saved,
+        key = self._add_node(out, "op", op, out.data, params=dict(params), saved=saved,
                          args=tuple(keys), where=_creation_site() if state.anomaly else None)
         self.G.nodes[key]["varying"] = any(self.G.nodes[k]["varying"] for k in keys)
         self._edges(keys, key, op.name, op.grad_formula)
@@ -190,7 +188,7 @@ class Tracer:
                 keys.append(self._key(a, a))
             else:
                 spec.append(a)
-        key = self._node(out, "raw", fn, out.data, params=dict(kw), literals=tuple(spec),
+        key = self._add_node(out, "raw", fn, out.data, params=dict(kw), literals=tuple(spec),
                          args=tuple(keys))
         self.G.nodes[key]["varying"] = any(self.G.nodes[k]["varying"] for k in keys)
         self._edges(keys, key, self.G.nodes[key]["op"], lambda i: "—")
@@ -279,15 +277,7 @@ def trace(fn: Callable[..., Any], args: Sequence[Any]) -> tuple[nx.DiGraph, Any]
     G.graph["tuple"] = isinstance(result, (tuple, list))
     loss = next((k for k, o in zip(keys, outs) if o.requires_grad and o._ctx is not None), None)
     G.graph["loss"] = loss
-    G.graph["sweep"] = _sweep_order(outs[keys.index(loss)], tracer.ids) if loss is not None else []
     return G, result
-
-
-def _sweep_order(loss: Tensor, ids: dict[int, int]) -> list[int]:
-    """The nodes in the order eager backward visits them: the same DiGraph and the same
-    topological sort, so gradients are summed in the same order."""
-    Gs, _ = build_for_backward([loss])
-    return [ids[n] for n in reversed(sweep_order(Gs))]
 
 
 def _check_copied_inputs(G: nx.DiGraph, inputs: list[int], made: set[int]) -> None:

@@ -252,24 +252,14 @@ def _inside(module: Any, path: str) -> bool:
     return bool(module) and (path == "" or module == path or str(module).startswith(path + "."))
 
 
-def _local_vjp(G: Any, order: list[int], nodes: set[int], out: int, delta: np.ndarray,
-               ) -> dict[int, np.ndarray]:
+def _local_vjp(G: Any, nodes: set[int], out: int, delta: np.ndarray) -> dict[int, np.ndarray]:
     """Autograd's gradient through the ops of `nodes` alone, from δ at `out`: the engine's
-    own VJP rules (`Node.vjp`) swept over just these ops. Returns the gradient reaching
-    every tensor they read."""
-    g: dict[int, np.ndarray] = {out: delta}
-    for nid in reversed(order):
-        if nid not in nodes or nid not in g:
-            continue
-        t = G.nodes[nid]["tensor"]
-        ctx = t._ctx
-        args = [a.data for a in ctx.inputs]
-        for i, a in enumerate(ctx.inputs):
-            if not a.requires_grad:
-                continue
-            gx = np.asarray(ctx.vjp(i, g[nid], t.data, args), dtype=np.float64)
-            g[id(a)] = g[id(a)] + gx if id(a) in g else gx
-    return g
+    own sweep (`minigrad.autograd.sweep`) with every other tensor a leaf. Returns the
+    gradient reaching every tensor those ops read (and δ at `out`)."""
+    from minigrad import autograd
+
+    steps = autograd.sweep([G.nodes[out]["tensor"]], [delta], aside=True, within=nodes)
+    return {id(t): np.asarray(g, dtype=np.float64) for t, g, _ in steps}
 
 
 def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str = "mean",
@@ -305,7 +295,7 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
     _forward_rows(table, run)
     delta = _loss_rows(table, run, loss_in, Y, loss, reduction)
     _backward_rows(table, run, delta)
-    n = loss_in.size if loss == "mse" else loss_in.size // max(loss_in.shape[-1], 1)
+    n = loss_in.numel() if loss == "mse" else loss_in.numel() // max(loss_in.shape[-1], 1)
     table.diagnose({n: "the batch size"} if reduction == "mean" and n > 1 else {})
     if keep_grads:
         for p in params:
@@ -392,7 +382,7 @@ class _Run:
 
     def through(self, nodes: set[int], out: int, delta: np.ndarray) -> dict[int, np.ndarray]:
         """Autograd's gradient through the ops of `nodes` alone, from `delta` at `out`."""
-        return _local_vjp(self.G, self.order, nodes, out, delta)
+        return _local_vjp(self.G, nodes, out, delta)
 
     def position(self, u: _Unit) -> int:
         """The layer's place in the forward order: 1, 2, …"""
