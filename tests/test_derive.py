@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import minigrad
 import minigrad.functional as F
-from minigrad import nn
+from minigrad import nn, opinfo
 from minigrad.derive import derive, passes
 from minigrad.function import apply
 from minigrad.ops import REGISTRY
@@ -218,7 +218,7 @@ def test_a_fan_out_shows_the_sum_of_its_paths() -> None:
 
 # --------------------------------------------------------------------------- every op
 def _cases(name: str) -> list[tuple[Any, dict[str, Any]]]:
-    return list(REGISTRY[name].examples(np.random.default_rng(0), np.float64))
+    return opinfo.cases(name, np.random.default_rng(0), np.float64)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
