@@ -369,45 +369,51 @@ def test_bad_input_is_a_clear_error() -> None:
         derive(frozen, [x])
 
 
-class _NumpyCube(minigrad.Function):
-    name = "derive_numpy_cube"
+@pytest.fixture
+def cubes(registered: Any) -> tuple[Any, Any, Any]:
+    """Three user ops without cases, declared for one test only: the registry walks
+    must not meet them."""
 
-    @staticmethod
-    def forward(x):
-        return x ** 3
+    class _NumpyCube(minigrad.Function):
+        name = "derive_numpy_cube"
 
-    @staticmethod
-    def vjp_x(g, out, x):
-        return np.asarray(g) * 3 * np.asarray(x) ** 2  # numpy: not recordable
+        @staticmethod
+        def forward(x):
+            return x ** 3
+
+        @staticmethod
+        def vjp_x(g, out, x):
+            return np.asarray(g) * 3 * np.asarray(x) ** 2  # numpy: not recordable
+
+    class _LabelledCube(minigrad.Function):
+        name = "derive_labelled_cube"
+        formula = "y = x³"
+        grads = ("δ ⊙ 3x²",)
+
+        @staticmethod
+        def forward(x):
+            return x ** 3
+
+        @staticmethod
+        def vjp_x(g, out, x):
+            return np.asarray(g) * 3 * np.asarray(x) ** 2
+
+    class _TracedCube(minigrad.Function):
+        name = "derive_traced_cube"
+
+        @staticmethod
+        def forward(x):
+            return x ** 3
+
+        @staticmethod
+        def vjp_x(g, out, x):
+            return g * 3.0 * x * x
+
+    return _NumpyCube, _LabelledCube, _TracedCube
 
 
-class _LabelledCube(minigrad.Function):
-    name = "derive_labelled_cube"
-    formula = "y = x³"
-    grads = ("δ ⊙ 3x²",)
-
-    @staticmethod
-    def forward(x):
-        return x ** 3
-
-    @staticmethod
-    def vjp_x(g, out, x):
-        return np.asarray(g) * 3 * np.asarray(x) ** 2
-
-
-class _TracedCube(minigrad.Function):
-    name = "derive_traced_cube"
-
-    @staticmethod
-    def forward(x):
-        return x ** 3
-
-    @staticmethod
-    def vjp_x(g, out, x):
-        return g * 3.0 * x * x
-
-
-def test_a_user_op_without_a_symbolic_form() -> None:
+def test_a_user_op_without_a_symbolic_form(cubes: tuple[Any, Any, Any]) -> None:
+    _NumpyCube, _LabelledCube, _TracedCube = cubes
     x = minigrad.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True, name="x")
     loss = _NumpyCube.apply(x).sum()
     with pytest.raises(RuntimeError, match="'derive_numpy_cube'.*no symbolic form"):
