@@ -12,7 +12,7 @@ import numpy as np
 from minigrad.dtypes import DEFAULT_FLOAT, result_type
 from minigrad.modes import state
 from minigrad.ops.dual import unbroadcast
-from minigrad.ops.registry import REGISTRY, Op, defop
+from minigrad.ops.registry import OUT, REGISTRY, Op, defop
 from minigrad.tensor import _VJP_GUARD, Tensor, Version, lift
 
 __all__ = ["Node", "apply", "Function"]
@@ -351,6 +351,13 @@ def _check_finite_forward(op: Op, out: Tensor) -> None:
 
 
 _ORIGIN: dict[str, tuple[str, str]] = {}
+_CLASSES: dict[str, type[Function]] = {}
+
+
+def function_of(op: Op) -> type[Function] | None:
+    """The `Function` subclass that declared `op`, or None (a built-in op)."""
+    cls = _CLASSES.get(op.name)
+    return cls if cls is not None and cls.op is op else None
 
 
 class Function:
@@ -379,7 +386,7 @@ class Function:
     defined, one per input. Set ``role`` to ``"activation"``, ``"loss"`` or ``"pass-through"``
     so diagrams name the op's result as the lecture does (``h_k``, ``L``). Set ``examples``
     to a callable ``(rng, dtype) -> [(inputs, params), ...]`` so the registry's gradient
-    checks can exercise it.
+    checks can exercise it (`minigrad.opinfo` finds them there).
     """
 
     formula: ClassVar[str] = ""
@@ -408,11 +415,11 @@ class Function:
             *vjps,
             formula=cls.formula or f"{name}(…)",
             grads=grads,
-            saves_output=cls.saves_output,
+            saves=(*range(len(vjps)), OUT) if cls.saves_output else None,
             role=cls.role,
-            examples=cls.examples,
             doc=(cls.__doc__ or "").strip().split("\n")[0],
         )
+        _CLASSES[name] = cls
 
     @classmethod
     def apply(cls, *args: Any, **params: Any) -> Tensor:

@@ -1,7 +1,7 @@
 """Random programs over the op registry, for the differential fuzzer (tests/test_fuzz.py).
 
-Everything is read from the registry, so an op declared later (a layer, a user `Function`)
-is fuzzed without a line here:
+Everything is read from the registry and its op table (`minigrad.opinfo`), so an op declared
+later (a layer, a user `Function`) is fuzzed without a line here:
 
 - each op's `examples` give the argument conventions (how many inputs, which are integer
   targets or boolean masks, which parameters) and the value range of each input (log and sqrt
@@ -11,8 +11,8 @@ is fuzzed without a line here:
   random shapes, including 0-d, size-1 and empty axes, and random axes (None, int, negative,
   tuple). Any other op (indexing, matmul, losses, convolutions…) keeps its examples' shapes
   and parameters and gets fresh values;
-- each op's `calls` give the ways a user reaches it (operators, methods, ``x.T``…);
-- the op's `torch=` counterpart is the oracle; without one, central differences are.
+- each op's `calls` there give the ways a user reaches it (operators, methods, ``x.T``…);
+- the op's `torch` counterpart there is the oracle; without one, central differences are.
 
 Values mix ordinary numbers with zeros, tiny (1e-30, 1e-300) and large (1e4, 1e30, 1e300)
 entries, within the sign range the op's examples use.
@@ -30,8 +30,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minigrad
+from minigrad import opinfo
 from minigrad.function import apply
-from minigrad.ops.examples import Call
+from minigrad.opinfo import Call
 from minigrad.ops.registry import REGISTRY, Op
 
 # `make test` runs a bounded, reproducible budget; `make fuzz` (MINIGRAD_FUZZ=long) runs at
@@ -65,7 +66,13 @@ class Family:
 
 
 def _cases(op: Op, dtype: Any) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
-    return list(op.examples(np.random.default_rng(0), dtype)) if op.examples else []
+    return opinfo.cases(op, np.random.default_rng(0), dtype) if opinfo.find(op) else []
+
+
+def counterpart(op: Op) -> Any:
+    """PyTorch's version of `op` from the op table, or None."""
+    found = opinfo.find(op)
+    return None if found is None else found.torch
 
 
 def _float(a: Any) -> bool:
@@ -242,7 +249,7 @@ def _draw_call(draw: Any, op: Op, params: dict[str, Any], in_shapes: tuple[Any, 
 
         direct["axis"] = normalize_axis(params.get("axis"), len(in_shapes[0]), op.name)
     options: list[tuple[Call | None, dict[str, Any]]] = [(None, direct)]
-    for c in op.calls:
+    for c in opinfo.info(op).calls:
         p = c.params_for(params, in_shapes)
         if p is not None:
             options.append((c, p))
@@ -349,14 +356,14 @@ def programs(draw: Any, ops: list[Op], chain: bool = True, dtypes: Any = None) -
     dtype = np.dtype(draw(st.sampled_from(dtypes or ["float64", "float32"])))
     op = draw(st.sampled_from(ops))
     prog = Program(dtype, [], [])
-    oracle = op.torch is not None
+    oracle = counterpart(op) is not None
     step = draw(first_step(op, dtype, prog, extreme=oracle))
     prog.steps.append(step)
     shape = run_minigrad(prog)[0].shape
     if chain and oracle:
         for _ in range(draw(st.integers(0, 2))):
             step = draw(next_step(step, shape, prog))
-            if step.op.torch is None:
+            if counterpart(step.op) is None:
                 break
             prog.steps.append(step)
             shape = run_minigrad(prog)[0].shape
@@ -397,8 +404,8 @@ def run_torch(prog: Program, magnitudes: bool = False) -> tuple[Any, dict]:
         env[lf.name] = t.requires_grad_(True) if lf.differentiable else t
     y = None
     for s in prog.steps:
-        assert s.op.torch is not None
-        y = s.op.torch(*[env[a] for a in s.args], **s.params)
+        assert counterpart(s.op) is not None
+        y = counterpart(s.op)(*[env[a] for a in s.args], **s.params)
         env[s.out] = y
     return y, env
 
@@ -415,6 +422,7 @@ def snippet(prog: Program) -> str:
         "import numpy as np",
         "import torch",
         "import minigrad",
+        "from minigrad import opinfo",
         "from minigrad.ops import REGISTRY",
         "",
     ]
@@ -437,7 +445,7 @@ def snippet(prog: Program) -> str:
     lines.append(f"L = ({last} * minigrad.Tensor(w)).sum() + 0.5 * ({last} * {last}).sum()")
     lines.append(f"g = minigrad.grad(L, [{', '.join(diff)}], create_graph=True, "
                  "allow_unused=True)")
-    if any(s.op.torch is None for s in prog.steps):
+    if any(counterpart(s.op) is None for s in prog.steps):
         lines.append("print('minigrad:', " + last + ".data, [x.data for x in g if x is not None])")
         return "\n".join(lines)
     lines.append("# PyTorch, on the same values")
@@ -447,7 +455,7 @@ def snippet(prog: Program) -> str:
     for s in prog.steps:
         args = ", ".join(f"t_{a}" for a in s.args)
         kw = "".join(f", {k}={_src(v)}" for k, v in s.params.items())
-        lines.append(f"t_{s.out} = REGISTRY[{s.op.name!r}].torch({args}{kw})")
+        lines.append(f"t_{s.out} = opinfo.info({s.op.name!r}).torch({args}{kw})")
     lines.append(f"tL = (t_{last} * torch.from_numpy(w)).sum() + 0.5 * (t_{last} ** 2).sum()")
     lines.append(f"tg = torch.autograd.grad(tL, [{', '.join('t_' + n for n in diff)}], "
                  "create_graph=True, allow_unused=True)")
@@ -459,6 +467,6 @@ def snippet(prog: Program) -> str:
 
 
 def _src(v: Any) -> str:
-    from minigrad.ops.examples import _source
+    from minigrad.opinfo.calls import _source
 
     return _source(v)

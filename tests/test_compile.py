@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
+from minigrad import opinfo
 from minigrad.compile import (
     TraceError,
     assign_buffers,
@@ -367,7 +368,7 @@ def test_liveness_and_buffers_never_overlap_two_live_arrays() -> None:
 def _registry_cases(name: str) -> list[Any]:
     op = REGISTRY[name]
     rng = np.random.default_rng(0)
-    return [(op, args, params) for args, params in op.examples(rng, np.float64)]
+    return [(op, args, params) for args, params in opinfo.cases(op, rng, np.float64)]
 
 
 def _rules(op: Any, args: list[Any], params: dict[str, Any]) -> list[tuple[str, Any, list[Any]]]:
@@ -401,10 +402,10 @@ def test_lowered_rules_equal_the_registry_bit_for_bit_on_new_values(name: str) -
     lowered = 0
     for dt in (np.float32, np.float64):
         first = [[np.asarray(a).astype(dt) if np.asarray(a).dtype.kind == "f" else a
-                  for a in args] for args, _ in op.examples(np.random.default_rng(0), dt)]
+                  for a in args] for args, _ in opinfo.cases(op, np.random.default_rng(0), dt)]
         again = [[np.asarray(a).astype(dt) if np.asarray(a).dtype.kind == "f" else a
-                  for a in args] for args, _ in op.examples(np.random.default_rng(7), dt)]
-        params = [p for _, p in op.examples(np.random.default_rng(0), dt)]
+                  for a in args] for args, _ in opinfo.cases(op, np.random.default_rng(7), dt)]
+        params = [p for _, p in opinfo.cases(op, np.random.default_rng(0), dt)]
         for args, args2, kw in zip(first, again, params):
             if [np.shape(a) for a in args] != [np.shape(a) for a in args2]:
                 continue
@@ -431,8 +432,8 @@ def test_every_op_compiles_and_replays_bit_for_bit(name: str) -> None:
     op = REGISTRY[name]
     checked = 0
     for dt in (np.float64, np.float32):
-        pairs = zip(op.examples(np.random.default_rng(0), dt),
-                    op.examples(np.random.default_rng(5), dt))
+        pairs = zip(opinfo.cases(op, np.random.default_rng(0), dt),
+                    opinfo.cases(op, np.random.default_rng(5), dt))
         for (args, params), (args2, _) in pairs:
             if [np.shape(a) for a in args] != [np.shape(a) for a in args2]:
                 continue

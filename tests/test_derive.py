@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import minigrad
 import minigrad.functional as F
-from minigrad import nn
+from minigrad import nn, opinfo
 from minigrad.derive import derive, passes
 from minigrad.function import apply
 from minigrad.ops import REGISTRY
@@ -218,7 +218,7 @@ def test_a_fan_out_shows_the_sum_of_its_paths() -> None:
 
 # --------------------------------------------------------------------------- every op
 def _cases(name: str) -> list[tuple[Any, dict[str, Any]]]:
-    return list(REGISTRY[name].examples(np.random.default_rng(0), np.float64))
+    return opinfo.cases(name, np.random.default_rng(0), np.float64)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -369,9 +369,10 @@ def test_bad_input_is_a_clear_error() -> None:
         derive(frozen, [x])
 
 
-def _user_cubes() -> tuple[Any, Any, Any]:
-    """Three user ops, declared inside the test (the `registered` fixture takes them out of
-    the registry afterwards, so the registry walks of other tests never see them)."""
+@pytest.fixture
+def cubes(registered: Any) -> tuple[Any, Any, Any]:
+    """Three user ops without cases, declared for one test only: the registry walks
+    must not meet them."""
 
     class _NumpyCube(minigrad.Function):
         name = "derive_numpy_cube"
@@ -411,8 +412,8 @@ def _user_cubes() -> tuple[Any, Any, Any]:
     return _NumpyCube, _LabelledCube, _TracedCube
 
 
-def test_a_user_op_without_a_symbolic_form(registered: Any) -> None:
-    _NumpyCube, _LabelledCube, _TracedCube = _user_cubes()
+def test_a_user_op_without_a_symbolic_form(cubes: tuple[Any, Any, Any]) -> None:
+    _NumpyCube, _LabelledCube, _TracedCube = cubes
     x = minigrad.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True, name="x")
     loss = _NumpyCube.apply(x).sum()
     with pytest.raises(RuntimeError, match="'derive_numpy_cube'.*no symbolic form"):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import minigrad
+from minigrad import opinfo
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -271,7 +272,7 @@ def test_custom_op_is_registered_with_labels():
     op = minigrad.REGISTRY["swish"]
     assert op is mod.Swish.op
     assert op.formula == "y = x · σ(x)"
-    assert op.examples is not None
+    assert opinfo.find(op) is not None
 
 
 def test_custom_op_gradchecks_in_float64():

@@ -15,6 +15,7 @@ from fuzz_programs import (
     PROFILE,
     TOL,
     Program,
+    counterpart,
     objective,
     programs,
     run_minigrad,
@@ -192,7 +193,7 @@ def compare_with_differences(prog: Program, eps: float = 1e-6) -> None:
 
 def check(prog: Program) -> None:
     try:
-        if all(s.op.torch is not None for s in prog.steps):
+        if all(counterpart(s.op) is not None for s in prog.steps):
             compare_with_torch(prog)
         else:
             compare_with_differences(prog)
@@ -204,14 +205,14 @@ def check(prog: Program) -> None:
 
 
 def _dtypes(op: Any) -> list[str]:
-    return ["float64", "float32"] if op.torch is not None else ["float64"]
+    return ["float64", "float32"] if counterpart(op) is not None else ["float64"]
 
 
 def test_the_fuzzer_can_generate_every_registered_op():
     unknown = unknown_ops()
     assert not unknown, (
-        "the fuzzer does not know how to generate these ops; give each `examples=` that run "
-        "(and `torch=` when PyTorch has the op):\n" + "\n".join(
+        "the fuzzer does not know how to generate these ops; give each cases that run in "
+        "minigrad/opinfo/table.py (and `torch` when PyTorch has the op):\n" + "\n".join(
             f"  {name}: {why}" for name, why in sorted(unknown.items())))
 
 
@@ -229,14 +230,15 @@ def test_fuzz_each_op(name: str, data: Any) -> None:
 @given(data=st.data())
 def test_fuzz_random_programs(data: Any) -> None:
     """Chains over every op registered by now, including ops declared after collection."""
-    ops = [op for op in REGISTRY.values() if op.torch is not None]
+    ops = [op for op in REGISTRY.values() if counterpart(op) is not None]
     check(data.draw(programs(ops), label="program"))
 
 
 @settings(PROFILE, max_examples=200 if LONG else 6)
 @given(data=st.data())
 def test_fuzz_ops_without_pytorch_counterpart(data: Any) -> None:
-    ops = [op for op in REGISTRY.values() if op.torch is None and not unknown_ops().get(op.name)]
+    ops = [op for op in REGISTRY.values()
+           if counterpart(op) is None and not unknown_ops().get(op.name)]
     if not ops:
         return
     check(data.draw(programs(ops, chain=False, dtypes=["float64"]), label="program"))

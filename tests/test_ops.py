@@ -1,6 +1,6 @@
-"""Walks the whole op registry: every op is gradchecked in float64 over its declared cases,
-keeps float32 as float32, and matches PyTorch where torch is installed. An op declared
-without cases fails here."""
+"""Walks the whole op registry, joined with the op table (`minigrad.opinfo`): every op is
+gradchecked in float64 over its cases, keeps float32 as float32, and matches PyTorch where
+torch is installed. An op without cases in the table fails here."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import minigrad
+from minigrad import opinfo
 from minigrad.function import apply
 from minigrad.ops import REGISTRY
 
@@ -28,7 +29,7 @@ def _tensors(inputs: tuple[np.ndarray, ...], dtype: Any) -> list[minigrad.Tensor
 
 
 def _cases(op: Any, dtype: Any) -> list[tuple[tuple[np.ndarray, ...], dict[str, Any]]]:
-    return list(op.examples(np.random.default_rng(0), dtype))
+    return opinfo.cases(op, np.random.default_rng(0), dtype)
 
 
 def test_expected_ops_are_registered() -> None:
@@ -46,7 +47,7 @@ def test_expected_ops_are_registered() -> None:
 @pytest.mark.parametrize("name", BUILTIN)
 def test_every_op_declares_formulas_and_cases(name: str) -> None:
     op = REGISTRY[name]
-    assert op.examples is not None, f"op {name} has no gradient-check cases"
+    assert opinfo.find(op) is not None, f"op {name} has no gradient-check cases"
     assert op.formula and all(op.grad_formulas)
     assert len(_cases(op, np.float64)) >= 1
 
@@ -110,7 +111,7 @@ def test_every_calling_convention_matches_apply(name: str) -> None:
         w = rng.standard_normal(out.shape)
         vs = [rng.standard_normal(x.shape) for x in xs if x.requires_grad]
         ref = _grads_and_hvp(lambda *a, params=params: apply(op, *a, **params), xs, w, vs)
-        for c in op.calls:
+        for c in opinfo.info(op).calls:
             p = c.params_for(params, shapes)
             if p is None:
                 continue
@@ -166,7 +167,9 @@ def test_matches_torch(name: str) -> None:
     if torch is None:
         pytest.skip("torch is not installed")
     op = REGISTRY[name]
-    if op.torch is None:
+    found = opinfo.find(op)
+    counterpart = None if found is None else found.torch
+    if counterpart is None:
         pytest.skip(f"{name} has no PyTorch counterpart declared")
     rng = np.random.default_rng(7)
     for inputs, params in _cases(op, np.float64):
@@ -174,7 +177,7 @@ def test_matches_torch(name: str) -> None:
         out = apply(op, *xs, **params)
         ts = [_to_torch(np.asarray(a), x.requires_grad) for a, x in zip(inputs, xs)]
         ts = [t.to(torch.float64) if t.is_floating_point() else t for t in ts]
-        tout = op.torch(*ts, **_torch_params(name, params))
+        tout = counterpart(*ts, **_torch_params(name, params))
         np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12,
                                    err_msg=f"{name} forward {params}")
         if not out.requires_grad:
@@ -197,14 +200,16 @@ def test_extreme_values_match_torch(name: str, scale: float) -> None:
     if torch is None:
         pytest.skip("torch is not installed")
     op = REGISTRY[name]
-    if op.torch is None:
+    found = opinfo.find(op)
+    counterpart = None if found is None else found.torch
+    if counterpart is None:
         pytest.skip(f"{name} has no PyTorch counterpart declared")
     for inputs, params in _cases(op, np.float64):
         big = tuple(np.asarray(a) * scale if np.asarray(a).dtype.kind == "f" else a
                     for a in inputs)
         ts = [torch.from_numpy(np.array(a)) for a in big]
         with np.errstate(all="ignore"):
-            tout = op.torch(*ts, **_torch_params(name, params)).detach().numpy()
+            tout = counterpart(*ts, **_torch_params(name, params)).detach().numpy()
         xs = _tensors(big, np.float64)
         where = f"{name} forward at scale {scale} {params}"
         # rounding carried from the inputs: a constant row of 1e300 normalises to exactly 0

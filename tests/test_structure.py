@@ -38,7 +38,6 @@ ENGINE_KNOT = frozenset({
     "minigrad.ops.either",
     "minigrad.ops.elementwise",
     "minigrad.ops.embedding",
-    "minigrad.ops.examples",
     "minigrad.ops.layernorm",
     "minigrad.ops.linalg",
     "minigrad.ops.loss",

@@ -150,6 +150,24 @@ def test_defop_rejects_duplicates_and_mismatched_labels():
                  grads=("a", "b"))
 
 
+def test_defop_saves_what_the_vjps_read(registered):
+    def vjp(g, out, a, b):
+        return g
+
+    def declare(name, saves):
+        return mg.defop(name, np.add, vjp, vjp, formula="", grads=("", ""), saves=saves)
+
+    every = declare("saves_default", None)  # every input, by every VJP
+    assert every.reads == ((0, 1), (0, 1)) and every.saves == (0, 1) and not every.saves_output
+    out = declare("saves_output", (mg.ops.OUT,))
+    assert out.saves == () and out.saves_output and out.reads_of(1) == ()
+    each = declare("saves_each", ((1,), (0, mg.ops.OUT)))  # per VJP: mul's way, and the output
+    assert each.saves == (0, 1) and each.saves_output
+    assert each.reads_of(0) == (1,) and each.reads_of(1) == (0,)
+    with pytest.raises(ValueError, match="'saves_wrong': saves gives 1 entries for 2 VJPs"):
+        declare("saves_wrong", ((0,),))
+
+
 def test_gradcheck_refuses_float32_and_reports_failures():
     x32 = mg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(TypeError, match="float64"):

@@ -510,7 +510,7 @@ class Plan:
                 for a in nodes[n]["args"]}
         self.op = Op(name="compiled", forward=_no_forward, vjps=(_compiled_vjp,),
                      formula=f"compiled {name}", grad_formulas=("∇ by the compiled backward",),
-                     saves=tuple(i for i, k in enumerate(leaves) if k in read), variadic=True)
+                     reads=(tuple(i for i, k in enumerate(leaves) if k in read),), variadic=True)
 
     # ------------------------------------------------------------------ running
     def _buffers(self) -> _Buffers:

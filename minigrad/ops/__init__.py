@@ -37,7 +37,7 @@ from minigrad.ops.loss import (
 )
 from minigrad.ops.norm_batch import batch_norm
 from minigrad.ops.reduce import logsumexp, max, mean, min, std, sum, var
-from minigrad.ops.registry import REGISTRY, Op, defop, registered
+from minigrad.ops.registry import OUT, REGISTRY, Op, defop, registered
 from minigrad.ops.shape import (
     broadcast_to,
     cat,
@@ -57,7 +57,7 @@ from minigrad.ops.shape import (
 )
 
 __all__ = [
-    "REGISTRY", "Op", "defop", "registered",
+    "OUT", "REGISTRY", "Op", "defop", "registered",
     "abs", "add", "astype", "clamp", "clip", "div", "exp", "log", "maximum", "minimum", "mul",
     "neg", "pow", "sqrt", "sub", "where",
     "gelu", "leaky_relu", "relu", "sigmoid", "softplus", "tanh", "stable_sigmoid",

@@ -10,8 +10,7 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import either
-from minigrad.ops.examples import call, unary
-from minigrad.ops.registry import defop
+from minigrad.ops.registry import OUT, defop
 from minigrad.tensor import Tensor
 
 
@@ -27,8 +26,7 @@ RELU = defop(
     lambda g, out, a: g * (either.value(a) > 0),  # relu'(0) = 0, as PyTorch
     role="activation",
     formula="h = relu(a)", grads=("δ ⊙ 1[a > 0]",),
-    examples=unary(kink=True), doc="max(a, 0); relu'(0) = 0", torch=lambda a: a.relu(),
-    calls=(call("{0}.relu()", lambda a: a.relu()),),
+    doc="max(a, 0); relu'(0) = 0",
 )
 
 
@@ -42,26 +40,22 @@ LEAKY_RELU = defop(
         either.value(a) > 0, 1.0, negative_slope).astype(either.value(a).dtype),
     role="activation",
     formula="h = leaky_relu(a)", grads=("δ ⊙ (1[a > 0] + α 1[a ≤ 0])",),
-    examples=unary(kink=True, negative_slope=0.1), doc="a for a > 0, else α a",
-    torch=lambda a, negative_slope=0.01: __import__("torch").nn.functional.leaky_relu(
-        a, negative_slope),
+    doc="a for a > 0, else α a",
 )
 SIGMOID = defop(
     "sigmoid", stable_sigmoid,
     lambda g, out, a: g * out * (1.0 - out),
     role="activation",
-    formula="h = σ(a)", grads=("δ ⊙ σ(1 − σ)",), saves=(), saves_output=True,
-    examples=unary(-4, 4), doc="logistic 1/(1+e⁻ᵃ), stable for any a",
-    torch=lambda a: a.sigmoid(), calls=(call("{0}.sigmoid()", lambda a: a.sigmoid()),),
+    formula="h = σ(a)", grads=("δ ⊙ σ(1 − σ)",), saves=(OUT,),
+    doc="logistic 1/(1+e⁻ᵃ), stable for any a",
     promote=True, to_float=True,
 )
 TANH = defop(
     "tanh", np.tanh,
     lambda g, out, a: g * (1.0 - out * out),
     role="activation",
-    formula="h = tanh(a)", grads=("δ ⊙ (1 − h²)",), saves=(), saves_output=True,
-    examples=unary(), doc="hyperbolic tangent", torch=lambda a: a.tanh(),
-    calls=(call("{0}.tanh()", lambda a: a.tanh()),),
+    formula="h = tanh(a)", grads=("δ ⊙ (1 − h²)",), saves=(OUT,),
+    doc="hyperbolic tangent",
     promote=True, to_float=True,
 )
 
@@ -75,8 +69,7 @@ SOFTPLUS = defop(
     lambda g, out, a: g * either.sigmoid(a),
     role="activation",
     formula="h = log(1 + eᵃ)", grads=("δ ⊙ σ(a)",),
-    examples=unary(-4, 4), doc="smooth relu, log(1 + eᵃ), stable for any a",
-    torch=lambda a: __import__("torch").nn.functional.softplus(a),
+    doc="smooth relu, log(1 + eᵃ), stable for any a",
 )
 
 # gelu's tanh approximation, ½a(1 + tanh(√(2/π)(a + 0.044715a³)))
@@ -142,8 +135,7 @@ GELU = defop(
     "gelu", _gelu_forward, _gelu_vjp,
     role="activation",
     formula="h = ½a(1 + tanh(√(2/π)(a + 0.044715a³)))", grads=("δ ⊙ gelu′(a)",),
-    examples=unary(), doc="GELU, tanh approximation",
-    torch=lambda a: __import__("torch").nn.functional.gelu(a, approximate="tanh"),
+    doc="GELU, tanh approximation",
 )
 
 

@@ -23,7 +23,6 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import either
-from minigrad.ops.examples import cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -53,16 +52,7 @@ MASKED_FILL = defop(
     lambda g, out, x, mask, value=0.0: either.where(either.value(mask), 0.0, g),
     None,
     formula="y = m ? v : x", grads=("δ ⊙ 1[¬m]", "—"), saves=(1,),
-    examples=cases(
-        lambda rng, dt: ((rand(rng, (2, 3), dt), rng.random((2, 3)) > 0.5), {"value": 0.0}),
-        lambda rng, dt: ((rand(rng, (4, 4), dt), np.triu(np.ones((4, 4), bool), 1)),
-                         {"value": -1e4}),
-        lambda rng, dt: ((rand(rng, (2, 3, 4), dt), rng.random((3, 1)) > 0.5), {"value": 2.5}),
-        lambda rng, dt: ((rand(rng, (1, 3), dt), np.array([True, False, False])),
-                         {"value": -3.0}),
-    ),
     doc="x with the positions where the mask holds set to a value",
-    torch=lambda x, m, value=0.0: x.masked_fill(m, value),
 )
 
 
@@ -236,48 +226,12 @@ def _vjp_mask(g, out, q, k, v, mask=None, is_causal=False, scale=None, saved=Non
     return ds  # a float mask is added to S; the engine sums ∇S over broadcast axes
 
 
-def _case(qs, ks, vs, mask: Any = None, **params: Any):
-    def f(rng: np.random.Generator, dt: Any) -> Any:
-        xs = [rand(rng, qs, dt), rand(rng, ks, dt), rand(rng, vs, dt)]
-        if mask is not None:
-            xs.append(mask(rng, dt))
-        return tuple(xs), dict(params)
-    return f
-
-
-def _bool(shape, dead_row: int | None = None):
-    def f(rng: np.random.Generator, dt: Any) -> np.ndarray:
-        m = rng.random(shape) > 0.4
-        m[..., 0] = True  # at least one allowed key per row
-        if dead_row is not None:
-            m[..., dead_row, :] = False  # a query that may attend nowhere
-        return m
-    return f
-
-
-def _float(shape):
-    return lambda rng, dt: rand(rng, shape, dt, -1.0, 1.0)
-
-
 SDPA = defop(
     _OP, _forward, _vjp_q, _vjp_k, _vjp_v, _vjp_mask,
     formula="O = softmax(QKᵀ/√d) V",
     grads=("∇S K/√d", "∇Sᵀ Q/√d", "Pᵀδ", "∇S = P ⊙ (∇P − rowsum(∇P ⊙ P))"),
     keeps=True,
-    examples=cases(
-        _case((3, 2), (4, 2), (4, 3)),
-        _case((2, 3, 2), (2, 3, 2), (2, 3, 2), is_causal=True),
-        _case((1, 2, 4, 3), (1, 2, 4, 3), (1, 2, 4, 2), is_causal=True, scale=0.3),
-        _case((2, 3, 2), (2, 4, 2), (2, 4, 3), mask=_bool((3, 4))),
-        _case((2, 2, 3, 2), (2, 2, 4, 2), (2, 2, 4, 2), mask=_bool((2, 1, 3, 4))),
-        _case((2, 3, 2), (2, 4, 2), (2, 4, 1), mask=_float((3, 4))),
-        _case((2, 2, 3, 2), (2, 4, 2), (4, 2), mask=_float((2, 1, 1, 4))),
-        _case((1, 3, 2), (1, 4, 2), (1, 4, 2), mask=_bool((3, 4), dead_row=1)),
-    ),
     doc="softmax(QKᵀ/√E + mask) V, fused; PyTorch's masks and a zero row where nothing is allowed",
-    torch=lambda q, k, v, m=None, is_causal=False, scale=None:
-        __import__("torch").nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=m, is_causal=is_causal, scale=scale),
 )
 
 

@@ -32,7 +32,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from minigrad.function import apply
-from minigrad.ops.examples import cases, rand
 from minigrad.ops.registry import Op, defop
 from minigrad.tensor import Tensor
 
@@ -205,62 +204,17 @@ def _conv_vjp_b(g, out, x, W, b=None, *, stride, padding, dilation, groups):
     return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
 
 
-def _conv_torch(d: int) -> Any:
-    def f(x, W, b=None, *, stride, padding, dilation, groups):
-        import torch.nn.functional as tF
-
-        conv = tF.conv1d if d == 1 else tF.conv2d
-        return conv(x, W, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-
-    return f
-
-
-def _conv_case(xs: Ints, ws: Ints, bias: bool = True, **params: Any) -> Any:
-    d = len(xs) - 2
-    p = {"stride": (1,) * d, "padding": (0,) * d, "dilation": (1,) * d, "groups": 1}
-    p.update({k: (v if k == "groups" else (v,) * d if isinstance(v, int) else tuple(v))
-              for k, v in params.items()})
-
-    def case(rng, dt):
-        arrs = (rand(rng, xs, dt), rand(rng, ws, dt))
-        if bias:
-            arrs += (rand(rng, (ws[0],), dt),)
-        return arrs, dict(p)
-
-    return case
-
-
-_CONV2D_CASES = (
-    _conv_case((2, 3, 5, 5), (4, 3, 3, 3)),  # the plain case
-    _conv_case((1, 2, 6, 5), (3, 2, 2, 3), stride=(2, 1), padding=(1, 2)),  # batch of 1
-    _conv_case((2, 2, 4, 4), (2, 2, 1, 1), bias=False),  # 1×1 kernel
-    _conv_case((1, 2, 3, 4), (2, 2, 5, 6), padding=1),  # kernel as large as the padded input
-    _conv_case((2, 4, 4, 4), (6, 2, 3, 3), padding=2, groups=2),  # padding > kernel/2, groups
-    _conv_case((1, 2, 7, 6), (2, 1, 2, 2), stride=2, padding=1, dilation=(2, 1), groups=2),
-    _conv_case((2, 2, 5, 5), (3, 2, 3, 2), stride=(2, 3), padding=(0, 1), dilation=2),
-)
-_CONV1D_CASES = (
-    _conv_case((2, 3, 7), (4, 3, 3)),
-    _conv_case((1, 2, 6), (4, 1, 2), stride=2, padding=3, dilation=2, groups=2),
-    _conv_case((2, 2, 4), (3, 2, 1), bias=False),
-    _conv_case((1, 1, 3), (2, 1, 5), padding=1),
-)
-
 CONV2D = defop(
     "conv2d", _conv_forward("conv2d"), _conv_vjp_x, _conv_vjp_W, _conv_vjp_b,
-    formula="y = W ⋆ x + b", grads=("δ ∗ flip(W)", "δ ⋆ x", "Σ δ"), saves=(0, 1),
-    reads=((1,), (0,), ()),
-    examples=cases(*_CONV2D_CASES),
+    formula="y = W ⋆ x + b", grads=("δ ∗ flip(W)", "δ ⋆ x", "Σ δ"),
+    saves=((1,), (0,), ()),
     doc="2-D convolution layer (a correlation, as PyTorch), NCHW; im2col and one product",
-    torch=_conv_torch(2),
 )
 CONV1D = defop(
     "conv1d", _conv_forward("conv1d"), _conv_vjp_x, _conv_vjp_W, _conv_vjp_b,
-    formula="y = W ⋆ x + b", grads=("δ ∗ flip(W)", "δ ⋆ x", "Σ δ"), saves=(0, 1),
-    reads=((1,), (0,), ()),
-    examples=cases(*_CONV1D_CASES),
+    formula="y = W ⋆ x + b", grads=("δ ∗ flip(W)", "δ ⋆ x", "Σ δ"),
+    saves=((1,), (0,), ()),
     doc="1-D convolution layer (a correlation, as PyTorch), NCL",
-    torch=_conv_torch(1),
 )
 _CONV = {1: CONV1D, 2: CONV2D}
 
@@ -332,57 +286,15 @@ def _weight_grad_vjp_g(gg, out, x, g, *, kernel_size, stride, padding, dilation,
                  groups=groups)
 
 
-def _torch_input_grad(g, W, *, input_shape, stride, padding, dilation, groups):
-    import torch
-
-    x0 = torch.zeros(input_shape, dtype=g.dtype, requires_grad=True)
-    y = _conv_torch(len(stride))(x0, W, stride=stride, padding=padding, dilation=dilation,
-                                 groups=groups)
-    gx = torch.autograd.grad(y, x0, g, create_graph=True)[0]
-    return gx if g.requires_grad or W.requires_grad else gx.detach()
-
-
-def _torch_weight_grad(x, g, *, kernel_size, stride, padding, dilation, groups):
-    import torch
-
-    W0 = torch.zeros((g.shape[1], x.shape[1] // groups) + tuple(kernel_size), dtype=g.dtype,
-                     requires_grad=True)
-    y = _conv_torch(len(stride))(x, W0, stride=stride, padding=padding, dilation=dilation,
-                                 groups=groups)
-    gW = torch.autograd.grad(y, W0, g, create_graph=True)[0]
-    return gW if x.requires_grad or g.requires_grad else gW.detach()
-
-
-def _grad_cases(which: str) -> Any:
-    """Cases for the two VJP ops, from the convolution cases: (δ, W) or (x, δ)."""
-    out = []
-    for c in _CONV2D_CASES + _CONV1D_CASES:
-        def case(rng, dt, c=c):
-            (x, W, *_), p = c(rng, dt)
-            y = _correlate(x, W, p["stride"], tuple((q, q) for q in p["padding"]),
-                           p["dilation"], p["groups"])
-            g = rand(rng, y.shape, dt)
-            if which == "input":
-                return (g, W), {**p, "input_shape": x.shape}
-            return (x, g), {**p, "kernel_size": W.shape[2:]}
-
-        out.append(case)
-    return cases(*out)
-
-
 CONV_INPUT_GRAD = defop(
     "conv_input_grad", _input_grad_forward, _input_grad_vjp_g, _input_grad_vjp_W,
     formula="∇x = δ ∗ flip(W)", grads=("W ⋆ δ′", "δ ⋆ δ′"),
-    examples=_grad_cases("input"),
     doc="the VJP of convolution for its input: a transposed convolution",
-    torch=_torch_input_grad,
 )
 CONV_WEIGHT_GRAD = defop(
     "conv_weight_grad", _weight_grad_forward, _weight_grad_vjp_x, _weight_grad_vjp_g,
     formula="∇W = δ ⋆ x", grads=("δ ∗ flip(δ′)", "δ′ ⋆ x"),
-    examples=_grad_cases("weight"),
     doc="the VJP of convolution for its weight: the input correlated with δ",
-    torch=_torch_weight_grad,
 )
 
 
@@ -492,38 +404,10 @@ def _max_pool_vjp(g, out, x, *, kernel_size, stride, padding, dilation=(1, 1), s
     return _call(FLAT_SCATTER_ADD, g, index=index, shape=tuple(x.shape))
 
 
-def _pool_case(xs: Ints, distinct: bool = False, **params: Any) -> Any:
-    p = {k: (v, v) if isinstance(v, int) else tuple(v) for k, v in params.items()}
-    p.setdefault("stride", p["kernel_size"])
-    p.setdefault("padding", (0, 0))
-
-    def case(rng, dt):
-        if distinct:  # values well apart, so no window's maximum is a near tie
-            x = rng.permutation(np.arange(math.prod(xs))).reshape(xs) * 0.37 - 1.0
-            return (x.astype(dt),), dict(p)
-        return (rand(rng, xs, dt),), dict(p)
-
-    return case
-
-
-def _torch_max_pool(x, *, kernel_size, stride, padding, dilation=(1, 1)):
-    import torch.nn.functional as tF
-
-    return tF.max_pool2d(x, kernel_size, stride, padding, dilation)
-
-
 MAX_POOL2D = defop(
     "max_pool2d", _max_pool_forward, _max_pool_vjp,
     formula="y = max over window(x)", grads=("δ to each window's argmax",), keeps=True,
-    examples=cases(
-        _pool_case((2, 3, 4, 4), True, kernel_size=2),
-        _pool_case((1, 2, 5, 7), True, kernel_size=(3, 2), stride=(1, 2), padding=(1, 1)),
-        _pool_case((1, 1, 5, 5), True, kernel_size=3, stride=1, padding=1),  # overlaps add
-        _pool_case((2, 1, 3, 3), True, kernel_size=3),  # kernel as large as the input
-        _pool_case((1, 2, 6, 5), True, kernel_size=2, stride=2, padding=1, dilation=(2, 1)),
-    ),
     doc="max pooling (PyTorch: padding with −∞; a tie sends δ to the first maximum)",
-    torch=_torch_max_pool,
 )
 
 
@@ -541,23 +425,10 @@ def _avg_pool_vjp(g, out, x, *, kernel_size, stride, padding):
                  padding=padding, dilation=(1, 1), groups=C)
 
 
-def _torch_avg_pool(x, *, kernel_size, stride, padding):
-    import torch.nn.functional as tF
-
-    return tF.avg_pool2d(x, kernel_size, stride, padding)
-
-
 AVG_POOL2D = defop(
     "avg_pool2d", _avg_pool_forward, _avg_pool_vjp,
     formula="y = mean over window(x)", grads=("δ / |window| to every position",), saves=(),
-    examples=cases(
-        _pool_case((2, 3, 4, 4), kernel_size=2),
-        _pool_case((1, 2, 5, 7), kernel_size=(3, 2), stride=(1, 2), padding=(1, 1)),
-        _pool_case((1, 1, 5, 5), kernel_size=3, stride=1, padding=1),
-        _pool_case((2, 1, 3, 3), kernel_size=3),
-    ),
     doc="average pooling (PyTorch's defaults: padding counts as zeros in the mean)",
-    torch=_torch_avg_pool,
 )
 
 
@@ -582,20 +453,12 @@ def _gather_vjp(gg, out, x, *, index):
 FLAT_SCATTER_ADD: Op = defop(
     "flat_scatter_add", _scatter_forward, _scatter_vjp,
     formula="y = 0; y.flat[i] += x", grads=("δ.flat[i]",), saves=(),
-    examples=cases(lambda rng, dt: ((rand(rng, (2, 3), dt),),
-                                    {"index": np.array([[0, 4, 4], [7, 1, 0]]), "shape": (2, 4)})),
     doc="max pooling's VJP: δ added at each window's argmax (repeats add up)",
-    torch=lambda g, *, index, shape: __import__("torch").zeros(
-        math.prod(shape), dtype=g.dtype).index_add(
-        0, __import__("torch").as_tensor(index.ravel()), g.reshape(-1)).reshape(shape),
 )
 FLAT_GATHER: Op = defop(
     "flat_gather", _gather_forward, _gather_vjp,
     formula="y = x.flat[i]", grads=("0; δ added at i",), saves=(),
-    examples=cases(lambda rng, dt: ((rand(rng, (2, 4), dt),),
-                                    {"index": np.array([[0, 4, 4], [7, 1, 0]])})),
     doc="the VJP of flat_scatter_add: values read back at the same indices",
-    torch=lambda x, *, index: x.reshape(-1)[__import__("torch").as_tensor(index)],
 )
 
 
@@ -665,14 +528,7 @@ def _pad_vjp(g, out, x, *, pad, value=0.0):
 PAD: Op = defop(
     "pad", _pad_forward, _pad_vjp,
     formula="y = pad(x)", grads=("δ cropped",), saves=(),
-    examples=cases(
-        lambda rng, dt: ((rand(rng, (2, 3), dt),), {"pad": (1, 2)}),
-        lambda rng, dt: ((rand(rng, (1, 2, 3, 4), dt),), {"pad": (1, 0, 2, 3), "value": 1.5}),
-        lambda rng, dt: ((rand(rng, (2, 5, 4), dt),), {"pad": (-1, 2, 0, -2)}),  # crops
-    ),
     doc="constant padding (PyTorch's F.pad: pairs for the last axes, last axis first)",
-    torch=lambda x, *, pad, value=0.0: __import__("torch").nn.functional.pad(
-        x, pad, value=value),
 )
 
 

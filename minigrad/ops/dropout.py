@@ -13,7 +13,6 @@ from minigrad.creation import Generator
 from minigrad.creation import generator as numpy_rng
 from minigrad.function import apply
 from minigrad.ops import either
-from minigrad.ops.examples import cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -35,18 +34,10 @@ def _vjp_x(g: Any, out: Any, x: Any, mask: Any, p: float = 0.5) -> Any:
     return g * _scaled(either.value(mask), p, either.value(g).dtype)
 
 
-def _case(shape: tuple[int, ...], p: float):
-    def f(rng: np.random.Generator, dt: Any) -> Any:
-        return (rand(rng, shape, dt), rng.random(shape) >= p), {"p": p}
-    return f
-
-
 DROPOUT = defop(
     "dropout", _forward, _vjp_x, None,
     formula="h = m ⊙ a / (1 − p)", grads=("m ⊙ δ / (1 − p)", "—"), saves=(1,),
-    examples=cases(_case((3,), 0.5), _case((2, 3), 0.2), _case((1, 4), 0.0), _case((2, 5), 0.7)),
     doc="inverted dropout with a given keep-mask m",
-    torch=lambda x, m, p=0.5: x * m.to(x.dtype) / (1.0 - p),
 )
 
 

@@ -3,15 +3,13 @@ rule here is elementwise (``⊙``), and the engine sums it back over broadcast a
 
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 import numpy as np
 
 from minigrad.function import _same_float, apply
 from minigrad.ops import either
-from minigrad.ops.examples import away_from_zero, binary, call, only, rand, unary
-from minigrad.ops.registry import defop
+from minigrad.ops.registry import OUT, defop
 from minigrad.tensor import Tensor
 
 ADD = defop(
@@ -19,11 +17,7 @@ ADD = defop(
     lambda g, out, z, b: g,
     lambda g, out, z, b: g,
     formula="a = z + b", grads=("δ", "δ"), saves=(),
-    examples=binary(), doc="sum; with a bias b, ∇b L = δ summed over the batch",
-    torch=lambda a, b: a + b,
-    calls=(call("{0} + {1}", lambda a, b: a + b),
-           call("minigrad.ops.add({0}, {1})", lambda a, b: add(a, b)),
-           call("{1}.__radd__({0})", lambda a, b: b.__radd__(a))),
+    doc="sum; with a bias b, ∇b L = δ summed over the batch",
     promote=True,
 )
 SUB = defop(
@@ -31,19 +25,15 @@ SUB = defop(
     lambda g, out, a, b: g,
     lambda g, out, a, b: -g,
     formula="c = a − b", grads=("δ", "−δ"), saves=(),
-    examples=binary(), doc="difference", torch=lambda a, b: a - b,
-    calls=(call("{0} - {1}", lambda a, b: a - b),
-           call("{1}.__rsub__({0})", lambda a, b: b.__rsub__(a))),
+    doc="difference",
     promote=True,
 )
 MUL = defop(
     "mul", np.multiply,
     lambda g, out, a, b: g * b,
     lambda g, out, a, b: g * a,
-    formula="c = a ⊙ b", grads=("δ ⊙ b", "δ ⊙ a"), reads=((1,), (0,)),
-    examples=binary(), doc="elementwise product", torch=lambda a, b: a * b,
-    calls=(call("{0} * {1}", lambda a, b: a * b),
-           call("{1}.__rmul__({0})", lambda a, b: b.__rmul__(a))),
+    formula="c = a ⊙ b", grads=("δ ⊙ b", "δ ⊙ a"), saves=((1,), (0,)),
+    doc="elementwise product",
     promote=True,
 )
 DIV = defop(
@@ -52,18 +42,15 @@ DIV = defop(
     # from the inputs, not the output c: after an in-place `y /= b` the output is y itself,
     # which the next in-place op would overwrite
     lambda g, out, a, b: -g * (a / b) / b,
-    formula="c = a / b", grads=("δ / b", "−δ ⊙ a / b²"), reads=((1,), (0, 1)),
-    examples=binary(lo2=0.5, hi2=2.0), doc="elementwise quotient", torch=lambda a, b: a / b,
-    calls=(call("{0} / {1}", lambda a, b: a / b),
-           call("{1}.__rtruediv__({0})", lambda a, b: b.__rtruediv__(a))),
+    formula="c = a / b", grads=("δ / b", "−δ ⊙ a / b²"), saves=((1,), (0, 1)),
+    doc="elementwise quotient",
     promote=True, to_float=True,
 )
 NEG = defop(
     "neg", np.negative,
     lambda g, out, x: -g,
     formula="y = −x", grads=("−δ",), saves=(),
-    examples=unary(), doc="negation", torch=lambda x: -x,
-    calls=(call("-{0}", lambda x: -x),),
+    doc="negation",
 )
 
 
@@ -84,43 +71,36 @@ def _pow_vjp_exp(g: Any, out: Any, x: Any, p: Any) -> Any:
 
 POW = defop(
     "pow", np.power, _pow_vjp_base, _pow_vjp_exp,
-    formula="y = xᵖ", grads=("δ ⊙ p xᵖ⁻¹", "δ ⊙ xᵖ log x"), saves_output=True,
-    examples=binary(lo=0.5, hi=2.0), doc="power; the exponent may be a tensor or a number",
-    torch=lambda x, p: x ** p,
-    calls=(call("{0} ** {1}", lambda x, p: x ** p), call("{0}.pow({1})", lambda x, p: x.pow(p)),
-           call("{1}.__rpow__({0})", lambda x, p: p.__rpow__(x))),
+    formula="y = xᵖ", grads=("δ ⊙ p xᵖ⁻¹", "δ ⊙ xᵖ log x"), saves=(0, 1, OUT),
+    doc="power; the exponent may be a tensor or a number",
     promote=True,
 )
 EXP = defop(
     "exp", np.exp,
     lambda g, out, x: g * out,
-    formula="y = exp(x)", grads=("δ ⊙ y",), saves=(), saves_output=True,
-    examples=unary(), doc="exponential", torch=lambda x: x.exp(),
-    calls=(call("{0}.exp()", lambda x: x.exp()),),
+    formula="y = exp(x)", grads=("δ ⊙ y",), saves=(OUT,),
+    doc="exponential",
     promote=True, to_float=True,
 )
 LOG = defop(
     "log", np.log,
     lambda g, out, x: g / x,
     formula="y = log x", grads=("δ / x",),
-    examples=unary(0.2, 3.0), doc="natural logarithm", torch=lambda x: x.log(),
-    calls=(call("{0}.log()", lambda x: x.log()),),
+    doc="natural logarithm",
     promote=True, to_float=True,
 )
 SQRT = defop(
     "sqrt", np.sqrt,
     lambda g, out, x: g / (2.0 * out),
-    formula="y = √x", grads=("δ / (2y)",), saves=(), saves_output=True,
-    examples=unary(0.2, 3.0), doc="square root", torch=lambda x: x.sqrt(),
-    calls=(call("{0}.sqrt()", lambda x: x.sqrt()), call("{0} ** 0.5", lambda x: x ** 0.5)),
+    formula="y = √x", grads=("δ / (2y)",), saves=(OUT,),
+    doc="square root",
     promote=True, to_float=True,
 )
 ABS = defop(
     "abs", np.abs,
     lambda g, out, x: g * np.sign(either.value(x)),  # abs'(0) = 0, as PyTorch
     formula="y = |x|", grads=("δ ⊙ sign(x)",),
-    examples=unary(kink=True), doc="absolute value; abs'(0) = 0", torch=lambda x: x.abs(),
-    calls=(call("abs({0})", lambda x: builtins.abs(x)), call("{0}.abs()", lambda x: x.abs())),
+    doc="absolute value; abs'(0) = 0",
 )
 
 
@@ -138,19 +118,10 @@ def _clip_vjp(g: Any, out: Any, x: Any, min: float | None = None, max: float | N
     return g * inside  # PyTorch passes the gradient where min ≤ x ≤ max, bounds included
 
 
-def _clip_examples(rng, dtype):
-    return [((away_from_zero(rand(rng, s, dtype), 0.05) * 1.0,), {"min": -1.0, "max": 1.0})
-            for s in ((), (3,), (2, 3))] + [((rand(rng, (2, 3), dtype),), {"min": 0.5})]
-
-
 CLIP = defop(
     "clip", _clip_forward, _clip_vjp,
     formula="y = clip(x, lo, hi)", grads=("δ ⊙ 1[lo ≤ x ≤ hi]",),
-    examples=_clip_examples, doc="clamp into [min, max]",
-    torch=lambda x, min=None, max=None: x.clamp(min, max),
-    calls=(call("{0}.clip({min}, {max})", lambda x, min=None, max=None: x.clip(min, max)),
-           call("{0}.clamp(min={min}, max={max})",
-                lambda x, min=None, max=None: x.clamp(min=min, max=max))),
+    doc="clamp into [min, max]",
 )
 
 
@@ -165,9 +136,7 @@ MAXIMUM = defop(
     lambda g, out, a, b: _split(g, a, b, either.value(a) > either.value(b)),
     lambda g, out, a, b: _split(g, b, a, either.value(b) > either.value(a)),
     formula="c = max(a, b)", grads=("δ ⊙ 1[a > b]", "δ ⊙ 1[b > a]"),
-    examples=binary(distinct=True), doc="elementwise maximum; ties split δ evenly",
-    torch=lambda a, b: a.maximum(b),
-    calls=(call("{0}.maximum({1})", lambda a, b: a.maximum(b)),),
+    doc="elementwise maximum; ties split δ evenly",
     promote=True,
 )
 MINIMUM = defop(
@@ -175,19 +144,9 @@ MINIMUM = defop(
     lambda g, out, a, b: _split(g, a, b, either.value(a) < either.value(b)),
     lambda g, out, a, b: _split(g, b, a, either.value(b) < either.value(a)),
     formula="c = min(a, b)", grads=("δ ⊙ 1[a < b]", "δ ⊙ 1[b < a]"),
-    examples=binary(distinct=True), doc="elementwise minimum; ties split δ evenly",
-    torch=lambda a, b: a.minimum(b),
-    calls=(call("{0}.minimum({1})", lambda a, b: a.minimum(b)),),
+    doc="elementwise minimum; ties split δ evenly",
     promote=True,
 )
-
-
-def _where_examples(rng, dtype):
-    def case(sc, sa, sb):
-        return ((rng.random(sc) > 0.5, rand(rng, sa, dtype), rand(rng, sb, dtype)), {})
-
-    return [case((), (), ()), case((3,), (3,), (3,)), case((2, 3), (2, 3), (1, 3)),
-            case((2, 1), (1, 3), ())]
 
 
 WHERE = defop(
@@ -196,16 +155,9 @@ WHERE = defop(
     lambda g, out, c, a, b: either.where(either.value(c), g, 0.0),
     lambda g, out, c, a, b: either.where(either.value(c), 0.0, g),
     formula="y = c ? a : b", grads=("—", "δ ⊙ 1[c]", "δ ⊙ 1[¬c]"), saves=(0,),
-    examples=_where_examples, doc="pick from a where c holds, else from b",
-    torch=lambda c, a, b: __import__("torch").where(c, a, b),
-    calls=(call("{1}.where({0}, {2})", lambda c, a, b: a.where(c, b)),
-           call("minigrad.ops.where({0}, {1}, {2})", lambda c, a, b: where(c, a, b))),
+    doc="pick from a where c holds, else from b",
     promote=(1, 2),
 )
-
-
-def _astype_examples(rng, dtype):
-    return [((rand(rng, (2, 3), dtype),), {"dtype": np.dtype(dtype)})]
 
 
 ASTYPE = defop(
@@ -213,11 +165,7 @@ ASTYPE = defop(
     lambda g, out, x, dtype: g.astype(either.value(x).dtype),
     role="pass-through",
     formula="y = x", grads=("δ",), saves=(),
-    examples=_astype_examples, doc="copy, converting dtype",
-    torch=lambda x, dtype: x.to(getattr(__import__("torch"), np.dtype(dtype).name)),
-    calls=(call("{0}.astype({dtype})", lambda x, dtype: x.astype(dtype)),
-           call("{0}.double()", lambda x: x.double(), only(dtype=np.dtype("float64"))),
-           call("{0}.float()", lambda x: x.float(), only(dtype=np.dtype("float32")))),
+    doc="copy, converting dtype",
 )
 
 

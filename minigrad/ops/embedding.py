@@ -10,7 +10,6 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import either
-from minigrad.ops.examples import cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -49,22 +48,10 @@ def _vjp_weight(g: Any, out: Any, indices: Any, weight: Any) -> Any:
     return either.scatter_add(g, either.value(indices), tuple(weight.shape))
 
 
-def _case(ishape: tuple[int, ...], n: int, d: int, repeated: bool = False):
-    def f(rng: np.random.Generator, dt: Any) -> Any:
-        idx = rng.integers(0, n, size=ishape)
-        if repeated:
-            idx.flat[: max(1, idx.size // 2)] = 1  # the same row looked up many times
-        return (idx, rand(rng, (n, d), dt)), {}
-    return f
-
-
 EMBEDDING = defop(
     "embedding", _forward, None, _vjp_weight,
     formula="h = E[i]", grads=("—", "δ rows added to E[i] (repeats add)"), saves=(0,),
-    examples=cases(_case((3,), 5, 2), _case((2, 4), 4, 3, repeated=True), _case((1, 1), 3, 2),
-                   _case((), 3, 4), _case((2, 3), 4, 2, repeated=True)),
     doc="row lookup in a weight matrix (token embeddings)",
-    torch=lambda i, w: __import__("torch").nn.functional.embedding(i, w),
 )
 
 

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
-from minigrad.ops.examples import cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -105,31 +104,12 @@ def _vjp_bias(g: Any, out: Any, x: Any, weight: Any = None, bias: Any = None,
     return g
 
 
-def _case(shape: tuple[int, ...], n: int, affine: str = "wb", eps: float = 1e-5):
-    def f(rng: np.random.Generator, dt: Any) -> Any:
-        ns = tuple(shape[len(shape) - n:])
-        xs = [rand(rng, shape, dt)]
-        if "w" in affine:
-            xs.append(rand(rng, ns, dt, 0.5, 1.5))
-        elif "b" in affine:
-            xs.append(np.ones(ns, dt))  # bias without weight: γ = 1, a constant
-        if "b" in affine:
-            xs.append(rand(rng, ns, dt))
-        return tuple(xs), {"normalized_shape": ns, "eps": eps}
-    return f
-
-
 LAYER_NORM = defop(
     "layer_norm", _forward, _vjp_x, _vjp_weight, _vjp_bias,
     formula="y = γ ⊙ (x − μ)/σ + β",
     grads=("(γ/σ)/N·(N·δ − Σδ − x̂·Σ(δ⊙x̂))", "Σ δ ⊙ x̂", "Σ δ"),
     keeps=True,
-    examples=cases(_case((3,), 1, ""), _case((4, 3), 1, "w"), _case((1, 5), 1),
-                   _case((2, 3, 4), 2), _case((2, 2, 3), 1, "b", eps=0.1),
-                   _case((3, 4), 1)),
     doc="layer normalization over the trailing normalized_shape axes (PyTorch's semantics)",
-    torch=lambda x, w=None, b=None, normalized_shape=(), eps=1e-5:
-        __import__("torch").nn.functional.layer_norm(x, normalized_shape, w, b, eps),
 )
 
 

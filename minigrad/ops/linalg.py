@@ -9,7 +9,6 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops.either import swapaxes
-from minigrad.ops.examples import call, cases, rand
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -47,21 +46,10 @@ def _vjp_h(g, out, W, h):
     return swapaxes(W) @ g
 
 
-def _operands(sa, sb):
-    """An example: two random operands of shapes `sa` and `sb`."""
-    return lambda rng, dt: ((rand(rng, sa, dt), rand(rng, sb, dt)), {})
-
-
 MATMUL = defop(
     "matmul", _matmul_forward, _vjp_W, _vjp_h,
     formula="a = W h", grads=("δ·hᵀ", "Wᵀ·δ"),
-    examples=cases(_operands((2, 3), (3, 4)), _operands((3,), (3,)), _operands((2, 3), (3,)),
-                   _operands((3,), (3, 2)), _operands((2, 2, 3), (3, 4)),
-                   _operands((2, 1, 2, 3), (3, 3, 2)), _operands((4,), (2, 4, 3))),
     doc="matrix product, numpy's rules for 1-D and batched operands",
-    torch=lambda a, b: a @ b,
-    calls=(call("{0} @ {1}", lambda a, b: a @ b), call("{0}.matmul({1})", lambda a, b: a.matmul(b)),
-           call("{1}.__rmatmul__({0})", lambda a, b: b.__rmatmul__(a))),
 )
 
 
@@ -80,10 +68,6 @@ def _linear_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -
     return a + b
 
 
-def _with_bias(bias: bool):
-    return lambda p, shapes: p if (len(shapes) == 3) == bias else None
-
-
 def _linear_vjp_W(g, out, h, W, b=None):
     g2 = g.reshape((-1, W.shape[0]))
     return swapaxes(g2) @ h.reshape((-1, W.shape[1]))  # Σ_i δ_i h_iᵀ = Δᵀ H
@@ -95,18 +79,7 @@ LINEAR = defop(
     _linear_vjp_W,
     lambda g, out, h, W, b=None: g,
     formula="a = W h + b", grads=("Wᵀ·δ", "δ·hᵀ", "δ"), saves=(0, 1),
-    examples=cases(lambda rng, dt: ((rand(rng, (4, 3), dt), rand(rng, (2, 3), dt),
-                                     rand(rng, (2,), dt)), {}),
-                   lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (2, 3), dt),
-                                     rand(rng, (2,), dt)), {}),
-                   lambda rng, dt: ((rand(rng, (5, 4, 3), dt), rand(rng, (2, 3), dt)), {})),
     doc="a dense layer: for a batch of rows H, A = H Wᵀ + b (the lecture's a = W h + b per row)",
-    torch=lambda h, W, b=None: __import__("torch").nn.functional.linear(h, W, b),
-    # the same layer written out by hand, through W.T: second order crosses a transpose
-    calls=(call("{0} @ {1}.T + {2}", lambda h, W, b: h @ W.T + b, _with_bias(True)),
-           call("{0} @ {1}.T", lambda h, W: h @ W.T, _with_bias(False)),
-           call("minigrad.ops.linear({0}, {1}, {2})", lambda h, W, b: linear(h, W, b),
-                _with_bias(True))),
 )
 
 

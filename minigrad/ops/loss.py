@@ -11,16 +11,7 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import either
-from minigrad.ops.examples import (
-    call,
-    cases,
-    compose,
-    defaults,
-    negative_axis,
-    rand,
-    torch_names,
-)
-from minigrad.ops.registry import defop
+from minigrad.ops.registry import OUT, defop
 from minigrad.tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -42,45 +33,17 @@ def stable_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
 
 
-def _axis_case(shape, axis):
-    return lambda rng, dt: ((rand(rng, shape, dt),), {"axis": axis})
-
-
-def _axis_cases(shape_axes):
-    return cases(*[_axis_case(s, a) for s, a in shape_axes])
-
-
 SOFTMAX = defop(
     "softmax", stable_softmax,
     lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=axis, keepdims=True)),
-    formula="ŷ = softmax(a)", grads=("ŷ ⊙ (δ − ⟨δ, ŷ⟩)",), saves=(), saves_output=True,
-    examples=_axis_cases([((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]),
+    formula="ŷ = softmax(a)", grads=("ŷ ⊙ (δ − ⟨δ, ŷ⟩)",), saves=(OUT,),
     doc="exp(a − max a) / Σ exp(a − max a)",
-    torch=lambda x, axis=-1: x.softmax(axis),
-    calls=(call("{0}.softmax({axis})", lambda x, axis=-1: x.softmax(axis)),
-           call("{0}.softmax(dim={dim})", lambda x, dim=-1: x.softmax(dim=dim),
-                torch_names(axis="dim")),
-           call("{0}.softmax(axis={axis})", lambda x, axis=-1: x.softmax(axis=axis),
-                negative_axis()),
-           call("F.softmax({0}, dim={dim})", lambda x, dim=-1: softmax(x, dim=dim),
-                compose(negative_axis(), torch_names(axis="dim"))),
-           call("F.softmax({0}, {axis})", lambda x, axis=-1: softmax(x, axis))),
 )
 LOG_SOFTMAX = defop(
     "log_softmax", stable_log_softmax,
     lambda g, out, x, axis=-1: g - either.exp(out) * g.sum(axis=axis, keepdims=True),
-    formula="log ŷ = a − logsumexp(a)", grads=("δ − ŷ Σ δ",), saves=(), saves_output=True,
-    examples=_axis_cases([((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]),
+    formula="log ŷ = a − logsumexp(a)", grads=("δ − ŷ Σ δ",), saves=(OUT,),
     doc="a − log Σ exp a, stable",
-    torch=lambda x, axis=-1: x.log_softmax(axis),
-    calls=(call("{0}.log_softmax({axis})", lambda x, axis=-1: x.log_softmax(axis)),
-           call("{0}.log_softmax(dim={dim})", lambda x, dim=-1: x.log_softmax(dim=dim),
-                torch_names(axis="dim")),
-           call("{0}.log_softmax(axis={axis})", lambda x, axis=-1: x.log_softmax(axis=axis),
-                negative_axis()),
-           call("F.log_softmax({0}, dim={dim})", lambda x, dim=-1: log_softmax(x, dim=dim),
-                compose(negative_axis(), torch_names(axis="dim"))),
-           call("F.log_softmax({0}, {axis})", lambda x, axis=-1: log_softmax(x, axis))),
 )
 
 
@@ -151,31 +114,12 @@ def _ce_vjp_target(g, out, logits, target, reduction="mean", saved=None):
     return _upstream(g, reduction, _n_rows(logits), 1) * -either.log_softmax(logits)
 
 
-def _ce_cases():
-    def cls(shape, reduction):
-        def f(rng, dt):
-            return ((rand(rng, shape, dt), rng.integers(0, shape[-1], size=shape[:-1])),
-                    {"reduction": reduction})
-        return f
-
-    def prob(rng, dt):
-        return ((rand(rng, (4, 3), dt), stable_softmax(rand(rng, (4, 3), dt))), {})
-
-    return cases(cls((4, 3), "mean"), cls((4, 3), "sum"), cls((4, 3), "none"), cls((3,), "mean"),
-                 prob)
-
-
 CROSS_ENTROPY = defop(
     "cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_target,
     role="loss",
     formula="L = −log softmax(a)_ℓ", grads=("ŷ − e(ℓ)  (÷N for a mean)", "−log ŷ"),
-    examples=_ce_cases(), keeps=True,
-    calls=(call("minigrad.ops.cross_entropy({0}, {1}, reduction={reduction})",
-                lambda a, t, reduction="mean": cross_entropy(a, t, reduction),
-                defaults(reduction="mean")),),
+    keeps=True,
     doc="softmax + cross-entropy on logits; class-index or probability targets",
-    torch=lambda a, t, reduction="mean": __import__("torch").nn.functional.cross_entropy(
-        a, t, reduction=reduction),
 )
 
 
@@ -192,14 +136,7 @@ NLL_LOSS = defop(
     None,
     role="loss",
     formula="L = −log ŷ_ℓ", grads=("−e(ℓ)", "—"), saves=(1,),
-    examples=cases(lambda rng, dt: ((stable_log_softmax(rand(rng, (4, 3), dt)),
-                                     rng.integers(0, 3, size=4)), {})),
     doc="negative log-likelihood of log-probabilities",
-    calls=(call("minigrad.ops.nll_loss({0}, {1}, reduction={reduction})",
-                lambda lp, t, reduction="mean": nll_loss(lp, t, reduction),
-                defaults(reduction="mean")),),
-    torch=lambda lp, t, reduction="mean": __import__("torch").nn.functional.nll_loss(
-        lp, t, reduction=reduction),
 )
 
 
@@ -220,15 +157,7 @@ MSE_LOSS = defop(
     "mse_loss", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0),
     role="loss",
     formula="L = mean (ŷ − y)²", grads=("2(ŷ − y)/n", "−2(ŷ − y)/n"),
-    examples=cases(lambda rng, dt: ((rand(rng, (4, 2), dt), rand(rng, (4, 2), dt)), {}),
-                   lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt)),
-                                    {"reduction": "sum"})),
     doc="squared error, mean over elements (PyTorch); the lecture's ½‖ŷ − y‖² is in reference",
-    calls=(call("minigrad.ops.mse_loss({0}, {1}, reduction={reduction})",
-                lambda p, t, reduction="mean": mse_loss(p, t, reduction),
-                defaults(reduction="mean")),),
-    torch=lambda p, t, reduction="mean": __import__("torch").nn.functional.mse_loss(
-        p, t, reduction=reduction),
 )
 
 
@@ -247,16 +176,7 @@ BCE_WITH_LOGITS = defop(
     lambda g, out, z, y, reduction="mean": _bce_scale(g, z, reduction) * -z,
     role="loss",
     formula="L = −[y log σ(z) + (1−y) log(1−σ(z))]", grads=("σ(z) − y", "−z"),
-    examples=cases(lambda rng, dt: ((rand(rng, (4,), dt), rng.random(4).astype(dt)), {}),
-                   lambda rng, dt: ((rand(rng, (2, 3), dt), rng.random((2, 3)).astype(dt)),
-                                    {"reduction": "none"})),
     doc="sigmoid + binary cross-entropy on logits, stable for any z",
-    calls=(call("minigrad.ops.binary_cross_entropy_with_logits({0}, {1}, "
-                "reduction={reduction})",
-                lambda z, y, reduction="mean": binary_cross_entropy_with_logits(z, y, reduction),
-                defaults(reduction="mean")),),
-    torch=lambda z, y, reduction="mean":
-    __import__("torch").nn.functional.binary_cross_entropy_with_logits(z, y, reduction=reduction),
 )
 
 

@@ -15,14 +15,7 @@ import numpy as np
 
 from minigrad.function import apply
 from minigrad.ops import either
-from minigrad.ops.examples import (
-    extreme_calls,
-    rand,
-    reduction,
-    reduction_calls,
-    spread_calls,
-)
-from minigrad.ops.registry import defop
+from minigrad.ops.registry import OUT, defop
 from minigrad.tensor import Tensor
 
 Axis = int | tuple[int, ...] | None
@@ -116,20 +109,6 @@ def _logsumexp_vjp(g, out, x, axis=None, keepdims=False):
     return _keep(g, x, axis, keepdims) * either.exp(x - _keep(out, x, axis, keepdims))
 
 
-def _dims(x: Any, axis: Any) -> Any:
-    return tuple(range(x.dim())) if axis is None else axis
-
-
-def _torch_reduce(method: str, **fixed: Any):
-    """PyTorch's counterpart, for the differential tests."""
-
-    def f(x: Any, axis: Any = None, keepdims: bool = False, ddof: int | None = None) -> Any:
-        kw = dict(fixed) if ddof is None else {"correction": ddof}
-        return getattr(x, method)(dim=_dims(x, axis), keepdim=keepdims, **kw)
-
-    return f
-
-
 def _np(name: str):
     f = getattr(np, name)
     return lambda x, axis=None, keepdims=False, **kw: f(x, axis=axis, keepdims=keepdims, **kw)
@@ -160,39 +139,24 @@ def _spread(name: str):
 
 
 SUM = defop("sum", _np("sum"), _sum_vjp, formula="s = Σ x", grads=("δ (broadcast)",), saves=(),
-            examples=reduction(), doc="sum over axes", torch=_torch_reduce("sum"),
-            calls=reduction_calls("sum"))
+            doc="sum over axes")
 MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("δ / n",),
-             saves=(), examples=reduction(), doc="mean over axes", torch=_torch_reduce("mean"),
-             calls=reduction_calls("mean"))
+             saves=(), doc="mean over axes")
 MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
-            saves_output=True, examples=reduction(distinct=True),
-            doc="maximum over axes; ties share δ evenly", torch=_torch_reduce("amax"),
-            calls=extreme_calls("max"))
+            saves=(0, OUT),
+            doc="maximum over axes; ties share δ evenly")
 MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
-            saves_output=True, examples=reduction(distinct=True),
-            doc="minimum over axes; ties share δ evenly", torch=_torch_reduce("amin"),
-            calls=extreme_calls("min"))
-def _spread_examples(rng: np.random.Generator, dtype: Any) -> list[Any]:
-    """Every axis case with d = 0, and Bessel's correction d = 1 where n ≥ 2."""
-    unbiased = (((3,), None), ((3,), -1), ((2, 3), 1), ((2, 3), (0, 1)), ((2, 3, 4), (0, 2)))
-    return reduction(ddof=0)(rng, dtype) + [
-        ((rand(rng, shape, dtype),), {"axis": axis, "keepdims": keep, "ddof": 1})
-        for shape, axis in unbiased for keep in (False, True)]
-
-
+            saves=(0, OUT),
+            doc="minimum over axes; ties share δ evenly")
 VAR = defop("var", _spread("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
-            grads=("δ ⊙ 2(x − x̄)/(n−d)",), examples=_spread_examples,
-            doc="variance with correction d: unbiased (d = 1) by default, as PyTorch",
-            torch=_torch_reduce("var"), calls=spread_calls("var"))
+            grads=("δ ⊙ 2(x − x̄)/(n−d)",),
+            doc="variance with correction d: unbiased (d = 1) by default, as PyTorch")
 STD = defop("std", _spread("std"), _std_vjp, formula="s = √var x", grads=("δ ⊙ (x − x̄)/((n−d) s)",),
-            saves_output=True, examples=_spread_examples,
-            doc="standard deviation with correction d (unbiased, d = 1, by default)",
-            torch=_torch_reduce("std"), calls=spread_calls("std"))
+            saves=(0, OUT),
+            doc="standard deviation with correction d (unbiased, d = 1, by default)")
 LOGSUMEXP = defop("logsumexp", _logsumexp_forward, _logsumexp_vjp, formula="s = log Σ eˣ",
-                  grads=("δ ⊙ softmax(x)",), saves_output=True, examples=reduction(),
-                  doc="log Σ exp, stable for large x",
-                  torch=_torch_reduce("logsumexp"), calls=reduction_calls("logsumexp"))
+                  grads=("δ ⊙ softmax(x)",), saves=(0, OUT),
+                  doc="log Σ exp, stable for large x")
 
 
 def _reduce(op, x: Any, axis: Any, keepdims: bool, kw: dict[str, Any], **extra: Any) -> Tensor:

@@ -1,21 +1,25 @@
 r"""The op registry: every differentiable primitive is declared here once, as data.
 
 An `Op` holds its name, its forward (on numpy arrays), one vector-Jacobian product (VJP) per
-input, the formula labels that diagrams print, and its role in a network (activation, loss).
-Notation follows the lecture: the upstream gradient arriving at an op's output is `δ` (the
-lecture's `∇a_k L` when the output is `a_k`).
+input, the formula labels that diagrams print, its role in a network (activation, loss) and
+what its VJPs read. Notation follows the lecture: the upstream gradient arriving at an op's
+output is `δ` (the lecture's `∇a_k L` when the output is `a_k`).
 
 A VJP is called as ``vjp(g, out, *inputs, **params)`` and returns the gradient for its input,
 before broadcasting is undone (the engine sums it back to the input's shape in one place).
 The arguments are numpy arrays during an ordinary backward and Tensors under
 ``create_graph=True``, so each rule is written once with operators and methods that both
 share (``*``, ``@``, ``.sum``, ``.reshape``) and with the helpers of `minigrad.ops.either`.
+
+How each op is tested (its sample inputs, its PyTorch counterpart, the ways a user calls it)
+is not here: `minigrad.opinfo` keeps that, keyed by op name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 VJP = Callable[..., Any]
@@ -25,10 +29,13 @@ ROLES = ("activation", "loss", "pass-through")
 or a pass-through that only re-views its input (a reshape, a transpose, a cast), followed
 back to find which leaf is a layer's weight."""
 
+OUT = -1
+"""In what an op saves: its output (the inputs are 0, 1, …)."""
+
 
 @dataclass(frozen=True, eq=False)
 class Op:
-    """One primitive: forward, VJP per input, formula labels and test examples.
+    """One primitive: forward, VJP per input, formula labels and what the VJPs read.
 
     Attributes:
         name: numpy's name for the op (``matmul``, ``exp``, ``sum``).
@@ -37,27 +44,22 @@ class Op:
             A variadic op (``concatenate``) gives one VJP, called with ``argnum=i``.
         formula: the forward in the lecture's notation, e.g. ``a = W h``.
         grad_formulas: one label per input for its backward edge, e.g. ``δ·hᵀ``.
-        saves: input positions whose values the VJPs read; an in-place change to one of them
-            before backward is an error. ``saves_output``: the VJPs read the output.
+        reads: per VJP (a variadic op: one for all), the values it reads: input positions,
+            and `OUT` for the output. The forward saves them; an in-place change to one
+            before backward is an error, unless no VJP that runs reads it (mul's VJP for a
+            reads only b, so ``h.mul_(3)`` stays differentiable although it overwrites h).
         keeps: the forward returns ``(output, extra)`` and the VJPs receive ``saved=extra``
             (softmax probabilities for cross-entropy, say), dropped after backward.
-        reads: optionally, per VJP, which of `saves` it reads (mul's VJP for a reads only b,
-            so ``h.mul_(3)`` stays differentiable although it overwrites h).
         view: the output may share memory with input 0 (reshape, transpose, indexing), so the
             two share one version counter.
         variadic: takes any number of tensor inputs.
-        examples: ``examples(rng, dtype) -> iterable of (inputs, params)`` for the gradient
-            checks that walk the registry; an op without examples fails the test suite.
-        doc: one line for tables and docs.
         role: one of `ROLES`, or None: what the op is to a network, which the diagrams read
             to name its result (an activation's is ``h_k``, a loss's ``L``).
-        calls: the ways a user reaches the op besides ``apply`` (operators, Tensor methods,
-            functions, negative axes, ``x.T``), as `minigrad.ops.examples.Call`s; the registry
-            walk checks each one against ``apply`` on every example, first and second order.
         promote: the inputs converted to one dtype by PyTorch's promotion before the forward
             runs (`minigrad.dtypes.result_type`): True for all of them, or their positions.
         to_float: an integer or boolean result becomes the default float dtype instead
             (true division, exp, log…), as in PyTorch.
+        doc: one line for tables and docs.
     """
 
     name: str
@@ -65,23 +67,30 @@ class Op:
     vjps: tuple[VJP | None, ...]
     formula: str
     grad_formulas: tuple[str, ...]
-    saves: tuple[int, ...] = ()
-    saves_output: bool = False
+    reads: tuple[tuple[int, ...], ...] = ()
+    keeps: bool = False
     view: bool = False
     variadic: bool = False
-    examples: Callable[..., Any] | None = None
-    doc: str = ""
-    torch: Callable[..., Any] | None = field(default=None, repr=False)
-    reads: tuple[tuple[int, ...], ...] | None = None
     role: str | None = None
-    keeps: bool = False
-    calls: tuple[Any, ...] = ()
     promote: bool | tuple[int, ...] = False
     to_float: bool = False
+    doc: str = ""
+
+    @cached_property
+    def saves(self) -> tuple[int, ...]:
+        """The input positions some VJP reads, whose versions the forward records."""
+        return tuple(sorted({i for r in self.reads for i in r if i != OUT}))
+
+    @cached_property
+    def saves_output(self) -> bool:
+        """Whether some VJP reads the output."""
+        return any(OUT in r for r in self.reads)
 
     def reads_of(self, argnum: int) -> tuple[int, ...]:
-        """The saved input positions that the VJP for `argnum` reads (default: all)."""
-        return self.saves if self.reads is None or self.variadic else self.reads[argnum]
+        """The input positions that the VJP for `argnum` reads."""
+        if not self.reads:
+            return ()
+        return tuple(i for i in self.reads[0 if self.variadic else argnum] if i != OUT)
 
     def vjp(self, argnum: int) -> VJP | None:
         if self.variadic:
@@ -99,6 +108,8 @@ class Op:
 
 REGISTRY: dict[str, Op] = {}
 
+Saves = tuple[int, ...] | tuple[tuple[int, ...], ...]
+
 
 def defop(
     name: str,
@@ -106,19 +117,14 @@ def defop(
     *vjps: VJP | None,
     formula: str,
     grads: tuple[str, ...] | str,
-    saves: tuple[int, ...] | None = None,
-    saves_output: bool = False,
+    saves: Saves | None = None,
+    keeps: bool = False,
     view: bool = False,
     variadic: bool = False,
-    examples: Callable[..., Any] | None = None,
-    doc: str = "",
-    torch: Callable[..., Any] | None = None,
-    reads: tuple[tuple[int, ...], ...] | None = None,
     role: str | None = None,
-    keeps: bool = False,
-    calls: tuple[Any, ...] = (),
     promote: bool | tuple[int, ...] = False,
     to_float: bool = False,
+    doc: str = "",
 ) -> Op:
     """Declares an op and adds it to the registry.
 
@@ -128,17 +134,16 @@ def defop(
         *vjps: one VJP per input (see the module docstring).
         formula: forward formula label, e.g. ``h = tanh(a)``.
         grads: backward edge label per input, e.g. ``("δ ⊙ (1 − h²)",)``.
-        saves: input positions the VJPs read (default: all of them).
-        saves_output: whether the VJPs read the output.
+        saves: what the VJPs read: input positions and `OUT` (the output), e.g. ``(OUT,)``
+            for tanh; or one such tuple per VJP, e.g. ``((1,), (0,))`` for mul. Default: every
+            input.
+        keeps: the forward returns ``(output, extra)``; the VJPs get ``saved=extra``.
         view: the output may alias input 0.
         variadic: any number of inputs share one VJP (called with ``argnum=``).
-        examples: generator of gradient-check cases (see `Op`).
-        doc: a one-line description.
         role: ``"activation"``, ``"loss"`` or ``"pass-through"`` (see `ROLES`), or None.
-        torch: optional ``torch(*tensors, **params)`` giving PyTorch's version, for tests.
-        calls: the op's calling conventions (`minigrad.ops.examples.Call`), for tests.
         promote: which inputs share one dtype by PyTorch's type promotion (True: all).
         to_float: integer results become float32 (true division, exp, …).
+        doc: a one-line description.
 
     Returns:
         The registered `Op`.
@@ -156,22 +161,30 @@ def defop(
         vjps=tuple(vjps),
         formula=formula,
         grad_formulas=grads,
-        saves=tuple(range(len(vjps))) if saves is None else tuple(saves),
-        saves_output=saves_output,
+        reads=_reads(name, saves, len(vjps)),
+        keeps=keeps,
         view=view,
         variadic=variadic,
-        examples=examples,
-        doc=doc,
-        torch=torch,
-        reads=reads,
         role=role,
-        keeps=keeps,
-        calls=tuple(calls),
         promote=promote if isinstance(promote, bool) else tuple(promote),
         to_float=to_float,
+        doc=doc,
     )
     REGISTRY[name] = op
     return op
+
+
+def _reads(name: str, saves: Saves | None, n: int) -> tuple[tuple[int, ...], ...]:
+    """`saves` as one tuple per VJP."""
+    if saves is None:
+        return (tuple(range(n)),) * n
+    per_vjp = tuple(s for s in saves if isinstance(s, tuple))
+    if not per_vjp:
+        return (tuple(s for s in saves if not isinstance(s, tuple)),) * n
+    if len(per_vjp) != len(saves) or len(saves) != n:
+        raise ValueError(f"op {name!r}: saves gives {len(saves)} entries for {n} VJPs; give "
+                         f"one tuple per VJP, or one tuple of positions that every VJP reads")
+    return per_vjp
 
 
 def role_of(name: str | None) -> str | None:
