@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import html
 import json
 import os
 import re
@@ -23,8 +24,9 @@ import pytest
 import minigrad
 import minigrad.functional as F
 from minigrad import nn, visualize
+from minigrad.derive import Step
 from minigrad.visualize.diagram import build_scene
-from minigrad.visualize.steps import CURRENT, GREY_FILL, sweep
+from minigrad.visualize.steps import CURRENT, GREY_FILL, _derive_html, sweep
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` not on PATH")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -251,6 +253,44 @@ def test_backward_steps_without_dot(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+@needs_dot
+def test_derive_puts_each_steps_derivation_in_its_frame(tmp_path):
+    model, loss = visualize.lecture_net()
+    plain = parse_page(visualize.backward_steps(loss, tmp_path / "p.html", model=model))[1]
+    assert 'class="derive"' not in plain
+    for by in ("op", "module"):
+        path = visualize.backward_steps(loss, tmp_path / f"{by}.html", model=model,
+                                        derive=True, by=by)
+        page, text = parse_page(path)
+        sections = re.findall(r'<section class="frame".*?</section>', text, flags=re.S)
+        d = minigrad.derive(loss, model, level=by)
+        assert len(sections) == len(d.steps) == 6  # one op per module in the lecture's net
+        for section, step in zip(sections, d.steps):
+            assert f"derivation, step {step.index}" in section
+            assert f'<div class="rule">{html.escape(step.rule)}</div>' in section
+            for name, sent in step.sends:
+                assert f"→ {html.escape(name)}: " in section and html.escape(sent) in section
+        assert "δ arriving: <span class=\"formula\">1 (the loss itself)" in sections[0]
+    # a layer at a time, δ_2 is the sigmoid's share of what the third layer sent
+    assert "δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)" in sections[3]
+    assert "Sigmoid: ∇x = δ ⊙ σ′(a)" in sections[2]
+
+
+def test_derive_text_is_escaped():
+    step = Step(1, "a<b", "op", "m&n", "f: x < y & z", "δ", None, [("<x>", "1 > 0")])
+    out = _derive_html(step, None, False)
+    assert "f: x &lt; y &amp; z" in out and "[m&amp;n]" in out
+    assert "&lt;x&gt;" in out and "1 &gt; 0" in out and "<x>" not in out
+
+
+@needs_dot
+def test_derive_needs_a_scalar_output(tmp_path):
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match="must be a scalar"):
+        visualize.backward_steps(x * 2.0, tmp_path / "s.html", derive=True)
+    assert os.listdir(tmp_path) == []
+
+
 # --------------------------------------------------------------------------- in a browser
 def chromium_args(profile: Path) -> list[str]:
     return [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
@@ -455,6 +495,27 @@ def test_next_prev_keys_and_slider_in_chromium(steps_page, chrome):
     assert fill_of("o" + first_layer[1:]) == GREY_FILL
     chrome.key("End", 35)
     assert fill_of(first_layer) == CURRENT and fill_of(current) not in (CURRENT, GREY_FILL)
+
+
+@browser
+@pytest.mark.browser
+def test_derivation_step_is_shown_on_its_frame_in_chromium(tmp_path, chrome):
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz `dot` not on PATH")
+    model, loss = visualize.lecture_net()
+    path = visualize.backward_steps(loss, tmp_path / "d.html", model=model, derive=True,
+                                    by="module")
+    chrome.open(path.as_uri() + "?frame=4")
+    shown = ("(() => { const s = document.querySelector('section.frame:not([hidden])');"
+             " const d = s.querySelector('.derive'), r = d.getBoundingClientRect();"
+             " return [s.id, d.innerText, r.width > 0 && r.height > 0]; })()")
+    frame, words, visible = chrome.js(shown)
+    assert frame == "frame-4" and visible
+    assert "derivation, step 4" in words and "δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)" in words
+    chrome.click("#next")
+    frame, words, visible = chrome.js(shown)
+    assert frame == "frame-5" and visible
+    assert "∇h_1 L = W_2ᵀ δ_2" in words and "δ_2 = (W_3ᵀ δ_3)" not in words
 
 
 # --------------------------------------------------------------------------- at model size

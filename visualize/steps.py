@@ -266,6 +266,37 @@ def _caption(scene: Scene, frame: Frame, k: int, n: int,
     )
 
 
+def _derive_html(step: Any, arriving: Any, seed: bool) -> str:
+    """The derivation's step for one frame (`minigrad.derive`): the rule applied, the δ
+    arriving as a formula in the lecture's notation, and what it sends; for an op inside a
+    module's step (or outside the derivation's steps) the δ arriving alone."""
+    if step is None and arriving is None:
+        return ""
+    e = _html.escape
+    delta = step.delta if step is not None and (seed or arriving is None) else arriving.text
+    if step is None:
+        return (f'<div class="derive"><div class="sub">derivation</div>'
+                f'<div>δ arriving: <span class="formula">{e(delta)}</span></div></div>')
+    rows = [f'<div>δ arriving: <span class="formula">{e(delta)}</span></div>']
+    if step.sum:
+        rows.append(f'<div>fan-out: <span class="formula">{e(step.sum)}</span></div>')
+    rows += [f'<div>→ {e(name)}: <span class="formula">{e(text)}</span></div>'
+             for name, text in step.sends]
+    if step.note:
+        rows.append(f'<div class="note">{e(step.note)}</div>')
+    return (f'<div class="derive"><div class="sub">derivation, step {step.index}'
+            f'{" [" + e(step.module) + "]" if step.module else ""}</div>'
+            f'<div class="rule">{e(step.rule)}</div>{"".join(rows)}</div>')
+
+
+def derivation_html(scene: Scene, sw: Sweep, derivation: Any) -> list[str]:
+    """Per frame of `sw`, the HTML of the derivation's step for its op (`_derive_html`):
+    a step is shown at the frame of the op that made the step's tensor."""
+    step_of = {id(s.tensor): s for s in derivation.steps if s.tensor is not None}
+    return [_derive_html(step_of.get(fr.node), derivation.arriving(scene.nodes[fr.node].tensor),
+                         fr.node == scene.output) for fr in sw.frames]
+
+
 _CSS = """
 body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0; color: #111; }
 header { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #ddd;
@@ -291,6 +322,8 @@ table.num { border-left: 1px solid #999; border-right: 1px solid #999; border-co
 table.num td { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px;
                text-align: right; padding: 0 5px; }
 .summary { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; }
+.derive { font-size: 13px; border-left: 3px solid #c0392b; padding: 2px 8px; margin: 4px 0; }
+.derive .rule { margin-bottom: 2px; }
 .picture { padding: 8px 16px; }
 .picture svg { max-width: 100%; height: auto; }
 g.future text { fill: #b3b3b3; }
@@ -448,7 +481,8 @@ _JS = """
 
 
 def _page(scene: Scene, sw: Sweep, svg: str, title: str, mode: str,
-          unit_of: dict[int, str] | None = None, title_of: dict[int, str] | None = None) -> str:
+          unit_of: dict[int, str] | None = None, title_of: dict[int, str] | None = None,
+          derived: list[str] | None = None) -> str:
     n = len(sw.frames)
     row_labels = row_layer_labels(scene)
     grp = groups(scene, sw, title_of)
@@ -459,7 +493,8 @@ def _page(scene: Scene, sw: Sweep, svg: str, title: str, mode: str,
             f'<section class="frame" id="frame-{k}" data-op={json.dumps(nd.op or "")} '
             f'data-node="{_html.escape(nd.name, quote=True)}" data-current="{tensor_id(nd)}"'
             f'{"" if k == 1 else " hidden"}>'
-            f"{_caption(scene, fr, k, n, row_labels)}</section>"
+            f"{_caption(scene, fr, k, n, row_labels)}{derived[k - 1] if derived else ''}"
+            "</section>"
         )
     frame_data = _frame_data(scene, sw, unit_of)
     frame_data["groups"] = [[g.module, g.first, g.last] for g in grp]
@@ -507,6 +542,7 @@ def backward_steps(
     title: str | None = None,
     timeout: float = 120,
     by: str = "auto",
+    derive: bool = False,
 ) -> Path:
     r"""Writes an HTML page that steps through the backward pass of `output`.
 
@@ -542,13 +578,17 @@ def backward_steps(
         timeout: seconds to wait for Graphviz.
         by: ``"op"``, ``"module"`` or ``"auto"`` (by module for a model's graph of more than
             300 tensors, else by op).
+        derive: also show, on each step, the derivation's step for that op or module
+            (`minigrad.derive` at level ``"op"`` or ``"module"``, as `by`): the rule applied,
+            the δ arriving as a formula in the lecture's notation, and what it sends. Needs a
+            scalar `output`.
 
     Returns:
         The path written.
 
     Raises:
         ValueError: the graph has no op (nothing to step through), the suffix is not .html,
-            or `by` is unknown.
+            `by` is unknown, or `derive` is asked for a non-scalar `output`.
         FileExistsError: `path` exists and `overwrite` is False.
         GraphvizNotFound: Graphviz's ``dot`` is not installed.
     """
@@ -574,6 +614,12 @@ def backward_steps(
         raise ValueError("backward_steps(): the graph has no op, so there is nothing to step")
     if by == "auto":
         by = "module" if big else "op"
+    derived = None
+    if derive:
+        from minigrad.derive import derive as derive_
+
+        d = derive_(output, model, level="op" if by == "op" else "module")
+        derived = derivation_html(scene, sw, d)
     unit_of = title_of = None
     if big:  # one box per module (or run of modules): Graphviz lays out a few hundred boxes
         ordered, of, _ = units(scene, MAX_BOXES)
@@ -589,5 +635,5 @@ def backward_steps(
     data = run_dot(source, "svg", timeout)
     out_name = scene.nodes[scene.output].name
     page = _page(scene, sw, _svg(data), title or f"Backward through {out_name}, step by step",
-                 by, unit_of, title_of)
+                 by, unit_of, title_of, derived)
     return write_atomic(p, page.encode("utf-8"), overwrite)

@@ -86,6 +86,8 @@ class Step:
         book: at level="module" with a model, whether the book's numpy formula for the layer,
             run on the same δ, agrees with the traced rules (None: not checked).
         note: anything else worth saying about the step.
+        tensor: the tensor `node` names, in the user's graph (for pictures that show a
+            step beside the op that made it).
     """
 
     index: int
@@ -99,6 +101,7 @@ class Step:
     checked: bool = True
     book: bool | None = None
     note: str = ""
+    tensor: Tensor | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         where = f" [{self.module}]" if self.module else ""
@@ -406,7 +409,8 @@ class Derivation:
             if u.module_object is not None and dnode in E:
                 book = modules.check_with_book(u, F, E.nodes[dnode]["value"], values)
             steps.append(Step(k, names.text(out), u.kind, u.module, u.labels, delta, fan,
-                              send_text, traced, book, self._note(u, traced)))
+                              send_text, traced, book, self._note(u, traced),
+                              F.nodes[out]["tensor"]))
         return steps
 
     def _fan_out(self, out: int, parts: list[tuple[int, int]]) -> str | None:
