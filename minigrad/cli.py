@@ -247,6 +247,9 @@ def _add_render(sub: Any, acts: list[str]) -> None:
                    help="draw the backward edges with their gradients and formulas")
     r.add_argument("--steps", default=None, metavar="HTML",
                    help="also write the backward step-through page")
+    r.add_argument("--derive", action="store_true",
+                   help="with --steps: show on each step the derivation's step for that op "
+                        "or module (minigrad.derive), in the lecture's notation")
     r.add_argument("--collapse", choices=COLLAPSE, default="auto",
                    help="module: one box per module; auto: one box per module only for a "
                         "graph of more than 200 tensors; none: one box per tensor (default: "
@@ -747,6 +750,9 @@ def _drawn(args: argparse.Namespace) -> tuple[Any, Any]:
 def cmd_render(args: argparse.Namespace) -> int:
     from minigrad import visualize as vis
 
+    if args.derive and not args.steps:
+        raise BadInput("--derive shows the derivation on the step-through page: add "
+                       "--steps PATH")
     model, out = _drawn(args)
     vis.render(out, args.out, model=model, backward=args.backward, overwrite=args.overwrite,
                direction=args.direction, color_by=args.color_by, title=args.title,
@@ -754,7 +760,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}")
     if args.steps:
         vis.backward_steps(out, args.steps, model=model, overwrite=args.overwrite,
-                           by=STEPS_BY[args.collapse])
+                           by=STEPS_BY[args.collapse], derive=args.derive)
         print(f"wrote {args.steps}")
     return 0
 

@@ -203,6 +203,16 @@ def test_render_steps_page(tmp_path):
     assert steps.exists() and "<html" in steps.read_text().lower()
 
 
+def test_render_steps_page_with_the_derivation(tmp_path):
+    steps = tmp_path / "backward.html"
+    r = run("render", "--out", str(tmp_path / "g.dot"), "--steps", str(steps), "--derive")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "derivation, step 6" in steps.read_text(encoding="utf-8")
+    r = run("render", "--out", str(tmp_path / "h.dot"), "--derive")
+    assert r.returncode == 2 and "add --steps PATH" in r.stderr
+    assert not (tmp_path / "h.dot").exists()
+
+
 def test_render_direction_and_colour_options_reach_the_diagram(tmp_path):
     out = tmp_path / "g.dot"
     r = run("render", "--out", str(out), "--direction", "TB", "--color-by", "grad",
