@@ -100,7 +100,8 @@ def _order(roots: Sequence[Tensor], tensors: list[Tensor], edges: list[Edge]) ->
     if n == len(tensors) and last_edges == edges:
         return order
     where = {id(t): i for i, t in enumerate(tensors)}
-    order = [where[k] for k in topological_order(build(*roots, backward=True))]
+    G = build(*roots, backward=True, walked=(tensors, edges))
+    order = [where[k] for k in topological_order(G)]
     _last = (len(tensors), edges, order)
     return order
 
@@ -229,10 +230,12 @@ def _run(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool, crea
         for t, g, _ in sweep(roots, seeds, create_graph):
             if id(t) in wanted:
                 found[id(t)] = g
-            if t._ctx is None or t._retain:
+            if t._ctx is None:
+                store.append((t, g))  # a leaf
+                continue
+            if t._retain:
                 store.append((t, g))
-            if t._ctx is not None:
-                ran.append(t._ctx)
+            ran.append(t._ctx)
     if not (retain_graph or create_graph):
         for ctx in ran:
             ctx.freed = True

@@ -62,15 +62,18 @@ def history(*outputs: Tensor, grad_only: bool = False) -> tuple[list[Tensor], li
     return tensors, edges
 
 
-def build(*outputs: Tensor, backward: bool = False) -> nx.DiGraph:
+def build(
+    *outputs: Tensor, backward: bool = False, walked: tuple[list[Tensor], list[Edge]] | None = None
+) -> nx.DiGraph:
     """The graph of the history of `outputs` (see the module docstring), from `history`.
 
     Args:
         backward: the graph backward sorts: only tensors that require grad, and no node or
             edge attributes (they would cost more to make than the sweep spends on most
             nodes).
+        walked: what `history` gave for these outputs, when the caller has it already.
     """
-    tensors, edges = history(*outputs, grad_only=backward)
+    tensors, edges = walked or history(*outputs, grad_only=backward)
     ids = [id(t) for t in tensors]
     G = nx.DiGraph()
     if backward:

@@ -128,7 +128,7 @@ class Tracer:
         if view is not None:  # numpy's own reshape or slice of an argument (``y.reshape(-1)``)
             src, params = view
             key = self._add_node(t, "raw", view_of, t.data, params=params, literals=(None,),
-                             args=(src,))
+                                 args=(src,))
             self.G.nodes[key]["varying"] = True
             self._edges([src], key, "view_of", lambda i: "—")
             self.keep.append(t)
@@ -169,7 +169,7 @@ class Tracer:
         """Called by `apply` after an op ran."""
         keys = [self._key(a, t) for a, t in zip(args, inputs)]
         key = self._add_node(out, "op", op, out.data, params=dict(params), saved=saved,
-                         args=tuple(keys), where=_creation_site() if state.anomaly else None)
+                             args=tuple(keys), where=_creation_site() if state.anomaly else None)
         self.G.nodes[key]["varying"] = any(self.G.nodes[k]["varying"] for k in keys)
         self._edges(keys, key, op.name, op.grad_formula)
         self.ids[id(out)] = key
@@ -189,7 +189,7 @@ class Tracer:
             else:
                 spec.append(a)
         key = self._add_node(out, "raw", fn, out.data, params=dict(kw), literals=tuple(spec),
-                         args=tuple(keys))
+                             args=tuple(keys))
         self.G.nodes[key]["varying"] = any(self.G.nodes[k]["varying"] for k in keys)
         self._edges(keys, key, self.G.nodes[key]["op"], lambda i: "—")
         self.ids[id(out)] = key
