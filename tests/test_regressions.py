@@ -174,3 +174,14 @@ def test_layer_norm_of_zero_rows_beside_a_huge_row():
     ref = torch.nn.functional.layer_norm(torch.tensor(a), (3,)).numpy()
     np.testing.assert_array_equal(y.data[1:], ref[1:])
     assert np.all(np.isfinite(y.data))
+
+
+def test_pow_with_a_huge_exponent_has_a_finite_second_derivative():
+    # found by the fuzzer: δ·p·x^(p−1), evaluated left to right, made second order multiply
+    # δ·p·(p − 1) = 1e60, ∞ in float32, by x^(p−2) = 0.75^1e30 = 0: NaN where H v is 0
+    x = mg.Tensor(np.array(0.75, np.float32), requires_grad=True)
+    p = mg.Tensor(np.array(1e30, np.float32), requires_grad=True)
+    y = x ** p
+    gx, gp = mg.grad((y * 0.125).sum() + 0.5 * (y * y).sum(), [x, p], create_graph=True)
+    hx, hp = mg.grad(gx * 0.5 - gp * 1.5, [x, p])
+    np.testing.assert_array_equal([gx.data, gp.data, hx.data, hp.data], 0.0)
