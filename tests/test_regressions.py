@@ -276,3 +276,25 @@ def test_float32_batch_norm_of_channels_past_the_square_range():
                               [rng.standard_normal(a.shape).astype(np.float32) for a in (x, w)],
                               mg)
     assert all(np.all(np.isfinite(h)) for h in hs)
+
+
+def test_attention_row_whose_scores_all_overflow_to_minus_infinity():
+    # found by the fuzzer: queries of −1e30 against keys of 1e15 or more overflow each float32
+    # score of the row to −∞; PyTorch's safe softmax gives that row P = 0 (zeros out, no gradient
+    # through it), as for a row a mask blocks, where minigrad gave NaN
+    rng = np.random.default_rng(0)
+    arrays = [np.array([[-1e30, -1e30], [1e-15, -2e-15]], np.float32),
+              np.array([[1e15, 1e15], [2e15, 1e15], [1e15, 3e15]], np.float32),
+              rng.standard_normal((3, 3)).astype(np.float32)]
+    w = rng.standard_normal((2, 3)).astype(np.float32)
+    v = [rng.standard_normal(a.shape).astype(np.float32) for a in arrays]
+
+    def f(q, k, v):
+        if isinstance(q, torch.Tensor):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return mg.ops.scaled_dot_product_attention(q, k, v)
+
+    ours, ref = _second_order(f, arrays, w, v, mg), _second_order(f, arrays, w, v, torch)
+    np.testing.assert_array_equal(ours[0][0], 0.0)
+    for a, r in zip([ours[0]] + ours[1] + ours[2], [ref[0]] + ref[1] + ref[2]):
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5 * np.max(np.abs(r)))

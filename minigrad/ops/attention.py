@@ -7,8 +7,9 @@ and, with δ = ∇O L,
     ∇V = Pᵀδ,   ∇P = δVᵀ,   ∇S = P ⊙ (∇P − rowsum(∇P ⊙ P)),   ∇Q = ∇S K/√E,   ∇K = ∇Sᵀ Q/√E.
 
 A boolean mask keeps the positions where it is True (the others get S = −∞, so P = 0 there
-and ∇S = 0); a float mask is added to S. A row with no allowed position has P = 0 and an
-output row of zeros (PyTorch's behaviour), and its ∇S is 0: no NaN reaches any gradient.
+and ∇S = 0); a float mask is added to S. A row with no allowed position, or whose scores
+all overflowed to −∞, has P = 0 and an output row of zeros (PyTorch's safe softmax), and its
+∇S is 0: no NaN reaches any gradient.
 
 `masked_fill` lives here too: it is how a mask enters the scores in a hand-written attention.
 """
@@ -159,21 +160,16 @@ def _forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | Non
         # masked position gives NaN there, as in PyTorch, rather than being hidden)
         s = s + np.where(blocked, np.asarray(-np.inf, dtype=s.dtype), np.asarray(0, s.dtype))
     m = s.max(axis=-1, keepdims=True)
-    # A row that the mask blocks entirely gets P = 0 (PyTorch's safe softmax); so does, with
-    # is_causal, any row of −∞ scores. Otherwise softmax is taken as it is: a row whose
-    # scores overflowed stays NaN, as in PyTorch.
-    dead = None
-    if is_causal:
-        dead = np.isneginf(m)
-    elif mask is not None:
-        every = _blocked(mask, False, q.shape[-2], k.shape[-2])
-        if every is not None:
-            dead = np.isneginf(m) & every.all(axis=-1, keepdims=True)
-    if dead is not None and dead.any():
+    # A row whose scores are all −∞ gets P = 0 (PyTorch's safe softmax, in its math and
+    # flash kernels alike): a row the mask blocks entirely, and as well a row whose scores
+    # overflowed to −∞ (queries of −1e30 against keys of 1e30 in float32). A score that
+    # overflowed to +∞ makes its row NaN, as in PyTorch.
+    dead = np.isneginf(m)
+    if dead.any():
         m = np.where(dead, np.asarray(0, dtype=m.dtype), m)
     e = np.exp(s - m)  # 0 all along a dead row
     z = e.sum(axis=-1, keepdims=True)
-    if dead is not None and dead.any():
+    if dead.any():
         z = np.where(dead, np.asarray(1, dtype=z.dtype), z)
     p = e / z
     return np.matmul(p, v), {"P": p}
@@ -186,9 +182,10 @@ def _probs(q: Any, k: Any, mask: Any, is_causal: bool, scale: float | None) -> A
     if mv is not None and mv.dtype != np.bool_:
         s = s + mask
     blocked = _blocked(mv, is_causal, q.shape[-2], k.shape[-2])
-    if blocked is None:
+    overflowed = np.isneginf(dual.value(s))  # as blocked: P = 0 there, and dead if all are
+    if blocked is None and not overflowed.all(axis=-1).any():
         return dual.softmax(s, -1)
-    blocked = np.broadcast_to(blocked, s.shape)
+    blocked = overflowed if blocked is None else np.broadcast_to(blocked, s.shape) | overflowed
     dead = blocked.all(axis=-1, keepdims=True)
     # blocked entries get −∞, except in dead rows, which get 0 (any finite value) so that
     # softmax stays finite; those rows are then zeroed.
@@ -259,6 +256,18 @@ def _float(shape):
     return lambda rng, dt: rand(rng, shape, dt, -1.0, 1.0)
 
 
+def _torch(q: Any, k: Any, v: Any, mask: Any = None, is_causal: bool = False,
+           scale: float | None = None) -> Any:
+    """PyTorch's attention on its math backend: the fused CPU kernel (flash attention) has no
+    double backward, and the math backend is the same formula in differentiable ops."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(SDPBackend.MATH):
+        return torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=is_causal, scale=scale)
+
+
 SDPA = defop(
     _OP, _forward, _vjp_q, _vjp_k, _vjp_v, _vjp_mask,
     formula="O = softmax(QKᵀ/√d) V",
@@ -275,9 +284,7 @@ SDPA = defop(
         _case((1, 3, 2), (1, 4, 2), (1, 4, 2), mask=_bool((3, 4), dead_row=1)),
     ),
     doc="softmax(QKᵀ/√E + mask) V, fused; PyTorch's masks and a zero row where nothing is allowed",
-    torch=lambda q, k, v, m=None, is_causal=False, scale=None:
-        __import__("torch").nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=m, is_causal=is_causal, scale=scale),
+    torch=_torch,
 )
 
 
