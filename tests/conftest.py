@@ -1,4 +1,5 @@
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -14,3 +15,12 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The differential fuzzer at length (tests/test_fuzz.py) names its seed, to replay a run."""
+    fuzz = sys.modules.get("fuzz_programs")
+    if fuzz is not None and fuzz.LONG:
+        terminalreporter.write_line(
+            f"fuzz seed {fuzz.SEED} (MINIGRAD_FUZZ=long MINIGRAD_FUZZ_SEED={fuzz.SEED} replays "
+            f"this run)")

@@ -21,6 +21,7 @@ entries, within the sign range the op's examples use.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,15 +36,18 @@ from minigrad.ops.examples import Call
 from minigrad.ops.registry import REGISTRY, Op
 
 # `make test` runs a bounded, reproducible budget; `make fuzz` (MINIGRAD_FUZZ=long) runs at
-# length with fresh random draws each time.
+# length from a fresh seed each time, printed at the end of the run and in every failure, and
+# MINIGRAD_FUZZ_SEED=<seed> replays it. No example database: each long run is independent of
+# the failures of earlier ones (a failure is replayed by its seed or its snippet).
 settings.register_profile(
     "fuzz-quick", max_examples=5, deadline=None, derandomize=True, database=None,
     suppress_health_check=list(HealthCheck),
 )
 LONG = os.environ.get("MINIGRAD_FUZZ", "") == "long"
+SEED = int(os.environ.get("MINIGRAD_FUZZ_SEED") or secrets.randbits(32))
 settings.register_profile(
     "fuzz-long", max_examples=int(os.environ.get("MINIGRAD_FUZZ_EXAMPLES", "400")),
-    deadline=None, suppress_health_check=list(HealthCheck),
+    deadline=None, database=None, suppress_health_check=list(HealthCheck),
 )
 PROFILE = settings.get_profile("fuzz-long" if LONG else "fuzz-quick")
 
@@ -369,6 +373,12 @@ def programs(draw: Any, ops: list[Op], chain: bool = True, dtypes: Any = None) -
 
 
 # --------------------------------------------------------------------------- running
+def _fresh(params: dict[str, Any]) -> dict[str, Any]:
+    """Copies of the array parameters: an op may update one in place (batch_norm's running
+    statistics in training mode), and every run of a program must start from the same values."""
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in params.items()}
+
+
 def run_minigrad(prog: Program, leaves: dict[str, Any] | None = None) -> tuple[Any, dict]:
     env: dict[str, Any] = {}
     for lf in prog.leaves:
@@ -378,7 +388,8 @@ def run_minigrad(prog: Program, leaves: dict[str, Any] | None = None) -> tuple[A
     y = None
     for s in prog.steps:
         args = [env[a] for a in s.args]
-        y = s.call.fn(*args, **s.call_params) if s.call else apply(s.op, *args, **s.call_params)
+        params = _fresh(s.call_params)
+        y = s.call.fn(*args, **params) if s.call else apply(s.op, *args, **params)
         env[s.out] = y
     return y, env
 

@@ -13,6 +13,7 @@ from fuzz_programs import (
     HVP_TOL,
     LONG,
     PROFILE,
+    SEED,
     TOL,
     Program,
     objective,
@@ -22,7 +23,7 @@ from fuzz_programs import (
     snippet,
     unknown_ops,
 )
-from hypothesis import given, settings
+from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
 import minigrad
@@ -31,6 +32,10 @@ from minigrad.ops import REGISTRY
 torch = pytest.importorskip("torch")
 
 OPS_AT_COLLECTION = sorted(REGISTRY)
+
+# at length, every test draws from the run's seed (fuzz_programs.SEED), so one number replays
+# a failing run; the short mode keeps Hypothesis's derandomized, per-test draws
+seeded = seed(SEED) if LONG else (lambda test: test)
 
 
 def close(ours: np.ndarray, ref: np.ndarray, dtype: np.dtype, what: str,
@@ -198,9 +203,11 @@ def check(prog: Program) -> None:
             compare_with_differences(prog)
     except Exception as e:
         ops = " → ".join(s.op.name for s in prog.steps)
+        replay = f"\n(seed {SEED}: MINIGRAD_FUZZ=long MINIGRAD_FUZZ_SEED={SEED} replays the run)" \
+            if LONG else ""
         raise AssertionError(
             f"{ops} ({prog.dtype}): {type(e).__name__}: {e}\n\n"
-            f"The program, as a runnable snippet:\n\n{snippet(prog)}\n") from None
+            f"The program, as a runnable snippet:\n\n{snippet(prog)}\n{replay}") from None
 
 
 def _dtypes(op: Any) -> list[str]:
@@ -216,6 +223,7 @@ def test_the_fuzzer_can_generate_every_registered_op():
 
 
 @pytest.mark.parametrize("name", OPS_AT_COLLECTION)
+@seeded
 @settings(PROFILE)
 @given(data=st.data())
 def test_fuzz_each_op(name: str, data: Any) -> None:
@@ -225,6 +233,7 @@ def test_fuzz_each_op(name: str, data: Any) -> None:
     check(data.draw(programs([op], chain=False, dtypes=_dtypes(op)), label="program"))
 
 
+@seeded
 @settings(PROFILE, max_examples=2000 if LONG else 30)
 @given(data=st.data())
 def test_fuzz_random_programs(data: Any) -> None:
@@ -233,6 +242,7 @@ def test_fuzz_random_programs(data: Any) -> None:
     check(data.draw(programs(ops), label="program"))
 
 
+@seeded
 @settings(PROFILE, max_examples=200 if LONG else 6)
 @given(data=st.data())
 def test_fuzz_ops_without_pytorch_counterpart(data: Any) -> None:
