@@ -36,7 +36,8 @@ test: $(STAMP) graphviz browser
 
 # The differential fuzzer at length: fresh random programs over every op, against PyTorch
 # (`make test` runs the same tests on a small fixed budget). MINIGRAD_FUZZ_EXAMPLES sets the
-# examples per test (default 400).
+# examples per test (default 400). Each run draws a fresh seed and prints it at the end;
+# MINIGRAD_FUZZ_SEED=<seed> replays that run.
 fuzz: $(STAMP)
 	MINIGRAD_FUZZ=long $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 

@@ -1,4 +1,5 @@
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -35,6 +36,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    # the differential fuzzer at length (tests/test_fuzz.py) names its seed, to replay a run
+    fuzz = sys.modules.get("fuzz_programs")
+    if fuzz is not None and fuzz.LONG:
+        terminalreporter.write_line(
+            f"fuzz seed {fuzz.SEED} (MINIGRAD_FUZZ=long MINIGRAD_FUZZ_SEED={fuzz.SEED} replays "
+            f"this run)")
     if not config.getoption("--no-skips"):
         return
     skipped = terminalreporter.stats.get("skipped", [])

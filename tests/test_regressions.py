@@ -176,3 +176,127 @@ def test_layer_norm_of_zero_rows_beside_a_huge_row():
     ref = torch.nn.functional.layer_norm(torch.tensor(a), (3,)).numpy()
     np.testing.assert_array_equal(y.data[1:], ref[1:])
     assert np.all(np.isfinite(y.data))
+
+
+def _second_order(f, arrays, w, v, lib):
+    """Forward, gradient and Hessian-vector product of ⟨f(x…), w⟩ + ½‖f(x…)‖² (the fuzzer's
+    objective) in minigrad (`lib` = mg) or PyTorch (`lib` = torch) on the arrays as given."""
+    if lib is torch:
+        xs = [torch.tensor(a, requires_grad=True) for a in arrays]
+        y = f(*xs)
+        gs = torch.autograd.grad((y * torch.tensor(w)).sum() + 0.5 * (y * y).sum(), xs,
+                                 create_graph=True)
+        hs = torch.autograd.grad(sum((g * torch.tensor(d)).sum() for g, d in zip(gs, v)), xs)
+        return y.detach().numpy(), [g.detach().numpy() for g in gs], [h.numpy() for h in hs]
+    xs = [mg.Tensor(a, requires_grad=True) for a in arrays]
+    y = f(*xs)
+    gs = mg.grad((y * mg.Tensor(w)).sum() + 0.5 * (y * y).sum(), xs, create_graph=True)
+    hs = mg.grad(sum((g * mg.Tensor(d)).sum() for g, d in zip(gs, v)), xs)
+    return y.data, [g.data for g in gs], [h.data for h in hs]
+
+
+def _against_float64(f_mg, f_torch, arrays, rtol, seed=0):
+    """minigrad in the arrays' dtype against PyTorch on float64 copies (rounded back)."""
+    rng = np.random.default_rng(seed)
+    dt = arrays[0].dtype
+    y = f_torch(*[torch.tensor(a.astype(np.float64)) for a in arrays])
+    w = rng.standard_normal(y.shape).astype(dt)
+    v = [rng.standard_normal(a.shape).astype(dt) for a in arrays]
+    ours = _second_order(f_mg, arrays, w, v, mg)
+    ref = _second_order(f_torch, [a.astype(np.float64) for a in arrays],
+                        w.astype(np.float64), [d.astype(np.float64) for d in v], torch)
+    for what, a, r in zip(("forward", "gradient", "Hessian-vector product"),
+                          [ours[0]] + ours[1] + ours[2], [ref[0]] + ref[1] + ref[2]):
+        r = r.astype(dt).astype(np.float64)
+        assert np.all(np.isfinite(a)), (what, a, r)
+        np.testing.assert_allclose(a, r, rtol=rtol, atol=rtol * np.max(np.abs(r)), err_msg=what)
+
+
+def test_pow_with_a_huge_exponent_has_a_finite_second_derivative():
+    # found by the fuzzer: δ·p·x^(p−1), evaluated left to right, made second order multiply
+    # δ·p·(p − 1) = 1e60, ∞ in float32, by x^(p−2) = 0.75^1e30 = 0: NaN where H v is 0
+    x = mg.Tensor(np.array(0.75, np.float32), requires_grad=True)
+    p = mg.Tensor(np.array(1e30, np.float32), requires_grad=True)
+    y = x ** p
+    gx, gp = mg.grad((y * 0.125).sum() + 0.5 * (y * y).sum(), [x, p], create_graph=True)
+    hx, hp = mg.grad(gx * 0.5 - gp * 1.5, [x, p])
+    np.testing.assert_array_equal([gx.data, gp.data, hx.data, hp.data], 0.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("value", [-1e30, 1e30, 0.1, -3.3, 7.1])
+def test_normalizing_equal_values_gives_exactly_zero(dtype, value):
+    # found by the fuzzer: for a row of equal values x − μ is the rounding error of μ
+    # (1.4e14 beside 1e30), which normalization blew up to x̂ = ±1, so a weight of 1e150
+    # gave 1e150 where the exact result is 0 (PyTorch's layer norm gives 0)
+    x = np.full((2, 7), value, dtype)
+    weight = mg.Tensor(np.full(7, 1e4, dtype))
+    np.testing.assert_array_equal(mg.ops.layer_norm(mg.Tensor(x), 7, weight).data, 0.0)
+    y = mg.ops.batch_norm(mg.Tensor(x.T.copy()), None, None, mg.Tensor(np.full(2, 1e4, dtype)),
+                          training=True)
+    np.testing.assert_array_equal(y.data, 0.0)
+
+
+def test_float32_layer_norm_of_rows_past_the_square_range():
+    # found by the fuzzer against a float64 reference: (x − μ)² overflowed float32 at
+    # |x| = 1e30, σ became ∞ and x̂ 0 (the output was the bias alone); and second order
+    # multiplied δγ = 1e34 by σ⁻³ = 3e7 before x − μ = 0: NaN where H v is 1e32
+    a = np.array([[0.0, -1e30, -1e30], [-1e30, 3.0, -1e30]], np.float32)
+    w = np.array([-1e4, 0.5, 2.0], np.float32)
+    b = np.full(3, -1e30, np.float32)
+    for f, arrays in (
+        (lambda x, w: F_ln(x, w), [a, w]),
+        (lambda x, w, b: F_ln(x, w, b), [np.zeros((1, 3), np.float32), w, b]),
+    ):
+        _against_float64(f, f, arrays, rtol=1e-4)
+
+
+def F_ln(x, w, b=None):
+    if isinstance(x, torch.Tensor):
+        return torch.nn.functional.layer_norm(x, (3,), w, b)
+    return mg.ops.layer_norm(x, 3, w, b)
+
+
+def test_float32_batch_norm_of_channels_past_the_square_range():
+    # found by the fuzzer against a float64 reference: as in layer norm, (x − μ)² overflowed
+    # float32 at 1e30 (x̂ = 0, the output was the bias alone), and with γ = 1e30 second order
+    # formed γ·δ = 1e60 on its way to x − μ: NaN
+    a = np.array([[0.0, 2.0, 1.0], [-1e30, -1.0, 3.0], [5e29, 4.0, -2.0], [-2e30, 0.5, 0.0]],
+                 np.float32)
+
+    def f(x, w):
+        if isinstance(x, torch.Tensor):
+            return torch.nn.functional.batch_norm(x, None, None, w, None, True)
+        return mg.ops.batch_norm(x, None, None, w, training=True)
+
+    _against_float64(f, f, [a, np.array([1.0, 2.0, 0.5], np.float32)], rtol=1e-4)
+    x = np.full((4, 3), -1e30, np.float32)
+    x[0, 2] = 0.0
+    w = np.array([1.0, 1.0, 1e30], np.float32)
+    rng = np.random.default_rng(0)
+    y, gs, hs = _second_order(f, [x, w], rng.standard_normal((4, 3)).astype(np.float32),
+                              [rng.standard_normal(a.shape).astype(np.float32) for a in (x, w)],
+                              mg)
+    assert all(np.all(np.isfinite(h)) for h in hs)
+
+
+def test_attention_row_whose_scores_all_overflow_to_minus_infinity():
+    # found by the fuzzer: queries of −1e30 against keys of 1e15 or more overflow each float32
+    # score of the row to −∞; PyTorch's safe softmax gives that row P = 0 (zeros out, no gradient
+    # through it), as for a row a mask blocks, where minigrad gave NaN
+    rng = np.random.default_rng(0)
+    arrays = [np.array([[-1e30, -1e30], [1e-15, -2e-15]], np.float32),
+              np.array([[1e15, 1e15], [2e15, 1e15], [1e15, 3e15]], np.float32),
+              rng.standard_normal((3, 3)).astype(np.float32)]
+    w = rng.standard_normal((2, 3)).astype(np.float32)
+    v = [rng.standard_normal(a.shape).astype(np.float32) for a in arrays]
+
+    def f(q, k, v):
+        if isinstance(q, torch.Tensor):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return mg.ops.scaled_dot_product_attention(q, k, v)
+
+    ours, ref = _second_order(f, arrays, w, v, mg), _second_order(f, arrays, w, v, torch)
+    np.testing.assert_array_equal(ours[0][0], 0.0)
+    for a, r in zip([ours[0]] + ours[1] + ours[2], [ref[0]] + ref[1] + ref[2]):
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5 * np.max(np.abs(r)))

@@ -692,6 +692,16 @@ def _torch_batch_norm(x, w=None, b=None, running_mean=None, running_var=None, tr
     # copies: PyTorch updates its own buffers, the test's arrays stay as minigrad left them
     rm = None if running_mean is None else torch.tensor(np.array(running_mean))
     rv = None if running_var is None else torch.tensor(np.array(running_var))
+    if training and x.numel():
+        # PyTorch's kernel on x − c, c each channel's mean (constant, computed in two passes):
+        # in training the output does not depend on a shift, so this is the same function
+        # with the same derivatives, without PyTorch's own rounding of a large mean (a channel
+        # of seven −1e30 comes out at 3.4e15 instead of 0). Only the output is a reference:
+        # the running statistics above are copies, updated here with the shifted mean.
+        dims = (0, *range(2, x.ndim))
+        c = x.detach().mean(dims, keepdim=True)
+        c = c + (x.detach() - c).mean(dims, keepdim=True)
+        return torch.nn.functional.batch_norm(x - c, rm, rv, w, b, training, momentum, eps)
     return torch.nn.functional.batch_norm(x, rm, rv, w, b, training, momentum, eps)
 
 
@@ -712,12 +722,26 @@ def _layer_norm_case(shape: tuple[int, ...], n: int, affine: str = "wb", eps: fl
     return f
 
 
+def _torch_layer_norm(x: Any, w: Any = None, b: Any = None,
+                      normalized_shape: tuple[int, ...] = (), eps: float = 1e-5) -> Any:
+    """PyTorch's layer norm on x − c, c each row's mean (a constant, in two passes): the same
+    function with the same derivatives, as normalization ignores a shift, without PyTorch's
+    rounding of x̂ = x·(1/σ) − μ·(1/σ) in its backward. For a constant row of 1.625 and
+    γ = −1e150 that rounding gives a Hessian-vector product of 1e139 where the true one is
+    below 500."""
+    if not x.numel():
+        return _tF().layer_norm(x, normalized_shape, w, b, eps)
+    dims = tuple(range(-len(normalized_shape), 0))
+    c = x.detach().mean(dims, keepdim=True)
+    c = c + (x.detach() - c).mean(dims, keepdim=True)
+    return _tF().layer_norm(x - c, normalized_shape, w, b, eps)
+
+
 entry("layer_norm",
       cases(_layer_norm_case((3,), 1, ""), _layer_norm_case((4, 3), 1, "w"),
             _layer_norm_case((1, 5), 1), _layer_norm_case((2, 3, 4), 2),
             _layer_norm_case((2, 2, 3), 1, "b", eps=0.1), _layer_norm_case((3, 4), 1)),
-      torch=lambda x, w=None, b=None, normalized_shape=(), eps=1e-5:
-          _tF().layer_norm(x, normalized_shape, w, b, eps))
+      torch=_torch_layer_norm)
 
 
 def _dropout_case(shape: tuple[int, ...], p: float):
@@ -783,6 +807,17 @@ def _float(shape):
     return lambda rng, dt: rand(rng, shape, dt, -1.0, 1.0)
 
 
+def _torch_attention(q: Any, k: Any, v: Any, m: Any = None, is_causal: bool = False,
+                     scale: float | None = None) -> Any:
+    """PyTorch's attention on its math backend: the fused CPU kernel (flash attention) has no
+    double backward, and the math backend is the same formula in differentiable ops."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(SDPBackend.MATH):
+        return _tF().scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=is_causal,
+                                                  scale=scale)
+
+
 entry("scaled_dot_product_attention",
       cases(_attention_case((3, 2), (4, 2), (4, 3)),
             _attention_case((2, 3, 2), (2, 3, 2), (2, 3, 2), is_causal=True),
@@ -793,6 +828,4 @@ entry("scaled_dot_product_attention",
             _attention_case((2, 3, 2), (2, 4, 2), (2, 4, 1), mask=_float((3, 4))),
             _attention_case((2, 2, 3, 2), (2, 4, 2), (4, 2), mask=_float((2, 1, 1, 4))),
             _attention_case((1, 3, 2), (1, 4, 2), (1, 4, 2), mask=_bool((3, 4), dead_row=1))),
-      torch=lambda q, k, v, m=None, is_causal=False, scale=None:
-          _tF().scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=is_causal,
-                                             scale=scale))
+      torch=_torch_attention)

@@ -7,8 +7,9 @@ and, with δ = ∇O L,
     ∇V = Pᵀδ,   ∇P = δVᵀ,   ∇S = P ⊙ (∇P − rowsum(∇P ⊙ P)),   ∇Q = ∇S K/√E,   ∇K = ∇Sᵀ Q/√E.
 
 A boolean mask keeps the positions where it is True (the others get S = −∞, so P = 0 there
-and ∇S = 0); a float mask is added to S. A row with no allowed position has P = 0 and an
-output row of zeros (PyTorch's behaviour), and its ∇S is 0: no NaN reaches any gradient.
+and ∇S = 0); a float mask is added to S. A row with no allowed position, or whose scores
+all overflowed to −∞, has P = 0 and an output row of zeros (PyTorch's safe softmax), and its
+∇S is 0: no NaN reaches any gradient.
 
 `masked_fill` lives here too: it is how a mask enters the scores in a hand-written attention.
 """
@@ -149,21 +150,16 @@ def _forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | Non
         # masked position gives NaN there, as in PyTorch, rather than being hidden)
         s = s + np.where(blocked, np.asarray(-np.inf, dtype=s.dtype), np.asarray(0, s.dtype))
     m = s.max(axis=-1, keepdims=True)
-    # A row that the mask blocks entirely gets P = 0 (PyTorch's safe softmax); so does, with
-    # is_causal, any row of −∞ scores. Otherwise softmax is taken as it is: a row whose
-    # scores overflowed stays NaN, as in PyTorch.
-    dead = None
-    if is_causal:
-        dead = np.isneginf(m)
-    elif mask is not None:
-        every = _blocked(mask, False, q.shape[-2], k.shape[-2])
-        if every is not None:
-            dead = np.isneginf(m) & every.all(axis=-1, keepdims=True)
-    if dead is not None and dead.any():
+    # A row whose scores are all −∞ gets P = 0 (PyTorch's safe softmax, in its math and
+    # flash kernels alike): a row the mask blocks entirely, and as well a row whose scores
+    # overflowed to −∞ (queries of −1e30 against keys of 1e30 in float32). A score that
+    # overflowed to +∞ makes its row NaN, as in PyTorch.
+    dead = np.isneginf(m)
+    if dead.any():
         m = np.where(dead, np.asarray(0, dtype=m.dtype), m)
     e = np.exp(s - m)  # 0 all along a dead row
     z = e.sum(axis=-1, keepdims=True)
-    if dead is not None and dead.any():
+    if dead.any():
         z = np.where(dead, np.asarray(1, dtype=z.dtype), z)
     p = e / z
     return np.matmul(p, v), {"P": p}
@@ -176,9 +172,10 @@ def _probs(q: Any, k: Any, mask: Any, is_causal: bool, scale: float | None) -> A
     if mv is not None and mv.dtype != np.bool_:
         s = s + mask
     blocked = _blocked(mv, is_causal, q.shape[-2], k.shape[-2])
-    if blocked is None:
+    overflowed = np.isneginf(either.value(s))  # as blocked: P = 0 there, and dead if all are
+    if blocked is None and not overflowed.all(axis=-1).any():
         return either.softmax(s, -1)
-    blocked = np.broadcast_to(blocked, s.shape)
+    blocked = overflowed if blocked is None else np.broadcast_to(blocked, s.shape) | overflowed
     dead = blocked.all(axis=-1, keepdims=True)
     # blocked entries get −∞, except in dead rows, which get 0 (any finite value) so that
     # softmax stays finite; those rows are then zeroed.

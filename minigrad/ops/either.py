@@ -5,6 +5,8 @@ operators and with the methods both share (``.sum``, ``.reshape``) is written on
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -108,3 +110,38 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 
     return ops.log_softmax(x, axis=axis) if isinstance(x, Tensor) else ops.stable_log_softmax(
         x, axis)
+
+
+def statistics_in_float64(x: np.ndarray) -> bool:
+    """Whether a normalization computes the mean and variance of the array `x` in float64
+    (returning x̂ and 1/σ in x's dtype): when x is narrower than float64 and (x − μ)² could
+    leave its range (|x| beyond 1.8e15 in float32). An ordinary float32 forward keeps its cost."""
+    if x.dtype.kind != "f" or x.dtype.itemsize >= 8 or not x.size:
+        return False
+    return bool(np.max(np.abs(x)) > np.sqrt(np.finfo(x.dtype).max) * 1e-4)
+
+
+def _narrow(a: Any) -> bool:
+    return isinstance(a, Tensor) and a.data.dtype.kind == "f" and a.data.dtype.itemsize < 8
+
+
+def float64_when_recorded(vjp: Callable[..., Any]) -> Callable[..., Any]:
+    """Runs a normalization's VJP in float64 when it is recorded for second order (Tensors
+    under create_graph) on float32 inputs, and returns the gradient in δ's dtype. Second order
+    multiplies δ-sized factors by σ⁻³ (δγ = 1e34 times 3e7 for σ² = ε), which leaves float32's
+    range where the result does not (for a constant row the factor meets x − μ = 0): NaN
+    instead of a finite Hessian-vector product. On arrays (a plain backward) it changes
+    nothing."""
+
+    @functools.wraps(vjp)
+    def wrapped(g: Any, out: Any, *inputs: Any, **params: Any) -> Any:
+        if not (_narrow(g) or any(_narrow(a) for a in inputs)):
+            return vjp(g, out, *inputs, **params)
+        dt = value(g).dtype
+
+        def up(a: Any) -> Any:
+            return a.astype(np.float64) if _narrow(a) else a
+
+        return vjp(up(g), out, *[up(a) for a in inputs], **params).astype(dt)
+
+    return wrapped

@@ -54,19 +54,23 @@ NEG = defop(
 )
 
 
+# Each VJP forms the local derivative (p xᵖ⁻¹, xᵖ log x) before multiplying by δ: a large
+# factor then meets the small one it comes with. In δ·p·xᵖ⁻¹ evaluated left to right, the second
+# order multiplies δ·p·(p − 1) before xᵖ⁻²; for x = 0.75, p = 1e30 in float32 that is ∞ (1e60)
+# times 0 (0.75^1e30), NaN, where the true value is 0.
 def _pow_vjp_base(g: Any, out: Any, x: Any, p: Any) -> Any:
     zero = either.value(p) == 0
     if not zero.any():
-        return g * p * x ** (p - 1.0)
+        return g * (p * x ** (p - 1.0))
     ps = either.where(zero, 1.0, p)  # d/dx x⁰ = 0, even at x = 0 where x⁻¹ would be ∞
-    return either.where(zero, 0.0, g * ps * x ** (ps - 1.0))
+    return either.where(zero, 0.0, g * (ps * x ** (ps - 1.0)))
 
 
 def _pow_vjp_exp(g: Any, out: Any, x: Any, p: Any) -> Any:
     xv, pv = either.value(x), either.value(p)
     # PyTorch's convention: where x = 0 and p ≥ 0 the gradient is 0 rather than 0·log 0.
     zero = (xv == 0) & (pv >= 0)
-    return either.where(zero, 0.0, g * out * either.log(either.where(zero, 1.0, x)))
+    return either.where(zero, 0.0, g * (out * either.log(either.where(zero, 1.0, x))))
 
 
 POW = defop(

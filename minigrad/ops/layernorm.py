@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
+from minigrad.ops import either
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -30,8 +31,20 @@ def _axes(normalized_shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(range(-len(normalized_shape), 0))
 
 
+def _centred(x: Any, axes: tuple[int, ...]) -> Any:
+    """x − μ in two passes: the second removes the rounding error of the first mean. For a
+    constant row, x − μ is that error repeated (1.4e14 beside 1e30), which normalization would
+    blow up to x̂ = ±1; its mean is exactly itself, so the row becomes exactly 0, as it is in
+    exact arithmetic. In exact arithmetic the second mean is 0, so gradients are unchanged."""
+    xc = x - x.mean(axis=axes, keepdims=True)
+    return xc - xc.mean(axis=axes, keepdims=True)
+
+
 def _stats(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any]:
     """`x̂` and `1/σ`, from arrays or (under create_graph) from Tensors."""
+    if isinstance(x, np.ndarray) and either.statistics_in_float64(x):
+        xhat, rstd = _stats(x.astype(np.float64), axes, eps)
+        return xhat.astype(x.dtype), rstd.astype(x.dtype)
     if isinstance(x, np.ndarray) and x.size:
         big = float(np.max(np.abs(x)))
         if np.isfinite(big) and big > 1e150:
@@ -39,11 +52,10 @@ def _stats(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any]:
             # s per row and at least 1: a row of zeros beside a row of 1e300 must not get
             # eps/s² = 0 and 0·∞ = nan
             s = np.maximum(np.max(np.abs(x), axis=axes, keepdims=True), 1.0)
-            xc = x / s
-            xc = xc - xc.mean(axis=axes, keepdims=True)
+            xc = _centred(x / s, axes)
             rstd = ((xc * xc).mean(axis=axes, keepdims=True) + eps / s / s) ** -0.5
             return xc * rstd, rstd / s
-    xc = x - x.mean(axis=axes, keepdims=True)
+    xc = _centred(x, axes)
     rstd = ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
     return xc * rstd, rstd
 
@@ -82,6 +94,7 @@ def _saved_or_recomputed(x: Any, normalized_shape: tuple[int, ...], eps: float,
     return saved
 
 
+@either.float64_when_recorded
 def _vjp_x(g: Any, out: Any, x: Any, weight: Any = None, bias: Any = None,
            normalized_shape: tuple[int, ...] = (), eps: float = 1e-5, saved: Any = None) -> Any:
     xhat, rstd = _saved_or_recomputed(x, normalized_shape, eps, saved)
@@ -91,6 +104,7 @@ def _vjp_x(g: Any, out: Any, x: Any, weight: Any = None, bias: Any = None,
                    - xhat * (gg * xhat).mean(axis=axes, keepdims=True))
 
 
+@either.float64_when_recorded
 def _vjp_weight(g: Any, out: Any, x: Any, weight: Any = None, bias: Any = None,
                 normalized_shape: tuple[int, ...] = (), eps: float = 1e-5,
                 saved: Any = None) -> Any:
@@ -98,6 +112,7 @@ def _vjp_weight(g: Any, out: Any, x: Any, weight: Any = None, bias: Any = None,
     return g * xhat  # the engine sums it over the batch axes
 
 
+@either.float64_when_recorded
 def _vjp_bias(g: Any, out: Any, x: Any, weight: Any = None, bias: Any = None,
               normalized_shape: tuple[int, ...] = (), eps: float = 1e-5,
               saved: Any = None) -> Any:

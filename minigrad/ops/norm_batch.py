@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.function import apply
+from minigrad.ops import either
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
@@ -110,8 +111,15 @@ def _forward(x: np.ndarray, w: np.ndarray | None = None, b: np.ndarray | None = 
     cs = _channel_shape(x.ndim, C)
     dt = x.dtype
     if training:
-        mu = x.mean(axis=axes)
-        xc = x - mu.reshape(cs)
+        # beyond 1.8e15 in float32, (x − μ)² would overflow: the statistics in float64 then
+        xs = x.astype(np.float64) if either.statistics_in_float64(x) else x
+        mu = xs.mean(axis=axes)
+        xc = xs - mu.reshape(cs)
+        # a second pass removes the rounding error of μ (for a constant channel, x − μ is
+        # that error repeated, which normalization would blow up to x̂ = ±1, not 0)
+        mu2 = xc.mean(axis=axes)
+        mu += mu2
+        xc -= mu2.reshape(cs)
         var = np.mean(np.square(xc), axis=axes)
     else:
         assert running_mean is not None and running_var is not None  # _check made sure
@@ -121,7 +129,7 @@ def _forward(x: np.ndarray, w: np.ndarray | None = None, b: np.ndarray | None = 
     inv = (1.0 / np.sqrt(var + eps)).astype(dt, copy=False)
     if training:
         xc *= inv.reshape(cs)  # xc is this function's own temporary: x̂ takes its memory
-        xhat = xc
+        xhat = xc.astype(dt, copy=False)
     else:
         xhat = xc * inv.reshape(cs)
     y = xhat * w.reshape(cs) if w is not None else xhat.copy()
@@ -144,6 +152,7 @@ def _stats(x: Any, training: bool, running_mean: Any, running_var: Any, eps: flo
     if training:
         axes = _axes(x.ndim)
         xc = x - x.mean(axis=axes, keepdims=True)
+        xc = xc - xc.mean(axis=axes, keepdims=True)  # as in the forward: a constant gives 0
         inv = (((xc * xc).mean(axis=axes, keepdims=True)) + eps) ** -0.5
     else:
         dt = (x.data if isinstance(x, Tensor) else x).dtype
@@ -160,6 +169,7 @@ def _xhat_inv(x: Any, saved: Any, training: bool, running_mean: Any, running_var
     return _stats(x, training, running_mean, running_var, eps)
 
 
+@either.float64_when_recorded
 def _vjp_x(g, out, x, w=None, b=None, *, running_mean=None, running_var=None, training=False,
            momentum=0.1, eps=1e-5, saved=None):
     cs = _channel_shape(x.ndim, x.shape[1])
@@ -180,12 +190,14 @@ def _vjp_x(g, out, x, w=None, b=None, *, running_mean=None, running_var=None, tr
     return gx
 
 
+@either.float64_when_recorded
 def _vjp_w(g, out, x, w=None, b=None, *, running_mean=None, running_var=None, training=False,
            momentum=0.1, eps=1e-5, saved=None):
     xhat, _ = _xhat_inv(x, saved, training, running_mean, running_var, eps)
     return (g * xhat).sum(axis=_axes(x.ndim))
 
 
+@either.float64_when_recorded
 def _vjp_b(g, out, x, w=None, b=None, *, running_mean=None, running_var=None, training=False,
            momentum=0.1, eps=1e-5, saved=None):
     return g.sum(axis=_axes(x.ndim))
