@@ -164,7 +164,7 @@ __all__ = [
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401
 
-__all__ += ["data", "load", "save", "nn", "optim", "compile", "derive"]
+__all__ += ["data", "load", "save", "nn", "optim", "compile", "derive", "func"]
 from minigrad import nn, optim  # noqa: E402  (last: they build on everything above)
 
 # the function shadows its package's name here: import the package's parts with
@@ -173,3 +173,6 @@ from minigrad.compile import compile  # noqa: E402
 
 # the same for derive: `minigrad.derive(loss, model)`; its parts by `from minigrad.derive import …`
 from minigrad.derive import derive  # noqa: E402
+
+# function transforms, as torch.func: `from minigrad import func`; func.jvp, func.vmap, …
+from minigrad import func  # noqa: E402
