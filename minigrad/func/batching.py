@@ -53,6 +53,12 @@ def _logical_ndim(v: Tensor, d: int | None) -> int:
     return v.ndim - (d is not None)
 
 
+def _example_shape(v: Tensor, d: int | None) -> tuple[int, ...]:
+    """The shape of one example of `v` (all of it when it has no batch axis)."""
+    shape = tuple(v.shape)
+    return shape if d is None else shape[:d] + shape[d + 1:]
+
+
 def _shift(axis: Any, ndim: int) -> Any:
     """One example's axis (or tuple, or None for all) as an axis of the batch, batch first."""
     if axis is None:
@@ -65,13 +71,20 @@ def _shift(axis: Any, ndim: int) -> Any:
 # ------------------------------------------------------------------ elementwise
 @rule("neg", "exp", "log", "sqrt", "abs", "clip", "relu", "leaky_relu", "sigmoid", "tanh",
       "softplus", "gelu", "astype", "add", "sub", "mul", "div", "pow", "maximum", "minimum",
-      "where", "masked_fill", "scaled_dot_product_attention")
+      "where", "masked_fill")
 def _elementwise(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
-    """The same op; broadcasting lines up the examples once the batch axes are in front.
-    (Attention broadcasts its leading axes the same way.)"""
+    """The same op; broadcasting lines up the examples once the batch axes are in front."""
     if len(vals) == 1:
         return ctx.same(vals, **params), bdims[0]
     return ctx.same(ctx.align(vals, bdims), **params), 0
+
+
+@rule("scaled_dot_product_attention")
+def _attention(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    """Attention broadcasts its leading axes as an elementwise op, once the queries carry
+    the batch (the scores take their leading axes from q and k, and a mask must fit them)."""
+    q = ctx.materialize(vals[0], bdims[0])
+    return ctx.same(ctx.align([q] + vals[1:], [0] + bdims[1:]), **params), 0
 
 
 @rule("dropout")
@@ -238,19 +251,30 @@ def _as_matrix(ctx: Ctx, v: Tensor, d: int | None, row: bool) -> tuple[Tensor, i
     return ctx.apply("reshape", v, shape=shape), 0
 
 
+def _matmul_shape(sa: tuple[int, ...], sb: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of ``a @ b`` for one example, by numpy's rules (1-D: a row, a column)."""
+    a = (1,) + sa if len(sa) == 1 else sa
+    b = sb + (1,) if len(sb) == 1 else sb
+    out = tuple(np.broadcast_shapes(a[:-2], b[:-2])) + (a[-2], b[-1])
+    if len(sb) == 1:
+        out = out[:-1]
+    if len(sa) == 1:
+        out = out[:-2] + out[-1:] if len(sb) != 1 else out[:-1]
+    return out
+
+
 @rule("matmul")
 def _matmul(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    """A batched 1-D operand becomes a row or a column; then the leading axes broadcast as
+    in an elementwise op, and the result drops the axes the 1-D operands did not have."""
     (a, b), (da, db) = vals, bdims
-    ra, rb = _logical_ndim(a, da), _logical_ndim(b, db)
-    a, da2 = _as_matrix(ctx, a, da, row=True)
-    b, db2 = _as_matrix(ctx, b, db, row=False)
-    lead = max(_logical_ndim(a, da2), _logical_ndim(b, db2), 2)
-    x, y = ctx.align([a, b], [da2, db2], rank=lead)
-    out = ctx.same([x, y])
-    if da is not None and ra == 1 or db is not None and rb == 1:
-        keep = tuple(out.shape[:-2]) + (() if ra == 1 else (out.shape[-2],)) + (
-            () if rb == 1 else (out.shape[-1],))
-        out = ctx.apply("reshape", out, shape=keep)
+    shape = (ctx.B,) + _matmul_shape(_example_shape(a, da), _example_shape(b, db))
+    a, da = _as_matrix(ctx, a, da, row=True)
+    b, db = _as_matrix(ctx, b, db, row=False)
+    lead = max(_logical_ndim(a, da), _logical_ndim(b, db), 2)
+    out = ctx.same(ctx.align([a, b], [da, db], rank=lead))
+    if tuple(out.shape) != shape:
+        out = ctx.apply("reshape", out, shape=shape)
     return out, 0
 
 
