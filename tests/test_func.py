@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import minigrad
 from minigrad import func
@@ -336,3 +338,357 @@ def test_jacrev_equals_jacfwd_for_every_op(name: str) -> None:
             jf = func.jacfwd(f, argnums=nums)(*[_mg(d) for d in diff])
         for i, (a, b) in enumerate(zip(jr, jf)):
             _close(a, b.data, f"{name} case {k}: Jacobian for input {pos[i]}")
+
+
+# --------------------------------------------------------------------------- networks
+def _mlp_arrays(rng: np.random.Generator, sizes: tuple[int, ...] = (4, 8, 3)) -> list[Any]:
+    out = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        out += [rng.standard_normal((b, a)) / np.sqrt(a), rng.standard_normal(b) * 0.1]
+    return out
+
+
+def _mlp(params: Any, x: Any, lib: Any) -> Any:
+    """Linear, tanh, linear, in minigrad or PyTorch (lib: minigrad.nn.functional or
+    torch.nn.functional): the lecture's a_1 = W_1 x + b_1, h_1 = tanh(a_1), a_2 = W_2 h_1 + b_2."""
+    W1, b1, W2, b2 = params
+    return lib.linear(lib.linear(x, W1, b1).tanh(), W2, b2)
+
+
+MF = minigrad.nn.functional
+TF = torch.nn.functional
+
+
+def test_jacfwd_equals_jacrev_equals_torch_on_an_mlp() -> None:
+    rng = np.random.default_rng(1)
+    p = _mlp_arrays(rng)
+    x = rng.standard_normal(4)
+    f = lambda x: _mlp([_mg(a) for a in p], x, MF)  # noqa: E731
+    tf = lambda x: _mlp([_th(a) for a in p], x, TF)  # noqa: E731
+    jr, jf = func.jacrev(f)(_mg(x)), func.jacfwd(f)(_mg(x))
+    ref = torch.func.jacrev(tf)(_th(x))
+    assert jr.shape == jf.shape == (3, 4)
+    _close(jr, ref, "jacrev")
+    _close(jf, ref, "jacfwd")
+    # with respect to a weight matrix: output (3,) by W1 (8, 4)
+    g = lambda W1, x: _mlp([W1] + [_mg(a) for a in p[1:]], x, MF)  # noqa: E731
+    tg = lambda W1, x: _mlp([W1] + [_th(a) for a in p[1:]], x, TF)  # noqa: E731
+    ref = torch.func.jacrev(tg)(_th(p[0]), _th(x))
+    _close(func.jacrev(g)(_mg(p[0]), _mg(x)), ref, "jacrev by W1")
+    _close(func.jacfwd(g)(_mg(p[0]), _mg(x)), ref, "jacfwd by W1")
+
+
+def _mlp_loss(params: Any, x: Any, y: Any, lib: Any) -> Any:
+    return lib.cross_entropy(_mlp(params, x, lib), y)
+
+
+def test_hessian_of_an_mlp_loss_matches_torch() -> None:
+    rng = np.random.default_rng(2)
+    p = _mlp_arrays(rng)
+    X, y = rng.standard_normal((5, 4)), rng.integers(0, 3, size=5)
+    loss = lambda x: _mlp_loss([_mg(a) for a in p], x, _mg(y), MF)  # noqa: E731
+    tloss = lambda x: _mlp_loss([_th(a) for a in p], x, _th(y), TF)  # noqa: E731
+    H = func.hessian(loss)(_mg(X))
+    assert H.shape == (5, 4, 5, 4)
+    _close(H, torch.func.hessian(tloss)(_th(X)), "Hessian by the inputs", rtol=1e-9)
+    # by every parameter at once: a nested tuple of blocks, as torch.func's
+    lp = lambda *ps: _mlp_loss(list(ps), _mg(X), _mg(y), MF)  # noqa: E731
+    tlp = lambda *ps: _mlp_loss(list(ps), _th(X), _th(y), TF)  # noqa: E731
+    nums = (0, 1, 2, 3)
+    Hp = func.hessian(lp, argnums=nums)(*[_mg(a) for a in p])
+    ref = torch.func.hessian(tlp, argnums=nums)(*[_th(a) for a in p])
+    for i in nums:
+        for j in nums:
+            _close(Hp[i][j], ref[i][j], f"Hessian block ({i}, {j})", rtol=1e-9, atol=1e-11)
+
+
+def test_a_hessian_vector_product_without_the_hessian() -> None:
+    """Forward over reverse: ``jvp(grad(L), (x,), (v,))`` is H·v, one forward pass through
+    the gradient's computation, never building the Hessian."""
+    rng = np.random.default_rng(3)
+    p = _mlp_arrays(rng)
+    X, y = rng.standard_normal((5, 4)), rng.integers(0, 3, size=5)
+    v = rng.standard_normal((5, 4))
+    loss = lambda x: _mlp_loss([_mg(a) for a in p], x, _mg(y), MF)  # noqa: E731
+    g, hv = func.jvp(func.grad(loss), (_mg(X),), (_mg(v),))
+    H = func.hessian(loss)(_mg(X)).data.reshape(20, 20)
+    _close(hv, (H @ v.reshape(20)).reshape(5, 4), "H·v")
+    _close(g, func.grad(loss)(_mg(X)), "the gradient itself")
+
+
+def test_per_sample_gradients_match_torch_and_a_loop() -> None:
+    """``vmap(grad(loss))`` with `functional_call`, the classic per-example gradients: the
+    same as torch.func's and as a loop of grad, one example at a time."""
+    rng = np.random.default_rng(4)
+    model = minigrad.nn.Sequential(minigrad.nn.Linear(4, 8), minigrad.nn.Tanh(),
+                                   minigrad.nn.Linear(8, 3)).double()
+    tmodel = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(),
+                                 torch.nn.Linear(8, 3)).double()
+    tmodel.load_state_dict({k: _th(v.data) for k, v in model.state_dict().items()})
+    X, Y = rng.standard_normal((6, 4)), rng.integers(0, 3, size=6)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    tparams = {k: v.detach() for k, v in tmodel.named_parameters()}
+
+    def loss(p: Any, x: Any, y: Any) -> Any:
+        out = func.functional_call(model, p, (x.unsqueeze(0),))
+        return MF.cross_entropy(out, y.unsqueeze(0))
+
+    def tloss(p: Any, x: Any, y: Any) -> Any:
+        out = torch.func.functional_call(tmodel, p, (x.unsqueeze(0),))
+        return TF.cross_entropy(out, y.unsqueeze(0))
+
+    ours = func.vmap(func.grad(loss), in_dims=(None, 0, 0))(params, _mg(X), _mg(Y))
+    ref = torch.func.vmap(torch.func.grad(tloss), in_dims=(None, 0, 0))(
+        tparams, _th(X), _th(Y))
+    assert set(ours) == set(ref)
+    for k in ref:
+        assert ours[k].shape == (6,) + tuple(params[k].shape)
+        _close(ours[k], ref[k], f"per-sample gradient of {k}")
+        for i in range(6):
+            one = func.grad(loss)(params, _mg(X[i]), _mg(Y[i]))
+            _close(ours[k].data[i], one[k].data, f"{k}, example {i}")
+    assert all(p.grad is None for p in model.parameters())  # .grad is not touched
+
+
+def test_functional_call_puts_the_parameters_back() -> None:
+    lin = minigrad.nn.Linear(3, 2).double()
+    W = lin.weight
+    other = {"weight": _mg(np.ones((2, 3))), "bias": _mg(np.zeros(2))}
+    out = func.functional_call(lin, other, _mg(np.arange(3.0)))
+    _close(out, np.array([3.0, 3.0]), "output with the given parameters")
+    assert lin.weight is W
+    with pytest.raises(ValueError, match="not a parameter or buffer"):
+        func.functional_call(lin, {"wieght": W}, (_mg(np.ones(3)),))
+
+
+# --------------------------------------------------------------------------- composition
+def _f(x: Any, lib: Any = None) -> Any:
+    return (x.sin() if hasattr(x, "sin") and lib is torch else x.tanh()) * x
+
+
+def test_nested_jvp_gives_second_directional_derivatives() -> None:
+    """``jvp`` of ``jvp``: uᵀ H v, the outer level differentiating the inner one's tangent
+    computations."""
+    rng = np.random.default_rng(10)
+    x, u, v = (rng.standard_normal(5) for _ in range(3))
+    f = lambda x: (x.tanh() * x).sum()  # noqa: E731
+    inner = lambda x: func.jvp(f, (x,), (_mg(v),))[1]  # noqa: E731
+    _, second = func.jvp(inner, (_mg(x),), (_mg(u),))
+    tinner = lambda x: torch.func.jvp(lambda x: (x.tanh() * x).sum(), (x,), (_th(v),))[1]  # noqa
+    _, ref = torch.func.jvp(tinner, (_th(x),), (_th(u),))
+    _close(second, ref, "uᵀ H v")
+
+
+def test_grad_of_jvp_and_grad_of_grad() -> None:
+    rng = np.random.default_rng(11)
+    x, v = rng.standard_normal(4), rng.standard_normal(4)
+    f = lambda x: (x.exp() * x).sum()  # noqa: E731
+    tf = lambda x: (x.exp() * x).sum()  # noqa: E731
+    g = func.grad(lambda x: func.jvp(f, (x,), (_mg(v),))[1])(_mg(x))
+    ref = torch.func.grad(lambda x: torch.func.jvp(tf, (x,), (_th(v),))[1])(_th(x))
+    _close(g, ref, "reverse over forward")
+    gg = func.grad(lambda x: func.grad(f)(x).sum())(_mg(x))
+    _close(gg, torch.func.grad(lambda x: torch.func.grad(tf)(x).sum())(_th(x)), "grad of grad")
+
+
+def test_vmap_in_dims_out_dims_and_nesting_match_torch() -> None:
+    rng = np.random.default_rng(12)
+    A, b = rng.standard_normal((3, 5, 4)), rng.standard_normal((5, 2))
+    f = lambda a, b: (a @ b).softmax(-1)  # noqa: E731
+    ours = func.vmap(func.vmap(f, in_dims=(1, None), out_dims=1), in_dims=(0, None))(
+        _mg(A), _mg(b))
+    ref = torch.func.vmap(torch.func.vmap(f, in_dims=(1, None), out_dims=1),
+                          in_dims=(0, None))(_th(A), _th(b))
+    _close(ours, ref, "vmap of vmap")
+    # a pytree of arguments, a shared one, and an output per example and one shared
+    g = lambda d, c: ({"s": d["x"].sum(0) * c, "m": d["y"].max()}, c * 2.0)  # noqa: E731
+    d = {"x": rng.standard_normal((2, 3)), "y": rng.standard_normal((3, 2))}
+    out = func.vmap(g, in_dims=({"x": 1, "y": 0}, None), out_dims=(0, None))(
+        {k: _mg(v) for k, v in d.items()}, _mg(np.array(1.5)))
+    tout = torch.func.vmap(g, in_dims=({"x": 1, "y": 0}, None), out_dims=(0, None))(
+        {k: _th(v) for k, v in d.items()}, _th(np.array(1.5)))
+    for k in ("s", "m"):
+        _close(out[0][k], tout[0][k], f"output {k}")
+    _close(out[1], tout[1], "the unbatched output")
+
+
+def test_vmap_of_jacrev_and_jacfwd_of_vmap() -> None:
+    """Per-example Jacobians, and the Jacobian of a batched function."""
+    rng = np.random.default_rng(13)
+    W = rng.standard_normal((3, 4))
+    f = lambda x: (_mg(W) @ x).tanh()  # noqa: E731
+    tf = lambda x: (_th(W) @ x).tanh()  # noqa: E731
+    X = rng.standard_normal((5, 4))
+    ref = torch.func.vmap(torch.func.jacrev(tf))(_th(X))
+    _close(func.vmap(func.jacrev(f))(_mg(X)), ref, "vmap(jacrev)")
+    _close(func.vmap(func.jacfwd(f))(_mg(X)), ref, "vmap(jacfwd)")
+    _close(func.jacfwd(func.vmap(f))(_mg(X)), torch.func.jacfwd(torch.func.vmap(tf))(_th(X)),
+           "jacfwd(vmap)")
+
+
+def test_vmap_randomness_policies() -> None:
+    X = _mg(np.ones((4, 6)))
+    f = lambda x: MF.dropout(x, p=0.5)  # noqa: E731
+    with pytest.raises(RuntimeError, match="randomness='different'"):
+        func.vmap(f)(X)
+    minigrad.manual_seed(0)
+    same = func.vmap(f, randomness="same")(X).data
+    assert (same == same[0]).all()
+    minigrad.manual_seed(0)
+    diff = func.vmap(f, randomness="different")(X).data
+    assert not (diff == diff[0]).all()
+    assert set(np.unique(diff)) <= {0.0, 2.0}
+    with pytest.raises(RuntimeError, match="randn"):
+        func.vmap(lambda x: x + minigrad.randn(6))(X)
+    assert minigrad.randn(2).shape == (2,)  # the generator is back
+
+
+def test_a_batched_tensor_reports_one_example() -> None:
+    seen = {}
+
+    def f(x: Any) -> Any:
+        seen["shape"], seen["len"], seen["ndim"] = x.shape, len(x), x.ndim
+        mask = x > 0  # a comparison: every example's own
+        return x.where(mask, 0.0).sum()
+
+    X = np.array([[1.0, -2.0, 3.0], [-1.0, 2.0, -3.0]])
+    out = func.vmap(f)(_mg(X))
+    assert seen == {"shape": (3,), "len": 3, "ndim": 1}
+    _close(out, np.array([4.0, 2.0]), "x where x > 0, summed")
+    with pytest.raises(RuntimeError, match=r"item\(\)"):
+        func.vmap(lambda x: x.sum().item())(_mg(X))
+
+
+# --------------------------------------------------------------------------- errors
+def test_errors_name_the_argument_and_the_shapes() -> None:
+    x = _mg(np.ones(3))
+    f = lambda x: x * 2.0  # noqa: E731
+    with pytest.raises(ValueError, match=r"tangent 0 has shape \(2,\).*shape \(3,\)"):
+        func.jvp(f, (x,), (_mg(np.ones(2)),))
+    with pytest.raises(TypeError, match="tangent 0 has dtype float32.*float64"):
+        func.jvp(f, (x,), (_mg(np.ones(3, dtype=np.float32)),))
+    with pytest.raises(TypeError, match="primals must be a tuple"):
+        func.jvp(f, x, (x,))
+    with pytest.raises(TypeError, match="output of func must be a minigrad Tensor, got float"):
+        func.jvp(lambda x: 1.0, (x,), (x,))
+    with pytest.raises(ValueError, match=r"argument 0 of shape \(3, 2\) has 3.*argument 1 of "
+                                         r"shape \(4,\) has 4"):
+        func.vmap(lambda a, b: a)(_mg(np.ones((3, 2))), _mg(np.ones(4)))
+    with pytest.raises(ValueError, match=r"in_dims 2 is out of range for argument 0 of shape"):
+        func.vmap(f, in_dims=2)(_mg(np.ones((3, 2))))
+    with pytest.raises(ValueError, match="every in_dims is None"):
+        func.vmap(f, in_dims=None)(x)
+    with pytest.raises(TypeError, match="output 0 is a float"):
+        func.vmap(lambda x: 1.0)(x)
+    with pytest.raises(ValueError, match=r"scalar \(0-d\) Tensor, got shape \(3,\)"):
+        func.grad(f)(x)
+    with pytest.raises(TypeError, match="got tuple"):
+        func.grad(lambda x: (x, x))(x)
+    _, fn = func.vjp(f, x)
+    with pytest.raises(ValueError, match=r"cotangent 0 has shape \(2,\) but the output has "
+                                         r"shape \(3,\)"):
+        fn(_mg(np.ones(2)))
+    with pytest.raises(TypeError, match="dtype int64"):
+        func.grad(lambda x: x.sum())(_mg(np.ones(3, dtype=np.int64)))
+    with pytest.raises(ValueError, match="randomness must be one of"):
+        func.vmap(f, randomness="sometimes")
+
+
+# --------------------------------------------------------------------------- counting passes
+def test_passes_are_counted_n_forward_versus_m_reverse() -> None:
+    W = _mg(np.random.default_rng(0).standard_normal((3, 4)))
+    f = lambda x: (W @ x).tanh()  # noqa: E731  (ℝ⁴ → ℝ³: n = 4, m = 3)
+    x = _mg(np.ones(4))
+    with func.count_passes() as fwd:
+        func.jacfwd(f)(x)
+    with func.count_passes() as rev:
+        func.jacrev(f)(x)
+    with func.count_passes() as loop:
+        func.jacfwd(f, chunk_size=1)(x)
+    assert (fwd.forward, fwd.forward_sweeps, fwd.reverse) == (4, 1, 0)
+    assert (rev.reverse, rev.reverse_sweeps, rev.forward) == (3, 1, 0)
+    assert (loop.forward, loop.forward_sweeps) == (4, 4)
+    with func.count_passes() as g:
+        func.grad(lambda x: f(x).sum())(x)
+    assert (g.reverse, g.reverse_sweeps) == (1, 1)
+
+
+# --------------------------------------------------------------------------- random programs
+# Random chains of ops, run by minigrad and by PyTorch under jvp, vmap and vmap(grad). (The
+# differential fuzzer in tests/test_fuzz.py is being reworked; these programs are drawn
+# here.)
+UNARY = ("tanh", "sigmoid", "exp", "neg", "relu", "softmax", "log_softmax", "transpose")
+BINARY = ("add", "sub", "mul")
+
+
+@st.composite
+def _programs(draw: Any) -> tuple[list[np.ndarray], list[tuple[str, dict[str, Any], int]]]:
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    shape = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=3)))
+    leaves = [rng.uniform(-1.5, 1.5, size=shape)]
+    steps: list[tuple[str, dict[str, Any], int]] = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(("unary", "binary", "sum", "matmul")))
+        if kind == "unary":
+            name = draw(st.sampled_from(UNARY))
+            params = {"axis": -1} if "softmax" in name else {"axes": None} if (
+                name == "transpose") else {}
+            steps.append((name, params, -1))
+        elif kind == "binary":
+            other = shape[draw(st.integers(0, len(shape))):]
+            leaves.append(rng.uniform(-1.5, 1.5, size=other))
+            steps.append((draw(st.sampled_from(BINARY)), {}, len(leaves) - 1))
+        elif kind == "sum":
+            steps.append(("sum", {"axis": (draw(st.integers(0, len(shape) - 1)),),
+                                  "keepdims": True}, -1))
+        else:
+            leaves.append(rng.uniform(-1.0, 1.0, size=(shape[-1], draw(st.integers(1, 3)))))
+            steps.append(("matmul", {}, len(leaves) - 1))
+        shape = _run(steps, [np.asarray(a) for a in leaves], None).shape
+    return leaves, steps
+
+
+def _run(steps: list[tuple[str, dict[str, Any], int]], leaves: list[Any], lib: Any) -> Any:
+    """The program on `leaves`: numpy shapes (lib None), minigrad ops or PyTorch's."""
+    y = leaves[0]
+    for name, params, other in steps:
+        if lib is None:
+            y = np.asarray(apply(REGISTRY[name], *(_mg(a) for a in (
+                [y] if other < 0 else [y, leaves[other]])), **params).data)
+            continue
+        args = [y] if other < 0 else [y, leaves[other]]
+        f = REGISTRY[name].torch if lib is torch else (
+            lambda *a, name=name, **p: apply(REGISTRY[name], *a, **p))
+        if name == "transpose" and lib is torch:
+            y = args[0].permute(*reversed(range(args[0].ndim)))
+        else:
+            y = f(*args, **params)
+    return y
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(_programs())
+def test_random_programs_under_jvp_vmap_and_per_example_grad(prog: Any) -> None:
+    leaves, steps = prog
+    rng = np.random.default_rng(0)
+    vs = [rng.standard_normal(a.shape) for a in leaves]
+    f = lambda *xs: _run(steps, list(xs), minigrad)  # noqa: E731
+    tf = lambda *xs: _run(steps, list(xs), torch)  # noqa: E731
+    out, tan = func.jvp(f, tuple(_mg(a) for a in leaves), tuple(_mg(v) for v in vs))
+    tout, ttan = torch.func.jvp(tf, tuple(_th(a) for a in leaves), tuple(_th(v) for v in vs))
+    _close(out, tout, f"forward of {steps}")
+    _close(tan, ttan, f"tangent of {steps}")
+    X = np.stack([leaves[0] * (1 + 0.2 * b) for b in range(3)])
+    dims = (0,) + (None,) * (len(leaves) - 1)
+    args = [_mg(X)] + [_mg(a) for a in leaves[1:]]
+    targs = [_th(X)] + [_th(a) for a in leaves[1:]]
+    _close(func.vmap(f, in_dims=dims)(*args), torch.func.vmap(tf, in_dims=dims)(*targs),
+           f"vmap of {steps}")
+    s = lambda *xs: (f(*xs) ** 2).sum()  # noqa: E731
+    ts = lambda *xs: (tf(*xs) ** 2).sum()  # noqa: E731
+    nums = tuple(range(len(leaves)))
+    ours = func.vmap(func.grad(s, argnums=nums), in_dims=dims)(*args)
+    ref = torch.func.vmap(torch.func.grad(ts, argnums=nums), in_dims=dims)(*targs)
+    for i, (a, b) in enumerate(zip(ours, ref)):
+        _close(a, b, f"per-example gradient of leaf {i} of {steps}", rtol=1e-9, atol=1e-11)

@@ -97,18 +97,14 @@ def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool =
     flat_o, ospec = _tree.flatten(out)
     tangent_out = [_tangent_out(level, _check_tensor(o, "jvp: each output of func"))
                    for o in flat_o]
-    count.forward += max((_batch(tt) for (_, _), (tt, _) in pairs), default=1)
+    count.forward += max((math.prod(lv.size for lv in axes) for (_, axes), _ in pairs),
+                         default=1)
     count.forward_sweeps += 1
     if level.record is not None:
         for o in flat_o:
             keep_record(amap(o)[0], level.record)
     result = (out, _tree.unflatten(tangent_out, ospec))
     return result + (aux,) if has_aux else result
-
-
-def _batch(t: Tensor) -> int:
-    """How many tangent (or cotangent) vectors one batched value holds."""
-    return math.prod(lv.size for lv in amap(t)[1])
 
 
 def _primals_and_tangents(primals: Any, tangents: Any) -> tuple[list[Any], list[Any], Any]:

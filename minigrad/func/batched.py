@@ -31,8 +31,9 @@ __all__ = ["BatchedTensor", "wrap", "amap", "build", "plain_of", "example_source
 
 
 class _Example(np.ndarray):
-    """A view of one example of a batched tensor (``.data`` inside vmap), which remembers
-    the batched tensor it came from in `source`; arrays numpy computes from it do not."""
+    """A copy of one example of a batched tensor (``.data`` inside vmap), which remembers
+    the batched tensor it came from in `source`; views of it lead back to it, while arrays
+    numpy computes from it do not."""
 
     source: Any = None
 
@@ -43,13 +44,11 @@ class _Example(np.ndarray):
 def example_source(arr: Any) -> tuple[bool, Any]:
     """Whether `arr` is (a view of) one example's ``.data``, and the batched tensor it came
     from (None for an array computed from one: its batch is lost)."""
-    a = arr
-    for _ in range(4):
-        if isinstance(a, _Example):
-            return True, a.source
-        a = getattr(a, "base", None)
-        if a is None:
-            break
+    if isinstance(arr, _Example):
+        return True, arr.source
+    base = getattr(arr, "base", None)  # a view of it (np.asarray): the copy owns its memory
+    if isinstance(base, _Example):
+        return True, base.source
     return False, None
 
 
@@ -96,13 +95,12 @@ class BatchedTensor(Tensor):
     @property  # type: ignore[override]
     def data(self) -> np.ndarray:
         plain, axes = amap(self)
-        shape = tuple(n for i, n in enumerate(plain.shape) if i not in axes.values())
-        if any(plain.shape[i] == 0 for i in axes.values()):
-            view = np.zeros(shape, dtype=plain.dtype)
+        ex = np.ndarray.__new__(_Example, self._shape, dtype=plain.dtype)  # its own memory,
+        if not any(plain.shape[i] == 0 for i in axes.values()):  # so views of it lead back
+            ex[...] = plain._data[tuple(0 if i in axes.values() else slice(None)
+                                        for i in range(plain.ndim))]
         else:
-            view = plain._data[tuple(0 if i in axes.values() else slice(None)
-                                     for i in range(plain.ndim))]
-        ex = np.asarray(view).view(_Example)
+            ex[...] = 0
         ex.source = self
         return ex
 
