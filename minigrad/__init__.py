@@ -165,7 +165,9 @@ from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401
 
 __all__ += ["data", "load", "save", "nn", "optim", "compile", "derive", "func"]
-from minigrad import nn, optim  # noqa: E402  (last: they build on everything above)
+# nn, optim and the function transforms (as torch.func: func.jvp, func.vmap…) come last:
+# they build on everything above
+from minigrad import func, nn, optim  # noqa: E402
 
 # the function shadows its package's name here: import the package's parts with
 # `from minigrad.compile import passes`, and call `minigrad.compile(fn)`
@@ -173,6 +175,3 @@ from minigrad.compile import compile  # noqa: E402
 
 # the same for derive: `minigrad.derive(loss, model)`; its parts by `from minigrad.derive import …`
 from minigrad.derive import derive  # noqa: E402
-
-# function transforms, as torch.func: `from minigrad import func`; func.jvp, func.vmap, …
-from minigrad import func  # noqa: E402

@@ -29,6 +29,7 @@ memory does not grow with the depth of the network. ``keep=True`` keeps every ta
 
 from __future__ import annotations
 
+import unicodedata
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,7 +55,9 @@ def derived_jvps() -> list[str]:
 
 def _dotted(symbol: str) -> str:
     """The tangent of a symbol of the lecture: ``a`` → ``ȧ``, ``ŷ`` → ``ŷ̇``."""
-    return symbol + "\u0307" if len(symbol.strip()) <= 2 else f"d({symbol})"
+    if len(symbol.strip()) > 2:
+        return f"d({symbol})"
+    return unicodedata.normalize("NFC", symbol + "\u0307")  # ḣ as one character where it is
 
 
 def jvp_formula(op: Op, argnums: Sequence[int] | None = None) -> str:
@@ -89,8 +92,12 @@ _RECORDS: dict[int, tuple[Any, TangentRecord]] = {}
 
 def keep_record(out: Tensor, record: TangentRecord) -> None:
     """Files `record` under the output `out` (for as long as `out` lives)."""
-    key = id(out)
-    _RECORDS[key] = (weakref.ref(out, lambda _: _RECORDS.pop(key, None)), record)
+    key, table = id(out), _RECORDS
+
+    def forget(ref: Any) -> None:
+        table.pop(key, None)
+
+    _RECORDS[key] = (weakref.ref(out, forget), record)
 
 
 def tangents_of(out: Tensor) -> TangentRecord | None:

@@ -692,3 +692,25 @@ def test_random_programs_under_jvp_vmap_and_per_example_grad(prog: Any) -> None:
     ref = torch.func.vmap(torch.func.grad(ts, argnums=nums), in_dims=dims)(*targs)
     for i, (a, b) in enumerate(zip(ours, ref)):
         _close(a, b, f"per-example gradient of leaf {i} of {steps}", rtol=1e-9, atol=1e-11)
+
+
+# --------------------------------------------------------------------------- diagrams
+def test_a_jvp_drawn_with_its_tangents() -> None:
+    """``draw(out, tangents=True)``: the forward edges carry each term of the tangent with its
+    value, the op's edge to its result the JVP formula, each tensor its tangent."""
+    from minigrad import visualize
+
+    rng = np.random.default_rng(14)
+    layer = minigrad.nn.Linear(2, 3).double()
+    x, v = _mg(rng.standard_normal(2)), _mg(np.array([1.0, 0.0]))
+    out, tan = func.jvp(lambda x: layer(x).sigmoid(), (x,), (v,), keep=True)
+    record = func.tangents_of(out)
+    assert record is not None and record.tangent(out) is not None
+    _close(record.tangent(out), tan.data, "the kept tangent of the output")
+    src = visualize.draw(out, tangents=True).source
+    assert "W ḣ = [" in src  # the input's term, with its value
+    assert "ȧ ⊙ σ(1 − σ) = [" in src
+    assert "ḣ = ȧ ⊙ σ(1 − σ)" in src  # sigmoid's JVP formula on its edge to the result
+    assert src.count(">tangent<") == 3  # x, a and h carry a tangent; W and b do not
+    with pytest.raises(ValueError, match="keep=True"):
+        visualize.draw(func.jvp(lambda x: x.exp(), (x,), (v,))[0], tangents=True)

@@ -71,9 +71,10 @@ def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool =
             dtype.
         strict: accepted for torch.func's signature.
         has_aux: `func` returns ``(output, aux)``; aux is returned as the third value.
-        keep: keep every intermediate tangent (on the graph of the output), for
+        keep: keep every intermediate tangent, for
             ``minigrad.visualize.draw(out, tangents=True)`` and
-            `minigrad.func.tangents_of`.
+            `minigrad.func.tangents_of`; the primals then require grad, so that the
+            output's graph is recorded to be drawn.
 
     Returns:
         ``(output, jvp_out)`` (and ``aux``): the output and its tangent, structured alike.
@@ -84,7 +85,7 @@ def jvp(func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool =
     """
     flat_p, flat_t, spec = _primals_and_tangents(primals, tangents)
     level = JvpLevel(keep)
-    pairs = [_seed_pair(p, t) for p, t in zip(flat_p, flat_t)]
+    pairs = [_seed_pair(p, t, keep) for p, t in zip(flat_p, flat_t)]
     push(level)
     try:
         for (pp, _), (tt, _) in pairs:
@@ -130,13 +131,16 @@ def _primals_and_tangents(primals: Any, tangents: Any) -> tuple[list[Any], list[
     return flat_p, flat_t, spec
 
 
-def _seed_pair(p: Tensor, t: Tensor) -> tuple[tuple[Tensor, dict[Any, int]],
-                                               tuple[Tensor, dict[Any, int]]]:
+def _seed_pair(p: Tensor, t: Tensor, keep: bool) -> tuple[tuple[Tensor, dict[Any, int]],
+                                                          tuple[Tensor, dict[Any, int]]]:
     """The primal's fresh plain tensor (batched at every level the tangent is) and the
-    tangent laid out as it."""
+    tangent laid out as it. With `keep`, the primal requires grad, so that the function's
+    graph is recorded for the diagrams."""
     pp, axes = spread(p, levels_of(t))
     if pp is amap(p)[0]:  # else spread made a new tensor already
         pp = _alias(pp, fresh=True)
+    if keep and not pp.requires_grad:
+        pp.requires_grad_(True)
     tt = arrange(t, axes, pp.ndim)
     return (pp, axes), (tt, axes)
 
