@@ -66,7 +66,9 @@ def jvp_formula(op: Op, argnums: Sequence[int] | None = None) -> str:
     n = len(op.vjps) if not op.variadic else 2
     idx = range(n) if argnums is None else argnums
     terms = [op.jvp_label(i) for i in idx if op.jvp_label(i) != "—"]
-    rhs = " + ".join(terms) if terms else "0"
+    rhs = terms[0] if terms else "0"
+    for t in terms[1:]:
+        rhs += f" − {t[1:]}" if t.startswith("−") else f" + {t}"
     note = "  (derived from the VJP)" if op.derived_jvp else ""
     return f"{_dotted(lhs)} = {rhs}{note}"
 
