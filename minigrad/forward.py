@@ -63,13 +63,15 @@ def _dotted(symbol: str) -> str:
 def jvp_formula(op: Op, argnums: Sequence[int] | None = None) -> str:
     """The op's forward-mode formula, ``ȧ = Ẇ h + W ḣ`` (the terms of `argnums` only)."""
     lhs = op.formula.split("=", 1)[0].strip() if "=" in op.formula else "y"
-    n = len(op.vjps) if not op.variadic else 2
-    idx = range(n) if argnums is None else argnums
+    note = "  (derived from the VJP)" if op.derived_jvp else ""
+    if op.variadic and argnums is None:  # one rule for every input: a sum over them
+        template = op.jvps[0][0] if op.jvps and op.jvps[0] else "Jᵢ ẋᵢ"
+        return f"{_dotted(lhs)} = Σᵢ {template.replace('{i}', 'ᵢ')}{note}"
+    idx = range(len(op.vjps)) if argnums is None else argnums
     terms = [op.jvp_label(i) for i in idx if op.jvp_label(i) != "—"]
     rhs = terms[0] if terms else "0"
     for t in terms[1:]:
         rhs += f" − {t[1:]}" if t.startswith("−") else f" + {t}"
-    note = "  (derived from the VJP)" if op.derived_jvp else ""
     return f"{_dotted(lhs)} = {rhs}{note}"
 
 

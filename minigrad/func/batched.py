@@ -78,6 +78,10 @@ class BatchedTensor(Tensor):
     def ndim(self) -> int:
         return len(self._shape)
 
+    @property  # type: ignore[override]
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
     def size(self, dim: int | None = None) -> Any:
         return self._shape if dim is None else self._shape[dim]
 
