@@ -218,14 +218,12 @@ def _hvp_torch(tf: Any, inputs: tuple[Any, ...], params: dict[str, Any], pos: li
     return hv
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", [n for n in BUILTIN if REGISTRY[n].jvps is not None])
 def test_explicit_jvp_equals_the_derived_one(name: str) -> None:
     """Where an op declares its JVPs, they agree with the JVP derived from its VJPs."""
     from minigrad.forward import tangent_of_op
 
     op = REGISTRY[name]
-    if op.jvps is None:
-        pytest.skip(f"{name}: its JVP is the derived one")
     rng = np.random.default_rng(8)
     for k, (inputs, params) in enumerate(op_cases(name)):
         xs = [_mg(a) for a in inputs]
@@ -714,3 +712,39 @@ def test_a_jvp_drawn_with_its_tangents() -> None:
     assert src.count(">tangent<") == 3  # x, a and h carry a tangent; W and b do not
     with pytest.raises(ValueError, match="keep=True"):
         visualize.draw(func.jvp(lambda x: x.exp(), (x,), (v,))[0], tangents=True)
+
+
+# --------------------------------------------------------------------------- the rule table
+EXPLICIT = {"add", "sub", "mul", "div", "neg", "matmul", "linear", "exp", "log", "tanh",
+            "sigmoid", "relu", "pow", "sum", "mean", "reshape", "transpose", "broadcast_to",
+            "getitem", "softmax", "log_softmax", "cross_entropy", "mse_loss"}
+
+
+def test_the_lectures_ops_have_explicit_jvps_and_the_rest_are_listed_as_derived() -> None:
+    missing = sorted(n for n in EXPLICIT if REGISTRY[n].derived_jvp)
+    assert not missing, f"ops without an explicit JVP: {missing}"
+    assert set(func.derived_jvps()) == {n for n, op in REGISTRY.items() if op.jvps is None}
+    assert func.jvp_formula(REGISTRY["matmul"]) == "ȧ = Ẇ h + W ḣ"
+    assert func.jvp_formula(REGISTRY["sigmoid"]) == "ḣ = ȧ ⊙ σ(1 − σ)"
+    assert func.jvp_formula(REGISTRY["conv2d"]).endswith("(derived from the VJP)")
+
+
+def test_a_custom_function_gets_a_derived_jvp_and_a_looped_vmap(registered: Any) -> None:
+    class Cube(minigrad.Function):
+        formula = "y = x³"
+        grads = ("δ ⊙ 3x²",)
+
+        @staticmethod
+        def forward(x: Any) -> Any:
+            return x ** 3
+
+        @staticmethod
+        def vjp_x(g: Any, out: Any, x: Any) -> Any:
+            return g * 3.0 * x * x
+
+    x, v = np.array([1.0, -2.0, 0.5]), np.array([0.3, 1.0, -1.0])
+    _, t = func.jvp(Cube.apply, (_mg(x),), (_mg(v),))
+    _close(t, 3 * x ** 2 * v, "the derived JVP of a custom op")
+    with pytest.warns(UserWarning, match="op 'cube' has no batching rule"):
+        out = func.vmap(Cube.apply)(_mg(np.stack([x, 2 * x])))
+    _close(out, np.stack([x, 2 * x]) ** 3, "the looped vmap of a custom op")

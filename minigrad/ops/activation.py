@@ -29,6 +29,7 @@ RELU = defop(
     formula="h = relu(a)", grads=("δ ⊙ 1[a > 0]",),
     examples=unary(kink=True), doc="max(a, 0); relu'(0) = 0", torch=lambda a: a.relu(),
     calls=(call("{0}.relu()", lambda a: a.relu()),),
+    jvps=(("ȧ ⊙ 1[a > 0]", lambda t, out, a: t * (either.value(a) > 0)),),
 )
 
 
@@ -45,6 +46,8 @@ LEAKY_RELU = defop(
     examples=unary(kink=True, negative_slope=0.1), doc="a for a > 0, else α a",
     torch=lambda a, negative_slope=0.01: __import__("torch").nn.functional.leaky_relu(
         a, negative_slope),
+    jvps=(("ȧ ⊙ (1[a > 0] + α 1[a ≤ 0])", lambda t, out, a, negative_slope=0.01: t * np.where(
+        either.value(a) > 0, 1.0, negative_slope).astype(either.value(a).dtype)),),
 )
 SIGMOID = defop(
     "sigmoid", stable_sigmoid,
@@ -54,6 +57,7 @@ SIGMOID = defop(
     examples=unary(-4, 4), doc="logistic 1/(1+e⁻ᵃ), stable for any a",
     torch=lambda a: a.sigmoid(), calls=(call("{0}.sigmoid()", lambda a: a.sigmoid()),),
     promote=True, to_float=True,
+    jvps=(("ȧ ⊙ σ(1 − σ)", lambda t, out, a: t * out * (1.0 - out)),),
 )
 TANH = defop(
     "tanh", np.tanh,
@@ -63,6 +67,7 @@ TANH = defop(
     examples=unary(), doc="hyperbolic tangent", torch=lambda a: a.tanh(),
     calls=(call("{0}.tanh()", lambda a: a.tanh()),),
     promote=True, to_float=True,
+    jvps=(("ȧ ⊙ (1 − h²)", lambda t, out, a: t * (1.0 - out * out)),),
 )
 
 
@@ -77,6 +82,7 @@ SOFTPLUS = defop(
     formula="h = log(1 + eᵃ)", grads=("δ ⊙ σ(a)",),
     examples=unary(-4, 4), doc="smooth relu, log(1 + eᵃ), stable for any a",
     torch=lambda a: __import__("torch").nn.functional.softplus(a),
+    jvps=(("ȧ ⊙ σ(a)", lambda t, out, a: t * either.sigmoid(a)),),
 )
 
 # gelu's tanh approximation, ½a(1 + tanh(√(2/π)(a + 0.044715a³)))
@@ -144,6 +150,7 @@ GELU = defop(
     formula="h = ½a(1 + tanh(√(2/π)(a + 0.044715a³)))", grads=("δ ⊙ gelu′(a)",),
     examples=unary(), doc="GELU, tanh approximation",
     torch=lambda a: __import__("torch").nn.functional.gelu(a, approximate="tanh"),
+    jvps=(("ȧ ⊙ gelu′(a)", _gelu_vjp),),  # elementwise: the VJP is the JVP
 )
 
 

@@ -63,6 +63,8 @@ MASKED_FILL = defop(
     ),
     doc="x with the positions where the mask holds set to a value",
     torch=lambda x, m, value=0.0: x.masked_fill(m, value),
+    jvps=(("ẋ ⊙ 1[¬m]", lambda t, out, x, mask, value=0.0: either.where(
+        either.value(mask), 0.0, t)), None),
 )
 
 

@@ -673,6 +673,7 @@ PAD: Op = defop(
     doc="constant padding (PyTorch's F.pad: pairs for the last axes, last axis first)",
     torch=lambda x, *, pad, value=0.0: __import__("torch").nn.functional.pad(
         x, pad, value=value),
+    jvps=(("pad(ẋ) with 0", lambda t, out, x, *, pad, value=0.0: _call(PAD, t, pad=pad)),),
 )
 
 

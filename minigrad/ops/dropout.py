@@ -47,6 +47,7 @@ DROPOUT = defop(
     examples=cases(_case((3,), 0.5), _case((2, 3), 0.2), _case((1, 4), 0.0), _case((2, 5), 0.7)),
     doc="inverted dropout with a given keep-mask m",
     torch=lambda x, m, p=0.5: x * m.to(x.dtype) / (1.0 - p),
+    jvps=(("m ⊙ ȧ / (1 − p)", _vjp_x), None),  # elementwise: the VJP is the JVP
 )
 
 

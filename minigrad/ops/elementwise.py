@@ -14,6 +14,12 @@ from minigrad.ops.examples import away_from_zero, binary, call, only, rand, unar
 from minigrad.ops.registry import defop
 from minigrad.tensor import Tensor
 
+
+def _jvp_same(t: Any, out: Any, *inputs: Any, **params: Any) -> Any:
+    """The tangent passes through unchanged (then broadcast to the result's shape)."""
+    return t
+
+
 ADD = defop(
     "add", np.add,
     lambda g, out, z, b: g,
@@ -25,6 +31,7 @@ ADD = defop(
            call("minigrad.ops.add({0}, {1})", lambda a, b: add(a, b)),
            call("{1}.__radd__({0})", lambda a, b: b.__radd__(a))),
     promote=True,
+    jvps=(("ż", _jvp_same), ("ḃ", _jvp_same)),
 )
 SUB = defop(
     "sub", np.subtract,
@@ -35,6 +42,7 @@ SUB = defop(
     calls=(call("{0} - {1}", lambda a, b: a - b),
            call("{1}.__rsub__({0})", lambda a, b: b.__rsub__(a))),
     promote=True,
+    jvps=(("ȧ", _jvp_same), ("−ḃ", lambda t, out, a, b: -t)),
 )
 MUL = defop(
     "mul", np.multiply,
@@ -45,6 +53,7 @@ MUL = defop(
     calls=(call("{0} * {1}", lambda a, b: a * b),
            call("{1}.__rmul__({0})", lambda a, b: b.__rmul__(a))),
     promote=True,
+    jvps=(("ȧ ⊙ b", lambda t, out, a, b: t * b), ("a ⊙ ḃ", lambda t, out, a, b: a * t)),
 )
 DIV = defop(
     "div", np.divide,
@@ -57,6 +66,8 @@ DIV = defop(
     calls=(call("{0} / {1}", lambda a, b: a / b),
            call("{1}.__rtruediv__({0})", lambda a, b: b.__rtruediv__(a))),
     promote=True, to_float=True,
+    jvps=(("ȧ / b", lambda t, out, a, b: t / b),
+          ("−ḃ ⊙ a / b²", lambda t, out, a, b: -t * (a / b) / b)),
 )
 NEG = defop(
     "neg", np.negative,
@@ -64,6 +75,7 @@ NEG = defop(
     formula="y = −x", grads=("−δ",), saves=(),
     examples=unary(), doc="negation", torch=lambda x: -x,
     calls=(call("-{0}", lambda x: -x),),
+    jvps=(("−ẋ", lambda t, out, x: -t),),
 )
 
 
@@ -90,6 +102,8 @@ POW = defop(
     calls=(call("{0} ** {1}", lambda x, p: x ** p), call("{0}.pow({1})", lambda x, p: x.pow(p)),
            call("{1}.__rpow__({0})", lambda x, p: p.__rpow__(x))),
     promote=True,
+    # elementwise: the Jacobian is diagonal, its own transpose, so the VJPs serve as JVPs
+    jvps=(("ẋ ⊙ p xᵖ⁻¹", _pow_vjp_base), ("ṗ ⊙ xᵖ log x", _pow_vjp_exp)),
 )
 EXP = defop(
     "exp", np.exp,
@@ -98,6 +112,7 @@ EXP = defop(
     examples=unary(), doc="exponential", torch=lambda x: x.exp(),
     calls=(call("{0}.exp()", lambda x: x.exp()),),
     promote=True, to_float=True,
+    jvps=(("ẋ ⊙ y", lambda t, out, x: t * out),),
 )
 LOG = defop(
     "log", np.log,
@@ -106,6 +121,7 @@ LOG = defop(
     examples=unary(0.2, 3.0), doc="natural logarithm", torch=lambda x: x.log(),
     calls=(call("{0}.log()", lambda x: x.log()),),
     promote=True, to_float=True,
+    jvps=(("ẋ / x", lambda t, out, x: t / x),),
 )
 SQRT = defop(
     "sqrt", np.sqrt,
@@ -114,6 +130,7 @@ SQRT = defop(
     examples=unary(0.2, 3.0), doc="square root", torch=lambda x: x.sqrt(),
     calls=(call("{0}.sqrt()", lambda x: x.sqrt()), call("{0} ** 0.5", lambda x: x ** 0.5)),
     promote=True, to_float=True,
+    jvps=(("ẋ / (2y)", lambda t, out, x: t / (2.0 * out)),),
 )
 ABS = defop(
     "abs", np.abs,
@@ -121,6 +138,7 @@ ABS = defop(
     formula="y = |x|", grads=("δ ⊙ sign(x)",),
     examples=unary(kink=True), doc="absolute value; abs'(0) = 0", torch=lambda x: x.abs(),
     calls=(call("abs({0})", lambda x: builtins.abs(x)), call("{0}.abs()", lambda x: x.abs())),
+    jvps=(("ẋ ⊙ sign(x)", lambda t, out, x: t * np.sign(either.value(x))),),
 )
 
 
@@ -151,6 +169,7 @@ CLIP = defop(
     calls=(call("{0}.clip({min}, {max})", lambda x, min=None, max=None: x.clip(min, max)),
            call("{0}.clamp(min={min}, max={max})",
                 lambda x, min=None, max=None: x.clamp(min=min, max=max))),
+    jvps=(("ẋ ⊙ 1[lo ≤ x ≤ hi]", _clip_vjp),),  # elementwise: the VJP is the JVP
 )
 
 
@@ -158,6 +177,10 @@ def _split(g: Any, a: Any, b: Any, pick: np.ndarray) -> Any:
     # Ties share the gradient evenly, as PyTorch's maximum/minimum do.
     av, bv = either.value(a), either.value(b)
     return g * (pick + 0.5 * (av == bv)).astype(av.dtype)
+
+
+def _above(a: Any, b: Any) -> np.ndarray:
+    return either.value(a) > either.value(b)
 
 
 MAXIMUM = defop(
@@ -169,6 +192,8 @@ MAXIMUM = defop(
     torch=lambda a, b: a.maximum(b),
     calls=(call("{0}.maximum({1})", lambda a, b: a.maximum(b)),),
     promote=True,
+    jvps=(("ȧ ⊙ 1[a > b]", lambda t, out, a, b: _split(t, a, b, _above(a, b))),
+          ("ḃ ⊙ 1[b > a]", lambda t, out, a, b: _split(t, b, a, _above(b, a)))),
 )
 MINIMUM = defop(
     "minimum", np.minimum,
@@ -179,6 +204,8 @@ MINIMUM = defop(
     torch=lambda a, b: a.minimum(b),
     calls=(call("{0}.minimum({1})", lambda a, b: a.minimum(b)),),
     promote=True,
+    jvps=(("ȧ ⊙ 1[a < b]", lambda t, out, a, b: _split(t, a, b, _above(b, a))),
+          ("ḃ ⊙ 1[b < a]", lambda t, out, a, b: _split(t, b, a, _above(a, b)))),
 )
 
 
@@ -201,6 +228,8 @@ WHERE = defop(
     calls=(call("{1}.where({0}, {2})", lambda c, a, b: a.where(c, b)),
            call("minigrad.ops.where({0}, {1}, {2})", lambda c, a, b: where(c, a, b))),
     promote=(1, 2),
+    jvps=(None, ("ȧ ⊙ 1[c]", lambda t, out, c, a, b: either.where(either.value(c), t, 0.0)),
+          ("ḃ ⊙ 1[¬c]", lambda t, out, c, a, b: either.where(either.value(c), 0.0, t))),
 )
 
 
@@ -218,6 +247,7 @@ ASTYPE = defop(
     calls=(call("{0}.astype({dtype})", lambda x, dtype: x.astype(dtype)),
            call("{0}.double()", lambda x: x.double(), only(dtype=np.dtype("float64"))),
            call("{0}.float()", lambda x: x.float(), only(dtype=np.dtype("float32")))),
+    jvps=(("ẋ", lambda t, out, x, dtype: t.astype(dtype)),),
 )
 
 

@@ -65,6 +65,7 @@ EMBEDDING = defop(
                    _case((), 3, 4), _case((2, 3), 4, 2, repeated=True)),
     doc="row lookup in a weight matrix (token embeddings)",
     torch=lambda i, w: __import__("torch").nn.functional.embedding(i, w),
+    jvps=(None, ("Ė[i]", lambda t, out, indices, weight: embedding(indices, t))),
 )
 
 

@@ -62,6 +62,7 @@ MATMUL = defop(
     torch=lambda a, b: a @ b,
     calls=(call("{0} @ {1}", lambda a, b: a @ b), call("{0}.matmul({1})", lambda a, b: a.matmul(b)),
            call("{1}.__rmatmul__({0})", lambda a, b: b.__rmatmul__(a))),
+    jvps=(("Ẇ h", lambda t, out, W, h: t @ h), ("W ḣ", lambda t, out, W, h: W @ t)),
 )
 
 
@@ -107,6 +108,9 @@ LINEAR = defop(
            call("{0} @ {1}.T", lambda h, W: h @ W.T, _with_bias(False)),
            call("minigrad.ops.linear({0}, {1}, {2})", lambda h, W, b: linear(h, W, b),
                 _with_bias(True))),
+    jvps=(("W ḣ", lambda t, out, h, W, b=None: linear(t, W)),
+          ("Ẇ h", lambda t, out, h, W, b=None: linear(h, t)),
+          ("ḃ", lambda t, out, h, W, b=None: t)),
 )
 
 

@@ -50,6 +50,12 @@ def _axis_cases(shape_axes):
     return cases(*[_axis_case(s, a) for s, a in shape_axes])
 
 
+def _softmax_jvp(t, out, x, axis=-1):
+    """ŷ̇ = ŷ ⊙ (ȧ − ⟨ȧ, ŷ⟩): the Jacobian diag(ŷ) − ŷŷᵀ is symmetric, so this is the VJP's
+    formula with ȧ for δ."""
+    return out * (t - (t * out).sum(axis=axis, keepdims=True))
+
+
 SOFTMAX = defop(
     "softmax", stable_softmax,
     lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=axis, keepdims=True)),
@@ -65,7 +71,12 @@ SOFTMAX = defop(
            call("F.softmax({0}, dim={dim})", lambda x, dim=-1: softmax(x, dim=dim),
                 compose(negative_axis(), torch_names(axis="dim"))),
            call("F.softmax({0}, {axis})", lambda x, axis=-1: softmax(x, axis))),
+    jvps=(("ŷ ⊙ (ȧ − ⟨ȧ, ŷ⟩)", _softmax_jvp),),
 )
+def _log_softmax_jvp(t, out, x, axis=-1):
+    return t - (either.exp(out) * t).sum(axis=axis, keepdims=True)
+
+
 LOG_SOFTMAX = defop(
     "log_softmax", stable_log_softmax,
     lambda g, out, x, axis=-1: g - either.exp(out) * g.sum(axis=axis, keepdims=True),
@@ -81,6 +92,7 @@ LOG_SOFTMAX = defop(
            call("F.log_softmax({0}, dim={dim})", lambda x, dim=-1: log_softmax(x, dim=dim),
                 compose(negative_axis(), torch_names(axis="dim"))),
            call("F.log_softmax({0}, {axis})", lambda x, axis=-1: log_softmax(x, axis))),
+    jvps=(("ȧ − ⟨ŷ, ȧ⟩", _log_softmax_jvp),),
 )
 
 
@@ -165,6 +177,29 @@ def _ce_cases():
                  prob)
 
 
+def _reduced(per: Any, reduction: str, n: int) -> Any:
+    """Per-example tangents of a loss, reduced as the loss is (mean: ÷ n)."""
+    if reduction == "none":
+        return per
+    total = per.sum()
+    return total / float(max(n, 1)) if reduction == "mean" else total
+
+
+def _ce_jvp_logits(t, out, logits, target, reduction="mean"):
+    """L̇_i = ⟨ŷ_i − e(ℓ_i), ȧ_i⟩ (ŷ Σy − y for probability targets y)."""
+    tv = either.value(target)
+    p = either.softmax(logits, -1)
+    if tv.dtype.kind in "iub":
+        d = p - _onehot(tv, logits.shape[-1], either.value(logits).dtype)
+    else:
+        d = p * target.sum(axis=-1, keepdims=True) - target
+    return _reduced((d * t).sum(axis=-1), reduction, _n_rows(logits))
+
+
+def _ce_jvp_target(t, out, logits, target, reduction="mean"):
+    return _reduced(-(t * either.log_softmax(logits)).sum(axis=-1), reduction, _n_rows(logits))
+
+
 CROSS_ENTROPY = defop(
     "cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_target,
     role="loss",
@@ -176,6 +211,7 @@ CROSS_ENTROPY = defop(
     doc="softmax + cross-entropy on logits; class-index or probability targets",
     torch=lambda a, t, reduction="mean": __import__("torch").nn.functional.cross_entropy(
         a, t, reduction=reduction),
+    jvps=(("⟨ŷ − e(ℓ), ȧ⟩  (÷N for a mean)", _ce_jvp_logits), ("−⟨ẏ, log ŷ⟩", _ce_jvp_target)),
 )
 
 
@@ -183,6 +219,11 @@ def _nll_forward(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") 
     """`L_i = −log ŷ_iℓ`: row i's entry at its class ℓ_i."""
     picked = logp.reshape(-1, logp.shape[-1])[np.arange(target.size), target.reshape(-1)]
     return _reduce(-picked.reshape(target.shape), reduction)
+
+
+def _nll_jvp(t, out, logp, target, reduction="mean"):
+    onehot = _onehot(either.value(target), logp.shape[-1], either.value(logp).dtype)
+    return _reduced(-(t * onehot).sum(axis=-1), reduction, _n_rows(logp))
 
 
 NLL_LOSS = defop(
@@ -200,6 +241,7 @@ NLL_LOSS = defop(
                 defaults(reduction="mean")),),
     torch=lambda lp, t, reduction="mean": __import__("torch").nn.functional.nll_loss(
         lp, t, reduction=reduction),
+    jvps=(("−(log ŷ)˙_ℓ", _nll_jvp), None),
 )
 
 
@@ -216,6 +258,17 @@ def _mse_vjp(sign: float):
     return vjp
 
 
+def _size(a: Any, b: Any) -> int:
+    return int(np.prod(np.broadcast_shapes(a.shape, b.shape)))
+
+
+def _mse_jvp(sign: float):
+    def jvp(t, out, pred, target, reduction="mean"):
+        return _reduced((pred - target) * t * (2.0 * sign), reduction, _size(pred, target))
+
+    return jvp
+
+
 MSE_LOSS = defop(
     "mse_loss", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0),
     role="loss",
@@ -229,6 +282,7 @@ MSE_LOSS = defop(
                 defaults(reduction="mean")),),
     torch=lambda p, t, reduction="mean": __import__("torch").nn.functional.mse_loss(
         p, t, reduction=reduction),
+    jvps=(("2⟨ŷ − y, ŷ̇⟩/n", _mse_jvp(1.0)), ("−2⟨ŷ − y, ẏ⟩/n", _mse_jvp(-1.0))),
 )
 
 
@@ -239,6 +293,14 @@ def _bce_forward(z: np.ndarray, y: np.ndarray, reduction: str = "mean") -> np.nd
 
 def _bce_scale(g, z, reduction):
     return g / float(max(int(np.prod(z.shape)), 1)) if reduction == "mean" else g
+
+
+def _bce_jvp_z(t, out, z, y, reduction="mean"):
+    return _reduced((either.sigmoid(z) - y) * t, reduction, _size(z, y))
+
+
+def _bce_jvp_y(t, out, z, y, reduction="mean"):
+    return _reduced(-z * t, reduction, _size(z, y))
 
 
 BCE_WITH_LOGITS = defop(
@@ -257,6 +319,7 @@ BCE_WITH_LOGITS = defop(
                 defaults(reduction="mean")),),
     torch=lambda z, y, reduction="mean":
     __import__("torch").nn.functional.binary_cross_entropy_with_logits(z, y, reduction=reduction),
+    jvps=(("⟨σ(z) − y, ż⟩", _bce_jvp_z), ("−⟨z, ẏ⟩", _bce_jvp_y)),
 )
 
 

@@ -159,20 +159,36 @@ def _spread(name: str):
     return forward
 
 
+def _sum_jvp(t, out, x, axis=None, keepdims=False):
+    return t.sum(axis=axis, keepdims=keepdims)
+
+
+def _mean_jvp(t, out, x, axis=None, keepdims=False):
+    return t.mean(axis=axis, keepdims=keepdims)
+
+
+def _extreme_jvp(t, out, x, axis=None, keepdims=False):
+    """The tangent of the extreme entries (their mean where several tie)."""
+    xv = either.value(x)
+    mask = xv == _keep(either.value(out), x, axis, keepdims)
+    share = (mask / mask.sum(axis=axis, keepdims=True)).astype(xv.dtype)
+    return (t * share).sum(axis=axis, keepdims=keepdims)
+
+
 SUM = defop("sum", _np("sum"), _sum_vjp, formula="s = Σ x", grads=("δ (broadcast)",), saves=(),
             examples=reduction(), doc="sum over axes", torch=_torch_reduce("sum"),
-            calls=reduction_calls("sum"))
+            calls=reduction_calls("sum"), jvps=(("Σ ẋ", _sum_jvp),))
 MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("δ / n",),
              saves=(), examples=reduction(), doc="mean over axes", torch=_torch_reduce("mean"),
-             calls=reduction_calls("mean"))
+             calls=reduction_calls("mean"), jvps=(("(1/n) Σ ẋ", _mean_jvp),))
 MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
             doc="maximum over axes; ties share δ evenly", torch=_torch_reduce("amax"),
-            calls=extreme_calls("max"))
+            calls=extreme_calls("max"), jvps=(("Σ ẋ ⊙ 1[x = m] / #ties", _extreme_jvp),))
 MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves_output=True, examples=reduction(distinct=True),
             doc="minimum over axes; ties share δ evenly", torch=_torch_reduce("amin"),
-            calls=extreme_calls("min"))
+            calls=extreme_calls("min"), jvps=(("Σ ẋ ⊙ 1[x = m] / #ties", _extreme_jvp),))
 def _spread_examples(rng: np.random.Generator, dtype: Any) -> list[Any]:
     """Every axis case with d = 0, and Bessel's correction d = 1 where n ≥ 2."""
     unbiased = (((3,), None), ((3,), -1), ((2, 3), 1), ((2, 3), (0, 1)), ((2, 3, 4), (0, 2)))
@@ -181,18 +197,42 @@ def _spread_examples(rng: np.random.Generator, dtype: Any) -> list[Any]:
         for shape, axis in unbiased for keep in (False, True)]
 
 
+def _var_jvp(t, out, x, axis=None, keepdims=False, ddof=0):
+    n = _count(x.shape, axis)
+    centred = x - x.mean(axis=axis, keepdims=True)
+    return (centred * t).sum(axis=axis, keepdims=keepdims) * (2.0 / (n - ddof))
+
+
+def _std_jvp(t, out, x, axis=None, keepdims=False, ddof=0):
+    """ṡ = v̇ / 2s, 0 where s = 0 (a constant input, as PyTorch's gradient)."""
+    n = _count(x.shape, axis)
+    centred = x - x.mean(axis=axis, keepdims=True)
+    dot = (centred * t).sum(axis=axis, keepdims=keepdims)
+    zero = either.value(out) == 0
+    if not zero.any():
+        return dot / (out * float(n - ddof))
+    return either.where(zero, 0.0, dot / (either.where(zero, 1.0, out) * float(n - ddof)))
+
+
+def _logsumexp_jvp(t, out, x, axis=None, keepdims=False):
+    return (t * either.exp(x - _keep(out, x, axis, keepdims))).sum(axis=axis, keepdims=keepdims)
+
+
 VAR = defop("var", _spread("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
             grads=("δ ⊙ 2(x − x̄)/(n−d)",), examples=_spread_examples,
             doc="variance with correction d: unbiased (d = 1) by default, as PyTorch",
-            torch=_torch_reduce("var"), calls=spread_calls("var"))
+            torch=_torch_reduce("var"), calls=spread_calls("var"),
+            jvps=(("2 Σ (x − x̄) ⊙ ẋ / (n−d)", _var_jvp),))
 STD = defop("std", _spread("std"), _std_vjp, formula="s = √var x", grads=("δ ⊙ (x − x̄)/((n−d) s)",),
             saves_output=True, examples=_spread_examples,
             doc="standard deviation with correction d (unbiased, d = 1, by default)",
-            torch=_torch_reduce("std"), calls=spread_calls("std"))
+            torch=_torch_reduce("std"), calls=spread_calls("std"),
+            jvps=(("Σ (x − x̄) ⊙ ẋ / ((n−d) s)", _std_jvp),))
 LOGSUMEXP = defop("logsumexp", _logsumexp_forward, _logsumexp_vjp, formula="s = log Σ eˣ",
                   grads=("δ ⊙ softmax(x)",), saves_output=True, examples=reduction(),
                   doc="log Σ exp, stable for large x",
-                  torch=_torch_reduce("logsumexp"), calls=reduction_calls("logsumexp"))
+                  torch=_torch_reduce("logsumexp"), calls=reduction_calls("logsumexp"),
+                  jvps=(("Σ softmax(x) ⊙ ẋ", _logsumexp_jvp),))
 
 
 def _reduce(op, x: Any, axis: Any, keepdims: bool, kw: dict[str, Any], **extra: Any) -> Tensor:

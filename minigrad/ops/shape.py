@@ -76,6 +76,7 @@ RESHAPE = defop(
            call("{0}.reshape(*{shape})", lambda x, shape: x.reshape(*shape)),
            call("{0}.view({shape})", lambda x, shape: x.view(shape)),
            call("{0}.flatten()", lambda x: x.flatten(), only(shape=(-1,)))),
+    jvps=(("reshape(ẋ)", lambda t, out, x, shape: t.reshape(shape)),),
 )
 def _transpose_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...] | None = None) -> Any:
     # `g.transpose()` with no argument: an ndarray and a Tensor (create_graph) both reverse
@@ -134,7 +135,14 @@ TRANSPOSE = defop(
                 negative_axis("axes", reverse=False)),
            call("minigrad.transpose({0}, {d0}, {d1})",
                 lambda x, d0, d1: transpose(x, d0, d1), compose(_a_swap, _negative_swap))),
+    jvps=(("ẋᵀ", lambda t, out, x, axes=None: permute(t, axes)),),
 )
+
+
+def _jvp_same(t: Any, out: Any, *inputs: Any, **params: Any) -> Any:
+    return t
+
+
 BROADCAST_TO = defop(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
     lambda g, out, x, shape: g,  # the engine's unbroadcast sums δ back to x's shape
@@ -145,6 +153,7 @@ BROADCAST_TO = defop(
     torch=lambda x, shape: x.expand(*shape),
     calls=(call("{0}.broadcast_to({shape})", lambda x, shape: x.broadcast_to(shape)),
            call("{0}.expand({shape})", lambda x, shape: x.expand(shape))),
+    jvps=(("broadcast(ẋ)", _jvp_same),),  # the engine broadcasts each term to the result
 )
 SQUEEZE = defop(
     "squeeze", lambda x, axis=None: np.squeeze(x, axis),
@@ -159,6 +168,7 @@ SQUEEZE = defop(
                 torch_names(axis="dim")),
            call("{0}.squeeze({axis})", lambda x, axis=None: x.squeeze(axis), negative_axis()),
            call("minigrad.ops.squeeze({0}, {axis})", lambda x, axis=None: squeeze(x, axis))),
+    jvps=(("squeeze(ẋ)", lambda t, out, x, axis=None: t.reshape(out.shape)),),
 )
 UNSQUEEZE = defop(
     "unsqueeze", lambda x, axis: np.expand_dims(x, axis),
@@ -174,7 +184,22 @@ UNSQUEEZE = defop(
                 negative_axis(extra=1)),
            call("{0}.unsqueeze(dim={dim})", lambda x, dim: x.unsqueeze(dim=dim),
                 torch_names(axis="dim"))),
+    jvps=(("unsqueeze(ẋ)", lambda t, out, x, axis: t.reshape(out.shape)),),
 )
+
+
+def _zeros_but(t: Any, xs: Any, argnum: int) -> list[Any]:
+    """The tangents of every input: `t` for input `argnum`, zeros for the others."""
+    return [t if j == argnum else np.zeros(np.shape(x), dtype=either.value(t).dtype)
+            for j, x in enumerate(xs)]
+
+
+def _concat_jvp(t, out, *xs, axis=0, argnum=0):
+    return apply(CONCATENATE, *_zeros_but(t, xs, argnum), axis=axis)
+
+
+def _stack_jvp(t, out, *xs, axis=0, argnum=0):
+    return apply(STACK, *_zeros_but(t, xs, argnum), axis=axis)
 
 
 def _concat_vjp(g, out, *xs, axis=0, argnum=0):
@@ -225,6 +250,7 @@ CONCATENATE = defop(
                 compose(_two_inputs, negative_axis()))),
     torch=lambda *xs, axis=0: __import__("torch").cat(xs, dim=axis),
     promote=True,
+    jvps=(("[0; ẋ{i}; 0]", _concat_jvp),),
 )
 STACK = defop(
     "stack", lambda *xs, axis=0: np.stack(xs, axis=axis), _stack_vjp,
@@ -240,6 +266,7 @@ STACK = defop(
                 compose(_two_inputs, negative_axis(extra=1), torch_names(axis="dim")))),
     torch=lambda *xs, axis=0: __import__("torch").stack(xs, dim=axis),
     promote=True,
+    jvps=(("stack(0, ẋ{i}, 0)", _stack_jvp),),
 )
 
 
@@ -310,6 +337,7 @@ GETITEM = defop(
     calls=(call("{0}[{index}]", lambda x, index: x[index]),
            call("{0}[{index}]", lambda x, index: x[index], _index_as_list),
            call("{0}[minigrad.Tensor({index})]", lambda x, index: x[Tensor(index)], _array_index)),
+    jvps=(("ẋ[i]", lambda t, out, x, index: getitem(t, index)),),
 )
 SCATTER_ADD = defop(
     "scatter_add", scatter_add_forward,
@@ -319,6 +347,7 @@ SCATTER_ADD = defop(
                                     {"index": np.array([0, 1, 1, 0]), "shape": (2, 3)}),
                    lambda rng, dt: ((rand(rng, (3,), dt),), {"index": np.s_[1], "shape": (2, 3)})),
     doc="the VJP of indexing, itself differentiable", torch=_torch_scatter_add,
+    jvps=(("0; ẋ added at i", lambda t, out, x, index, shape: scatter_add(t, index, shape)),),
 )
 
 
@@ -348,6 +377,9 @@ SETITEM = defop(
     doc="out-of-place assignment; `t[i] = v` and `copy_` record it in place",
     torch=_torch_setitem,
     calls=(call("_setitem_in_place({0}, {1}, {index})", lambda x, v, index: _assign(x, v, index)),),
+    jvps=(("ẋ ⊙ 1[not i]", lambda t, out, x, v, index: setitem(t, 0.0, index)),
+          ("v̇ at i", lambda t, out, x, v, index: setitem(
+              np.zeros(out.shape, dtype=out.dtype), t, index))),
 )
 
 
