@@ -117,12 +117,20 @@ class JvpLevel(Level):
 
     def __init__(self, keep: bool = False) -> None:
         super().__init__()
-        self._tangents: dict[int, tuple[Any, Tensor]] = {}
+        self._tangents: dict[int, tuple[Any, Tensor, int]] = {}
         self.record = TangentRecord() if keep else None
 
     def tangent(self, t: Tensor) -> Tensor | None:
         e = self._tangents.get(id(t))
-        return None if e is None or e[0]() is not t else e[1]
+        if e is None or e[0]() is not t:
+            return None
+        if t.version != e[2]:
+            raise RuntimeError(
+                f"jvp: a tensor of shape {tuple(t.shape)} that carries a tangent was changed in "
+                f"place (t += u, t[i] = v, t.mul_(u)) inside the function; forward mode follows "
+                f"values, not memory, so its tangent would be stale. Write the change out of "
+                f"place (t = t + u)")
+        return e[1]
 
     def set(self, t: Tensor, tangent: Tensor) -> None:
         key, table = id(t), self._tangents
@@ -131,7 +139,7 @@ class JvpLevel(Level):
             if table.get(key, (None,))[0] is ref:
                 del table[key]
 
-        table[key] = (weakref.ref(t, forget), tangent)
+        table[key] = (weakref.ref(t, forget), tangent, t.version)
         if self.record is not None:
             self.record.tensors[key] = (t, tangent)
 

@@ -748,3 +748,31 @@ def test_a_custom_function_gets_a_derived_jvp_and_a_looped_vmap(registered: Any)
     with pytest.warns(UserWarning, match="op 'cube' has no batching rule"):
         out = func.vmap(Cube.apply)(_mg(np.stack([x, 2 * x])))
     _close(out, np.stack([x, 2 * x]) ** 3, "the looped vmap of a custom op")
+
+
+def test_aux_outputs_and_an_output_that_does_not_depend_on_the_input() -> None:
+    x = _mg(np.array([1.0, 2.0]))
+    f = lambda x: ((x * x).sum(), x * 3.0)  # noqa: E731
+    g, aux = func.grad(f, has_aux=True)(x)
+    _close(g, np.array([2.0, 4.0]), "grad with aux")
+    _close(aux, np.array([3.0, 6.0]), "its aux")
+    (g, (value, aux)) = func.grad_and_value(f, has_aux=True)(x)
+    _close(value, np.array(5.0), "the value")
+    h = lambda x: (x * x, x.sum())  # noqa: E731
+    J, aux = func.jacrev(h, has_aux=True)(x)
+    _close(J, np.diag([2.0, 4.0]), "jacrev with aux")
+    _close(aux, np.array(3.0), "jacrev's aux")
+    J, aux = func.jacfwd(h, has_aux=True)(x)
+    _close(J, np.diag([2.0, 4.0]), "jacfwd with aux")
+    _close(aux, np.array(3.0), "jacfwd's aux")
+    _close(func.grad(lambda x: _mg(np.array(1.0)))(x), np.zeros(2), "an unused input")
+
+
+def test_changing_a_tangent_carrying_tensor_in_place_is_an_error() -> None:
+    def f(x: Any) -> Any:
+        h = x * 2.0
+        h += 1.0
+        return h * h
+
+    with pytest.raises(RuntimeError, match="changed in place"):
+        func.jvp(f, (_mg(np.ones(3)),), (_mg(np.ones(3)),))

@@ -103,6 +103,9 @@ def jacfwd(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0, has_aux
         n = sum(sizes)
         pushed = _columns(f, chosen, flat_x, xspec, sizes, has_aux, randomness, chunk_size)
         tangents, aux = pushed if has_aux else (pushed, None)
+        if has_aux:  # computed once per pushed tangent, the same each time: keep one
+            flat_a, aspec = _tree.flatten(aux)
+            aux = _tree.unflatten([a[0] if isinstance(a, Tensor) else a for a in flat_a], aspec)
         flat_t, ospec = _tree.flatten(tangents)
         per_out = [_split_columns(t, flat_x, sizes, n, xspec, isinstance(argnums, int))
                    for t in flat_t]
