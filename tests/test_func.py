@@ -776,3 +776,24 @@ def test_changing_a_tangent_carrying_tensor_in_place_is_an_error() -> None:
 
     with pytest.raises(RuntimeError, match="changed in place"):
         func.jvp(f, (_mg(np.ones(3)),), (_mg(np.ones(3)),))
+
+
+def test_writing_a_batch_into_a_shared_tensor_in_place_is_an_error() -> None:
+    def f(x: Any) -> Any:
+        y = _mg(np.zeros(3))
+        y += x
+        return y
+
+    with pytest.raises(RuntimeError, match="writes a batched tensor into a tensor that is not"):
+        func.vmap(f)(_mg(np.ones((2, 3))))
+
+    def g(x: Any) -> Any:
+        y = _mg(np.zeros(3))
+        y[...] = x
+        return y
+
+    with pytest.raises(RuntimeError, match="writes a batched tensor into a tensor that is not"):
+        func.vmap(g)(_mg(np.ones((2, 3))))
+    # in place on the batched tensor itself is fine: it now shows the result
+    h = lambda x: x.add_(1.0) * 2.0  # noqa: E731
+    _close(func.vmap(h)(_mg(np.ones((2, 3)))), np.full((2, 3), 4.0), "x.add_(1) inside vmap")

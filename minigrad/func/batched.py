@@ -40,6 +40,25 @@ class _Example(np.ndarray):
     def __array_finalize__(self, obj: Any) -> None:
         self.source = None
 
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if kwargs.get("out") is not None and any(
+                isinstance(i, _Example) and i.source is not None for i in inputs):
+            raise _into_unbatched()
+        return super().__array_ufunc__(ufunc, method, *inputs, **kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func is np.copyto and isinstance(args[1] if len(args) > 1 else kwargs.get("src"),
+                                            _Example):
+            raise _into_unbatched()
+        return super().__array_function__(func, types, args, kwargs)
+
+
+def _into_unbatched() -> RuntimeError:
+    return RuntimeError(
+        "vmap: an in-place op writes a batched tensor into a tensor that is not batched "
+        "(a tensor made outside vmap, or shared by every example), which cannot hold one value "
+        "per example; write it out of place (y = y + x)")
+
 
 def example_source(arr: Any) -> tuple[bool, Any]:
     """Whether `arr` is (a view of) one example's ``.data``, and the batched tensor it came
