@@ -44,7 +44,9 @@ class _Example(np.ndarray):
         if kwargs.get("out") is not None and any(
                 isinstance(i, _Example) and i.source is not None for i in inputs):
             raise _into_unbatched()
-        return super().__array_ufunc__(ufunc, method, *inputs, **kwargs)
+        plain = [i.view(np.ndarray) if isinstance(i, _Example) else i for i in inputs]
+        out = getattr(ufunc, method)(*plain, **kwargs)
+        return out.view(_Example) if type(out) is np.ndarray else out  # computed: no source
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         if func is np.copyto and isinstance(args[1] if len(args) > 1 else kwargs.get("src"),
