@@ -43,6 +43,7 @@ NOTEBOOK_PAGES = {
     "attention.md": "attention.ipynb",
     "backprop_exercise.md": "backprop_exercise.ipynb",
     "derive.md": "derive.ipynb",
+    "forward_mode.md": "forward_mode.ipynb",
 }
 
 _FENCE = re.compile(r"^```\s*([\w+-]*)\s*$")

@@ -30,6 +30,7 @@ CLI_MARK = "<!-- cli-help -->"
 
 def registry_table() -> str:
     import minigrad
+    from minigrad.forward import jvp_formula
 
     rows = []
     for op in minigrad.ops.registered():
@@ -39,12 +40,14 @@ def registry_table() -> str:
             f"<tr><td><code>{html.escape(op.name)}</code></td>"
             f"<td>{math_html(op.formula)}<br><small>{html.escape(op.formula)}</small></td>"
             f"<td>{typeset}</td><td>{labels}</td>"
+            f"<td>{html.escape(jvp_formula(op))}</td>"
             f"<td>{html.escape(op.doc)}</td></tr>"
         )
     return (
         '<table class="docutils">\n<thead><tr><th>op</th><th>forward</th>'
         "<th>VJP per input (δ: the gradient at the output)</th>"
-        "<th>the labels diagrams print</th><th>what it is</th>"
+        "<th>the labels diagrams print</th>"
+        "<th>JVP (forward mode; ẋ: an input's tangent)</th><th>what it is</th>"
         "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
     )
 

@@ -164,8 +164,10 @@ __all__ = [
 from minigrad import data  # noqa: E402, F401
 from minigrad.io import load, save  # noqa: E402, F401
 
-__all__ += ["data", "load", "save", "nn", "optim", "compile", "derive"]
-from minigrad import nn, optim  # noqa: E402  (last: they build on everything above)
+__all__ += ["data", "load", "save", "nn", "optim", "compile", "derive", "func"]
+# nn, optim and the function transforms (as torch.func: func.jvp, func.vmap…) come last:
+# they build on everything above
+from minigrad import func, nn, optim  # noqa: E402
 
 # the function shadows its package's name here: import the package's parts with
 # `from minigrad.compile import passes`, and call `minigrad.compile(fn)`

@@ -180,6 +180,8 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     `minigrad.dtypes`. The result remembers its history only when grad mode is on and some
     input requires grad: constants need no place in the backward sweep.
     """
+    if state.interpose is not None:  # a function transform is active (minigrad.func)
+        return state.interpose(op, args, params)  # type: ignore[no-any-return]
     # The hot path of every forward: one numpy call and one small record. (The engine reads
     # a tensor's array from its slot, `_data`, behind the `data` property.)
     try:

@@ -18,6 +18,9 @@ class _State(threading.local):
         self.scope: str | None = None
         # set by minigrad.compile while it traces a function: ops report themselves to it
         self.tracer: Any = None
+        # set by minigrad.func while a transform (jvp, vmap) is active: every op goes to it
+        # first, ``interpose(op, args, params)``, to carry tangents or a batch axis along
+        self.interpose: Any = None
 
 
 state = _State()

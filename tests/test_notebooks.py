@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "examples" / "notebooks"
 EXPECTED = [
     "attention.ipynb", "backprop_exercise.ipynb", "convolution.ipynb", "custom_ops.ipynb",
-    "derive.ipynb", "diagrams.ipynb", "tutorial.ipynb",
+    "derive.ipynb", "diagrams.ipynb", "forward_mode.ipynb", "tutorial.ipynb",
 ]
 FOUND = sorted(NOTEBOOKS.glob("*.ipynb"))
 

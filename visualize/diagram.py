@@ -86,6 +86,7 @@ def draw(
     max_nodes: int = 200,
     check: Any = None,
     derive: bool = False,
+    tangents: bool = False,
 ) -> graphviz.Digraph:
     r"""Draws the computation graph of `output` (a minigrad Tensor) for Graphviz.
 
@@ -127,6 +128,11 @@ def draw(
         derive: write under each tensor's name the formula of the gradient arriving at it,
             from `minigrad.derive` (``δ_2 = (W_3ᵀ δ_3) ⊙ σ′(a_2)``), beside its value and
             gradient; `output` must then be a scalar loss. Not collapsed, as with `check`.
+        tangents: forward mode, after ``func.jvp(f, primals, tangents, keep=True)`` returned
+            `output`: each tensor shows its tangent `ẋ` (in green, where a gradient would
+            be), each forward edge its term of the result's tangent with its value (``Ẇ h``,
+            the way backward edges carry `δ`), and each op's edge to its result the op's
+            JVP formula (``ȧ = Ẇ h + W ḣ``). Not collapsed, as with `check`.
 
     Where a value of the graph is NaN or infinite, the tensor where the first one appeared
     gets a thick purple border and a line naming the op that made it (and, for ops made
@@ -142,8 +148,9 @@ def draw(
 
     Raises:
         TypeError: `output` is not a Tensor or `model` has no ``named_parameters()``.
-        ValueError: an option has a value not listed above, or `check` checked tensors of
-            another graph.
+        ValueError: an option has a value not listed above, `check` checked tensors of
+            another graph, or `tangents` was asked of a tensor no ``jvp(..., keep=True)``
+            returned.
     """
     if type(output).__name__ == "Plan" and hasattr(output, "stages"):
         return draw_plan(output, title=title)  # a minigrad.compile plan: its schedule
@@ -156,6 +163,11 @@ def draw(
                              "drawing; use collapse='auto' or 'none'")
         return _draw_checked(scene, check, show=show, direction=direction, title=title,
                              backward=backward, nan=_nan_mark(scene, output))
+    if tangents:
+        if collapse == "module":
+            raise ValueError("draw: tangents= writes a tangent on every tensor and edge, so "
+                             "it needs the full drawing; use collapse='auto' or 'none'")
+        return _draw_tangents(scene, output, show=show, direction=direction, title=title)
     if derive:
         if collapse == "module":
             raise ValueError("draw: derive= writes a formula on every tensor, so it needs the "
@@ -338,3 +350,72 @@ def _draw_derived(scene: Scene, output: Tensor, model: Any, *, show: Sequence[st
     emit_full(g, scene, show=show, backward=backward, styles=styles, labels=labels)
     return g
 
+
+# --------------------------------------------------------------------------- forward mode
+TANGENT = "#1a7f37"  # the colour of tangents, as red is the colour of gradients
+
+
+def _short(a: Any) -> str:
+    """A tangent's value in one short line: its numbers when few, else its norm."""
+    import numpy as np
+
+    arr = np.asarray(a)
+    if arr.size <= 4:
+        return np.array2string(arr, precision=3, separator=", ", suppress_small=True)
+    return f"‖·‖ = {float(np.linalg.norm(arr)):.3g} ({'×'.join(map(str, arr.shape))})"
+
+
+def _tangent_edges(scene: Scene, record: Any) -> dict[tuple[int, int], dict[str, str]]:
+    """Each forward edge's label: its term of the tangent and the term's value; each op's
+    edge to its result: the op's JVP formula."""
+    from minigrad.forward import jvp_formula
+    from minigrad.ops.registry import REGISTRY
+
+    styles: dict[tuple[int, int], dict[str, str]] = {}
+    for nid in scene.order:
+        nd = scene.nodes[nid]
+        if nd.op is None or record.tangent(nd.tensor) is None:
+            continue
+        found = []
+        for u, data in nd.inputs:
+            term = record.term(scene.nodes[u].tensor, nd.tensor)
+            if term is None:
+                continue
+            found.extend(data["argnums"])
+            styles[(u, nid)] = {"color": TANGENT, "fontcolor": TANGENT, "label": "<"
+                                + escape(f"{term[0]} = {_short(term[1].data)}") + ">"}
+        op = REGISTRY.get(nd.op)
+        if op is not None:
+            styles[(nid, nid)] = {"color": TANGENT, "fontcolor": TANGENT, "label": "<"
+                                  + escape(jvp_formula(op, sorted(set(found)))) + ">"}
+    return styles
+
+
+def _draw_tangents(scene: Scene, output: Tensor, *, show: Sequence[str], direction: str,
+                   title: str | None) -> graphviz.Digraph:
+    """The full drawing with the tangents a ``func.jvp(..., keep=True)`` kept."""
+    from minigrad.func import tangents_of
+
+    record = tangents_of(output)
+    if record is None:
+        raise ValueError("draw(tangents=True): no tangents were kept for this tensor; draw "
+                         "the output of func.jvp(f, primals, tangents, keep=True)")
+    styles: dict[int, NodeStyle] = {}
+    labels: dict[int, str] = {}
+    for nid, nd in scene.nodes.items():
+        st = role_style(nd)
+        t = record.tangent(nd.tensor)
+        ink = S.Ink(st.colours.text, st.colours.muted, TANGENT)
+        styles[nid] = st
+        labels[nid] = tensor_label(nd, show=[s for s in show if s != "grad"],
+                                   after_backward=False, fill=st.fill, ink=ink) if t is None \
+            else tensor_label(nd, show=list(show) + ["grad"], after_backward=False,
+                              fill=st.fill, ink=ink, grad_override=t.data,
+                              grad_caption="tangent")
+    legend = [role_legend({nd.role for nd in scene.nodes.values()}, False),
+              f'<FONT POINT-SIZE="10" COLOR="{TANGENT}">forward mode: each tensor\'s tangent '
+              f"ẋ, each edge its term J·ẋ of the next tangent, each op its JVP</FONT>"]
+    g = new_digraph(direction, graph_label(title, [], legend))
+    emit_full(g, scene, show=show, backward=False, styles=styles, labels=labels,
+              edge_styles=_tangent_edges(scene, record))
+    return g

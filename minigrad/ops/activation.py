@@ -27,6 +27,7 @@ RELU = defop(
     role="activation",
     formula="h = relu(a)", grads=("δ ⊙ 1[a > 0]",),
     doc="max(a, 0); relu'(0) = 0",
+    jvps=(("ȧ ⊙ 1[a > 0]", lambda t, out, a: t * (either.value(a) > 0)),),
 )
 
 
@@ -41,6 +42,8 @@ LEAKY_RELU = defop(
     role="activation",
     formula="h = leaky_relu(a)", grads=("δ ⊙ (1[a > 0] + α 1[a ≤ 0])",),
     doc="a for a > 0, else α a",
+    jvps=(("ȧ ⊙ (1[a > 0] + α 1[a ≤ 0])", lambda t, out, a, negative_slope=0.01: t * np.where(
+        either.value(a) > 0, 1.0, negative_slope).astype(either.value(a).dtype)),),
 )
 SIGMOID = defop(
     "sigmoid", stable_sigmoid,
@@ -49,6 +52,7 @@ SIGMOID = defop(
     formula="h = σ(a)", grads=("δ ⊙ σ(1 − σ)",), saves=(OUT,),
     doc="logistic 1/(1+e⁻ᵃ), stable for any a",
     promote=True, to_float=True,
+    jvps=(("ȧ ⊙ σ(1 − σ)", lambda t, out, a: t * out * (1.0 - out)),),
 )
 TANH = defop(
     "tanh", np.tanh,
@@ -57,6 +61,7 @@ TANH = defop(
     formula="h = tanh(a)", grads=("δ ⊙ (1 − h²)",), saves=(OUT,),
     doc="hyperbolic tangent",
     promote=True, to_float=True,
+    jvps=(("ȧ ⊙ (1 − h²)", lambda t, out, a: t * (1.0 - out * out)),),
 )
 
 
@@ -70,6 +75,7 @@ SOFTPLUS = defop(
     role="activation",
     formula="h = log(1 + eᵃ)", grads=("δ ⊙ σ(a)",),
     doc="smooth relu, log(1 + eᵃ), stable for any a",
+    jvps=(("ȧ ⊙ σ(a)", lambda t, out, a: t * either.sigmoid(a)),),
 )
 
 # gelu's tanh approximation, ½a(1 + tanh(√(2/π)(a + 0.044715a³)))
@@ -136,6 +142,7 @@ GELU = defop(
     role="activation",
     formula="h = ½a(1 + tanh(√(2/π)(a + 0.044715a³)))", grads=("δ ⊙ gelu′(a)",),
     doc="GELU, tanh approximation",
+    jvps=(("ȧ ⊙ gelu′(a)", _gelu_vjp),),  # elementwise: the VJP is the JVP
 )
 
 

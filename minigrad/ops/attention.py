@@ -54,6 +54,8 @@ MASKED_FILL = defop(
     None,
     formula="y = m ? v : x", grads=("δ ⊙ 1[¬m]", "—"), saves=(1,),
     doc="x with the positions where the mask holds set to a value",
+    jvps=(("ẋ ⊙ 1[¬m]", lambda t, out, x, mask, value=0.0: either.where(
+        either.value(mask), 0.0, t)), None),
 )
 
 

@@ -529,6 +529,7 @@ PAD: Op = defop(
     "pad", _pad_forward, _pad_vjp,
     formula="y = pad(x)", grads=("δ cropped",), saves=(),
     doc="constant padding (PyTorch's F.pad: pairs for the last axes, last axis first)",
+    jvps=(("pad(ẋ) with 0", lambda t, out, x, *, pad, value=0.0: _call(PAD, t, pad=pad)),),
 )
 
 

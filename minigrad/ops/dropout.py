@@ -38,6 +38,7 @@ DROPOUT = defop(
     "dropout", _forward, _vjp_x, None,
     formula="h = m ⊙ a / (1 − p)", grads=("m ⊙ δ / (1 − p)", "—"), saves=(1,),
     doc="inverted dropout with a given keep-mask m",
+    jvps=(("m ⊙ ȧ / (1 − p)", _vjp_x), None),  # elementwise: the VJP is the JVP
 )
 
 

@@ -12,6 +12,12 @@ from minigrad.ops import either
 from minigrad.ops.registry import OUT, defop
 from minigrad.tensor import Tensor
 
+
+def _jvp_same(t: Any, out: Any, *inputs: Any, **params: Any) -> Any:
+    """The tangent passes through unchanged (then broadcast to the result's shape)."""
+    return t
+
+
 ADD = defop(
     "add", np.add,
     lambda g, out, z, b: g,
@@ -19,6 +25,7 @@ ADD = defop(
     formula="a = z + b", grads=("δ", "δ"), saves=(),
     doc="sum; with a bias b, ∇b L = δ summed over the batch",
     promote=True,
+    jvps=(("ż", _jvp_same), ("ḃ", _jvp_same)),
 )
 SUB = defop(
     "sub", np.subtract,
@@ -27,6 +34,7 @@ SUB = defop(
     formula="c = a − b", grads=("δ", "−δ"), saves=(),
     doc="difference",
     promote=True,
+    jvps=(("ȧ", _jvp_same), ("−ḃ", lambda t, out, a, b: -t)),
 )
 MUL = defop(
     "mul", np.multiply,
@@ -35,6 +43,7 @@ MUL = defop(
     formula="c = a ⊙ b", grads=("δ ⊙ b", "δ ⊙ a"), saves=((1,), (0,)),
     doc="elementwise product",
     promote=True,
+    jvps=(("ȧ ⊙ b", lambda t, out, a, b: t * b), ("a ⊙ ḃ", lambda t, out, a, b: a * t)),
 )
 DIV = defop(
     "div", np.divide,
@@ -45,12 +54,15 @@ DIV = defop(
     formula="c = a / b", grads=("δ / b", "−δ ⊙ a / b²"), saves=((1,), (0, 1)),
     doc="elementwise quotient",
     promote=True, to_float=True,
+    jvps=(("ȧ / b", lambda t, out, a, b: t / b),
+          ("−ḃ ⊙ a / b²", lambda t, out, a, b: -t * (a / b) / b)),
 )
 NEG = defop(
     "neg", np.negative,
     lambda g, out, x: -g,
     formula="y = −x", grads=("−δ",), saves=(),
     doc="negation",
+    jvps=(("−ẋ", lambda t, out, x: -t),),
 )
 
 
@@ -78,6 +90,8 @@ POW = defop(
     formula="y = xᵖ", grads=("δ ⊙ p xᵖ⁻¹", "δ ⊙ xᵖ log x"), saves=(0, 1, OUT),
     doc="power; the exponent may be a tensor or a number",
     promote=True,
+    # elementwise: the Jacobian is diagonal, its own transpose, so the VJPs serve as JVPs
+    jvps=(("ẋ ⊙ p xᵖ⁻¹", _pow_vjp_base), ("ṗ ⊙ xᵖ log x", _pow_vjp_exp)),
 )
 EXP = defop(
     "exp", np.exp,
@@ -85,6 +99,7 @@ EXP = defop(
     formula="y = exp(x)", grads=("δ ⊙ y",), saves=(OUT,),
     doc="exponential",
     promote=True, to_float=True,
+    jvps=(("ẋ ⊙ y", lambda t, out, x: t * out),),
 )
 LOG = defop(
     "log", np.log,
@@ -92,6 +107,7 @@ LOG = defop(
     formula="y = log x", grads=("δ / x",),
     doc="natural logarithm",
     promote=True, to_float=True,
+    jvps=(("ẋ / x", lambda t, out, x: t / x),),
 )
 SQRT = defop(
     "sqrt", np.sqrt,
@@ -99,12 +115,14 @@ SQRT = defop(
     formula="y = √x", grads=("δ / (2y)",), saves=(OUT,),
     doc="square root",
     promote=True, to_float=True,
+    jvps=(("ẋ / (2y)", lambda t, out, x: t / (2.0 * out)),),
 )
 ABS = defop(
     "abs", np.abs,
     lambda g, out, x: g * np.sign(either.value(x)),  # abs'(0) = 0, as PyTorch
     formula="y = |x|", grads=("δ ⊙ sign(x)",),
     doc="absolute value; abs'(0) = 0",
+    jvps=(("ẋ ⊙ sign(x)", lambda t, out, x: t * np.sign(either.value(x))),),
 )
 
 
@@ -126,6 +144,7 @@ CLIP = defop(
     "clip", _clip_forward, _clip_vjp,
     formula="y = clip(x, lo, hi)", grads=("δ ⊙ 1[lo ≤ x ≤ hi]",),
     doc="clamp into [min, max]",
+    jvps=(("ẋ ⊙ 1[lo ≤ x ≤ hi]", _clip_vjp),),  # elementwise: the VJP is the JVP
 )
 
 
@@ -135,6 +154,10 @@ def _split(g: Any, a: Any, b: Any, pick: np.ndarray) -> Any:
     return g * (pick + 0.5 * (av == bv)).astype(av.dtype)
 
 
+def _above(a: Any, b: Any) -> np.ndarray:
+    return either.value(a) > either.value(b)
+
+
 MAXIMUM = defop(
     "maximum", np.maximum,
     lambda g, out, a, b: _split(g, a, b, either.value(a) > either.value(b)),
@@ -142,6 +165,8 @@ MAXIMUM = defop(
     formula="c = max(a, b)", grads=("δ ⊙ 1[a > b]", "δ ⊙ 1[b > a]"),
     doc="elementwise maximum; ties split δ evenly",
     promote=True,
+    jvps=(("ȧ ⊙ 1[a > b]", lambda t, out, a, b: _split(t, a, b, _above(a, b))),
+          ("ḃ ⊙ 1[b > a]", lambda t, out, a, b: _split(t, b, a, _above(b, a)))),
 )
 MINIMUM = defop(
     "minimum", np.minimum,
@@ -150,6 +175,8 @@ MINIMUM = defop(
     formula="c = min(a, b)", grads=("δ ⊙ 1[a < b]", "δ ⊙ 1[b < a]"),
     doc="elementwise minimum; ties split δ evenly",
     promote=True,
+    jvps=(("ȧ ⊙ 1[a < b]", lambda t, out, a, b: _split(t, a, b, _above(b, a))),
+          ("ḃ ⊙ 1[b < a]", lambda t, out, a, b: _split(t, b, a, _above(a, b)))),
 )
 
 
@@ -161,6 +188,8 @@ WHERE = defop(
     formula="y = c ? a : b", grads=("—", "δ ⊙ 1[c]", "δ ⊙ 1[¬c]"), saves=(0,),
     doc="pick from a where c holds, else from b",
     promote=(1, 2),
+    jvps=(None, ("ȧ ⊙ 1[c]", lambda t, out, c, a, b: either.where(either.value(c), t, 0.0)),
+          ("ḃ ⊙ 1[¬c]", lambda t, out, c, a, b: either.where(either.value(c), 0.0, t))),
 )
 
 
@@ -170,6 +199,7 @@ ASTYPE = defop(
     role="pass-through",
     formula="y = x", grads=("δ",), saves=(),
     doc="copy, converting dtype",
+    jvps=(("ẋ", lambda t, out, x, dtype: t.astype(dtype)),),
 )
 
 

@@ -52,6 +52,7 @@ EMBEDDING = defop(
     "embedding", _forward, None, _vjp_weight,
     formula="h = E[i]", grads=("—", "δ rows added to E[i] (repeats add)"), saves=(0,),
     doc="row lookup in a weight matrix (token embeddings)",
+    jvps=(None, ("Ė[i]", lambda t, out, indices, weight: embedding(indices, t))),
 )
 
 

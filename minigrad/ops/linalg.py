@@ -50,6 +50,7 @@ MATMUL = defop(
     "matmul", _matmul_forward, _vjp_W, _vjp_h,
     formula="a = W h", grads=("δ·hᵀ", "Wᵀ·δ"),
     doc="matrix product, numpy's rules for 1-D and batched operands",
+    jvps=(("Ẇ h", lambda t, out, W, h: t @ h), ("W ḣ", lambda t, out, W, h: W @ t)),
 )
 
 
@@ -80,6 +81,9 @@ LINEAR = defop(
     lambda g, out, h, W, b=None: g,
     formula="a = W h + b", grads=("Wᵀ·δ", "δ·hᵀ", "δ"), saves=(0, 1),
     doc="a dense layer: for a batch of rows H, A = H Wᵀ + b (the lecture's a = W h + b per row)",
+    jvps=(("W ḣ", lambda t, out, h, W, b=None: linear(t, W)),
+          ("Ẇ h", lambda t, out, h, W, b=None: linear(h, t)),
+          ("ḃ", lambda t, out, h, W, b=None: t)),
 )
 
 

@@ -33,17 +33,29 @@ def stable_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
 
 
+def _softmax_jvp(t, out, x, axis=-1):
+    """ŷ̇ = ŷ ⊙ (ȧ − ⟨ȧ, ŷ⟩): the Jacobian diag(ŷ) − ŷŷᵀ is symmetric, so this is the VJP's
+    formula with ȧ for δ."""
+    return out * (t - (t * out).sum(axis=axis, keepdims=True))
+
+
 SOFTMAX = defop(
     "softmax", stable_softmax,
     lambda g, out, x, axis=-1: out * (g - (g * out).sum(axis=axis, keepdims=True)),
     formula="ŷ = softmax(a)", grads=("ŷ ⊙ (δ − ⟨δ, ŷ⟩)",), saves=(OUT,),
     doc="exp(a − max a) / Σ exp(a − max a)",
+    jvps=(("ŷ ⊙ (ȧ − ⟨ȧ, ŷ⟩)", _softmax_jvp),),
 )
+def _log_softmax_jvp(t, out, x, axis=-1):
+    return t - (either.exp(out) * t).sum(axis=axis, keepdims=True)
+
+
 LOG_SOFTMAX = defop(
     "log_softmax", stable_log_softmax,
     lambda g, out, x, axis=-1: g - either.exp(out) * g.sum(axis=axis, keepdims=True),
     formula="log ŷ = a − logsumexp(a)", grads=("δ − ŷ Σ δ",), saves=(OUT,),
     doc="a − log Σ exp a, stable",
+    jvps=(("ȧ − ⟨ŷ, ȧ⟩", _log_softmax_jvp),),
 )
 
 
@@ -114,12 +126,36 @@ def _ce_vjp_target(g, out, logits, target, reduction="mean", saved=None):
     return _upstream(g, reduction, _n_rows(logits), 1) * -either.log_softmax(logits)
 
 
+def _reduced(per: Any, reduction: str, n: int) -> Any:
+    """Per-example tangents of a loss, reduced as the loss is (mean: ÷ n)."""
+    if reduction == "none":
+        return per
+    total = per.sum()
+    return total / float(max(n, 1)) if reduction == "mean" else total
+
+
+def _ce_jvp_logits(t, out, logits, target, reduction="mean"):
+    """L̇_i = ⟨ŷ_i − e(ℓ_i), ȧ_i⟩ (ŷ Σy − y for probability targets y)."""
+    tv = either.value(target)
+    p = either.softmax(logits, -1)
+    if tv.dtype.kind in "iub":
+        d = p - _onehot(tv, logits.shape[-1], either.value(logits).dtype)
+    else:
+        d = p * target.sum(axis=-1, keepdims=True) - target
+    return _reduced((d * t).sum(axis=-1), reduction, _n_rows(logits))
+
+
+def _ce_jvp_target(t, out, logits, target, reduction="mean"):
+    return _reduced(-(t * either.log_softmax(logits)).sum(axis=-1), reduction, _n_rows(logits))
+
+
 CROSS_ENTROPY = defop(
     "cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_target,
     role="loss",
     formula="L = −log softmax(a)_ℓ", grads=("ŷ − e(ℓ)  (÷N for a mean)", "−log ŷ"),
     keeps=True,
     doc="softmax + cross-entropy on logits; class-index or probability targets",
+    jvps=(("⟨ŷ − e(ℓ), ȧ⟩  (÷N for a mean)", _ce_jvp_logits), ("−⟨ẏ, log ŷ⟩", _ce_jvp_target)),
 )
 
 
@@ -127,6 +163,11 @@ def _nll_forward(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") 
     """`L_i = −log ŷ_iℓ`: row i's entry at its class ℓ_i."""
     picked = logp.reshape(-1, logp.shape[-1])[np.arange(target.size), target.reshape(-1)]
     return _reduce(-picked.reshape(target.shape), reduction)
+
+
+def _nll_jvp(t, out, logp, target, reduction="mean"):
+    onehot = _onehot(either.value(target), logp.shape[-1], either.value(logp).dtype)
+    return _reduced(-(t * onehot).sum(axis=-1), reduction, _n_rows(logp))
 
 
 NLL_LOSS = defop(
@@ -137,6 +178,7 @@ NLL_LOSS = defop(
     role="loss",
     formula="L = −log ŷ_ℓ", grads=("−e(ℓ)", "—"), saves=(1,),
     doc="negative log-likelihood of log-probabilities",
+    jvps=(("−(log ŷ)˙_ℓ", _nll_jvp), None),
 )
 
 
@@ -153,11 +195,23 @@ def _mse_vjp(sign: float):
     return vjp
 
 
+def _size(a: Any, b: Any) -> int:
+    return int(np.prod(np.broadcast_shapes(a.shape, b.shape)))
+
+
+def _mse_jvp(sign: float):
+    def jvp(t, out, pred, target, reduction="mean"):
+        return _reduced((pred - target) * t * (2.0 * sign), reduction, _size(pred, target))
+
+    return jvp
+
+
 MSE_LOSS = defop(
     "mse_loss", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0),
     role="loss",
     formula="L = mean (ŷ − y)²", grads=("2(ŷ − y)/n", "−2(ŷ − y)/n"),
     doc="squared error, mean over elements (PyTorch); the lecture's ½‖ŷ − y‖² is in reference",
+    jvps=(("2⟨ŷ − y, ŷ̇⟩/n", _mse_jvp(1.0)), ("−2⟨ŷ − y, ẏ⟩/n", _mse_jvp(-1.0))),
 )
 
 
@@ -170,6 +224,14 @@ def _bce_scale(g, z, reduction):
     return g / float(max(int(np.prod(z.shape)), 1)) if reduction == "mean" else g
 
 
+def _bce_jvp_z(t, out, z, y, reduction="mean"):
+    return _reduced((either.sigmoid(z) - y) * t, reduction, _size(z, y))
+
+
+def _bce_jvp_y(t, out, z, y, reduction="mean"):
+    return _reduced(-z * t, reduction, _size(z, y))
+
+
 BCE_WITH_LOGITS = defop(
     "binary_cross_entropy_with_logits", _bce_forward,
     lambda g, out, z, y, reduction="mean": _bce_scale(g, z, reduction) * (either.sigmoid(z) - y),
@@ -177,6 +239,7 @@ BCE_WITH_LOGITS = defop(
     role="loss",
     formula="L = −[y log σ(z) + (1−y) log(1−σ(z))]", grads=("σ(z) − y", "−z"),
     doc="sigmoid + binary cross-entropy on logits, stable for any z",
+    jvps=(("⟨σ(z) − y, ż⟩", _bce_jvp_z), ("−⟨z, ẏ⟩", _bce_jvp_y)),
 )
 
 

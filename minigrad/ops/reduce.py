@@ -138,25 +138,67 @@ def _spread(name: str):
     return forward
 
 
+def _sum_jvp(t, out, x, axis=None, keepdims=False):
+    return t.sum(axis=axis, keepdims=keepdims)
+
+
+def _mean_jvp(t, out, x, axis=None, keepdims=False):
+    return t.mean(axis=axis, keepdims=keepdims)
+
+
+def _extreme_jvp(t, out, x, axis=None, keepdims=False):
+    """The tangent of the extreme entries (their mean where several tie)."""
+    xv = either.value(x)
+    mask = xv == _keep(either.value(out), x, axis, keepdims)
+    share = (mask / mask.sum(axis=axis, keepdims=True)).astype(xv.dtype)
+    return (t * share).sum(axis=axis, keepdims=keepdims)
+
+
+def _var_jvp(t, out, x, axis=None, keepdims=False, ddof=0):
+    n = _count(x.shape, axis)
+    centred = x - x.mean(axis=axis, keepdims=True)
+    return (centred * t).sum(axis=axis, keepdims=keepdims) * (2.0 / (n - ddof))
+
+
+def _std_jvp(t, out, x, axis=None, keepdims=False, ddof=0):
+    """ṡ = v̇ / 2s, 0 where s = 0 (a constant input, as PyTorch's gradient)."""
+    n = _count(x.shape, axis)
+    centred = x - x.mean(axis=axis, keepdims=True)
+    dot = (centred * t).sum(axis=axis, keepdims=keepdims)
+    zero = either.value(out) == 0
+    if not zero.any():
+        return dot / (out * float(n - ddof))
+    return either.where(zero, 0.0, dot / (either.where(zero, 1.0, out) * float(n - ddof)))
+
+
+def _logsumexp_jvp(t, out, x, axis=None, keepdims=False):
+    return (t * either.exp(x - _keep(out, x, axis, keepdims))).sum(axis=axis, keepdims=keepdims)
+
+
 SUM = defop("sum", _np("sum"), _sum_vjp, formula="s = Σ x", grads=("δ (broadcast)",), saves=(),
-            doc="sum over axes")
+            doc="sum over axes", jvps=(("Σ ẋ", _sum_jvp),))
 MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("δ / n",),
-             saves=(), doc="mean over axes")
+             saves=(), doc="mean over axes", jvps=(("(1/n) Σ ẋ", _mean_jvp),))
 MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves=(0, OUT),
-            doc="maximum over axes; ties share δ evenly")
+            doc="maximum over axes; ties share δ evenly",
+            jvps=(("Σ ẋ ⊙ 1[x = m] / #ties", _extreme_jvp),))
 MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
             saves=(0, OUT),
-            doc="minimum over axes; ties share δ evenly")
+            doc="minimum over axes; ties share δ evenly",
+            jvps=(("Σ ẋ ⊙ 1[x = m] / #ties", _extreme_jvp),))
 VAR = defop("var", _spread("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
             grads=("δ ⊙ 2(x − x̄)/(n−d)",),
-            doc="variance with correction d: unbiased (d = 1) by default, as PyTorch")
+            doc="variance with correction d: unbiased (d = 1) by default, as PyTorch",
+            jvps=(("2 Σ (x − x̄) ⊙ ẋ / (n−d)", _var_jvp),))
 STD = defop("std", _spread("std"), _std_vjp, formula="s = √var x", grads=("δ ⊙ (x − x̄)/((n−d) s)",),
             saves=(0, OUT),
-            doc="standard deviation with correction d (unbiased, d = 1, by default)")
+            doc="standard deviation with correction d (unbiased, d = 1, by default)",
+            jvps=(("Σ (x − x̄) ⊙ ẋ / ((n−d) s)", _std_jvp),))
 LOGSUMEXP = defop("logsumexp", _logsumexp_forward, _logsumexp_vjp, formula="s = log Σ eˣ",
                   grads=("δ ⊙ softmax(x)",), saves=(0, OUT),
-                  doc="log Σ exp, stable for large x")
+                  doc="log Σ exp, stable for large x",
+                  jvps=(("Σ softmax(x) ⊙ ẋ", _logsumexp_jvp),))
 
 
 def _reduce(op, x: Any, axis: Any, keepdims: bool, kw: dict[str, Any], **extra: Any) -> Tensor:

@@ -7,6 +7,12 @@ output is `δ` (the lecture's `∇a_k L` when the output is `a_k`).
 
 A VJP is called as ``vjp(g, out, *inputs, **params)`` and returns the gradient for its input,
 before broadcasting is undone (the engine sums it back to the input's shape in one place).
+
+A JVP, the forward-mode rule, is its mirror: ``jvp(t, out, *inputs, **params)`` takes the
+tangent `ẋ` of one input and returns that input's term of the output's tangent, `J_i ẋ`
+(`minigrad.forward` broadcasts each term to the output's shape and adds them up:
+matmul's `ȧ = Ẇ h + W ḣ`). An op declared without JVPs has one derived from its VJPs by
+linearity (see `minigrad.forward`), listed by `derived_jvps`.
 The arguments are numpy arrays during an ordinary backward and Tensors under
 ``create_graph=True``, so each rule is written once with operators and methods that both
 share (``*``, ``@``, ``.sum``, ``.reshape``) and with the helpers of `minigrad.ops.either`.
@@ -60,6 +66,10 @@ class Op:
         to_float: an integer or boolean result becomes the default float dtype instead
             (true division, exp, log…), as in PyTorch.
         doc: one line for tables and docs.
+        jvps: one forward-mode rule per input, each a pair ``(label, jvp)`` with the label of
+            that input's term of the tangent (``"Ẇ h"``), or None for an input that carries
+            no tangent (a mask, class indices); a variadic op gives one pair, called with
+            ``argnum=i``. None for the whole: the JVP is derived from the VJPs.
     """
 
     name: str
@@ -75,6 +85,7 @@ class Op:
     promote: bool | tuple[int, ...] = False
     to_float: bool = False
     doc: str = ""
+    jvps: tuple[tuple[str, Callable[..., Any]] | None, ...] | None = None
 
     @cached_property
     def saves(self) -> tuple[int, ...]:
@@ -102,6 +113,27 @@ class Op:
             return self.grad_formulas[0].replace("{i}", str(argnum))
         return self.grad_formulas[argnum]
 
+    @property
+    def derived_jvp(self) -> bool:
+        """Whether the forward-mode rule is derived from the VJPs (no explicit `jvps`)."""
+        return self.jvps is None
+
+    def jvp(self, argnum: int) -> Callable[..., Any] | None:
+        """The explicit forward-mode rule for input `argnum` (None: derived, or no tangent)."""
+        if self.jvps is None:
+            return None
+        entry = self.jvps[0] if self.variadic else self.jvps[argnum]
+        return None if entry is None else entry[1]
+
+    def jvp_label(self, argnum: int) -> str:
+        """The label of input `argnum`'s term of the output's tangent (``Ẇ h``)."""
+        if self.jvps is None:
+            return f"J{_sub(argnum)} ẋ{_sub(argnum)}"  # derived from the VJP: no formula
+        entry = self.jvps[0] if self.variadic else self.jvps[argnum]
+        if entry is None:
+            return "—"
+        return entry[0].replace("{i}", str(argnum))
+
     def __repr__(self) -> str:
         return f"Op({self.name}: {self.formula})"
 
@@ -125,6 +157,7 @@ def defop(
     promote: bool | tuple[int, ...] = False,
     to_float: bool = False,
     doc: str = "",
+    jvps: tuple[tuple[str, Callable[..., Any]] | None, ...] | None = None,
 ) -> Op:
     """Declares an op and adds it to the registry.
 
@@ -144,6 +177,8 @@ def defop(
         promote: which inputs share one dtype by PyTorch's type promotion (True: all).
         to_float: integer results become float32 (true division, exp, …).
         doc: a one-line description.
+        jvps: one ``(label, jvp)`` pair per input (or None for an input without a tangent),
+            the forward-mode rules; omitted, the JVP is derived from the VJPs.
 
     Returns:
         The registered `Op`.
@@ -155,6 +190,8 @@ def defop(
         raise ValueError(f"op {name!r}: {len(vjps)} VJPs but {len(grads)} formula labels")
     if role is not None and role not in ROLES:
         raise ValueError(f"op {name!r}: role {role!r} is not one of {ROLES} (or None)")
+    if jvps is not None:
+        _check_jvps(name, jvps, 1 if variadic else len(vjps))
     op = Op(
         name=name,
         forward=forward,
@@ -169,6 +206,7 @@ def defop(
         promote=promote if isinstance(promote, bool) else tuple(promote),
         to_float=to_float,
         doc=doc,
+        jvps=None if jvps is None else tuple(jvps),
     )
     REGISTRY[name] = op
     return op
@@ -185,6 +223,25 @@ def _reads(name: str, saves: Saves | None, n: int) -> tuple[tuple[int, ...], ...
         raise ValueError(f"op {name!r}: saves gives {len(saves)} entries for {n} VJPs; give "
                          f"one tuple per VJP, or one tuple of positions that every VJP reads")
     return per_vjp
+
+
+def _sub(i: int) -> str:
+    return "".join("₀₁₂₃₄₅₆₇₈₉"[int(c)] for c in str(i))
+
+
+def _check_jvps(name: str, jvps: Any, n: int) -> None:
+    if len(jvps) != n:
+        raise ValueError(f"op {name!r}: {n} inputs take a JVP but {len(jvps)} were given")
+    for i, entry in enumerate(jvps):
+        if entry is not None and not (isinstance(entry, tuple) and len(entry) == 2
+                                      and isinstance(entry[0], str) and callable(entry[1])):
+            raise TypeError(f"op {name!r}: JVP {i} must be a pair (label, function) or None, "
+                            f"e.g. (\"Ẇ h\", lambda t, out, W, h: t @ h)")
+
+
+def derived_jvps() -> list[str]:
+    """The ops whose forward-mode rule is derived from their VJPs (they declare no JVPs)."""
+    return [name for name, op in REGISTRY.items() if op.jvps is None]
 
 
 def role_of(name: str | None) -> str | None:

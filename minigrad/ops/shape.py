@@ -44,6 +44,7 @@ RESHAPE = defop(
     lambda g, out, x, shape: g.reshape(x.shape),
     role="pass-through",
     formula="y = reshape(x)", grads=("reshape(δ)",), saves=(), view=True,
+    jvps=(("reshape(ẋ)", lambda t, out, x, shape: t.reshape(shape)),),
 )
 def _transpose_vjp(g: Any, out: Any, x: Any, axes: tuple[int, ...] | None = None) -> Any:
     # `g.transpose()` with no argument: an ndarray and a Tensor (create_graph) both reverse
@@ -55,25 +56,49 @@ TRANSPOSE = defop(
     "transpose", lambda x, axes=None: np.transpose(x, axes), _transpose_vjp,
     role="pass-through",
     formula="y = xᵀ", grads=("δᵀ",), saves=(), view=True,
+    jvps=(("ẋᵀ", lambda t, out, x, axes=None: permute(t, axes)),),
 )
+
+
+def _jvp_same(t: Any, out: Any, *inputs: Any, **params: Any) -> Any:
+    return t
+
+
 BROADCAST_TO = defop(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
     lambda g, out, x, shape: g,  # the engine's unbroadcast sums δ back to x's shape
     role="pass-through",
     formula="y = broadcast(x)", grads=("Σ δ over copies",), saves=(), view=True,
+    jvps=(("broadcast(ẋ)", _jvp_same),),  # the engine broadcasts each term to the result
 )
 SQUEEZE = defop(
     "squeeze", lambda x, axis=None: np.squeeze(x, axis),
     lambda g, out, x, axis=None: g.reshape(x.shape),
     role="pass-through",
     formula="y = squeeze(x)", grads=("reshape(δ)",), saves=(), view=True,
+    jvps=(("squeeze(ẋ)", lambda t, out, x, axis=None: t.reshape(out.shape)),),
 )
 UNSQUEEZE = defop(
     "unsqueeze", lambda x, axis: np.expand_dims(x, axis),
     lambda g, out, x, axis: g.reshape(x.shape),
     role="pass-through",
     formula="y = unsqueeze(x)", grads=("reshape(δ)",), saves=(), view=True,
+    jvps=(("unsqueeze(ẋ)", lambda t, out, x, axis: t.reshape(out.shape)),),
 )
+
+
+def _zeros_but(t: Any, xs: Any, argnum: int) -> list[Any]:
+    """The tangents of every input: `t` for input `argnum`, zeros for the others."""
+    return [t if j == argnum else np.zeros(np.shape(x), dtype=either.value(t).dtype)
+            for j, x in enumerate(xs)]
+
+
+def _concat_jvp(t, out, *xs, axis=0, argnum=0):
+    return apply(CONCATENATE, *_zeros_but(t, xs, argnum), axis=axis)
+
+
+def _stack_jvp(t, out, *xs, axis=0, argnum=0):
+    return apply(STACK, *_zeros_but(t, xs, argnum), axis=axis)
 
 
 def _concat_vjp(g, out, *xs, axis=0, argnum=0):
@@ -92,12 +117,14 @@ CONCATENATE = defop(
     formula="y = [x₀; x₁; …]", grads="δ[slice of x{i}]", saves=(), variadic=True,
     doc="join along an existing axis",
     promote=True,
+    jvps=(("[0; ẋ{i}; 0]", _concat_jvp),),
 )
 STACK = defop(
     "stack", lambda *xs, axis=0: np.stack(xs, axis=axis), _stack_vjp,
     formula="y = stack(x₀, x₁, …)", grads="δ[{i}]", saves=(), variadic=True,
     doc="join along a new axis",
     promote=True,
+    jvps=(("stack(0, ẋ{i}, 0)", _stack_jvp),),
 )
 
 
@@ -106,12 +133,14 @@ GETITEM = defop(
     lambda g, out, x, index: either.scatter_add(g, index, x.shape),
     formula="y = x[i]", grads=("δ scattered to x[i] (repeats add)",), saves=(), view=True,
     doc="indexing: slices, integer arrays, boolean masks",
+    jvps=(("ẋ[i]", lambda t, out, x, index: getitem(t, index)),),
 )
 SCATTER_ADD = defop(
     "scatter_add", scatter_add_forward,
     lambda g, out, x, index, shape: g[index],
     formula="y = 0; y[i] += x", grads=("δ[i]",), saves=(),
     doc="the VJP of indexing, itself differentiable",
+    jvps=(("0; ẋ added at i", lambda t, out, x, index, shape: scatter_add(t, index, shape)),),
 )
 
 
@@ -135,6 +164,9 @@ SETITEM = defop(
     "setitem", _setitem_forward, _setitem_vjp_x, _setitem_vjp_v,
     formula="y = x; y[i] = v", grads=("δ ⊙ 1[not i]", "δ[i]"), saves=(),
     doc="out-of-place assignment; `t[i] = v` and `copy_` record it in place",
+    jvps=(("ẋ ⊙ 1[not i]", lambda t, out, x, v, index: setitem(t, 0.0, index)),
+          ("v̇ at i", lambda t, out, x, v, index: setitem(
+              np.zeros(out.shape, dtype=out.dtype), t, index))),
 )
 
 
