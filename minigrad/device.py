@@ -131,3 +131,22 @@ class _Backends:
 
 cuda = _Cuda()
 backends = _Backends()
+
+
+def to_arguments(args: tuple[Any, ...], kwargs: dict[str, Any], where: str) -> Any:
+    """The dtype that ``to(*args, **kwargs)`` asks for (None: keep it), as PyTorch reads
+    ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and ``to(other_tensor)``; the device,
+    if one is named, must be the CPU. `kwargs` left over (e.g. ``copy``) are an error."""
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"{where}() got unexpected arguments {sorted(kwargs)}")
+    for a in args:
+        if hasattr(a, "dtype") and not isinstance(a, type):  # a tensor: take its dtype
+            dtype = a.dtype
+        elif is_device(a):
+            device = a
+        else:
+            dtype = a
+    check_device(device, where)
+    return dtype

@@ -409,21 +409,11 @@ class Tensor:
         as PyTorch: a differentiable conversion to another dtype, or this tensor itself when
         nothing changes (``copy=True`` asks for a copy). The only device is ``"cpu"``;
         another one is a `minigrad.device.DeviceError`."""
-        from minigrad.device import check_device, is_device
+        from minigrad.device import to_arguments
 
-        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs = dict(kwargs)
         copy = bool(kwargs.pop("copy", False))
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif is_device(a):
-                device = a
-            else:
-                dtype = a
-        check_device(device, "to")
+        dtype = to_arguments(args, kwargs, "to")
         dt = resolve_dtype(dtype)
         if dt is not None and dt != self.data.dtype:
             return _ops.astype(self, dtype=dt)

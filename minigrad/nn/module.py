@@ -338,21 +338,10 @@ class Module:
         The device must be the CPU (``"cpu"``); a floating dtype converts every floating
         parameter and buffer in place (the Parameter objects stay, so an optimizer made
         before still holds them)."""
-        from minigrad.device import check_device, is_device
+        from minigrad.device import to_arguments
         from minigrad.tensor import resolve_dtype
 
-        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif is_device(a):
-                device = a
-            else:
-                dtype = a
-        check_device(device, f"{type(self).__name__}.to")
+        dtype = to_arguments(args, dict(kwargs), f"{type(self).__name__}.to")
         dt = resolve_dtype(dtype)
         if dt is not None:
             if dt.kind != "f":
