@@ -99,9 +99,9 @@ def _order(roots: Sequence[Tensor], tensors: list[Tensor], edges: list[Edge]) ->
     n, last_edges, order = _last
     if n == len(tensors) and last_edges == edges:
         return order
+    ids = topological_order(build(*roots, backward=True, walked=(tensors, edges)))
     where = {id(t): i for i, t in enumerate(tensors)}
-    G = build(*roots, backward=True, walked=(tensors, edges))
-    order = [where[k] for k in topological_order(G)]
+    order = [where[k] for k in ids]
     _last = (len(tensors), edges, order)
     return order
 
