@@ -450,7 +450,8 @@ def in_float64(v: Any) -> Any:
 
 
 def run_torch(prog: Program, magnitudes: bool = False,
-              cast: Callable[[Any], Any] | None = None) -> tuple[Any, dict]:
+              cast: Callable[[Any], Any] | None = None,
+              leaves: dict[str, Any] | None = None) -> tuple[Any, dict]:
     """The reference: the program in PyTorch on float64 copies of the inputs, whatever the
     program's dtype. A float32 program is then held to float32's tolerance around (nearly) the
     exact result, not around PyTorch's own float32 rounding (the mean of four equal −1e30 off
@@ -458,12 +459,15 @@ def run_torch(prog: Program, magnitudes: bool = False,
 
     With `magnitudes`, on |x|: results that bound the rounding error a correct float
     implementation may make (Σ|a||b| for a dot product). `cast` replaces `in_float64` for the
-    leaves and parameters (to run in the program's own dtype)."""
+    leaves and parameters (to run in the program's own dtype); `leaves` gives tensors for
+    some leaves (to differentiate with torch.func)."""
     import torch
 
     cast = cast or in_float64
-    env: dict[str, Any] = {}
+    env: dict[str, Any] = dict(leaves or {})
     for lf in prog.leaves:
+        if lf.name in env:
+            continue
         a = cast(lf.array)
         if magnitudes and lf.differentiable:
             a = np.abs(a)
