@@ -151,7 +151,7 @@ CLIP = defop(
 def _split(g: Any, a: Any, b: Any, pick: np.ndarray) -> Any:
     # Ties share the gradient evenly, as PyTorch's maximum/minimum do.
     av, bv = dual.value(a), dual.value(b)
-    return g * (pick + 0.5 * (av == bv)).astype(av.dtype)
+    return dual.share(g, (pick + 0.5 * (av == bv)).astype(av.dtype))
 
 
 MAXIMUM = defop(

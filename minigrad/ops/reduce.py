@@ -71,7 +71,7 @@ def _extreme_vjp(g, out, x, axis=None, keepdims=False):
     xv = dual.value(x)
     mask = xv == _keep(dual.value(out), x, axis, keepdims)
     share = (mask / mask.sum(axis=axis, keepdims=True)).astype(xv.dtype)
-    return _keep(g, x, axis, keepdims) * share
+    return dual.share(_keep(g, x, axis, keepdims), share)
 
 
 def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
@@ -88,10 +88,11 @@ def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     if not zero.any():  # (x − x̄)/s first: δ ⊙ (x − x̄) alone may overflow where the result fits
         return _keep(g, x, axis, keepdims) * (centred / (s * float(n - ddof)))
     # constant input: gradient 0, as PyTorch, and so are its derivatives (the whole rule is
-    # masked, not only s, or the second derivative would see (x − x̄)/n)
+    # masked, not only s, or the second derivative would see (x − x̄)/n; and δ too, or the
+    # second derivative would meet δ·0, NaN where δ overflowed to ∞)
     s = dual.where(zero, 1.0, s)
-    return dual.where(zero, 0.0,
-                      _keep(g, x, axis, keepdims) * (centred / (s * float(n - ddof))))
+    g = dual.where(zero, 0.0, _keep(g, x, axis, keepdims))
+    return dual.where(zero, 0.0, g * (centred / (s * float(n - ddof))))
 
 
 def _logsumexp_forward(x: np.ndarray, axis=None, keepdims=False) -> np.ndarray:
