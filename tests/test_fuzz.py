@@ -251,7 +251,10 @@ def compare_with_torch(prog: Program) -> None:
     def in_own_dtype(key: str) -> Callable[[], np.ndarray] | None:
         return None if prog.dtype == np.float64 else (lambda: native()[key])
 
-    close(y.data, ty_np, prog.dtype, "forward", mag=my, noise=eps * big_in,
+    # the inputs' rounding, ε·|x|, carried to the output; squared by a var, which squares
+    # x − x̄ (three equal 1e30, through maximum, have a var of 2e28 in PyTorch, of 0 here)
+    close(y.data, ty_np, prog.dtype, "forward", mag=my,
+          noise=min(eps * big_in + (eps * big_in) ** 2, float(np.finfo(np.float64).max)),
           native=in_own_dtype("y"))
     if not np.all(np.isfinite(ty_np)) or not ty.requires_grad:
         return  # nothing finite to differentiate; the forward agreed
@@ -413,14 +416,24 @@ def test_fuzz_ops_without_pytorch_counterpart(data: Any) -> None:
 # --------------------------------------------------------------------------- replays
 def _replay(dtype: str, op: str, arrays: list[Any], then: tuple[Any, ...] = (),
             **params: Any) -> Program:
-    """One op on the given leaves, then the (op, params) of `then` on its result, with the
-    objective's w and v drawn as `programs` draws them (rng seed 0), so a failure the fuzzer
-    met runs again as it did."""
-    leaves = [Leaf(f"x{k}", np.asarray(a, dtype=dtype) if np.asarray(a).dtype.kind != "b"
-                   else np.asarray(a)) for k, a in enumerate(arrays)]
+    """One op on the given leaves, then each (op, params) of `then` on the previous result, or
+    (op, params, array) on a fresh leaf and the previous result, with the objective's w and v
+    drawn as `programs` draws them (rng seed 0), so a failure the fuzzer met runs again as
+    it did."""
+    def leaf(a: Any) -> Leaf:
+        a = np.asarray(a)
+        return Leaf(f"x{len(leaves)}", a if a.dtype.kind == "b" else a.astype(dtype))
+
+    leaves: list[Leaf] = []
+    for a in arrays:
+        leaves.append(leaf(a))
     steps = [Step(REGISTRY[op], [lf.name for lf in leaves], params, None, params, "y0")]
-    for k, (name, p) in enumerate(then, 1):
-        steps.append(Step(REGISTRY[name], [f"y{k - 1}"], p, None, p, f"y{k}"))
+    for k, (name, p, *other) in enumerate(then, 1):
+        args = [f"y{k - 1}"]
+        if other:
+            leaves.append(leaf(other[0]))
+            args.insert(0, leaves[-1].name)
+        steps.append(Step(REGISTRY[name], args, p, None, p, f"y{k}"))
     prog = Program(np.dtype(dtype), leaves, steps)
     rng = np.random.default_rng(0)
     with np.errstate(all="ignore"):
@@ -497,7 +510,21 @@ REPLAYS = {
     # PyTorch gives −2.3e282 (and 0 by forward mode over the gradient), minigrad 0
     "log-sigmoid-float64-tiny": _replay("float64", "log", [np.array(1e-300)],
                                         then=(("sigmoid", {}),)),
+    # PyTorch: the var of three equal 1e30 (from maximum) is 2e28, the square of the
+    # rounding of their mean (now allowed: (ε·|x|)²)
+    "maximum-var-float64-equal-values": _replay(
+        "float64", "maximum", [np.array(1e30), np.zeros((3, 1, 1))],
+        then=(("var", {"axis": None, "keepdims": False, "ddof": 0}),)),
     # minigrad (tests/test_regressions.py has each alone):
+    # δ = 1e330 overflowed to ∞, and the input maximum did not pick got ∞·0 = NaN
+    "maximum-mul-float64-overflowed-delta": _replay(
+        "float64", "maximum", [np.zeros((1, 1)), np.array(1e30)],
+        then=(("mul", {}, np.array([[-1e150]])),)),
+    # float32: δ = 1e60 overflowed to ∞ before std's masked rule for a constant input
+    # multiplied it by 0: NaN in H v
+    "std-exp-mul-float32-overflowed-delta": _replay(
+        "float32", "std", [np.array([0.0])],
+        then=(("exp", {}), ("mul", {}, np.array([-1e30]))), axis=None, keepdims=True, ddof=0),
     # δ·p·(p − 1) = ∞ times 0.75^1e30 = 0, NaN in H v
     "pow-float32-huge-exponent": _replay("float32", "pow", [np.array(0.75), np.array(1e30)]),
     # x − μ of equal values was the rounding of μ, normalized to x̂ = ±1
