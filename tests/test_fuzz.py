@@ -525,6 +525,20 @@ REPLAYS = {
     "std-exp-mul-float32-overflowed-delta": _replay(
         "float32", "std", [np.array([0.0])],
         then=(("exp", {}), ("mul", {}, np.array([-1e30]))), axis=None, keepdims=True, ddof=0),
+    # setitem over everything, then a product with −1e30 in float32: NaN in H v
+    "setitem-mul-float32-overwritten": _replay(
+        "float32", "setitem", [np.zeros((2, 3)), np.array(0.0)],
+        then=(("mul", {}, np.full((2, 3), -1e30)),), index=Ellipsis),
+    # var's rule centred x on its rounded mean: for 27 equal −1e150 that is off by a
+    # rounding, and the square of var' = 2(x − x̄)/n gave H v of 6e266 for 0.01
+    "var-float64-equal-values": _replay(
+        "float64", "var", [np.full((3, 3, 3), -1e150)], axis=None, keepdims=False, ddof=0),
+    # the same for the gradient of var after a convolution of equal values
+    "conv_input_grad-var-float64-equal-values": _replay(
+        "float64", "conv_input_grad", [np.full((1, 3, 4, 7), -1e150),
+                                       np.full((3, 2, 2, 3), -1e30)],
+        then=(("var", {"axis": None, "keepdims": False, "ddof": 0}),),
+        stride=(2, 1), padding=(1, 2), dilation=(1, 1), groups=1, input_shape=(1, 2, 6, 5)),
     # δ·p·(p − 1) = ∞ times 0.75^1e30 = 0, NaN in H v
     "pow-float32-huge-exponent": _replay("float32", "pow", [np.array(0.75), np.array(1e30)]),
     # x − μ of equal values was the rounding of μ, normalized to x̂ = ±1

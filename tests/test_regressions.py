@@ -323,3 +323,29 @@ def test_std_of_a_constant_has_no_second_derivative_when_delta_overflows():
                    [x], create_graph=True)
     (h,) = mg.grad((g * mg.Tensor(np.array([0.5], np.float32))).sum(), [x])
     np.testing.assert_array_equal(h.data, 0.0)
+
+
+def test_second_derivative_of_var_of_equal_values():
+    # found by the fuzzer: the forward's var of 27 equal −1e150 is 0, but its rule took
+    # x − x̄ about the rounded mean, one rounding off; the square of var' = 2(x − x̄)/n made
+    # the Hessian-vector product 6e266 where it is 0.01 (PyTorch agrees)
+    rng = np.random.default_rng(0)
+    a, v = np.full((3, 3, 3), -1e150), rng.standard_normal((3, 3, 3))
+
+    def f(x):
+        y = x.var() if isinstance(x, mg.Tensor) else x.var(correction=0)
+        return 0.125 * y + 0.5 * y * y
+
+    np.testing.assert_allclose(_hvp_minigrad(f, [a], [v])[0], _hvp_torch(f, [a], [v])[0],
+                               rtol=1e-9)
+
+
+def test_setitem_over_everything_has_no_second_derivative_at_the_input():
+    # found by the fuzzer: y = x; y[...] = 0, times −1e30 in float32; the rule δ ⊙ 1[not i]
+    # multiplied by 0 where δ's own derivative overflowed, and H v at x was NaN, not 0
+    x = mg.Tensor(np.zeros((2, 3), np.float32), requires_grad=True)
+    v = mg.Tensor(np.array(0.0, np.float32), requires_grad=True)
+    z = mg.ops.setitem(x, v, Ellipsis) * mg.Tensor(np.full((2, 3), -1e30, np.float32))
+    gx, gv = mg.grad((z * 0.125).sum() + 0.5 * (z * z).sum(), [x, v], create_graph=True)
+    (h,) = mg.grad((gx * 0.5).sum() + gv * -1.5, [x])
+    np.testing.assert_array_equal(h.data, 0.0)
