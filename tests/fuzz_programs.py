@@ -334,14 +334,22 @@ def chainable() -> list[Op]:
             and family(op).lo[0] < 0 < family(op).hi[0]]
 
 
-def near_ties(a: np.ndarray) -> bool:
-    """Whether two entries are equal or a few roundings apart. max and min send δ to their
-    largest entries, shared among ties, and logsumexp to a softmax of them, as sharp as a
-    max once a rounding of the entries exceeds 1 (values of 1e150); after another step which
+def near_ties(a: np.ndarray, b: np.ndarray | None = None) -> bool:
+    """Whether two entries of `a` (or, given `b`, an entry of `a` and the entry of `b` it meets
+    by broadcasting) are equal or a few roundings apart.
+
+    max and min send δ to their largest entries, shared among ties, maximum and minimum to
+    the larger of two (half each at a tie), and logsumexp to a softmax of them, as sharp as a
+    max once a rounding of the entries exceeds 1 (values of 1e150). After another step which
     entries tie depends on rounding (a convolution of ones gives equal sums, or sums one
-    rounding apart, by the order of its additions), so these would compare two roundings,
-    not two gradients: the chain takes a sum instead."""
+    rounding apart, by the order of its additions; the mean of twelve equal values may be
+    one rounding off them), so these would compare two roundings, not two gradients: the
+    chain takes a sum, or an add, instead."""
     eps = float(np.finfo(a.dtype).eps) if a.dtype.kind == "f" else 0.0
+    if b is not None:
+        x, y = (c.astype(np.float64) for c in np.broadcast_arrays(a, b))
+        with np.errstate(all="ignore"):
+            return bool(np.any(np.abs(x - y) <= 1e3 * eps * np.maximum(np.abs(x), np.abs(y))))
     a = np.sort(a[np.isfinite(a)].ravel().astype(np.float64))
     if a.size < 2:
         return False
@@ -367,6 +375,9 @@ def next_step(draw: Any, prev: Step, shape: tuple[int, ...], prog: Program) -> S
                 st.integers(0, len(shape))):])
             name = f"x{len(prog.leaves)}"
             prog.leaves.append(Leaf(name, draw(values(other, prog.dtype, -2.0, 2.0))))
+            if op.name in ("maximum", "minimum") and near_ties(
+                    run_minigrad(prog)[0].data, prog.leaves[-1].array):
+                op = REGISTRY["add"]
             args = [prev.out, name] if draw(st.booleans()) else [name, prev.out]
             shapes_ = (shape, other) if args[0] == prev.out else (other, shape)
             call, cparams = _draw_call(draw, op, {}, shapes_)
@@ -446,7 +457,8 @@ def in_float64(v: Any) -> Any:
 
 
 def run_torch(prog: Program, magnitudes: bool = False,
-              cast: Callable[[Any], Any] | None = None) -> tuple[Any, dict]:
+              cast: Callable[[Any], Any] | None = None,
+              leaves: dict[str, Any] | None = None) -> tuple[Any, dict]:
     """The reference: the program in PyTorch on float64 copies of the inputs, whatever the
     program's dtype. A float32 program is then held to float32's tolerance around (nearly) the
     exact result, not around PyTorch's own float32 rounding (the mean of four equal −1e30 off
@@ -454,12 +466,15 @@ def run_torch(prog: Program, magnitudes: bool = False,
 
     With `magnitudes`, on |x|: results that bound the rounding error a correct float
     implementation may make (Σ|a||b| for a dot product). `cast` replaces `in_float64` for the
-    leaves and parameters (to run in the program's own dtype)."""
+    leaves and parameters (to run in the program's own dtype); `leaves` gives tensors for
+    some leaves (to differentiate with torch.func)."""
     import torch
 
     cast = cast or in_float64
-    env: dict[str, Any] = {}
+    env: dict[str, Any] = dict(leaves or {})
     for lf in prog.leaves:
+        if lf.name in env:
+            continue
         a = cast(lf.array)
         if magnitudes and lf.differentiable:
             a = np.abs(a)

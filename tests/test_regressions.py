@@ -300,3 +300,54 @@ def test_attention_row_whose_scores_all_overflow_to_minus_infinity():
     np.testing.assert_array_equal(ours[0][0], 0.0)
     for a, r in zip([ours[0]] + ours[1] + ours[2], [ref[0]] + ref[1] + ref[2]):
         np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5 * np.max(np.abs(r)))
+
+
+def test_the_input_a_max_does_not_pick_gets_zero_when_delta_overflows():
+    # found by the fuzzer: maximum(0, 1e30) · (−1e150) makes δ at the maximum 1e330 = ∞, and
+    # the input it did not pick got ∞·0 = NaN, where PyTorch (and the maths) give 0; max and
+    # min over an axis the same
+    a = mg.Tensor(np.zeros((1, 1)), requires_grad=True)
+    b = mg.Tensor(np.array(1e30), requires_grad=True)
+    x = mg.Tensor(np.array([1e30, 0.0]), requires_grad=True)
+    for y, zero in ((a.maximum(b), a), (x.max(), x)):
+        z = y * mg.Tensor(np.array(-1e150))
+        (g,) = mg.grad((z * z).sum(), [zero])
+        assert np.all(g.data[np.asarray(zero.data) == 0] == 0), g.data
+
+
+def test_std_of_a_constant_has_no_second_derivative_when_delta_overflows():
+    # found by the fuzzer: std → exp → mul by −1e30 in float32 makes δ at the std 1e60 = ∞;
+    # the rule for a constant input masked its result but multiplied δ by 0 inside, and the
+    # Hessian-vector product was NaN where it is 0
+    x = mg.Tensor(np.array([0.0], np.float32), requires_grad=True)
+    z = x.std(keepdims=True, unbiased=False).exp() * mg.Tensor(np.array([-1e30], np.float32))
+    (g,) = mg.grad((z * mg.Tensor(np.array([0.125], np.float32))).sum() + 0.5 * (z * z).sum(),
+                   [x], create_graph=True)
+    (h,) = mg.grad((g * mg.Tensor(np.array([0.5], np.float32))).sum(), [x])
+    np.testing.assert_array_equal(h.data, 0.0)
+
+
+def test_second_derivative_of_var_of_equal_values():
+    # found by the fuzzer: the forward's var of 27 equal −1e150 is 0, but its rule took
+    # x − x̄ about the rounded mean, one rounding off; the square of var' = 2(x − x̄)/n made
+    # the Hessian-vector product 6e266 where it is 0.01 (PyTorch agrees)
+    rng = np.random.default_rng(0)
+    a, v = np.full((3, 3, 3), -1e150), rng.standard_normal((3, 3, 3))
+
+    def f(x):
+        y = x.var(correction=0)
+        return 0.125 * y + 0.5 * y * y
+
+    np.testing.assert_allclose(_hvp_minigrad(f, [a], [v])[0], _hvp_torch(f, [a], [v])[0],
+                               rtol=1e-9)
+
+
+def test_setitem_over_everything_has_no_second_derivative_at_the_input():
+    # found by the fuzzer: y = x; y[...] = 0, times −1e30 in float32; the rule δ ⊙ 1[not i]
+    # multiplied by 0 where δ's own derivative overflowed, and H v at x was NaN, not 0
+    x = mg.Tensor(np.zeros((2, 3), np.float32), requires_grad=True)
+    v = mg.Tensor(np.array(0.0, np.float32), requires_grad=True)
+    z = mg.ops.setitem(x, v, Ellipsis) * mg.Tensor(np.full((2, 3), -1e30, np.float32))
+    gx, gv = mg.grad((z * 0.125).sum() + 0.5 * (z * z).sum(), [x, v], create_graph=True)
+    (h,) = mg.grad((gx * 0.5).sum() + gv * -1.5, [x])
+    np.testing.assert_array_equal(h.data, 0.0)

@@ -14,8 +14,8 @@ import numpy as np
 from minigrad.tensor import Tensor
 
 __all__ = [
-    "broadcast_to", "clip", "exp", "log", "log_softmax", "scatter_add", "sigmoid", "softmax",
-    "sqrt", "swapaxes", "tanh", "unbroadcast", "value", "where",
+    "broadcast_to", "clip", "exp", "log", "log_softmax", "scatter_add", "share", "sigmoid",
+    "softmax", "sqrt", "swapaxes", "tanh", "unbroadcast", "value", "where",
 ]
 
 
@@ -145,3 +145,15 @@ def float64_when_recorded(vjp: Callable[..., Any]) -> Callable[..., Any]:
         return vjp(up(g), out, *[up(a) for a in inputs], **params).astype(dt)
 
     return wrapped
+
+
+def share(g: Any, part: np.ndarray) -> Any:
+    """δ ⊙ part for a constant part (which share of δ each input gets: 1, ½ at a tie, 0),
+    exactly 0 where the part is 0. δ·0 is NaN where δ overflowed to ∞ (the maximum of 1e30
+    and 0, times −1e150: δ = 1e330), and the input that did not win has no gradient at all;
+    PyTorch selects there rather than multiplies."""
+    out = g * part
+    lost = part == 0
+    if not lost.any():
+        return out
+    return where(np.broadcast_to(lost, np.broadcast_shapes(lost.shape, np.shape(out))), 0.0, out)

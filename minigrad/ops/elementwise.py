@@ -151,7 +151,7 @@ CLIP = defop(
 def _split(g: Any, a: Any, b: Any, pick: np.ndarray) -> Any:
     # Ties share the gradient evenly, as PyTorch's maximum/minimum do.
     av, bv = either.value(a), either.value(b)
-    return g * (pick + 0.5 * (av == bv)).astype(av.dtype)
+    return either.share(g, (pick + 0.5 * (av == bv)).astype(av.dtype))
 
 
 def _above(a: Any, b: Any) -> np.ndarray:

@@ -71,27 +71,37 @@ def _extreme_vjp(g, out, x, axis=None, keepdims=False):
     xv = either.value(x)
     mask = xv == _keep(either.value(out), x, axis, keepdims)
     share = (mask / mask.sum(axis=axis, keepdims=True)).astype(xv.dtype)
-    return _keep(g, x, axis, keepdims) * share
+    return either.share(_keep(g, x, axis, keepdims), share)
+
+
+def _centred(x: Any, axis: Any) -> Any:
+    """x − x̄ with the forward's correction step: the rounded mean of equal values may be off
+    by a rounding (27 values −1e150), and x − x̄ would be that rounding instead of 0; under
+    create_graph the square of var' = 2(x − x̄)/n then made H v 6e266 instead of 0.01. In
+    exact arithmetic the correction is 0, so the derivatives are the same."""
+    c = x - x.mean(axis=axis, keepdims=True)
+    return c - c.mean(axis=axis, keepdims=True)
 
 
 def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     n = _count(x.shape, axis)
-    centred = x - x.mean(axis=axis, keepdims=True)
+    centred = _centred(x, axis)
     return _keep(g, x, axis, keepdims) * centred * (2.0 / (n - ddof))
 
 
 def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     n = _count(x.shape, axis)
-    centred = x - x.mean(axis=axis, keepdims=True)
+    centred = _centred(x, axis)
     s = _keep(out, x, axis, keepdims)
     zero = either.value(s) == 0
     if not zero.any():  # (x − x̄)/s first: δ ⊙ (x − x̄) alone may overflow where the result fits
         return _keep(g, x, axis, keepdims) * (centred / (s * float(n - ddof)))
     # constant input: gradient 0, as PyTorch, and so are its derivatives (the whole rule is
-    # masked, not only s, or the second derivative would see (x − x̄)/n)
+    # masked, not only s, or the second derivative would see (x − x̄)/n; and δ too, or the
+    # second derivative would meet δ·0, NaN where δ overflowed to ∞)
     s = either.where(zero, 1.0, s)
-    return either.where(zero, 0.0,
-                      _keep(g, x, axis, keepdims) * (centred / (s * float(n - ddof))))
+    g = either.where(zero, 0.0, _keep(g, x, axis, keepdims))
+    return either.where(zero, 0.0, g * (centred / (s * float(n - ddof))))
 
 
 def _logsumexp_forward(x: np.ndarray, axis=None, keepdims=False) -> np.ndarray:

@@ -151,9 +151,9 @@ def _setitem_forward(x: np.ndarray, v: np.ndarray, index: Any) -> np.ndarray:
 
 
 def _setitem_vjp_x(g, out, x, v, index):
-    keep = np.ones(x.shape, dtype=bool)
-    keep[index] = False
-    return g * keep
+    keep = np.ones(x.shape, dtype=either.value(g).dtype)
+    keep[index] = 0
+    return either.share(g, keep)  # 0 where overwritten, even where δ is ∞
 
 
 def _setitem_vjp_v(g, out, x, v, index):
