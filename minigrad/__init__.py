@@ -5,8 +5,10 @@ history into a `networkx.DiGraph`, and `backward()` walks it in reverse topologi
 applying one vector-Jacobian rule per op from the registry (`minigrad.ops.REGISTRY`).
 """
 
-from minigrad.tensor import Tensor  # noqa: I001  (Tensor first: it ties the ops in)
-from minigrad import ops
+from minigrad import creation as _creation
+from minigrad import dispatch as _dispatch
+from minigrad import memory as _memory
+from minigrad import ops, return_types
 from minigrad.autograd import backward, grad
 from minigrad.check import GradcheckError, gradcheck, gradgradcheck
 from minigrad.creation import (
@@ -37,41 +39,6 @@ from minigrad.creation import (
 )
 from minigrad.device import DeviceError, backends, cuda, device
 from minigrad.function import Function
-from minigrad.graph import graph
-from minigrad.memory import get_allocator, set_allocator
-from minigrad.modes import (
-    detect_anomaly,
-    enable_grad,
-    inference_mode,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
-from minigrad.ops import (
-    abs,
-    cat,
-    clip,
-    concatenate,
-    exp,
-    log,
-    matmul,
-    maximum,
-    mean,
-    minimum,
-    permute,
-    reshape,
-    sqrt,
-    stack,
-    std,
-    sum,
-    tanh,
-    sigmoid,
-    relu,
-    transpose,
-    var,
-    where,
-)
-from minigrad.ops.registry import REGISTRY, defop
 from minigrad.functions import (
     allclose,
     amax,
@@ -101,9 +68,51 @@ from minigrad.functions import (
     unbind,
     unsqueeze,
 )
-from minigrad import return_types
+from minigrad.graph import build as _build
+from minigrad.graph import graph
+from minigrad.memory import get_allocator, set_allocator
+from minigrad.modes import (
+    detect_anomaly,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from minigrad.ops import (
+    abs,
+    cat,
+    clip,
+    concatenate,
+    exp,
+    log,
+    matmul,
+    maximum,
+    mean,
+    minimum,
+    permute,
+    relu,
+    reshape,
+    sigmoid,
+    sqrt,
+    stack,
+    std,
+    sum,
+    tanh,
+    transpose,
+    var,
+    where,
+)
+from minigrad.ops.registry import REGISTRY, defop
+from minigrad.tensor import Tensor
 
-from minigrad import memory as _memory
+# Tensor's methods (t.exp(), t @ W, t.backward()) call these functions through
+# minigrad.dispatch, because tensor.py cannot import the modules that import Tensor
+vars(_dispatch.ops).update((name, getattr(ops, name)) for name in ops.__all__)
+_dispatch.engine.backward = backward
+_dispatch.engine.build = _build
+_dispatch.engine.multinomial = _creation.multinomial
+_dispatch.engine.generator = _creation.generator
 
 _memory._configure_from_environment()  # MINIGRAD_ALLOCATOR: "reuse" (default) or "system"
 

@@ -99,14 +99,14 @@ def operand_dtype(x: Any) -> tuple[builtins.int, np.dtype]:
         return 2, DEFAULT_FLOAT
     if isinstance(x, (builtins.complex, np.complexfloating)):
         return 2, np.dtype(np.complex64)
-    from minigrad.tensor import Tensor, as_array
-
-    data = x.data if isinstance(x, Tensor) else x
-    if not isinstance(data, np.ndarray):
-        data = as_array(x, copy=False)
-    if data.dtype.kind not in _CATEGORY:
-        raise TypeError(f"an operand of dtype {data.dtype} ({type(x).__name__}) is not a number")
-    return (0 if data.ndim else 1), data.dtype
+    if isinstance(getattr(x, "dtype", None), np.dtype):  # a Tensor or a numpy array
+        dtype, ndim = x.dtype, x.ndim
+    else:  # a list: the dtype of the tensor made from it (Python floats give the default)
+        data = np.asarray(x)
+        dtype, ndim = (DEFAULT_FLOAT if data.dtype == np.float64 else data.dtype), data.ndim
+    if dtype.kind not in _CATEGORY:
+        raise TypeError(f"an operand of dtype {dtype} ({type(x).__name__}) is not a number")
+    return (0 if ndim else 1), dtype
 
 
 def result_type(*operands: Any) -> np.dtype:

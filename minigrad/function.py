@@ -11,7 +11,7 @@ import numpy as np
 
 from minigrad.dtypes import DEFAULT_FLOAT, result_type
 from minigrad.modes import state
-from minigrad.ops.dual import unbroadcast
+from minigrad.ops.either import unbroadcast
 from minigrad.ops.registry import OUT, REGISTRY, Op, defop
 from minigrad.tensor import _VJP_GUARD, Tensor, Version, lift
 
@@ -110,9 +110,9 @@ class Node:
 _HOW = (
     "Write the VJP with minigrad operations, which work on arrays and on Tensors alike: "
     "operators (+ - * / ** @) and methods (.sum, .reshape, .exp, .log, .sqrt, .tanh), and the "
-    "helpers of minigrad.ops.dual (dual.exp, dual.log, dual.sqrt, dual.tanh, dual.where, "
-    "dual.broadcast_to) instead of numpy functions such as np.exp or np.sqrt; keep "
-    "dual.value(x) (the raw array) for masks and constants only."
+    "helpers of minigrad.ops.either (either.exp, either.log, either.sqrt, either.tanh, "
+    "either.where, either.broadcast_to) instead of numpy functions such as np.exp or np.sqrt; "
+    "keep either.value(x) (the raw array) for masks and constants only."
 )
 
 
@@ -182,30 +182,8 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     """
     if state.interpose is not None:  # a function transform is active (minigrad.func)
         return state.interpose(op, args, params)  # type: ignore[no-any-return]
-    # The hot path of every forward: one numpy call and one small record. (The engine reads
-    # a tensor's array from its slot, `_data`, behind the `data` property.)
     try:
-        if len(args) == 2:
-            x, y = args
-            if op.promote and not _same_float(x, y):
-                args = _promote(op, args)
-                x, y = args
-            if not isinstance(x, Tensor):
-                x = lift(x, y if isinstance(y, Tensor) else None)
-            if not isinstance(y, Tensor):
-                y = lift(y, x)
-            inputs: tuple[Tensor, ...] = (x, y)
-            data = op.forward(x._data, y._data, **params)
-        else:
-            if op.promote and not _one_dtype(args):
-                args = _promote(op, args)
-            if len(args) == 1 and isinstance(args[0], Tensor):
-                inputs = args
-                data = op.forward(args[0]._data, **params)
-            else:
-                like = next((a for a in args if isinstance(a, Tensor)), None)
-                inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
-                data = op.forward(*[t._data for t in inputs], **params)
+        args, inputs, data = _forward(op, args, params)
     except (ValueError, TypeError) as e:
         err = _op_error(op, args, e)
         if err is e:
@@ -220,14 +198,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if op.view:
         out._ver = inputs[0]._shared_version()
     if state.grad_enabled:
-        for t in inputs:
-            if t.requires_grad:
-                vs: tuple[int, ...] = ()
-                if op.saves or op.saves_output:
-                    vs = _versions(op, inputs, out)
-                out._ctx = Node(op, inputs, params or _NO_PARAMS, vs, saved)
-                out.requires_grad = True
-                break
+        _record(op, inputs, params, out, saved)
     if state.scope is not None:
         out.module = state.scope
     if state.tracer is not None:
@@ -235,6 +206,44 @@ def apply(op: Op, *args: Any, **params: Any) -> Tensor:
     if state.anomaly:
         _check_finite_forward(op, out)
     return out
+
+
+def _forward(op: Op, args: tuple[Any, ...],
+             params: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Tensor, ...], Any]:
+    """Brings `args` to the op's dtype and to tensors, and runs the op's forward on their
+    arrays: (the arguments as promoted, the input tensors, what the forward returned). The
+    two-argument case comes first, as it is nearly every op."""
+    if len(args) == 2:
+        x, y = args
+        if op.promote and not _same_float(x, y):
+            args = _promote(op, args)
+            x, y = args
+        if not isinstance(x, Tensor):
+            x = lift(x, y if isinstance(y, Tensor) else None)
+        if not isinstance(y, Tensor):
+            y = lift(y, x)
+        return args, (x, y), op.forward(x._data, y._data, **params)
+    if op.promote and not _one_dtype(args):
+        args = _promote(op, args)
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        return args, args, op.forward(args[0]._data, **params)
+    like = next((a for a in args if isinstance(a, Tensor)), None)
+    inputs = tuple([a if isinstance(a, Tensor) else lift(a, like) for a in args])
+    return args, inputs, op.forward(*[t._data for t in inputs], **params)
+
+
+def _record(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any], out: Tensor,
+            saved: Any) -> None:
+    """Gives `out` its history (a `Node`) when some input requires grad: constants need no
+    place in the backward sweep."""
+    for t in inputs:
+        if t.requires_grad:
+            vs: tuple[int, ...] = ()
+            if op.saves or op.saves_output:
+                vs = _versions(op, inputs, out)
+            out._ctx = Node(op, inputs, params or _NO_PARAMS, vs, saved)
+            out.requires_grad = True
+            return
 
 
 def _same_float(x: Any, y: Any) -> bool:

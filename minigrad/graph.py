@@ -13,11 +13,12 @@ it is ordered. This is the only module that imports networkx.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from minigrad.tensor import Tensor
+if TYPE_CHECKING:
+    from minigrad.tensor import Tensor
 
 __all__ = ["Edge", "build", "graph", "history", "node_id", "topological_order"]
 

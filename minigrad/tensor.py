@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from minigrad.dispatch import engine
+from minigrad.dispatch import ops as _ops
 from minigrad.dtypes import result_type
 from minigrad.modes import state
 
@@ -159,8 +161,6 @@ class Tensor:
         self._retain = False
         if requires_grad:
             self.requires_grad_(True)
-        if state.tracer is not None:
-            state.tracer.made(self, data, dtype)
 
     @classmethod
     def _wrap(cls, data: np.ndarray) -> Tensor:
@@ -257,9 +257,7 @@ class Tensor:
     @property
     def graph(self) -> nx.DiGraph:
         """This tensor's history as a `networkx.DiGraph` (see `minigrad.graph`)."""
-        from minigrad.graph import build
-
-        return build(self)
+        return engine.build(self)
 
     @property
     def version(self) -> int:
@@ -290,8 +288,6 @@ class Tensor:
         return self.data
 
     def item(self) -> Any:
-        if state.tracer is not None:
-            state.tracer.concrete(self, "item()")
         if self.data.size != 1:
             raise ValueError(
                 f"item(): only a one-element tensor converts to a Python number; "
@@ -300,8 +296,6 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
-        if state.tracer is not None:
-            state.tracer.concrete(self, "tolist()")
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -360,8 +354,6 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if state.tracer is not None:
-            state.tracer.concrete(self, "bool()")
         if self.data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
@@ -491,9 +483,7 @@ class Tensor:
     ) -> None:
         """Computes the gradient of this tensor with respect to every leaf that requires grad
         and adds it to their ``.grad`` (see `minigrad.autograd.backward`)."""
-        from minigrad.autograd import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        engine.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     # ----------------------------------------------------------------- in-place
     def _check_inplace(self, what: str) -> None:
@@ -766,27 +756,21 @@ class Tensor:
                     generator: Any = None) -> Tensor:
         """Indices drawn with probabilities proportional to this tensor's rows (see
         `minigrad.multinomial`)."""
-        from minigrad.creation import multinomial
-
-        return multinomial(self, num_samples, replacement, generator=generator)
+        return engine.multinomial(self, num_samples, replacement, generator=generator)
 
     def uniform_(self, from_: builtins.float = 0.0, to: builtins.float = 1.0, *,
                  generator: Any = None) -> Tensor:
         """Fills this tensor with `U(from_, to)` samples, in place."""
-        from minigrad.creation import generator as numpy_rng
-
         self._check_inplace("uniform_")
-        return self._inplace(Tensor._wrap(numpy_rng(generator).uniform(from_, to, self.shape)),
-                             "uniform_")
+        rng = engine.generator(generator)
+        return self._inplace(Tensor._wrap(rng.uniform(from_, to, self.shape)), "uniform_")
 
     def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0, *,
                 generator: Any = None) -> Tensor:
         """Fills this tensor with `N(mean, std²)` samples, in place."""
-        from minigrad.creation import generator as numpy_rng
-
         self._check_inplace("normal_")
-        return self._inplace(Tensor._wrap(numpy_rng(generator).normal(mean, std, self.shape)),
-                             "normal_")
+        rng = engine.generator(generator)
+        return self._inplace(Tensor._wrap(rng.normal(mean, std, self.shape)), "normal_")
 
     # ----------------------------------------------------------------- op methods
     def exp(self) -> Tensor:
@@ -1099,5 +1083,3 @@ def _raw(f: Callable[..., Any], *args: Any, **kw: Any) -> Tensor:
         state.tracer.record_raw(f, args, kw, out)
     return out
 
-
-from minigrad import ops as _ops  # noqa: E402  (the knot: Tensor's methods call ops)

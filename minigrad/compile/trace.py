@@ -19,7 +19,8 @@ requires grad).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import networkx as nx
@@ -233,6 +234,36 @@ def view_of(x: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...],
     return np.ndarray(shape, x.dtype, buffer=x, offset=offset, strides=strides)
 
 
+@contextmanager
+def _watching(tracer: Tracer) -> Iterator[None]:
+    """While a function is traced, Tensor's constructor reports each new tensor to the tracer
+    (a copy of a traced value is replayed as a copy), and the methods that hand Python a
+    tensor's value (``item``, ``tolist``, ``bool``) report that too. The class is restored
+    afterwards: eager code runs Tensor's own methods, with no tracing check in them."""
+    own = {name: getattr(Tensor, name) for name in ("__init__", "item", "tolist", "__bool__")}
+
+    def made(self: Tensor, data: Any, requires_grad: bool = False, dtype: Any = None,
+             name: str | None = None) -> None:
+        own["__init__"](self, data, requires_grad, dtype, name)
+        tracer.made(self, data, dtype)
+
+    def asks(method: str, what: str) -> Callable[[Tensor], Any]:
+        def concrete(self: Tensor) -> Any:
+            tracer.concrete(self, what)
+            return own[method](self)
+        return concrete
+
+    watched = {"__init__": made, "item": asks("item", "item()"),
+               "tolist": asks("tolist", "tolist()"), "__bool__": asks("__bool__", "bool()")}
+    for name, f in watched.items():
+        setattr(Tensor, name, f)
+    try:
+        yield
+    finally:
+        for name, f in own.items():
+            setattr(Tensor, name, f)
+
+
 def trace(fn: Callable[..., Any], args: Sequence[Any]) -> tuple[nx.DiGraph, Any]:
     """Runs ``fn(*args)`` once, eagerly, recording it. Returns the trace and fn's result."""
     if state.tracer is not None:
@@ -242,7 +273,8 @@ def trace(fn: Callable[..., Any], args: Sequence[Any]) -> tuple[nx.DiGraph, Any]
     state.tracer = tracer
     creation._override = _NoRandom()  # every generator, the default and any passed one
     try:
-        result = fn(*args)
+        with _watching(tracer):
+            result = fn(*args)
     finally:
         state.tracer = None
         creation._override = None

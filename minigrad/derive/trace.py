@@ -43,7 +43,7 @@ from minigrad.derive import glossary
 from minigrad.derive.names import Names
 from minigrad.derive.scalars import Symbols
 from minigrad.modes import enable_grad
-from minigrad.ops.dual import unbroadcast
+from minigrad.ops.either import unbroadcast
 from minigrad.tensor import Tensor
 
 __all__ = ["Visit", "trace", "call_rule", "builtin", "has_own_label"]

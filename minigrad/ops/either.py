@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.dispatch import ops
 from minigrad.tensor import Tensor
 
 __all__ = [
@@ -45,21 +46,15 @@ def tanh(x: Any) -> Any:
 
 
 def sigmoid(x: Any) -> Any:
-    from minigrad import ops
-
     return ops.sigmoid(x) if isinstance(x, Tensor) else ops.stable_sigmoid(x)
 
 
 def softmax(x: Any, axis: int) -> Any:
-    from minigrad import ops
-
     return ops.softmax(x, axis=axis) if isinstance(x, Tensor) else ops.stable_softmax(x, axis)
 
 
 def where(cond: np.ndarray, a: Any, b: Any) -> Any:
     if isinstance(a, Tensor) or isinstance(b, Tensor):
-        from minigrad import ops
-
         return ops.where(cond, a, b)
     return np.where(cond, a, b)
 
@@ -75,8 +70,6 @@ def swapaxes(x: Any) -> Any:
 
 def scatter_add(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
     """An array of `shape` holding zeros, with `g` added at `index` (repeats add up)."""
-    from minigrad import ops
-
     if isinstance(g, Tensor):
         return ops.scatter_add(g, index=index, shape=shape)
     return ops.scatter_add_forward(g, index=index, shape=shape)
@@ -106,8 +99,6 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    from minigrad import ops
-
     return ops.log_softmax(x, axis=axis) if isinstance(x, Tensor) else ops.stable_log_softmax(
         x, axis)
 
