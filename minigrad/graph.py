@@ -8,7 +8,9 @@ used as keys themselves), with attributes ``tensor``, ``op``, ``shape``, ``dtype
 
 `history` is the one walk over a history, `build` the one way a graph is made from it
 (`minigrad.graph(t)`, ``t.graph`` and backward call it) and `topological_order` the one way
-it is ordered. This is the only module that imports networkx.
+it is ordered: the engine's only use of networkx, through its public API. (The compiler's
+and the derivation's passes, `minigrad.compile` and `minigrad.derive`, transform graphs made
+here, also with networkx's public API.)
 """
 
 from __future__ import annotations
