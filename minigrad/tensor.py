@@ -542,7 +542,7 @@ class Tensor:
             return any(t.requires_grad for t in inputs) and bool(mine & set(op.saves))
         return any(mine & set(op.reads_of(j)) for j, t in enumerate(inputs) if t.requires_grad)
 
-    def _direct(self, ufunc: Any, other: Any, alpha: builtins.float = 1.0) -> bool:
+    def _in_place_unrecorded(self, ufunc: Any, other: Any, alpha: builtins.float = 1.0) -> bool:
         """`self ← ufunc(self, alpha·other)` written straight into this tensor's memory, when
         nothing is recorded (no_grad, or no operand requires grad) and the shapes already
         agree: one numpy call, no new array for the result and no copy back. The values are
@@ -572,27 +572,27 @@ class Tensor:
 
     def add_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("add_")
-        if self._direct(np.add, other, alpha):
+        if self._in_place_unrecorded(np.add, other, alpha):
             return self
         o = other if alpha == 1.0 else _ops.mul(other, alpha)
         return self._inplace(_ops.add(self, o), "add_")
 
     def sub_(self, other: Any, alpha: builtins.float = 1.0) -> Tensor:
         self._check_inplace("sub_")
-        if self._direct(np.subtract, other, alpha):
+        if self._in_place_unrecorded(np.subtract, other, alpha):
             return self
         o = other if alpha == 1.0 else _ops.mul(other, alpha)
         return self._inplace(_ops.sub(self, o), "sub_")
 
     def mul_(self, other: Any) -> Tensor:
         self._check_inplace("mul_")
-        if self._direct(np.multiply, other):
+        if self._in_place_unrecorded(np.multiply, other):
             return self
         return self._inplace(_ops.mul(self, other), "mul_")
 
     def div_(self, other: Any) -> Tensor:
         self._check_inplace("div_")
-        if self._direct(np.divide, other):
+        if self._in_place_unrecorded(np.divide, other):
             return self
         return self._inplace(_ops.div(self, other), "div_")
 
@@ -685,7 +685,7 @@ class Tensor:
 
     # comparisons give bool tensors without history
     def _cmp(self, o: Any, f: Callable[..., Any]) -> Tensor:
-        return _raw(f, self, o)
+        return _no_history(f, self, o)
 
     def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
         return self._cmp(o, np.equal)
@@ -714,33 +714,33 @@ class Tensor:
         return self._cmp(o, np.logical_or)
 
     def __invert__(self) -> Tensor:
-        return _raw(np.logical_not, self)
+        return _no_history(np.logical_not, self)
 
     # non-differentiable queries
     def argmax(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
         """The index of the largest value along `dim` (of the flattened tensor when None)."""
         dim, keepdim = dim_alias("argmax", dim, keepdim, kw)
-        return _raw(np.argmax, self, axis=dim, keepdims=bool(keepdim and dim is not None))
+        return _no_history(np.argmax, self, axis=dim, keepdims=bool(keepdim and dim is not None))
 
     def argmin(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
         """The index of the smallest value along `dim` (of the flattened tensor when None)."""
         dim, keepdim = dim_alias("argmin", dim, keepdim, kw)
-        return _raw(np.argmin, self, axis=dim, keepdims=bool(keepdim and dim is not None))
+        return _no_history(np.argmin, self, axis=dim, keepdims=bool(keepdim and dim is not None))
 
     def any(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
         """Whether any value along `dim` (or at all) is non-zero: a bool tensor."""
         dim, keepdim = dim_alias("any", dim, keepdim, kw)
-        return _raw(np.any, self, axis=dim, keepdims=bool(keepdim))
+        return _no_history(np.any, self, axis=dim, keepdims=bool(keepdim))
 
     def all(self, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
         """Whether every value along `dim` (or at all) is non-zero: a bool tensor."""
         dim, keepdim = dim_alias("all", dim, keepdim, kw)
-        return _raw(np.all, self, axis=dim, keepdims=bool(keepdim))
+        return _no_history(np.all, self, axis=dim, keepdims=bool(keepdim))
 
     def isclose(self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8,
                 equal_nan: bool = False) -> Tensor:
         """Elementwise ``|self − other| ≤ atol + rtol·|other|``, a bool tensor."""
-        return _raw(np.isclose, self, other, rtol=rtol, atol=atol, equal_nan=equal_nan)
+        return _no_history(np.isclose, self, other, rtol=rtol, atol=atol, equal_nan=equal_nan)
 
     def allclose(self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8,
                  equal_nan: bool = False) -> bool:
@@ -749,7 +749,7 @@ class Tensor:
         return bool(np.allclose(self.data, o, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
     def sign(self) -> Tensor:
-        return _raw(np.sign, self)
+        return _no_history(np.sign, self)
 
     # ----------------------------------------------------------------- random
     def multinomial(self, num_samples: int, replacement: bool = False, *,
@@ -1070,12 +1070,12 @@ def _extreme(x: Tensor, which: str, dim: Any, keepdim: Any, kw: dict[str, Any]) 
                         f"dims at once use a{which}(dim={dim!r})")
     values = op(x, axis=builtins.int(dim), keepdims=bool(keepdim))
     arg = np.argmax if which == "max" else np.argmin
-    indices = _raw(arg, x, axis=builtins.int(dim), keepdims=bool(keepdim))
+    indices = _no_history(arg, x, axis=builtins.int(dim), keepdims=bool(keepdim))
     pair = return_types.max if which == "max" else return_types.min
     return pair(values, indices)
 
 
-def _raw(f: Callable[..., Any], *args: Any, **kw: Any) -> Tensor:
+def _no_history(f: Callable[..., Any], *args: Any, **kw: Any) -> Tensor:
     """A tensor from a numpy function that records no history (comparisons, argmax); while
     `minigrad.compile` traces, it is reported so that the replay computes it again."""
     out = Tensor._wrap(np.asarray(f(*[a.data if isinstance(a, Tensor) else a for a in args], **kw)))

@@ -19,7 +19,7 @@ from . import _style as S
 from ._text import escape, format_number, shape_text
 from .emit import new_digraph
 from .labels import GradScale, formulas_text, grad_norm, graph_label, role_legend, tensor_label
-from .scene import Node, Scene
+from .scene import DiagramNode, Scene
 
 __all__ = ["draw_collapsed", "units"]
 
@@ -30,7 +30,7 @@ class Unit:
 
     key: str
     title: str
-    members: list[Node] = field(default_factory=list)
+    members: list[DiagramNode] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
 
     position: float = 0.0  # where the unit starts in forward order (see `units`)

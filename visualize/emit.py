@@ -12,7 +12,7 @@ import graphviz
 from . import _style as S
 from ._text import escape
 from .labels import formulas_text, op_label, row_layer_labels, tensor_label
-from .scene import Node, Scene
+from .scene import DiagramNode, Scene
 
 
 def new_digraph(direction: str, label: str | None = None) -> graphviz.Digraph:
@@ -54,7 +54,7 @@ class NodeStyle:
         return self.ink or S.ink_on(self.fill)
 
 
-def role_style(node: Node) -> NodeStyle:
+def role_style(node: DiagramNode) -> NodeStyle:
     return NodeStyle(fill=S.ROLE_FILL[node.role])
 
 
@@ -90,11 +90,11 @@ def cluster_label(name: str, desc: str) -> str:
     return f'<<FONT POINT-SIZE="11">{text}</FONT>>'
 
 
-def tensor_id(nd: Node) -> str:
+def tensor_id(nd: DiagramNode) -> str:
     return f"t{nd.index}"
 
 
-def op_id(nd: Node) -> str:
+def op_id(nd: DiagramNode) -> str:
     return f"o{nd.index}"
 
 
@@ -117,7 +117,7 @@ def emit_full(
     """
     row_labels = row_layer_labels(scene)
 
-    def add_nodes(target: Any, members: list[Node]) -> None:
+    def add_nodes(target: Any, members: list[DiagramNode]) -> None:
         for nd in members:
             st = styles[nd.nid]
             label = labels[nd.nid] if labels is not None else tensor_label(
@@ -137,9 +137,9 @@ def emit_full(
 
 
 def _emit_boxes(g: graphviz.Digraph, scene: Scene,
-                add_nodes: Callable[[Any, list[Node]], None]) -> None:
+                add_nodes: Callable[[Any, list[DiagramNode]], None]) -> None:
     """The nodes of each module inside its box, boxes nested as the modules are."""
-    by_module: dict[str | None, list[Node]] = {}
+    by_module: dict[str | None, list[DiagramNode]] = {}
     for nid in scene.order:
         nd = scene.nodes[nid]
         by_module.setdefault(nd.module, []).append(nd)

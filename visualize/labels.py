@@ -19,7 +19,7 @@ from minigrad.tensor import Tensor
 
 from . import _style as S
 from ._text import clean, escape, shape_text, summary_lines, value_rows
-from .scene import Node, Scene, follow_back
+from .scene import DiagramNode, Scene, follow_back
 
 SHOW_OPTIONS = ("value", "grad", "shape")
 """What a tensor's box can show besides its name."""
@@ -72,7 +72,7 @@ def numbers_table(a: np.ndarray, color: str) -> str:
     return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{body}</TABLE>'
 
 
-def grad_state(node: Node, after_backward: bool) -> str | None:
+def grad_state(node: DiagramNode, after_backward: bool) -> str | None:
     """Why a tensor shows no gradient, or None when it has one (or cannot have one)."""
     t = node.tensor
     if t.grad is not None:
@@ -87,7 +87,7 @@ def grad_state(node: Node, after_backward: bool) -> str | None:
 
 
 def tensor_label(
-    node: Node,
+    node: DiagramNode,
     *,
     show: Sequence[str],
     after_backward: bool,

@@ -68,7 +68,7 @@ def describe_module(m: Any) -> str:
 
 # --------------------------------------------------------------------------- the scene
 @dataclass
-class Node:
+class DiagramNode:
     """What the diagram knows about one tensor of the graph."""
 
     nid: int
@@ -89,7 +89,7 @@ class Scene:
 
     G: Any
     order: list[int]
-    nodes: dict[int, Node]
+    nodes: dict[int, DiagramNode]
     modules: dict[str, str]  # module name -> description ("" when unknown)
     after_backward: bool
     output: int
@@ -235,7 +235,7 @@ def build_scene(output: Tensor, model: Any = None) -> Scene:
     params, module_desc = model_names(model)
     symbols = _lecture_symbols(G, order)
     out_id = id(output)
-    nodes: dict[int, Node] = {}
+    nodes: dict[int, DiagramNode] = {}
     modules: dict[str, str] = {}
     for i, nid in enumerate(order):
         d = G.nodes[nid]
@@ -255,7 +255,7 @@ def build_scene(output: Tensor, model: Any = None) -> Scene:
             module = pname.rsplit(".", 1)[0]
         if module is not None:
             modules.setdefault(str(module), module_desc.get(str(module), ""))
-        nodes[nid] = Node(
+        nodes[nid] = DiagramNode(
             nid=nid,
             tensor=t,
             index=i,

@@ -37,7 +37,7 @@ from .collapse import draw_collapsed, units
 from .emit import NodeStyle, emit_full, new_digraph, op_id, tensor_id
 from .files import check_destination, run_dot, write_atomic
 from .labels import SHOW_OPTIONS, row_layer_labels, tensor_label
-from .scene import Node, Scene, build_scene
+from .scene import DiagramNode, Scene, build_scene
 
 __all__ = ["backward_steps", "Sweep", "Frame", "Send", "sweep"]
 
@@ -227,7 +227,7 @@ def _numbers_html(a: np.ndarray) -> str:
     return f'<table class="num">{body}</table>'
 
 
-def _name_html(nd: Node) -> str:
+def _name_html(nd: DiagramNode) -> str:
     name = _html.escape(nd.name)
     if nd.symbol:
         name += f' <span class="sym">· {_html.escape(nd.symbol)}</span>'

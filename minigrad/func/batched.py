@@ -174,7 +174,7 @@ class BatchedTensor(Tensor):
     def _check_inplace(self, what: str) -> None:
         pass
 
-    def _direct(self, ufunc: Any, other: Any, alpha: float = 1.0) -> bool:
+    def _in_place_unrecorded(self, ufunc: Any, other: Any, alpha: float = 1.0) -> bool:
         return False
 
     def _inplace(self, result: Tensor, what: str) -> Tensor:
