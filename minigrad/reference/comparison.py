@@ -341,12 +341,7 @@ def _grads_kept(tensors: list[Any], keep: bool) -> Iterator[None]:
 
 
 def compare(
-    model: Any,
-    x: Any,
-    y: Any,
-    loss: str = "ce",
-    reduction: str = "mean",
-    dtype: Any = None,
+    model: Any, x: Any, y: Any, loss: str = "ce", reduction: str = "mean", dtype: Any = None,
     keep_grads: bool = False,
 ) -> Report | LayerReport:
     r"""Runs `model` with autograd and the lecture's formulas on the same weights and inputs,
