@@ -23,7 +23,7 @@ is not here: `minigrad.opinfo` keeps that, keyed by op name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -107,6 +107,19 @@ class Op:
         if self.variadic:
             return self.vjps[0]
         return self.vjps[argnum]
+
+    def call_vjp(self, argnum: int, g: Any, out: Any, args: Sequence[Any],
+                 params: dict[str, Any], saved: Any = None) -> Any:
+        """Input `argnum`'s VJP (which must exist) applied to δ = `g`, called as every sweep
+        calls it: with ``argnum=`` for a variadic op, with the forward's ``saved`` extra for an
+        op that keeps one. The result may still need summing back to the input's shape."""
+        f = self.vjp(argnum)
+        assert f is not None, f"op '{self.name}' has no VJP for input {argnum}"
+        if self.variadic:
+            return f(g, out, *args, argnum=argnum, **params)
+        if self.keeps:
+            return f(g, out, *args, saved=saved, **params)
+        return f(g, out, *args, **params)
 
     def grad_formula(self, argnum: int) -> str:
         if self.variadic:
