@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 VJP = Callable[..., Any]
 
@@ -266,3 +266,19 @@ def role_of(name: str | None) -> str | None:
 def registered() -> Iterator[Op]:
     """Every declared op, built-in and user-defined, in declaration order."""
     return iter(list(REGISTRY.values()))
+
+
+_Rule = TypeVar("_Rule")
+
+
+def rule_for(table: dict[str, _Rule], *names: str) -> Callable[[_Rule], _Rule]:
+    """A decorator that files the function it decorates in `table` under each op name in
+    `names`: how a table of rules kept beside the registry (ONNX export's handlers) is
+    filled."""
+
+    def file(f: _Rule) -> _Rule:
+        for n in names:
+            table[n] = f
+        return f
+
+    return file
