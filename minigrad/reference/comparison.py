@@ -98,7 +98,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return bool(self.rows) and all(r.passed for r in self.rows)
+        return bool(self.rows) and not self.failed
 
     @property
     def failed(self) -> list[Row]:
