@@ -153,6 +153,33 @@ def _debug_flag(q: argparse.ArgumentParser, default: Any) -> None:
                    help="on an error, print the traceback as well as the one-line message")
 
 
+def _subcommand(sub: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand's parser, with its own copy of ``--debug``."""
+    q: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
+    _debug_flag(q, default=argparse.SUPPRESS)
+    return q
+
+
+_MODEL_HELP = ("mlp: the lecture's MLP (--sizes, --activation); cnn: DigitsCNN; "
+               "transformer: TinyTransformer (default: mlp)")
+
+
+def _model_args(q: argparse.ArgumentParser, acts: list[str], model_help: str,
+                from_help: str) -> None:
+    """Which model: --model (an example) or --from (the user's own), then the lecture's
+    network's arguments (``_net_args``)."""
+    which = q.add_mutually_exclusive_group()
+    which.add_argument("--model", choices=MODELS, default="mlp", help=model_help)
+    which.add_argument("--from", dest="source", type=from_type, default=None,
+                       metavar="FILE.py:FUNCTION", help=from_help)
+    _net_args(q, acts)
+
+
+def _batch_arg(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--batch", type=positive_int, default=1,
+                   help="examples in the batch (default: 1, the lecture's single example)")
+
+
 def _net_args(q: argparse.ArgumentParser, acts: list[str]) -> None:
     """The lecture's network: --sizes, --activation, --loss, --seed."""
     q.add_argument("--sizes", type=sizes_type, default=[3, 3, 3, 2], metavar="N0,N1,…,NL",
@@ -166,32 +193,27 @@ def _net_args(q: argparse.ArgumentParser, acts: list[str]) -> None:
 
 
 def _add_compare(sub: Any, acts: list[str]) -> None:
-    c = sub.add_parser(
-        "compare", help="autograd vs the lecture's hand-derived formulas, layer by layer",
-        description="Builds a model, runs it with autograd and with the hand-derived formulas "
-                    "on the same weights and inputs, and prints one row per layer and "
-                    "quantity. --model mlp (the default) is the lecture's network, compared "
-                    "with its formulas (∇W_k = ∇a_k·h_(k−1)ᵀ, ∇b_k = ∇a_k, ∇h_(k−1) = "
-                    "W_kᵀ·∇a_k, ∇a_k = ∇h_k ⊙ g′(a_k)); cnn and transformer are the example "
-                    "models (minigrad.models), compared layer by layer with each layer's "
-                    "formulas. --from FILE.py:FUNCTION compares your own model: the file is "
-                    "imported, FUNCTION() is called with no arguments and returns (model, x, "
-                    "y), the model, an input batch and its targets (class indices for --loss "
-                    "ce, an array of the output's shape for --loss mse); --sizes, --activation "
-                    "and --batch then do not apply. Exit code 0 only when every row matches.",
+    c = _subcommand(
+        sub, "compare", help="autograd vs the lecture's hand-derived formulas, layer by layer",
+        description="""
+            Builds a model, runs it with autograd and with the hand-derived formulas on the same
+            weights and inputs, and prints one row per layer and quantity. --model mlp (the
+            default) is the lecture's network, compared with its formulas (∇W_k = ∇a_k·h_(k−1)ᵀ,
+            ∇b_k = ∇a_k, ∇h_(k−1) = W_kᵀ·∇a_k, ∇a_k = ∇h_k ⊙ g′(a_k)); cnn and transformer are
+            the example models (minigrad.models), compared layer by layer with each layer's
+            formulas. --from FILE.py:FUNCTION compares your own model: the file is imported,
+            FUNCTION() is called with no arguments and returns (model, x, y), the model, an
+            input batch and its targets (class indices for --loss ce, an array of the output's
+            shape for --loss mse); --sizes, --activation and --batch then do not apply. Exit
+            code 0 only when every row matches.
+        """,
     )
-    _debug_flag(c, default=argparse.SUPPRESS)
-    which = c.add_mutually_exclusive_group()
-    which.add_argument("--model", choices=MODELS, default="mlp",
-                       help="mlp: the lecture's MLP (--sizes, --activation); cnn: DigitsCNN on "
-                            "8×8 images; transformer: TinyTransformer on token sequences "
-                            "(default: mlp)")
-    which.add_argument("--from", dest="source", type=from_type, default=None,
-                       metavar="FILE.py:FUNCTION",
-                       help="your own model: FUNCTION() in FILE.py returns (model, x, y)")
-    _net_args(c, acts)
-    c.add_argument("--batch", type=positive_int, default=1,
-                   help="examples in the batch (default: 1, the lecture's single example)")
+    _model_args(c, acts,
+                model_help="mlp: the lecture's MLP (--sizes, --activation); cnn: DigitsCNN on "
+                           "8×8 images; transformer: TinyTransformer on token sequences "
+                           "(default: mlp)",
+                from_help="your own model: FUNCTION() in FILE.py returns (model, x, y)")
+    _batch_arg(c)
     c.add_argument("--reduction", choices=("mean", "sum"), default="mean",
                    help="how the batch's losses combine (default: mean)")
     c.add_argument("--dtype", choices=DTYPES, default=None,
@@ -205,42 +227,35 @@ def _add_compare(sub: Any, acts: list[str]) -> None:
 
 
 def _add_check(sub: Any) -> None:
-    k = sub.add_parser(
-        "check", help="gradcheck every op in the registry (a self-test)",
-        description="Checks every op's vector-Jacobian products against central finite "
-                    "differences in float64, over the op's own example cases. Exit code 0 "
-                    "only when every op passes.",
+    k = _subcommand(
+        sub, "check", help="gradcheck every op in the registry (a self-test)",
+        description="""
+            Checks every op's vector-Jacobian products against central finite differences in
+            float64, over the op's own example cases. Exit code 0 only when every op passes.
+        """,
     )
-    _debug_flag(k, default=argparse.SUPPRESS)
     k.add_argument("--op", action="append", default=None, metavar="NAME",
                    help="check only this op (repeatable)")
     k.set_defaults(func=cmd_check)
 
 
 def _add_render(sub: Any, acts: list[str]) -> None:
-    r = sub.add_parser(
-        "render", help="draw a model's graph and its backward pass",
-        description="Draws the computation graph of a model's loss, with the formulas on the "
-                    "edges, after one backward pass. --model mlp (the default) is the "
-                    "lecture's network (minigrad.visualize.lecture_net: --sizes, --activation, "
-                    "--loss, --seed); cnn is DigitsCNN on one 8×8 image and transformer "
-                    "TinyTransformer on one token sequence (minigrad.models, with --loss and "
-                    "--seed). --from FILE.py:FUNCTION draws your own model: the file is "
-                    "imported, FUNCTION() is called with no arguments and returns a scalar "
-                    "loss Tensor, (loss, model), whose model gives the parameters their dotted "
-                    "names, or (model, x, y), which is run on x with --loss against y. Unless "
-                    "the function ran backward itself, render runs it, keeping every "
-                    "intermediate's gradient.",
+    r = _subcommand(
+        sub, "render", help="draw a model's graph and its backward pass",
+        description="""
+            Draws the computation graph of a model's loss, with the formulas on the edges, after
+            one backward pass. --model mlp (the default) is the lecture's network
+            (minigrad.visualize.lecture_net: --sizes, --activation, --loss, --seed); cnn is
+            DigitsCNN on one 8×8 image and transformer TinyTransformer on one token sequence
+            (minigrad.models, with --loss and --seed). --from FILE.py:FUNCTION draws your own
+            model: the file is imported, FUNCTION() is called with no arguments and returns a
+            scalar loss Tensor, (loss, model), whose model gives the parameters their dotted
+            names, or (model, x, y), which is run on x with --loss against y. Unless the
+            function ran backward itself, render runs it, keeping every intermediate's gradient.
+        """,
     )
-    _debug_flag(r, default=argparse.SUPPRESS)
-    which = r.add_mutually_exclusive_group()
-    which.add_argument("--model", choices=MODELS, default="mlp",
-                       help="mlp: the lecture's MLP (--sizes, --activation); cnn: DigitsCNN; "
-                            "transformer: TinyTransformer (default: mlp)")
-    which.add_argument("--from", dest="source", type=from_type, default=None,
-                       metavar="FILE.py:FUNCTION",
-                       help=f"your own model: FUNCTION() in FILE.py returns {RETURNS}")
-    _net_args(r, acts)
+    _model_args(r, acts, model_help=_MODEL_HELP,
+                from_help=f"your own model: FUNCTION() in FILE.py returns {RETURNS}")
     r.add_argument("--out", default="graph.svg", metavar="PATH",
                    help="the diagram (svg, png or pdf; default: graph.svg)")
     r.add_argument("--backward", action="store_true",
@@ -266,25 +281,19 @@ def _add_render(sub: Any, acts: list[str]) -> None:
 
 
 def _add_derive(sub: Any, acts: list[str]) -> None:
-    d = sub.add_parser(
-        "derive", help="derive a model's gradients as formulas, step by step",
-        description="Builds a model (the lecture's MLP by default, or an example model), "
-                    "computes its loss on a random batch and prints the derivation of every "
-                    "parameter's gradient from the recorded graph, in the lecture's notation: "
-                    "δ_k = (W_(k+1)ᵀ δ_(k+1)) ⊙ g′(a_k), ∇W_k L = δ_k · h_(k−1)ᵀ, ∇b_k L = δ_k. "
-                    "--from FILE.py:FUNCTION derives a loss of your own: FUNCTION() returns "
-                    f"{RETURNS}, or (loss, [tensors]) to derive the gradients of those tensors.",
+    d = _subcommand(
+        sub, "derive", help="derive a model's gradients as formulas, step by step",
+        description=f"""
+            Builds a model (the lecture's MLP by default, or an example model), computes its
+            loss on a random batch and prints the derivation of every parameter's gradient from
+            the recorded graph, in the lecture's notation: δ_k = (W_(k+1)ᵀ δ_(k+1)) ⊙ g′(a_k),
+            ∇W_k L = δ_k · h_(k−1)ᵀ, ∇b_k L = δ_k. --from FILE.py:FUNCTION derives a loss of
+            your own: FUNCTION() returns {RETURNS}, or (loss, [tensors]) to derive the
+            gradients of those tensors.
+        """,
     )
-    _debug_flag(d, default=argparse.SUPPRESS)
-    which = d.add_mutually_exclusive_group()
-    which.add_argument("--model", choices=MODELS, default="mlp",
-                       help="mlp: the lecture's MLP (--sizes, --activation); cnn: DigitsCNN; "
-                            "transformer: TinyTransformer (default: mlp)")
-    which.add_argument("--from", dest="source", type=from_type, default=None,
-                       metavar="FILE.py:FUNCTION", help="derive a loss of your own")
-    _net_args(d, acts)
-    d.add_argument("--batch", type=positive_int, default=1,
-                   help="examples in the batch (default: 1, the lecture's single example)")
+    _model_args(d, acts, model_help=_MODEL_HELP, from_help="derive a loss of your own")
+    _batch_arg(d)
     d.add_argument("--level", choices=("module", "op"), default="module",
                    help="module: one step per layer, the formula book's formulas; op: one "
                         "step per op, every δ named (default: module)")
@@ -297,14 +306,15 @@ def _add_derive(sub: Any, acts: list[str]) -> None:
 
 
 def _add_demo(sub: Any) -> None:
-    d = sub.add_parser(
-        "demo", help="train on the spirals, compare with the formulas, write every picture",
-        description="The main job: trains an MLP on the built-in spirals, compares one batch "
-                    "with the lecture's formulas, and writes graph.svg, backward.html, "
-                    "grad_flow.png, training.png, decision_boundary.png and model.npz into "
-                    "--out (the demo owns that folder and overwrites its files).",
+    d = _subcommand(
+        sub, "demo", help="train on the spirals, compare with the formulas, write every picture",
+        description="""
+            The main job: trains an MLP on the built-in spirals, compares one batch with the
+            lecture's formulas, and writes graph.svg, backward.html, grad_flow.png,
+            training.png, decision_boundary.png and model.npz into --out (the demo owns that
+            folder and overwrites its files).
+        """,
     )
-    _debug_flag(d, default=argparse.SUPPRESS)
     d.add_argument("--out", default="minigrad-demo", metavar="DIR",
                    help="output folder (default: ./minigrad-demo/)")
     d.add_argument("--epochs", type=positive_int, default=300,

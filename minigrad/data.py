@@ -76,11 +76,36 @@ def _rng(seed: int | None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def _cloud_args(
+    n: Any, noise: Any, seed: int | None, dtype: DTypeLike, noise_name: str = "noise"
+) -> tuple[int, float, np.dtype, np.random.Generator]:
+    """The arguments of a cloud of ``n`` noisy points, checked in this order: ``n >= 1``, the
+    noise's standard deviation ``>= 0``, a floating point dtype, and the seed (made a
+    generator)."""
+    return _check_int("n", n), _check_nonneg(noise_name, noise), _float_dtype(dtype), _rng(seed)
+
+
 def _split_counts(n: int, k: int) -> np.ndarray:
     """`n` samples over `k` classes as evenly as possible (the first classes get the rest)."""
     counts = np.full(k, n // k, dtype=np.int64)
     counts[: n % k] += 1
     return counts
+
+
+def _on_unit_circle(t: np.ndarray) -> np.ndarray:
+    """The points ``(cos t, sin t)``, one row per angle."""
+    return np.column_stack([np.cos(t), np.sin(t)])
+
+
+def _two_classes(
+    X0: np.ndarray, X1: np.ndarray, noise: float, rng: np.random.Generator, dt: np.dtype
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class 0's points ``X0`` then class 1's ``X1``, Gaussian noise of standard deviation
+    ``noise`` added to every coordinate, and their int64 labels."""
+    X = np.concatenate([X0, X1])
+    X += noise * rng.standard_normal(X.shape)
+    y = np.repeat(np.array([0, 1], dtype=np.int64), [len(X0), len(X1)])
+    return X.astype(dt), y
 
 
 # --- data sets -------------------------------------------------------------------------------
@@ -147,29 +172,15 @@ def moons(
     Raises:
         ValueError: ``n < 1`` or ``noise < 0``.
     """
-    n = _check_int("n", n)
-    noise = _check_nonneg("noise", noise)
-    dt = _float_dtype(dtype)
-    rng = _rng(seed)
+    n, noise, dt, rng = _cloud_args(n, noise, seed, dtype)
     n0, n1 = _split_counts(n, 2)
-    t0 = np.linspace(0.0, np.pi, n0)
-    t1 = np.linspace(0.0, np.pi, n1)
-    X = np.concatenate(
-        [
-            np.column_stack([np.cos(t0), np.sin(t0)]),
-            np.column_stack([1.0 - np.cos(t1), 0.5 - np.sin(t1)]),
-        ]
-    )
-    X += noise * rng.standard_normal(X.shape)
-    y = np.repeat(np.array([0, 1], dtype=np.int64), [n0, n1])
-    return X.astype(dt), y
+    upper = _on_unit_circle(np.linspace(0.0, np.pi, n0))
+    lower = np.array([1.0, 0.5]) - _on_unit_circle(np.linspace(0.0, np.pi, n1))
+    return _two_classes(upper, lower, noise, rng, dt)
 
 
 def circles(
-    n: int = 200,
-    noise: float = 0.05,
-    factor: float = 0.5,
-    seed: int | None = 0,
+    n: int = 200, noise: float = 0.05, factor: float = 0.5, seed: int | None = 0,
     dtype: DTypeLike = np.float64,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""A small circle inside a large one (as scikit-learn's ``make_circles``).
@@ -198,17 +209,9 @@ def circles(
     dt = _float_dtype(dtype)
     rng = _rng(seed)
     n0, n1 = _split_counts(n, 2)
-    t0 = np.linspace(0.0, 2.0 * np.pi, n0, endpoint=False)
-    t1 = np.linspace(0.0, 2.0 * np.pi, n1, endpoint=False)
-    X = np.concatenate(
-        [
-            np.column_stack([np.cos(t0), np.sin(t0)]),
-            factor * np.column_stack([np.cos(t1), np.sin(t1)]),
-        ]
-    )
-    X += noise * rng.standard_normal(X.shape)
-    y = np.repeat(np.array([0, 1], dtype=np.int64), [n0, n1])
-    return X.astype(dt), y
+    outer = _on_unit_circle(np.linspace(0.0, 2.0 * np.pi, n0, endpoint=False))
+    inner = factor * _on_unit_circle(np.linspace(0.0, 2.0 * np.pi, n1, endpoint=False))
+    return _two_classes(outer, inner, noise, rng, dt)
 
 
 _XOR_TABLE = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -227,19 +230,17 @@ def xor(
     Args:
         n: number of points, >= 1; 4 gives the truth table.
         noise: standard deviation of the Gaussian noise; >= 0 (ignored when ``n == 4``).
-        seed: seed of the generator (None: fresh entropy).
+        seed: seed of the generator (None: fresh entropy; unused when ``n == 4``).
         dtype: floating point dtype of ``X``.
 
     Returns:
-        ``X`` of shape ``(n, 2)`` and int64 labels ``y`` of shape ``(n,)``.
+        ``X`` of shape ``(n, 2)``, the noisy corners grouped by class, and int64 labels
+        ``y = x₁ ⊕ x₂`` of their corners, of shape ``(n,)``.
 
     Raises:
         ValueError: ``n < 1`` or ``noise < 0``.
     """
-    n = _check_int("n", n)
-    noise = _check_nonneg("noise", noise)
-    dt = _float_dtype(dtype)
-    rng = _rng(seed)
+    n, noise, dt, rng = _cloud_args(n, noise, seed, dtype)
     if n == 4:
         X = _XOR_TABLE.copy()
         y = np.array([0, 1, 1, 0], dtype=np.int64)
@@ -277,10 +278,7 @@ def blobs(
     Raises:
         ValueError: a size < 1, ``std < 0`` or a badly shaped ``centers`` array.
     """
-    n = _check_int("n", n)
-    std = _check_nonneg("std", std)
-    dt = _float_dtype(dtype)
-    rng = _rng(seed)
+    n, std, dt, rng = _cloud_args(n, std, seed, dtype, noise_name="std")
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
         k = _check_int("centers", centers)
         d = _check_int("n_features", n_features)

@@ -216,15 +216,9 @@ def _saved(op: Op, out: Tensor, inputs: Sequence[Tensor], params: dict[str, Any]
 
 def _call_vjp(op: Op, i: int, u: Tensor, out: Tensor, inputs: Sequence[Tensor],
               params: dict[str, Any], saved: Any) -> Any:
-    f = op.vjp(i)
-    if f is None:
+    if op.vjp(i) is None:
         return None
-    if op.variadic:
-        g = f(u, out, *inputs, argnum=i, **params)
-    elif op.keeps:
-        g = f(u, out, *inputs, saved=saved, **params)
-    else:
-        g = f(u, out, *inputs, **params)
+    g = op.call_vjp(i, u, out, inputs, params, saved)
     shape = inputs[i].shape
     return g if g.shape == shape else either.unbroadcast(g, shape)
 

@@ -50,19 +50,13 @@ class Node:
         δ = `g`, summed back to the input's shape. `out` and `args` are the output and the
         inputs, as arrays (or as Tensors, to record the backward under create_graph)."""
         op = self.op
-        f = op.vjps[0] if op.variadic else op.vjps[i]
-        if f is None:
+        if op.vjp(i) is None:
             raise RuntimeError(f"op '{op.name}' has no VJP for input {i}, which requires grad")
         recording = isinstance(g, Tensor)  # create_graph: the backward is itself recorded
         if recording:
             _VJP_GUARD.append(lambda t: _left_minigrad(self, i, g, t))
         try:
-            if op.variadic:
-                gx = f(g, out, *args, argnum=i, **self.params)
-            elif op.keeps:
-                gx = f(g, out, *args, saved=self.saved, **self.params)
-            else:
-                gx = f(g, out, *args, **self.params)
+            gx = op.call_vjp(i, g, out, args, self.params, self.saved)
         finally:
             if recording:
                 _VJP_GUARD.pop()

@@ -43,23 +43,17 @@ _ELEMENTWISE = frozenset({
     "minimum", "where", "astype", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu",
     "softmax", "log_softmax", "masked_fill", "dropout",
 })
+# the functions printed otherwise than by their op's name, ``op`` and ``\operatorname{op}``
+# (`Printer._op`'s default for every other op)
 _FUNCTIONS = {
     "exp": ("exp", r"\exp"), "log": ("log", r"\log"), "tanh": ("tanh", r"\tanh"),
-    "sigmoid": ("σ", r"\sigma"), "relu": ("relu", r"\operatorname{relu}"),
-    "gelu": ("gelu", r"\operatorname{gelu}"), "softplus": ("softplus", r"\operatorname{softplus}"),
-    "leaky_relu": ("leaky_relu", r"\operatorname{leaky\_relu}"),
-    "softmax": ("softmax", r"\operatorname{softmax}"),
-    "log_softmax": ("log softmax", r"\log\operatorname{softmax}"),
-    "logsumexp": ("logsumexp", r"\operatorname{logsumexp}"),
-    "mean": ("mean", r"\operatorname{mean}"),
+    "sigmoid": ("σ", r"\sigma"), "log_softmax": ("log softmax", r"\log\operatorname{softmax}"),
     "max": ("max", r"\max"), "min": ("min", r"\min"), "maximum": ("max", r"\max"),
-    "minimum": ("min", r"\min"), "var": ("var", r"\operatorname{var}"),
-    "std": ("std", r"\operatorname{std}"), "clip": ("clip", r"\operatorname{clip}"),
+    "minimum": ("min", r"\min"),
     "scatter_add": ("scatter", r"\operatorname{scatter}"),
     "flat_scatter_add": ("scatter", r"\operatorname{scatter}"),
     "flat_gather": ("gather", r"\operatorname{gather}"),
     "concatenate": ("cat", r"\operatorname{cat}"),
-    "stack": ("stack", r"\operatorname{stack}"), "pad": ("pad", r"\operatorname{pad}"),
 }
 _SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
 

@@ -85,16 +85,10 @@ def call_rule(op: Any, params: dict[str, Any], i: int, g: Any, out: Any,
               args: Sequence[Any]) -> Any:
     """The gradient `op`'s rule sends to input `i`, summed back to that input's shape: the
     registry's VJP called as the engine calls it (on arrays, or on Tensors to record it)."""
-    f = op.vjp(i)
-    if f is None:
+    if op.vjp(i) is None:
         raise RuntimeError(f"op '{op.name}' has no rule (VJP) for its input {i}, which needs "
                            f"a gradient")
-    if op.variadic:
-        gx = f(g, out, *args, argnum=i, **params)
-    elif op.keeps:
-        gx = f(g, out, *args, saved=None, **params)
-    else:
-        gx = f(g, out, *args, **params)
+    gx = op.call_vjp(i, g, out, args, params)
     shape = tuple(np.shape(args[i].data if isinstance(args[i], Tensor) else args[i]))
     if tuple(np.shape(gx)) != shape:
         if not isinstance(gx, Tensor):

@@ -5,6 +5,9 @@ The backward pass through each is the lecture's `∇a_k L = ∇h_k L ⊙ g′(a_
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from minigrad import functional as F
 from minigrad.nn.module import Module
 from minigrad.tensor import Tensor
@@ -15,25 +18,32 @@ __all__ = [
 ]
 
 
-class ReLU(Module):
+class _Elementwise(Module):
+    r"""An activation without parameters, `h = g(a)` element by element: a subclass names
+    its functional op in its class statement, ``class ReLU(_Elementwise, g=F.relu)``."""
+
+    _g: Callable[[Tensor], Tensor]
+
+    def __init_subclass__(cls, g: Callable[[Tensor], Tensor] | None = None,
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if g is not None:
+            cls._g = staticmethod(g)
+
+    def forward(self, a: Tensor) -> Tensor:
+        return self._g(a)
+
+
+class ReLU(_Elementwise, g=F.relu):
     r"""`h = max(a, 0)`; `g′(a) = 1[a > 0]` (0 at the kink, as PyTorch)."""
 
-    def forward(self, a: Tensor) -> Tensor:
-        return F.relu(a)
 
-
-class Tanh(Module):
+class Tanh(_Elementwise, g=F.tanh):
     r"""`h = tanh(a)`; `g′(a) = 1 − h²`."""
 
-    def forward(self, a: Tensor) -> Tensor:
-        return F.tanh(a)
 
-
-class Sigmoid(Module):
+class Sigmoid(_Elementwise, g=F.sigmoid):
     r"""`h = σ(a) = 1 / (1 + e⁻ᵃ)`; `g′(a) = σ(a)(1 − σ(a))`."""
-
-    def forward(self, a: Tensor) -> Tensor:
-        return F.sigmoid(a)
 
 
 class LeakyReLU(Module):
@@ -54,18 +64,12 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-class GELU(Module):
+class GELU(_Elementwise, g=F.gelu):
     r"""`h = ½a(1 + tanh(√(2/π)(a + 0.044715a³)))`, the tanh approximation of GELU."""
 
-    def forward(self, a: Tensor) -> Tensor:
-        return F.gelu(a)
 
-
-class Softplus(Module):
+class Softplus(_Elementwise, g=F.softplus):
     r"""`h = log(1 + eᵃ)`, a smooth relu; `g′(a) = σ(a)`."""
-
-    def forward(self, a: Tensor) -> Tensor:
-        return F.softplus(a)
 
 
 class Identity(Module):

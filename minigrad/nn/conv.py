@@ -133,32 +133,9 @@ class Conv1d(_ConvNd):
                         self.groups)
 
 
-class MaxPool2d(Module):
-    r"""Max pooling over windows, `y = max_k x[p·s + k·d]`; δ goes to each window's maximum.
-    `stride` defaults to `kernel_size`, as PyTorch."""
-
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                 dilation: Any = 1) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.dilation = dilation
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
-
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}")
-
-    def describe(self) -> str:
-        return f"MaxPool2d({_size(_ints('MaxPool2d', 'kernel_size', self.kernel_size, 2))})"
-
-
-class AvgPool2d(Module):
-    r"""Average pooling over windows, `y = (1/|K|) Σ_k x[p·s + k]` (zero padding counted);
-    every position of a window receives `δ / |K|`. `stride` defaults to `kernel_size`."""
+class _Pool2d(Module):
+    """A pooling layer's windows: `kernel_size`, `stride` (`kernel_size` by default, as
+    PyTorch) and `padding`."""
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
@@ -166,11 +143,35 @@ class AvgPool2d(Module):
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
-
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    r"""Max pooling over windows, `y = max_k x[p·s + k·d]`; δ goes to each window's maximum.
+    `stride` defaults to `kernel_size`, as PyTorch."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 dilation: Any = 1) -> None:
+        super().__init__(kernel_size, stride, padding)
+        self.dilation = dilation
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, dilation={self.dilation}"
+
+    def describe(self) -> str:
+        return f"MaxPool2d({_size(_ints('MaxPool2d', 'kernel_size', self.kernel_size, 2))})"
+
+
+class AvgPool2d(_Pool2d):
+    r"""Average pooling over windows, `y = (1/|K|) Σ_k x[p·s + k]` (zero padding counted);
+    every position of a window receives `δ / |K|`. `stride` defaults to `kernel_size`."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def describe(self) -> str:
         return f"AvgPool2d({_size(_ints('AvgPool2d', 'kernel_size', self.kernel_size, 2))})"

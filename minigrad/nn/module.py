@@ -57,6 +57,13 @@ def _addindent(s: str, spaces: int) -> str:
     return lines[0] + "\n" + "\n".join(pad + line for line in lines[1:])
 
 
+def _check_name(what: str, name: Any) -> None:
+    """A KeyError unless `name` can name a parameter, module or buffer (`what`): a non-empty
+    string without a dot, since dots join the names of nested modules."""
+    if not isinstance(name, str) or not name or "." in name:
+        raise KeyError(f"{what} name must be a non-empty string without '.', got {name!r}")
+
+
 class Module:
     r"""Base class for layers and models: subclass it, assign Parameters and submodules in
     ``__init__`` (after ``super().__init__()``), and write `forward`.
@@ -147,8 +154,7 @@ class Module:
         """Registers `param` under `name` (same as ``self.name = param``); None reserves the
         slot, as ``bias=False`` does."""
         params, mods = self._registries()
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"parameter name must be a non-empty string without '.', got {name!r}")
+        _check_name("parameter", name)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(
                 f"register_parameter({name!r}): expected nn.Parameter or None, got "
@@ -165,8 +171,7 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         """Registers `module` as a child under `name` (same as ``self.name = module``)."""
         params, mods = self._registries()
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"module name must be a non-empty string without '.', got {name!r}")
+        _check_name("module", name)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module({name!r}): expected a Module, got {type(module).__name__}")
         params.pop(name, None)
@@ -191,8 +196,7 @@ class Module:
             persistent: whether `state_dict` (and so `save`) includes it.
         """
         params, mods = self._registries()
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        _check_name("buffer", name)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(
                 f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}"
@@ -244,19 +248,27 @@ class Module:
             st.scope = prev
 
     # ------------------------------------------------------------------ traversal
+    def _named_tensors(
+        self, kind: str, prefix: str, recurse: bool
+    ) -> Iterator[tuple[str, Any]]:
+        """Yields ``(dotted name, tensor)`` from every module's `kind` dict (``_parameters``
+        or ``_buffers``) in registration order, each tensor once (a shared one under the first
+        name it is reached by; None entries skipped)."""
+        seen: set[int] = set()
+        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_prefix, mod in modules:
+            for name, t in getattr(mod, kind).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
+
     def named_parameters(
         self, prefix: str = "", recurse: bool = True
     ) -> Iterator[tuple[str, Parameter]]:
         """Yields ``(dotted name, Parameter)`` in registration order, each Parameter once
         (a shared one under the first name it is reached by)."""
-        seen: set[int] = set()
-        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
-        for mod_prefix, mod in modules:
-            for name, p in mod._parameters.items():
-                if p is None or id(p) in seen:
-                    continue
-                seen.add(id(p))
-                yield (f"{mod_prefix}.{name}" if mod_prefix else name), p
+        yield from self._named_tensors("_parameters", prefix, recurse)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """Yields every Parameter once, in the order of `named_parameters`."""
@@ -268,14 +280,7 @@ class Module:
     ) -> Iterator[tuple[str, Tensor]]:
         """Yields ``(dotted name, buffer)`` in registration order, each buffer once (None
         buffers skipped), persistent or not."""
-        seen: set[int] = set()
-        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
-        for mod_prefix, mod in modules:
-            for name, b in mod._buffers.items():
-                if b is None or id(b) in seen:
-                    continue
-                seen.add(id(b))
-                yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
+        yield from self._named_tensors("_buffers", prefix, recurse)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         """Yields every buffer once, in the order of `named_buffers`."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.ops.registry import rule_for
 from minigrad.tensor import Tensor
 
 
@@ -96,12 +97,7 @@ HANDLERS: dict[str, Handler] = {}
 
 
 def _maps(*names: str) -> Callable[[Handler], Handler]:
-    def register(f: Handler) -> Handler:
-        for n in names:
-            HANDLERS[n] = f
-        return f
-
-    return register
+    return rule_for(HANDLERS, *names)
 
 
 def supported_ops() -> list[str]:

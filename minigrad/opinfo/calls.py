@@ -167,6 +167,32 @@ def reduction_calls(name: str) -> tuple[Call, ...]:
     )
 
 
+def softmax_calls(name: str) -> tuple[Call, ...]:
+    """`softmax` and `log_softmax`: the method with the axis positional, by PyTorch's ``dim=``
+    or by ``axis=``, and the function with ``dim=`` or the axis positional."""
+
+    def fn_method(x: Any, **p: Any) -> Any:
+        return getattr(x, name)(**p)
+
+    def fn_pos(x: Any, axis: int = -1) -> Any:
+        return getattr(x, name)(axis)
+
+    def fn_ops(x: Any, *a: Any, **p: Any) -> Any:
+        return getattr(ops, name)(x, *a, **p)
+
+    def fn_ops_pos(x: Any, axis: int = -1) -> Any:
+        return fn_ops(x, axis)
+
+    dims = torch_names(axis="dim")
+    return (
+        call(f"{{0}}.{name}({{axis}})", fn_pos),
+        call(f"{{0}}.{name}(dim={{dim}})", fn_method, dims),
+        call(f"{{0}}.{name}(axis={{axis}})", fn_method, negative_axis()),
+        call(f"F.{name}({{0}}, dim={{dim}})", fn_ops, compose(negative_axis(), dims)),
+        call(f"F.{name}({{0}}, {{axis}})", fn_ops_pos),
+    )
+
+
 def _unbiased(p: dict[str, Any], shapes: Shapes) -> dict[str, Any] | None:
     """A correction of 0 or 1 spelt as PyTorch's ``unbiased`` flag."""
     d = p.pop("ddof", 1)

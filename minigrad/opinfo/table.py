@@ -21,6 +21,7 @@ from minigrad.opinfo.calls import (
     negative_axis,
     only,
     reduction_calls,
+    softmax_calls,
     spread_calls,
     torch_names,
 )
@@ -590,27 +591,11 @@ def _axis_cases(shape_axes):
     return cases(*[_axis_case(s, a) for s, a in shape_axes])
 
 
-entry("softmax", _axis_cases([((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]),
-      torch=lambda x, axis=-1: x.softmax(axis),
-      calls=(call("{0}.softmax({axis})", lambda x, axis=-1: x.softmax(axis)),
-             call("{0}.softmax(dim={dim})", lambda x, dim=-1: x.softmax(dim=dim),
-                  torch_names(axis="dim")),
-             call("{0}.softmax(axis={axis})", lambda x, axis=-1: x.softmax(axis=axis),
-                  negative_axis()),
-             call("F.softmax({0}, dim={dim})", lambda x, dim=-1: ops.softmax(x, dim=dim),
-                  compose(negative_axis(), torch_names(axis="dim"))),
-             call("F.softmax({0}, {axis})", lambda x, axis=-1: ops.softmax(x, axis))))
-entry("log_softmax", _axis_cases([((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]),
-      torch=lambda x, axis=-1: x.log_softmax(axis),
-      calls=(call("{0}.log_softmax({axis})", lambda x, axis=-1: x.log_softmax(axis)),
-             call("{0}.log_softmax(dim={dim})", lambda x, dim=-1: x.log_softmax(dim=dim),
-                  torch_names(axis="dim")),
-             call("{0}.log_softmax(axis={axis})", lambda x, axis=-1: x.log_softmax(axis=axis),
-                  negative_axis()),
-             call("F.log_softmax({0}, dim={dim})",
-                  lambda x, dim=-1: ops.log_softmax(x, dim=dim),
-                  compose(negative_axis(), torch_names(axis="dim"))),
-             call("F.log_softmax({0}, {axis})", lambda x, axis=-1: ops.log_softmax(x, axis))))
+_SOFTMAX_CASES = [((3,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 3, 4), 1)]
+entry("softmax", _axis_cases(_SOFTMAX_CASES), torch=lambda x, axis=-1: x.softmax(axis),
+      calls=softmax_calls("softmax"))
+entry("log_softmax", _axis_cases(_SOFTMAX_CASES), torch=lambda x, axis=-1: x.log_softmax(axis),
+      calls=softmax_calls("log_softmax"))
 
 
 def _ce_cases():

@@ -158,25 +158,25 @@ def _above(a: Any, b: Any) -> np.ndarray:
     return either.value(a) > either.value(b)
 
 
+# maximum's rule to a is δ ⊙ 1[a > b], with half of δ where a = b; its rule to b swaps a and b,
+# and minimum's rules turn the comparison round. Each rule is linear in δ and its own
+# transpose, so it is the op's JVP too, with a tangent in place of δ.
+_MAX_A = lambda g, out, a, b: _split(g, a, b, _above(a, b))
+_MAX_B = lambda g, out, a, b: _split(g, b, a, _above(b, a))
+_MIN_A = lambda g, out, a, b: _split(g, a, b, _above(b, a))
+_MIN_B = lambda g, out, a, b: _split(g, b, a, _above(a, b))
+
 MAXIMUM = defop(
-    "maximum", np.maximum,
-    lambda g, out, a, b: _split(g, a, b, either.value(a) > either.value(b)),
-    lambda g, out, a, b: _split(g, b, a, either.value(b) > either.value(a)),
+    "maximum", np.maximum, _MAX_A, _MAX_B,
     formula="c = max(a, b)", grads=("δ ⊙ 1[a > b]", "δ ⊙ 1[b > a]"),
-    doc="elementwise maximum; ties split δ evenly",
-    promote=True,
-    jvps=(("ȧ ⊙ 1[a > b]", lambda t, out, a, b: _split(t, a, b, _above(a, b))),
-          ("ḃ ⊙ 1[b > a]", lambda t, out, a, b: _split(t, b, a, _above(b, a)))),
+    doc="elementwise maximum; ties split δ evenly", promote=True,
+    jvps=(("ȧ ⊙ 1[a > b]", _MAX_A), ("ḃ ⊙ 1[b > a]", _MAX_B)),
 )
 MINIMUM = defop(
-    "minimum", np.minimum,
-    lambda g, out, a, b: _split(g, a, b, either.value(a) < either.value(b)),
-    lambda g, out, a, b: _split(g, b, a, either.value(b) < either.value(a)),
+    "minimum", np.minimum, _MIN_A, _MIN_B,
     formula="c = min(a, b)", grads=("δ ⊙ 1[a < b]", "δ ⊙ 1[b < a]"),
-    doc="elementwise minimum; ties split δ evenly",
-    promote=True,
-    jvps=(("ȧ ⊙ 1[a < b]", lambda t, out, a, b: _split(t, a, b, _above(b, a))),
-          ("ḃ ⊙ 1[b < a]", lambda t, out, a, b: _split(t, b, a, _above(a, b)))),
+    doc="elementwise minimum; ties split δ evenly", promote=True,
+    jvps=(("ȧ ⊙ 1[a < b]", _MIN_A), ("ḃ ⊙ 1[b < a]", _MIN_B)),
 )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from minigrad.function import apply
 from minigrad.ops import either
 from minigrad.ops.registry import OUT, defop
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, dim_alias
 
 Axis = int | tuple[int, ...] | None
 
@@ -190,12 +190,10 @@ SUM = defop("sum", _np("sum"), _sum_vjp, formula="s = Σ x", grads=("δ (broadca
 MEAN = defop("mean", _np("mean"), _mean_vjp, formula="m = (1/n) Σ x", grads=("δ / n",),
              saves=(), doc="mean over axes", jvps=(("(1/n) Σ ẋ", _mean_jvp),))
 MAX = defop("max", _np("max"), _extreme_vjp, formula="m = max x", grads=("δ ⊙ 1[x = m] / #ties",),
-            saves=(0, OUT),
-            doc="maximum over axes; ties share δ evenly",
+            saves=(0, OUT), doc="maximum over axes; ties share δ evenly",
             jvps=(("Σ ẋ ⊙ 1[x = m] / #ties", _extreme_jvp),))
 MIN = defop("min", _np("min"), _extreme_vjp, formula="m = min x", grads=("δ ⊙ 1[x = m] / #ties",),
-            saves=(0, OUT),
-            doc="minimum over axes; ties share δ evenly",
+            saves=(0, OUT), doc="minimum over axes; ties share δ evenly",
             jvps=(("Σ ẋ ⊙ 1[x = m] / #ties", _extreme_jvp),))
 VAR = defop("var", _spread("var"), _var_vjp, formula="v = (1/(n−d)) Σ (x − x̄)²",
             grads=("δ ⊙ 2(x − x̄)/(n−d)",),
@@ -265,12 +263,7 @@ def _spread_call(op, x: Any, dim: Any, unbiased: Any, keepdim: Any,
         if unbiased is not None:
             raise TypeError(f"{op.name}(): unbiased given twice")
         dim, unbiased = None, dim
-    if "axis" in kw:
-        if dim is not None:
-            raise TypeError(f"{op.name}(): give dim= or axis=, not both")
-        dim = kw.pop("axis")
-    if "keepdims" in kw:
-        keepdim = kw.pop("keepdims")
+    dim, keepdim = dim_alias(op.name, dim, keepdim, kw)
     d = correction_of(op.name, unbiased, correction, ddof)
     return _reduce(op, x, dim, bool(keepdim), kw, ddof=d)
 

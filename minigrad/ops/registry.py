@@ -23,10 +23,10 @@ is not here: `minigrad.opinfo` keeps that, keyed by op name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 VJP = Callable[..., Any]
 
@@ -107,6 +107,19 @@ class Op:
         if self.variadic:
             return self.vjps[0]
         return self.vjps[argnum]
+
+    def call_vjp(self, argnum: int, g: Any, out: Any, args: Sequence[Any],
+                 params: dict[str, Any], saved: Any = None) -> Any:
+        """Input `argnum`'s VJP (which must exist) applied to δ = `g`, called as every sweep
+        calls it: with ``argnum=`` for a variadic op, with the forward's ``saved`` extra for an
+        op that keeps one. The result may still need summing back to the input's shape."""
+        f = self.vjp(argnum)
+        assert f is not None, f"op '{self.name}' has no VJP for input {argnum}"
+        if self.variadic:
+            return f(g, out, *args, argnum=argnum, **params)
+        if self.keeps:
+            return f(g, out, *args, saved=saved, **params)
+        return f(g, out, *args, **params)
 
     def grad_formula(self, argnum: int) -> str:
         if self.variadic:
@@ -253,3 +266,19 @@ def role_of(name: str | None) -> str | None:
 def registered() -> Iterator[Op]:
     """Every declared op, built-in and user-defined, in declaration order."""
     return iter(list(REGISTRY.values()))
+
+
+_Rule = TypeVar("_Rule")
+
+
+def rule_for(table: dict[str, _Rule], *names: str) -> Callable[[_Rule], _Rule]:
+    """A decorator that files the function it decorates in `table` under each op name in
+    `names`: how a table of rules kept beside the registry (ONNX export's handlers) is
+    filled."""
+
+    def file(f: _Rule) -> _Rule:
+        for n in names:
+            table[n] = f
+        return f
+
+    return file

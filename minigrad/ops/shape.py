@@ -115,15 +115,13 @@ def _stack_vjp(g, out, *xs, axis=0, argnum=0):
 CONCATENATE = defop(
     "concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis), _concat_vjp,
     formula="y = [x₀; x₁; …]", grads="δ[slice of x{i}]", saves=(), variadic=True,
-    doc="join along an existing axis",
-    promote=True,
+    doc="join along an existing axis", promote=True,
     jvps=(("[0; ẋ{i}; 0]", _concat_jvp),),
 )
 STACK = defop(
     "stack", lambda *xs, axis=0: np.stack(xs, axis=axis), _stack_vjp,
     formula="y = stack(x₀, x₁, …)", grads="δ[{i}]", saves=(), variadic=True,
-    doc="join along a new axis",
-    promote=True,
+    doc="join along a new axis", promote=True,
     jvps=(("stack(0, ẋ{i}, 0)", _stack_jvp),),
 )
 

@@ -2,11 +2,9 @@ r"""Adagrad: per-coordinate learning rates from the running sum of squared gradi
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from minigrad.optim.optimizer import Optimizer, ParamsT
+from minigrad.optim.optimizer import Group, Optimizer, ParamsT, State, with_weight_decay
 from minigrad.tensor import Tensor
 
 __all__ = ["Adagrad"]
@@ -33,32 +31,19 @@ class Adagrad(Optimizer):
         initial_accumulator_value: s_0.
     """
 
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float = 1e-2,
-        lr_decay: float = 0,
-        weight_decay: float = 0,
-        eps: float = 1e-10,
-        initial_accumulator_value: float = 0,
-    ) -> None:
-        defaults = dict(
-            lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
-            initial_accumulator_value=initial_accumulator_value,
-        )
+    def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, eps: float = 1e-10,
+                 initial_accumulator_value: float = 0) -> None:
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+                        initial_accumulator_value=initial_accumulator_value)
         super().__init__(params, defaults)
 
-    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+    def _init_state(self, p: Tensor, group: Group) -> State:
         return {"step": 0, "sum": np.full_like(p.data, group["initial_accumulator_value"])}
 
-    def _update(
-        self, w: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]
-    ) -> None:
-        state["step"] += 1
+    def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
         step = state["step"]
-        wd = group["weight_decay"]
-        if wd != 0:
-            g = g + wd * w
+        g = with_weight_decay(g, w, group["weight_decay"])
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         s = state["sum"]
         s += g * g

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.optim.optimizer import Optimizer, ParamsT, lerp_
+from minigrad.optim.optimizer import Group, Optimizer, ParamsT, State, lerp_, with_weight_decay
 from minigrad.tensor import Tensor
 
 __all__ = ["Adam", "AdamW"]
@@ -35,15 +35,9 @@ class Adam(Optimizer):
 
     _decoupled = False
 
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0,
-        amsgrad: bool = False,
-    ) -> None:
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults)
 
@@ -62,26 +56,22 @@ class Adam(Optimizer):
                         f"(must lie in [0, 1))"
                     )
 
-    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
-        st: dict[str, Any] = {
+    def _init_state(self, p: Tensor, group: Group) -> State:
+        st: State = {
             "step": 0, "exp_avg": np.zeros_like(p.data), "exp_avg_sq": np.zeros_like(p.data),
         }
         if group["amsgrad"]:
             st["max_exp_avg_sq"] = np.zeros_like(p.data)
         return st
 
-    def _update(
-        self, w: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]
-    ) -> None:
-        state["step"] += 1
+    def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
         step = state["step"]
         lr, wd = group["lr"], group["weight_decay"]
         beta1, beta2 = group["betas"]
-        if wd != 0:
-            if self._decoupled:
-                w *= 1 - lr * wd
-            else:
-                g = g + wd * w
+        if not self._decoupled:
+            g = with_weight_decay(g, w, wd)
+        elif wd != 0:
+            w *= 1 - lr * wd
         m, v = state["exp_avg"], state["exp_avg_sq"]
         lerp_(m, g, 1 - beta1)
         v *= beta2
@@ -104,28 +94,15 @@ class Adam(Optimizer):
 class AdamW(Adam):
     r"""Adam with decoupled weight decay, step for step PyTorch's ``torch.optim.AdamW``.
 
-    The same as `Adam` except that weight decay shrinks the parameters directly,
-    `θ ← (1 − η λ) θ`, before the Adam step, instead of adding `λ θ` to the gradient (where
-    the moment estimates would rescale it).
-
-    Args:
-        params: Parameters or param groups (see `Optimizer`).
-        lr: η.
-        betas: (β₁, β₂).
-        eps: ε.
-        weight_decay: λ (0.01 by default).
-        amsgrad: use the running maximum of v.
+    The same as `Adam`, with the same arguments, except that weight decay shrinks the
+    parameters directly, `θ ← (1 − η λ) θ`, before the Adam step, instead of adding `λ θ` to the
+    gradient (where the moment estimates would rescale it); and λ, ``weight_decay``, is 0.01 by
+    default.
     """
 
     _decoupled = True
 
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-    ) -> None:
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

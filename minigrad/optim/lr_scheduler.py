@@ -129,6 +129,12 @@ def _check_gamma(owner: str, gamma: Any) -> float:
     return gamma
 
 
+def _check_positive_int(owner: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return value
+
+
 class StepLR(LRScheduler):
     r"""η_t = η₀ · γ^⌊t / step_size⌋: the learning rate is multiplied by γ every `step_size`
     steps.
@@ -142,9 +148,7 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
-        self.step_size = step_size
+        self.step_size = _check_positive_int("StepLR", "step_size", step_size)
         self.gamma = _check_gamma("StepLR", gamma)
         super().__init__(optimizer, last_epoch)
 
@@ -223,9 +227,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
-        self.T_max = T_max
+        self.T_max = _check_positive_int("CosineAnnealingLR", "T_max", T_max)
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 

@@ -21,6 +21,10 @@ from minigrad.tensor import Tensor, Version
 __all__ = ["Optimizer", "ParamsT"]
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+Group = dict[str, Any]
+"""A param group: ``"params"`` and the hyperparameters of its update rule."""
+State = dict[str, Any]
+"""A parameter's state: its buffers and, for the rules that use it, its step count ``"step"``."""
 
 
 class Optimizer:
@@ -164,18 +168,20 @@ class Optimizer:
                 if not stale:  # once per step: bumping the class attribute is not free
                     Version.epoch += 1
                     stale = True
+                if "step" in st:
+                    st["step"] += 1
                 self._update(w, g, st, hyper)
                 p._shared_version().n += 1
         return loss
 
-    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+    def _init_state(self, p: Tensor, group: Group) -> State:
         """The state of a parameter before its first update."""
         return {}
 
-    def _update(
-        self, w: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]
-    ) -> None:
-        """Updates the parameter array `w` in place from its gradient `g` (read only)."""
+    def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
+        """Updates the parameter array `w` in place from its gradient `g` (read only). A state
+        with a step count has it advanced already: ``state["step"]`` is t, 1 at the first
+        update."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state dicts
@@ -281,6 +287,12 @@ def _python_numbers(group: dict[str, Any]) -> dict[str, Any]:
             v = tuple(x.item() if isinstance(x, (np.floating, np.integer)) else x for x in v)
         out[k] = v
     return out
+
+
+def with_weight_decay(g: np.ndarray, w: np.ndarray, wd: float) -> np.ndarray:
+    """`g + λ θ`: the loss's gradient plus that of the L2 penalty `½λ‖θ‖²` (a new array; `g`
+    itself when λ = 0)."""
+    return g if wd == 0 else g + wd * w
 
 
 def lerp_(a: np.ndarray, b: np.ndarray, w: float) -> None:

@@ -2,11 +2,9 @@ r"""RMSprop: steps scaled by a running root mean square of the gradients."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from minigrad.optim.optimizer import Optimizer, ParamsT, lerp_
+from minigrad.optim.optimizer import Group, Optimizer, ParamsT, State, lerp_, with_weight_decay
 from minigrad.tensor import Tensor
 
 __all__ = ["RMSprop"]
@@ -34,37 +32,23 @@ class RMSprop(Optimizer):
         centered: normalise by the estimated variance instead of the second moment.
     """
 
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float = 1e-2,
-        alpha: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0,
-        momentum: float = 0,
-        centered: bool = False,
-    ) -> None:
-        defaults = dict(
-            lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-            centered=centered,
-        )
+    def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False) -> None:
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered)
         super().__init__(params, defaults)
 
-    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
-        st: dict[str, Any] = {"step": 0, "square_avg": np.zeros_like(p.data)}
+    def _init_state(self, p: Tensor, group: Group) -> State:
+        st: State = {"step": 0, "square_avg": np.zeros_like(p.data)}
         if group["momentum"] > 0:
             st["momentum_buffer"] = np.zeros_like(p.data)
         if group["centered"]:
             st["grad_avg"] = np.zeros_like(p.data)
         return st
 
-    def _update(
-        self, w: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]
-    ) -> None:
-        state["step"] += 1
-        alpha, wd = group["alpha"], group["weight_decay"]
-        if wd != 0:
-            g = g + wd * w
+    def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
+        alpha = group["alpha"]
+        g = with_weight_decay(g, w, group["weight_decay"])
         v = state["square_avg"]
         v *= alpha
         v += ((1 - alpha) * g) * g

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.optim.optimizer import Optimizer, ParamsT
+from minigrad.optim.optimizer import Group, Optimizer, ParamsT, State, with_weight_decay
 
 __all__ = ["SGD"]
 
@@ -31,19 +31,10 @@ class SGD(Optimizer):
         weight_decay: λ.
     """
 
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float,
-        momentum: float = 0,
-        dampening: float = 0,
-        nesterov: bool = False,
-        weight_decay: float = 0,
-    ) -> None:
-        defaults = dict(
-            lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-            weight_decay=weight_decay,
-        )
+    def __init__(self, params: ParamsT, lr: float, momentum: float = 0, dampening: float = 0,
+                 nesterov: bool = False, weight_decay: float = 0) -> None:
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                        weight_decay=weight_decay)
         super().__init__(params, defaults)
 
     def _check_hyper(self, h: Mapping[str, Any]) -> None:
@@ -51,12 +42,9 @@ class SGD(Optimizer):
         if h.get("nesterov") and (h.get("momentum", 0) <= 0 or h.get("dampening", 0) != 0):
             raise ValueError("SGD: nesterov momentum requires momentum > 0 and dampening = 0")
 
-    def _update(
-        self, w: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]
-    ) -> None:
-        wd, mu = group["weight_decay"], group["momentum"]
-        if wd != 0:
-            g = g + wd * w
+    def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
+        mu = group["momentum"]
+        g = with_weight_decay(g, w, group["weight_decay"])
         if mu != 0:
             buf = state.get("momentum_buffer")
             if buf is None:

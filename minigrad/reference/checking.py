@@ -126,7 +126,7 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return bool(self.rows) and all(r.approx for r in self.rows)
+        return bool(self.rows) and not self.failed
 
     @property
     def failed(self) -> list[CheckRow]:

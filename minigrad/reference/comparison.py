@@ -98,7 +98,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return bool(self.rows) and all(r.passed for r in self.rows)
+        return bool(self.rows) and not self.failed
 
     @property
     def failed(self) -> list[Row]:
@@ -341,12 +341,7 @@ def _grads_kept(tensors: list[Any], keep: bool) -> Iterator[None]:
 
 
 def compare(
-    model: Any,
-    x: Any,
-    y: Any,
-    loss: str = "ce",
-    reduction: str = "mean",
-    dtype: Any = None,
+    model: Any, x: Any, y: Any, loss: str = "ce", reduction: str = "mean", dtype: Any = None,
     keep_grads: bool = False,
 ) -> Report | LayerReport:
     r"""Runs `model` with autograd and the lecture's formulas on the same weights and inputs,

@@ -31,15 +31,8 @@ import numpy as np
 
 from minigrad.reference import layers as _layers
 from minigrad.reference import losses as _losses
+from minigrad.reference import measure as _measure
 from minigrad.reference.diagnosis import Compared, Search, diagnose_compared
-from minigrad.reference.measure import (
-    as_dtype,
-    diagnosis_lines,
-    errors,
-    formula_test,
-    table_lines,
-    tolerance,
-)
 from minigrad.reference.rules import Rules
 
 __all__ = ["LayerReport", "LayerRow", "compare_layers"]
@@ -151,8 +144,9 @@ class LayerReport:
             table.append([where, r.quantity, ("= " + r.formula) if r.status != "no formula"
                           else r.formula, str(r.shape), num(r.max_abs), num(r.max_rel),
                           num(r.step_rel), mark + (f" ({r.note})" if r.note else "")])
-        lines = [head, *table_lines(table, [r.kind for r in self.rows],
-                                    [diagnosis_lines(r.diagnosis) for r in self.rows])]
+        lines = [head, *_measure.table_lines(
+            table, [r.kind for r in self.rows],
+            [_measure.diagnosis_lines(r.diagnosis) for r in self.rows])]
         lines.append("max|Δ| = max |autograd − formula|, the gradients from the chain of "
                      "formulas from the loss down; rel = max|Δ| / max |formula|;")
         lines.append("step = the layer's formula applied to autograd's own inputs and δ")
@@ -285,8 +279,8 @@ def compare_layers(model: Any, x: Any, y: Any, loss: str = "ce", reduction: str 
     _losses.check_loss(loss, reduction)
     params = list(model.parameters())
     p_dtype = params[0].data.dtype if params else np.dtype(np.float64)
-    dt = as_dtype(dtype) if dtype is not None else p_dtype
-    tol = tolerance(dt)
+    dt = _measure.as_dtype(dtype) if dtype is not None else p_dtype
+    tol = _measure.tolerance(dt)
     X = np.asarray(getattr(x, "data", x))
     logits = _forward(model, X, p_dtype)
     loss_in, Y, out = _loss(logits, y, loss, reduction, p_dtype)
@@ -450,11 +444,11 @@ class _Table:
             self.rows.append(LayerRow(idx, module, layer, quantity, formula, kind, shape, None,
                                       None, None, self.tol, "no formula", note=note))
             return
-        d, rel, scale = errors(autograd, chain)
+        d, rel, scale = _measure.errors(autograd, chain)
         ok = d <= self.tol * scale
         step_rel = step_ok = None
         if step is not None:
-            sd, step_rel, sscale = errors(autograd, step)
+            sd, step_rel, sscale = _measure.errors(autograd, step)
             step_ok = sd <= self.tol * sscale
             ok = ok and step_ok
         self.rows.append(LayerRow(idx, module, layer, quantity, formula, kind, shape, d, rel,
@@ -467,7 +461,7 @@ class _Table:
 
     def diagnose(self, counts: dict[int, str]) -> None:
         """Every failing row's diagnosis: the formula's value against autograd's."""
-        diagnose_compared(list(self.compared.values()), formula_test(self.tol), counts)
+        diagnose_compared(list(self.compared.values()), _measure.formula_test(self.tol), counts)
         for i, c in self.compared.items():
             self.rows[i].diagnosis = c.diagnosis
 
@@ -572,7 +566,7 @@ def _layer_backward_rows(table: _Table, run: _Run, u: _Unit, formula: _layers.La
         f_step = formula.backward(u.module, xs, u.cache, da)
     except Exception:  # a formula that cannot run: NaN gradients fail its rows
         f_chain, f_step = {}, {}
-    same = formula_test(table.tol)
+    same = _measure.formula_test(table.tol)
     for k, n in enumerate(u.inputs):
         key = "x" if k == 0 else f"x{k}"
         if not run.G.nodes[n]["tensor"].requires_grad:

@@ -185,11 +185,7 @@ def forward(
 
 
 def loss_value(
-    params: Params,
-    x: Any,
-    y: Any,
-    activation: ActivationSpec = "sigmoid",
-    loss: str = "ce",
+    params: Params, x: Any, y: Any, activation: ActivationSpec = "sigmoid", loss: str = "ce",
     reduction: str = "mean",
 ) -> float:
     """The lecture's loss, per example ``L_i = −log ŷ_ℓ`` (ce) or ``L_i = ½‖ŷ − y‖²`` (mse),
@@ -276,11 +272,7 @@ def _backward_one(
 
 
 def backward(
-    params: Params,
-    x: Any,
-    y: Any,
-    activation: ActivationSpec = "sigmoid",
-    loss: str = "ce",
+    params: Params, x: Any, y: Any, activation: ActivationSpec = "sigmoid", loss: str = "ce",
     reduction: str = "mean",
 ) -> Gradients:
     r"""The backward pass by the lecture's formulas, per example, then summed or averaged.
