@@ -175,7 +175,24 @@ class Optimizer:
     def _update(
         self, w: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]
     ) -> None:
-        """Updates the parameter array `w` in place from its gradient `g` (read only)."""
+        """Updates the parameter array `w` in place from its gradient `g` (read only).
+
+        Optimizers written in two parts, `_step_scalars` and `_apply`, can also run inside a
+        compiled training step (``minigrad.compile(fn, optimizer=opt)``): the compiled step
+        calls `_step_scalars` at every step and replays `_apply` as the numpy calls it makes.
+        """
+        self._apply(w, g, state, group, self._step_scalars(state, group))
+
+    def _step_scalars(self, state: dict[str, Any], group: dict[str, Any]) -> dict[str, float]:
+        """The Python numbers of this step's update that change from step to step (bias
+        corrections), advancing the state's counters. Everything else `_apply` reads from the
+        group is the same at every step."""
+        return {}
+
+    def _apply(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any],
+               group: dict[str, Any], scalars: dict[str, float]) -> None:
+        """The array part of the update: `w` and the state's arrays, in place; the numbers of
+        `scalars` enter only as operands of numpy calls."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state dicts

@@ -51,9 +51,8 @@ class SGD(Optimizer):
         if h.get("nesterov") and (h.get("momentum", 0) <= 0 or h.get("dampening", 0) != 0):
             raise ValueError("SGD: nesterov momentum requires momentum > 0 and dampening = 0")
 
-    def _update(
-        self, w: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]
-    ) -> None:
+    def _apply(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any],
+               group: dict[str, Any], scalars: dict[str, float]) -> None:
         wd, mu = group["weight_decay"], group["momentum"]
         if wd != 0:
             g = g + wd * w
