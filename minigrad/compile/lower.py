@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Ref", "Step", "Unlowerable", "leaves", "map_leaves", "record", "replay", "same_bits"]
+__all__ = ["Ref", "Step", "Unlowerable", "leaves", "map_leaves", "record", "record_inplace",
+           "replay", "same_bits"]
 
 
 class Unlowerable(Exception):
@@ -351,6 +352,46 @@ def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any) -> tuple
         raise Unlowerable("the recording does not reproduce the rule's result bit for bit")
     _check_other_values(f, rec.steps, result.ref, inputs)
     return rec.steps, result.ref
+
+
+def record_inplace(f: Callable[..., Any], inputs: Sequence[Any], n_mutable: int,
+                   reference: Callable[..., Any]) -> list[Step]:
+    """Records ``f(*stand-ins)``, a rule that returns nothing and updates its first
+    `n_mutable` inputs in place (an optimizer's update: the parameter and its state).
+
+    The recording runs on copies; `reference`, the rule as eager mode calls it, runs on other
+    copies, and every updated array must come out with the same bits, on these values and on
+    values nudged by a part in a thousand (where ``f`` itself is the reference). Returns every
+    call the rule made, in order: each may matter, as each may write."""
+    rec = _Recorder()
+    mine = [np.array(x, copy=True) if i < n_mutable else x for i, x in enumerate(inputs)]
+    args = [Sym(rec, x, Ref("in", i), owned=i < n_mutable)
+            if isinstance(x, (np.ndarray, np.generic)) else x for i, x in enumerate(mine)]
+    with np.errstate(all="ignore"):
+        try:
+            f(*args)
+        except Unlowerable:
+            raise
+        except Exception as e:
+            raise Unlowerable(f"{type(e).__name__}: {e}") from e
+        want = [np.array(x, copy=True) if i < n_mutable else x for i, x in enumerate(inputs)]
+        reference(*want)
+        if not all(same_bits(a, b) for a, b in zip(mine[:n_mutable], want[:n_mutable])):
+            raise Unlowerable("the recording does not reproduce the update bit for bit")
+        rng = np.random.default_rng(0)
+        other = [np.asarray(x * (1.0 + 1e-3 * rng.standard_normal(np.shape(x))), x.dtype)
+                 if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim else x
+                 for x in inputs]
+        a = [np.array(x, copy=True) if i < n_mutable else x for i, x in enumerate(other)]
+        b = [np.array(x, copy=True) if i < n_mutable else x for i, x in enumerate(other)]
+        try:
+            f(*a)
+            replay(rec.steps, Ref("in", 0), b)
+        except Exception as e:
+            raise Unlowerable(f"the update cannot be checked on other values ({e})") from e
+    if not all(same_bits(x, y) for x, y in zip(a[:n_mutable], b[:n_mutable])):
+        raise Unlowerable("the recording and the update differ on other values")
+    return rec.steps
 
 
 def _check_other_values(f: Callable[..., Any], steps: list[Step], result: Ref,

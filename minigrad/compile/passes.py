@@ -29,7 +29,15 @@ import networkx as nx
 import numpy as np
 
 from minigrad import autograd
-from minigrad.compile.lower import Ref, Step, Unlowerable, leaves, map_leaves, record
+from minigrad.compile.lower import (
+    Ref,
+    Step,
+    Unlowerable,
+    leaves,
+    map_leaves,
+    record,
+    record_inplace,
+)
 from minigrad.ops.either import unbroadcast
 
 __all__ = [
@@ -41,6 +49,8 @@ __all__ = [
     "liveness",
     "lower",
     "schedule",
+    "step_optimizer",
+    "training_pipeline",
 ]
 
 FORWARD = ("op", "raw", "fprim")
@@ -242,10 +252,11 @@ def _needed(steps: list[Step], result: Ref) -> list[int]:
     return sorted(need)
 
 
-def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[Any]) -> None:
+def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[Any],
+            keep_all: bool = False) -> None:
     d = H.nodes[n]
     kind = "fprim" if d["kind"] == "op" else "bprim"
-    keep = _needed(steps, result)
+    keep = list(range(len(steps))) if keep_all else _needed(steps, result)
     keys = {j: (n if j == result.index else f"{n}~{j}") for j in keep}
 
     def to_key(x: Any) -> Any:
@@ -311,6 +322,129 @@ def _forward_aliases(H: nx.DiGraph, alias: dict[Any, Any]) -> None:
     H.graph["grads"] = {k: final(v) for k, v in H.graph["grads"].items()}
     H.graph["outputs"] = [final(o) for o in H.graph["outputs"]]
     H.remove_nodes_from(list(alias))
+
+
+class OptimizerError(ValueError):
+    """A training step whose optimizer update cannot be compiled."""
+
+
+def _param_groups(opt: Any) -> dict[int, dict[str, Any]]:
+    return {id(p): g for g in opt.param_groups for p in g["params"]}
+
+
+def step_optimizer(opt: Any) -> Callable[[nx.DiGraph], nx.DiGraph]:
+    """The pass that appends ``opt``'s update of every parameter to the backward.
+
+    Each parameter's update is the optimizer's own rule (``_apply``), recorded as the numpy
+    calls it makes (`minigrad.compile.lower.record_inplace`) on the gradient the backward
+    computed: one ``bprim`` node per call, writing into the parameter and the optimizer's
+    state arrays in place. The numbers that change from step to step (Adam's bias
+    corrections, from ``_step_scalars``) are 0-d arrays the plan refills before each replay.
+    The gradients are read by the update and nothing else: they no longer escape, so they
+    live in buffers. ``G.graph["updates"]`` lists, per parameter, what the plan needs to
+    refill and guard."""
+
+    def optimizer_step(G: nx.DiGraph) -> nx.DiGraph:
+        H = _copy(G)
+        groups = _param_groups(opt)
+        final = list(H.graph["grads"].values()) + list(H.graph["outputs"])
+        updates = []
+        order = max(d["order"] for _, d in H.nodes(data=True)) + 1
+        for i, (leaf, gk) in enumerate(H.graph["grads"].items()):
+            updates.append(_add_update(H, opt, groups, leaf, gk, order + i, final))
+        H.graph["grads"] = {}
+        H.graph["updates"] = updates
+        _log(H, "optimizer_step", G.number_of_nodes(), lowered=[u["node"] for u in updates])
+        return H
+
+    return optimizer_step
+
+
+def _update_inputs(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], leaf: Any,
+                   gk: Any) -> tuple[Any, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The parameter's tensor, its group's numbers, its state and this step's scalars."""
+    from minigrad.optim.optimizer import Optimizer, _python_numbers
+
+    d = H.nodes[leaf]
+    t, name = d["tensor"], type(opt).__name__
+    what = f"{'argument' if d['kind'] == 'input' else 'parameter'} of shape {d['shape']}"
+    if d["kind"] != "param" or id(t) not in groups:
+        raise OptimizerError(
+            f"minigrad.compile(optimizer={name}): the {what} requires grad but is not one of "
+            f"the optimizer's parameters; add it to the optimizer or set requires_grad=False")
+    if type(opt)._apply is Optimizer._apply:
+        raise OptimizerError(
+            f"minigrad.compile(optimizer={name}): {name} writes its update as one _update, "
+            f"not as _step_scalars and _apply; call opt.step() outside the compiled function")
+    gd = H.nodes[gk]
+    if gd["dtype"] != d["dtype"] or gd["shape"] != d["shape"]:
+        raise OptimizerError(
+            f"minigrad.compile(optimizer={name}): the gradient of the {what} is "
+            f"{gd['shape']} {gd['dtype']}, the parameter {d['dtype']}; run the step eagerly")
+    state = opt.state.get(t)
+    if state is None:
+        raise OptimizerError(f"minigrad.compile(optimizer={name}): the {what} has no state "
+                             f"after the first (eager) step")
+    hyper = _python_numbers(groups[id(t)])
+    scalars = opt._step_scalars(dict(state), hyper)
+    return t, hyper, state, scalars
+
+
+def _add_update(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], leaf: Any,
+                gk: Any, order: int, final: list[Any]) -> dict[str, Any]:
+    t, hyper, state, scalars = _update_inputs(H, opt, groups, leaf, gk)
+    w = H.nodes[leaf]["value"]
+    keys = [k for k, v in state.items() if isinstance(v, np.ndarray)]
+    zeros = {k: np.zeros((), w.dtype) for k in scalars}
+    for k, v in scalars.items():
+        zeros[k][()] = v
+
+    def apply(wa: Any, *rest: Any) -> None:
+        st = {**state, **dict(zip(keys, rest))}
+        sc = dict(zip(zeros, rest[len(keys) + 1:]))
+        opt._apply(wa, rest[len(keys)], st, hyper, sc)
+
+    def reference(wa: Any, *rest: Any) -> None:
+        opt._apply(wa, rest[len(keys)], {**state, **dict(zip(keys, rest))}, hyper, scalars)
+
+    inputs = [w, *(state[k] for k in keys), H.nodes[gk]["value"], *zeros.values()]
+    try:
+        steps = record_inplace(apply, inputs, 1 + len(keys), reference)
+    except Unlowerable as e:
+        raise OptimizerError(
+            f"minigrad.compile(optimizer={type(opt).__name__}): the update of the parameter "
+            f"of shape {w.shape} cannot be compiled ({e}); call opt.step() outside") from e
+    n = f"u{leaf}"
+    const = dict(kind="const", tensor=None, name=None, is_leaf=True, requires_grad=False,
+                 module=None, varying=False, params={}, args=(), op=None, order=-1)
+    args: list[Any] = [leaf]
+    for k in keys:
+        args.append(f"s{leaf}.{k}")
+        H.add_node(args[-1], value=state[k], shape=state[k].shape, dtype=state[k].dtype, **const)
+    args.append(gk)
+    for k, z in zeros.items():
+        args.append(f"c{leaf}.{k}")
+        H.add_node(args[-1], value=z, shape=(), dtype=z.dtype, **const)
+    H.add_node(n, kind="update", value=w, shape=w.shape, dtype=w.dtype, order=order, args=(),
+               op=f"{type(opt).__name__} update", tensor=None, name=None, is_leaf=False,
+               requires_grad=False, module=None, varying=True, params={})
+    _splice(H, n, steps, Ref("step", len(steps) - 1), args, keep_all=True)
+    for j in range(len(steps)):  # a write into the parameter waits for every read of it
+        if _writes_input(steps, j, 0):
+            for f in final:
+                H.add_edge(f, n if j == len(steps) - 1 else f"{n}~{j}", argnums=(), op="order",
+                           formulas=())
+    return {"node": n, "tensor": t, "state": state, "group": groups[id(t)], "hyper": hyper,
+            "step_scalars": opt._step_scalars, "opt_state": opt.state,
+            "scalars": zeros, "arrays": {k: state[k] for k in keys}}
+
+
+def _writes_input(steps: list[Step], j: int, i: int) -> bool:
+    """True when step `j` writes into the array of input `i` (following earlier writes)."""
+    r = steps[j].inplace
+    while r is not None and r.where == "step":
+        r = steps[r.index].inplace
+    return r is not None and r.where == "in" and r.index == i
 
 
 def schedule(G: nx.DiGraph) -> nx.DiGraph:
@@ -447,3 +581,9 @@ def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
 
 PIPELINE: tuple[Callable[[nx.DiGraph], nx.DiGraph], ...] = (
     eliminate_dead_code, fold_constants, differentiate, lower, schedule, liveness, assign_buffers)
+
+
+def training_pipeline(opt: Any) -> tuple[Callable[[nx.DiGraph], nx.DiGraph], ...]:
+    """`PIPELINE` with `step_optimizer` after lowering: the whole training step."""
+    i = PIPELINE.index(lower) + 1
+    return (*PIPELINE[:i], step_optimizer(opt), *PIPELINE[i:])

@@ -508,9 +508,67 @@ class Plan:
                        else ("param", nodes[k]["tensor"]) for k in leaves]
         read = {a for n in G.graph["schedule"] if nodes[n]["kind"] in BACKWARD
                 for a in nodes[n]["args"]}
+        self._training(G)
         self.op = Op(name="compiled", forward=_no_forward, vjps=(_compiled_vjp,),
                      formula=f"compiled {name}", grad_formulas=("∇ by the compiled backward",),
                      reads=(tuple(i for i, k in enumerate(leaves) if k in read),), variadic=True)
+
+    def _training(self, G: nx.DiGraph) -> None:
+        """What a compiled training step (`step_optimizer`) needs at every call: the seed,
+        the trained parameters, the scalars to refill and what to guard."""
+        updates = G.graph.get("updates")
+        self.updates = updates
+        if updates is None:
+            return
+        loss = G.nodes[G.graph["loss"]]
+        self.seed = np.ones(loss["shape"], loss["dtype"])
+        self.trained = [u["tensor"] for u in updates]
+        self.refills = [(u["step_scalars"], u["state"], u["hyper"], list(u["scalars"].values()))
+                        for u in updates if u["scalars"]]
+        self.opt_state = updates[0]["opt_state"] if updates else {}
+        self.guards = [(u["group"], [(k, v) for k, v in u["hyper"].items()], u["state"],
+                        list(u["arrays"].items())) for u in updates]
+
+    def _stale_update(self) -> bool:
+        """True when the optimizer changed since the trace: a number of a param group (a
+        learning-rate schedule), or a state array replaced (``load_state_dict``)."""
+        for group, hyper, state, arrays in self.guards:
+            for k, v in hyper:
+                if group[k] != v:
+                    return True
+            for k, a in arrays:
+                if state.get(k) is not a:
+                    return True
+        state = self.opt_state
+        return any(state.get(t) is not g[2] for t, g in zip(self.trained, self.guards))
+
+    def step(self, args: Sequence[Any]) -> Any:
+        """One compiled training step: forward, backward and the optimizer's update, in
+        place, with ``.grad`` left None. Returns the outputs (new arrays, never buffers) or
+        `STALE`."""
+        ps = [t.data for t in self.params]
+        if [(a.shape, a.dtype) for a in ps] != self._param_spec or self._stale_update():
+            return STALE
+        for t, v in self.consts:
+            if t.version != v:
+                return STALE
+        xs = [a.data if isinstance(a, Tensor) else a for a in (args[i] for i in self.input_index)]
+        if not self._sets:
+            self._sets.append(_Buffers(self._buffer_spec))
+        outs, saved = self.forward(xs, ps, self._sets[0].arrays)
+        for step_scalars, state, hyper, scalars in self.refills:
+            for z, v in zip(scalars, step_scalars(state, hyper).values()):
+                z[()] = v
+        self.backward(self.seed, saved)
+        Version.epoch += 1
+        for t in self.trained:
+            t._shared_version().n += 1
+            if t.grad is not None:
+                t.grad = None
+        res = [Tensor._wrap(o) for o in outs]
+        for i, module, name in self.modules:
+            res[i].module, res[i].name = module, name
+        return tuple(res) if self.tuple else res[0]
 
     # ------------------------------------------------------------------ running
     def _buffers(self) -> _Buffers:
@@ -567,7 +625,8 @@ class Plan:
         buffer_bytes = sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in spec)
         allocated = sum(d["value"].nbytes for n, d in G.nodes(data=True)
                         if d["kind"] in FORWARD + BACKWARD and d.get("root") == n
-                        and "buffer" not in d and d["kind"] != "seed")
+                        and "buffer" not in d and d["kind"] != "seed"
+                        and d.get("inplace") is None)
         kept: dict[tuple[str, str], int] = {}
         for entry in G.graph["log"]:
             for n, why in entry.get("kept", ()):
