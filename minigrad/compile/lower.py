@@ -157,10 +157,10 @@ def _value(x: Any) -> Any:
 def _ufunc_call(rec: _Recorder, ufunc: np.ufunc, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
     out = kwargs.pop("out", None)
+    # a ufunc's output may follow its inputs, which numpy parses faster than out=
+    # (but maximum and minimum warn: a third argument there was once a third input)
+    style = None if ufunc.nout != 1 else "kw" if ufunc in (np.maximum, np.minimum) else "pos"
     if out is None:
-        # a ufunc's output may follow its inputs, which numpy parses faster than out=
-        # (but maximum and minimum warn: a third argument there was once a third input)
-        style = None if ufunc.nout != 1 else "kw" if ufunc in (np.maximum, np.minimum) else "pos"
         return rec.call(ufunc, args, kwargs, style)
     if isinstance(out, tuple):
         if len(out) != 1:
@@ -168,7 +168,7 @@ def _ufunc_call(rec: _Recorder, ufunc: np.ufunc, args: tuple[Any, ...],
         out = out[0]
     if not (isinstance(out, Sym) and out.owned):
         raise Unlowerable(f"{ufunc.__name__} writes into an array the rule did not make")
-    res = rec.call(ufunc, args, kwargs, None, inplace=out)
+    res = rec.call(ufunc, args, kwargs, style, inplace=out)
     out.ref = res.ref  # the name now stands for the array after the write
     return out
 

@@ -347,11 +347,11 @@ def step_optimizer(opt: Any) -> Callable[[nx.DiGraph], nx.DiGraph]:
     def optimizer_step(G: nx.DiGraph) -> nx.DiGraph:
         H = _copy(G)
         groups = _param_groups(opt)
-        final = list(H.graph["grads"].values()) + list(H.graph["outputs"])
         updates = []
-        order = max(d["order"] for _, d in H.nodes(data=True)) + 1
-        for i, (leaf, gk) in enumerate(H.graph["grads"].items()):
-            updates.append(_add_update(H, opt, groups, leaf, gk, order + i, final))
+        for leaf, gk in H.graph["grads"].items():
+            # as soon as the gradient is ready (and every read of the parameter done): the
+            # gradient is still in cache, and its buffer is free for the rest of the backward
+            updates.append(_add_update(H, opt, groups, leaf, gk, H.nodes[gk]["order"] + 0.5))
         H.graph["grads"] = {}
         H.graph["updates"] = updates
         _log(H, "optimizer_step", G.number_of_nodes(), lowered=[u["node"] for u in updates])
@@ -390,10 +390,25 @@ def _update_inputs(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], l
     return t, hyper, state, scalars
 
 
+def _readers(H: nx.DiGraph, leaf: Any) -> list[Any]:
+    """The nodes that read the array of `leaf`, directly or through a view of it."""
+    w = H.nodes[leaf]["value"]
+    seen, stack, out = {leaf}, [leaf], []
+    while stack:
+        for s in H.successors(stack.pop()):
+            if s not in seen:
+                seen.add(s)
+                out.append(s)
+                if np.may_share_memory(H.nodes[s]["value"], w):
+                    stack.append(s)
+    return out
+
+
 def _add_update(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], leaf: Any,
-                gk: Any, order: int, final: list[Any]) -> dict[str, Any]:
+                gk: Any, order: float) -> dict[str, Any]:
     t, hyper, state, scalars = _update_inputs(H, opt, groups, leaf, gk)
     w = H.nodes[leaf]["value"]
+    readers = _readers(H, leaf)
     keys = [k for k, v in state.items() if isinstance(v, np.ndarray)]
     zeros = {k: np.zeros((), w.dtype) for k in scalars}
     for k, v in scalars.items():
@@ -431,8 +446,8 @@ def _add_update(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], leaf
     _splice(H, n, steps, Ref("step", len(steps) - 1), args, keep_all=True)
     for j in range(len(steps)):  # a write into the parameter waits for every read of it
         if _writes_input(steps, j, 0):
-            for f in final:
-                H.add_edge(f, n if j == len(steps) - 1 else f"{n}~{j}", argnums=(), op="order",
+            for r in readers:
+                H.add_edge(r, n if j == len(steps) - 1 else f"{n}~{j}", argnums=(), op="order",
                            formulas=())
     return {"node": n, "tensor": t, "state": state, "group": groups[id(t)], "hyper": hyper,
             "step_scalars": opt._step_scalars, "opt_state": opt.state,
@@ -545,38 +560,69 @@ def _poolable(H: nx.DiGraph, n: Any) -> bool:
             and type(v) is np.ndarray and v.flags.c_contiguous)
 
 
+def _elementwise(d: dict[str, Any]) -> bool:
+    """A ufunc applied element by element (not matmul, not a reduction): its output may be
+    one of its inputs."""
+    return isinstance(d.get("call"), np.ufunc) and d["call"] is not np.matmul
+
+
 def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
     """Gives each array that a numpy call can write with ``out=`` a buffer, allocated once
     for the plan and refilled at every step. Walking the schedule, a buffer is free again the
     step after the last read of the array in it (and of every view of it), and is handed to
-    the next array of the same shape and dtype. ``G.graph["buffers"]`` lists each buffer's
-    (shape, dtype); ``buffer`` on a node says which one holds it."""
+    the next array of the same shape and dtype. An elementwise ufunc whose input is read for
+    the last time by that very call writes into the input's buffer (``np.add(a, b, a)``):
+    a chain of elementwise ops (bias add and activation, their VJPs, the update) runs in
+    place in one buffer. ``G.graph["buffers"]`` lists each buffer's (shape, dtype);
+    ``buffer`` on a node says which one holds it; ``G.graph["in_place"]`` counts the calls
+    that write into an input."""
     H = _copy(G)
     free: dict[tuple[Any, ...], list[int]] = {}
-    busy: list[tuple[float, int, tuple[Any, ...]]] = []
+    busy: list[tuple[float, int, int, tuple[Any, ...], Any]] = []
+    holder: dict[int, Any] = {}  # buffer → the node whose array it holds now
     buffers: list[tuple[tuple[int, ...], np.dtype]] = []
-    placed = []
+    placed, in_place = [], 0
     for n in H.graph["schedule"]:
         d = H.nodes[n]
         s = d["step"]
         while busy and busy[0][0] < s:
-            _, b, k = heapq.heappop(busy)
-            free.setdefault(k, []).append(b)
+            _, _, b, k, owner = heapq.heappop(busy)
+            if holder.get(b) == owner:  # not handed on in place since
+                del holder[b]
+                free.setdefault(k, []).append(b)
         if not _poolable(H, n):
             continue
         k = (d["value"].shape, d["value"].dtype.str)
-        pool = free.get(k)
-        if pool:
-            b = pool.pop()
+        b = _reusable_input(H, n, k, holder) if _elementwise(d) else None
+        if b is not None:
+            in_place += 1
+        elif free.get(k):
+            b = free[k].pop()
         else:
             b = len(buffers)
             buffers.append((d["value"].shape, d["value"].dtype))
         d["buffer"] = b
-        heapq.heappush(busy, (d["life"], b, k))
+        holder[b] = n
+        heapq.heappush(busy, (d["life"], len(placed), b, k, n))
         placed.append(n)
     H.graph["buffers"] = buffers
+    H.graph["in_place"] = in_place
     _log(H, "assign_buffers", G.number_of_nodes(), placed=placed, buffers=len(buffers))
     return H
+
+
+def _reusable_input(H: nx.DiGraph, n: Any, k: tuple[Any, ...], holder: dict[int, Any]
+                    ) -> int | None:
+    """The buffer of an input of `n` that `n` reads last (no later read of it or of a view),
+    of `n`'s shape and dtype, or None."""
+    d = H.nodes[n]
+    for a in d["args"]:
+        ad = H.nodes[a]
+        b = ad.get("buffer")
+        if (b is not None and holder.get(b) == a and ad["life"] == d["step"]
+                and (ad["value"].shape, ad["value"].dtype.str) == k):
+            return int(b)
+    return None
 
 
 PIPELINE: tuple[Callable[[nx.DiGraph], nx.DiGraph], ...] = (
