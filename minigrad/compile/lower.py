@@ -87,6 +87,8 @@ VIEW_ATTRS = frozenset({"T", "mT", "real", "imag"})
 # functions whose result is fixed by shapes and dtypes alone, so it may be handed back as is
 STATIC_FUNCTIONS = frozenset({np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj,
                               np.isrealobj})
+# numpy functions (not ufuncs) that can write their result into a buffer: how they take it
+OUT_FUNCTIONS: dict[Any, str] = {np.take: "kw"}
 REDUCING_METHODS = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
 NO_DTYPE = ("max", "min")  # ndarray.max(axis, out, keepdims) has no dtype argument
 
@@ -198,7 +200,7 @@ class Sym:
             return func(*map_leaves(args, _value), **map_leaves(kwargs, _value))
         out = kwargs.pop("out", None) if "out" in kwargs else None
         if out is None:
-            return self.rec.call(func, args, kwargs, None)
+            return self.rec.call(func, args, kwargs, OUT_FUNCTIONS.get(func))
         if not (isinstance(out, Sym) and out.owned):
             raise Unlowerable(f"{func.__name__} writes into an array the rule did not make")
         res = self.rec.call(func, args, kwargs, None, inplace=out)
@@ -346,12 +348,20 @@ def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any) -> tuple
             raise
         except Exception as e:  # a rule that needs a real array somewhere
             raise Unlowerable(f"{type(e).__name__}: {e}") from e
-    if not isinstance(result, Sym) or result.rec is not rec:
-        raise Unlowerable("the rule returns something other than a recorded array")
-    if not same_bits(result.value, expected):
-        raise Unlowerable("the recording does not reproduce the rule's result bit for bit")
-    _check_other_values(f, rec.steps, result.ref, inputs)
-    return rec.steps, result.ref
+    if isinstance(expected, tuple):  # an op that keeps a value for its VJP: (out, kept)
+        results, expected_all = result, expected
+        if not isinstance(results, tuple) or len(results) != len(expected):
+            raise Unlowerable("the rule returns something other than its recorded arrays")
+    else:
+        results, expected_all = (result,), (expected,)
+    for r, e in zip(results, expected_all):
+        if not isinstance(r, Sym) or r.rec is not rec:
+            raise Unlowerable("the rule returns something other than a recorded array")
+        if not same_bits(r.value, e):
+            raise Unlowerable("the recording does not reproduce the rule's result bit for bit")
+    refs = tuple(r.ref for r in results)
+    _check_other_values(f, rec.steps, refs if isinstance(expected, tuple) else refs[0], inputs)
+    return rec.steps, (refs if isinstance(expected, tuple) else refs[0])  # type: ignore[return-value]
 
 
 def record_inplace(f: Callable[..., Any], inputs: Sequence[Any], n_mutable: int,
@@ -394,7 +404,7 @@ def record_inplace(f: Callable[..., Any], inputs: Sequence[Any], n_mutable: int,
     return rec.steps
 
 
-def _check_other_values(f: Callable[..., Any], steps: list[Step], result: Ref,
+def _check_other_values(f: Callable[..., Any], steps: list[Step], result: Any,
                         inputs: Sequence[Any]) -> None:
     """Replays the recording on other values and compares it with the rule there.
 
@@ -415,12 +425,13 @@ def _check_other_values(f: Callable[..., Any], steps: list[Step], result: Ref,
             got = replay(steps, result, other)
         except Exception as e:  # the rule refuses these values: the recording stays unproven
             raise Unlowerable(f"the rule cannot be checked on other values ({e})") from e
-    if not same_bits(got, want):
+    pairs = zip(got, want) if isinstance(result, tuple) else [(got, want)]
+    if not all(same_bits(a, b) for a, b in pairs):
         raise Unlowerable("the recording and the rule differ on other values (the rule takes "
                           "another path for arrays than for stand-ins)")
 
 
-def replay(steps: list[Step], result: Ref, inputs: Sequence[Any], buffers: bool = True) -> Any:
+def replay(steps: list[Step], result: Any, inputs: Sequence[Any], buffers: bool = True) -> Any:
     """Runs a recording on new `inputs`. With `buffers`, each call that takes an output
     buffer writes into a new one, as a plan's preallocated buffers are written."""
     values: list[Any] = []
@@ -442,4 +453,4 @@ def replay(steps: list[Step], result: Ref, inputs: Sequence[Any], buffers: bool 
         else:
             v = s.fn(*args, **kwargs)
         values.append(v)
-    return get(result)
+    return tuple(get(r) for r in result) if isinstance(result, tuple) else get(result)

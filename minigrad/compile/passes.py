@@ -183,20 +183,22 @@ class Key:
         return f"Key({self.node!r})"
 
 
-def _rule(H: nx.DiGraph, n: Any) -> Callable[..., Any] | None:
+def _rule(H: nx.DiGraph, n: Any, kept: bool = False) -> Callable[..., Any] | None:
     """The rule node `n` runs, as a function of the arrays of ``args`` (None when it has
-    none that could be lowered: leaves, the seed, ops that keep values for their VJP)."""
+    none that could be lowered: leaves, the seed). With `kept`, the node is an op that keeps
+    a value for its VJP: its forward returns ``(out, kept)``, and its VJP takes the kept value
+    as one more argument, after the others."""
     d = H.nodes[n]
     kind, params = d["kind"], d["params"]
-    if kind == "op" and not d["fn"].keeps:
+    if kind == "op" and d["fn"].keeps == kept:
         forward = d["fn"].forward
         return lambda *xs: forward(*xs, **params)
-    if kind == "vjp" and not d["fn"].keeps:
+    if kind == "vjp" and d["fn"].keeps == kept:
         f, i, shape = d["fn"].vjp(d["argnum"]), d["argnum"], d["unbroadcast"]
-        variadic = d["fn"].variadic
+        kw = dict(params, argnum=i) if d["fn"].variadic else params
 
         def vjp(g: Any, out: Any, *xs: Any) -> Any:
-            gx = f(g, out, *xs, argnum=i, **params) if variadic else f(g, out, *xs, **params)
+            gx = f(g, out, *xs[:-1], saved=xs[-1], **kw) if kept else f(g, out, *xs, **kw)
             return gx if shape is None else unbroadcast(gx, shape)
         return vjp
     if kind == "acc":
@@ -208,17 +210,25 @@ def lower(G: nx.DiGraph) -> nx.DiGraph:
     """Replaces each forward, VJP and accumulation that `minigrad.compile.lower.record` can
     record by the numpy calls its rule makes: one node per call (``fprim`` in the forward,
     ``bprim`` in the backward), the last of which keeps the node's key. A rule whose result
-    is one of its inputs (add's VJP hands δ on) disappears: its readers read that input. Rules
-    that cannot be recorded stay as they were, one opaque call each."""
+    is one of its inputs (add's VJP hands δ on) disappears: its readers read that input. An
+    op that keeps a value for its VJP (cross-entropy keeps ŷ) is lowered with its VJPs, or
+    not at all. Rules that cannot be recorded stay as they were, one opaque call each."""
     H = _copy(G)
-    lowered, kept = [], []
+    lowered: list[Any] = []
+    kept: list[tuple[Any, str]] = []
     alias: dict[Any, Any] = {}
+    done: set[Any] = set()
     for n in [n for n, d in G.nodes(data=True) if d["kind"] in ("op", "vjp", "acc")]:
         d = H.nodes[n]
+        if n in done:
+            continue
+        if d["kind"] == "op" and d["fn"].keeps:
+            done |= _lower_keeping(H, n, alias, lowered, kept)
+            continue
         f = _rule(H, n)
         args = [alias.get(a, a) for a in d["args"]]
         if f is None:
-            kept.append((n, "the op keeps values for its VJP, outside its result"))
+            kept.append((n, "the op keeps values for its VJP, and its forward stays whole"))
             continue
         try:
             steps, result = record(f, [H.nodes[a]["value"] for a in args], d["value"])
@@ -240,10 +250,49 @@ def lower(G: nx.DiGraph) -> nx.DiGraph:
     return H
 
 
-def _needed(steps: list[Step], result: Ref) -> list[int]:
-    """The steps the result depends on, in recorded order."""
-    need = {result.index}
-    for j in range(result.index, -1, -1):
+def _lower_keeping(H: nx.DiGraph, n: Any, alias: dict[Any, Any], lowered: list[Any],
+                   kept: list[tuple[Any, str]]) -> set[Any]:
+    """Lowers op `n`, which keeps one array for its VJPs, together with those VJPs: the kept
+    array becomes a node of the forward that the VJPs read. Returns the VJPs lowered."""
+    d = H.nodes[n]
+    args = [alias.get(a, a) for a in d["args"]]
+    vjps = [m for m in H.successors(n) if H.nodes[m]["kind"] == "vjp" and H.nodes[m]["of"] == n]
+    try:
+        if not isinstance(d["saved"], np.ndarray):
+            raise Unlowerable("the op keeps something other than one array for its VJP")
+        f = _rule(H, n, kept=True)
+        assert f is not None
+        steps, (res, keep) = record(f, [H.nodes[a]["value"] for a in args],
+                                    (d["value"], d["saved"]))
+        if res.where == "in":
+            raise Unlowerable("the forward hands back one of its inputs")
+        recs = []
+        for m in vjps:
+            margs = [alias.get(a, a) for a in H.nodes[m]["args"]]
+            g = _rule(H, m, kept=True)
+            assert g is not None
+            values = [H.nodes[a]["value"] for a in margs] + [d["saved"]]
+            recs.append((m, margs, *record(g, values, H.nodes[m]["value"])))
+    except Unlowerable as e:
+        kept.append((n, str(e)))
+        return set()
+    saved = args[keep.index] if keep.where == "in" else n if keep.index == res.index \
+        else f"{n}~{keep.index}"
+    _splice(H, n, steps, res, args, also=keep)
+    lowered.append(n)
+    for m, margs, msteps, mres in recs:
+        lowered.append(m)
+        if mres.where == "in":
+            alias[m] = (margs + [saved])[mres.index]
+        else:
+            _splice(H, m, msteps, mres, margs + [saved])
+    return set(vjps)
+
+
+def _needed(steps: list[Step], result: Ref, also: Ref | None = None) -> list[int]:
+    """The steps the result (and `also`) depend on, in recorded order."""
+    need = {r.index for r in (result, also) if r is not None and r.where == "step"}
+    for j in range(max(need), -1, -1):
         if j in need:
             s = steps[j]
             for r in s.refs() + ([s.inplace] if s.inplace is not None else []):
@@ -253,10 +302,10 @@ def _needed(steps: list[Step], result: Ref) -> list[int]:
 
 
 def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[Any],
-            keep_all: bool = False) -> None:
+            keep_all: bool = False, also: Ref | None = None) -> None:
     d = H.nodes[n]
     kind = "fprim" if d["kind"] == "op" else "bprim"
-    keep = list(range(len(steps))) if keep_all else _needed(steps, result)
+    keep = list(range(len(steps))) if keep_all else _needed(steps, result, also)
     keys = {j: (n if j == result.index else f"{n}~{j}") for j in keep}
 
     def to_key(x: Any) -> Any:
