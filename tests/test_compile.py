@@ -373,7 +373,6 @@ def test_liveness_and_buffers_never_overlap_two_live_arrays() -> None:
                                     if d["kind"] not in ("input", "param", "const"))
     assert st.buffers >= 1 and "assign_buffers" in str(st)
     assert st.kept == []  # cross-entropy too: its forward and VJP are lowered together
-    assert "kept whole: ∇ cross_entropy → input 0 (the op keeps values" in str(st)
 
 
 def _registry_cases(name: str) -> list[Any]:
