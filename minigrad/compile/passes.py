@@ -440,14 +440,16 @@ def _update_inputs(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], l
 
 
 def _readers(H: nx.DiGraph, leaf: Any) -> list[Any]:
-    """The nodes that read the array of `leaf`, directly or through a view of it."""
+    """The backward's nodes that read the array of `leaf`, directly or through a view of it
+    (the forward runs before the backward: no write into a parameter can overtake it)."""
     w = H.nodes[leaf]["value"]
     seen, stack, out = {leaf}, [leaf], []
     while stack:
         for s in H.successors(stack.pop()):
             if s not in seen:
                 seen.add(s)
-                out.append(s)
+                if H.nodes[s]["kind"] in BACKWARD:
+                    out.append(s)
                 if np.may_share_memory(H.nodes[s]["value"], w):
                     stack.append(s)
     return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import re
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class _Writer:
 
     def __init__(self, ns: dict[str, Any]) -> None:
         self.ns = ns
+        self.numbers: dict[tuple[str, bytes], str] = {}
 
     def name(self, key: str, value: Any) -> str:
         """Binds `value` to `key` in the generated code's namespace."""
@@ -109,17 +111,44 @@ class _Registers:
         self.names[n] = name
         return name
 
-    def release(self, n: Any) -> str:
+    def release(self, n: Any) -> str | None:
+        """Frees `n`'s name; returns it when the array should be dropped (``del``), None for
+        a buffer (``bK``: the buffers stay bound for the whole call)."""
         name = self.names.pop(n)
+        if _BUFFER.fullmatch(name):
+            return None
         if name.startswith("r"):  # arguments keep their own names
             self.free.append(name)
         return name
 
 
+_BUFFER = re.compile(r"b\d+")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+MAX_BOUND = 200  # at most this many globals of the generated code are made locals
+
+
+def _bind_locals(lines: list[str], ns: dict[str, Any], key: str) -> list[str]:
+    """`lines` (one generated function) with the namespace's names it reads most often (numpy
+    functions, constants) bound to locals once, at its start: a local is read with a 2-byte
+    instruction, a global with a 12-byte one, and a schedule of thousands of calls is
+    bytecode the interpreter streams through at every call."""
+    counts: dict[str, int] = {}
+    for line in lines[1:]:
+        for name in _IDENT.findall(line):
+            if name in ns:
+                counts[name] = counts.get(name, 0) + 1
+    bound = sorted(counts, key=lambda k: -counts[k])[:MAX_BOUND]
+    if not bound:
+        return lines
+    ns[key] = tuple(ns[k] for k in bound)
+    return [lines[0], "    " + "".join(k + ", " for k in bound) + f"= {key}", *lines[1:]]
+
+
 def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[Any]]:
     """The source of `forward` and `backward`, their namespace, and the saved values."""
     code = _Code(G, anomaly)
-    lines = code.forward() + ["", ""] + code.backward()
+    lines = (_bind_locals(code.forward(), code.ns, "_forward_names") + ["", ""]
+             + _bind_locals(code.backward(), code.ns, "_backward_names"))
     if anomaly:
         code.ns["_chkf"] = _forward_check(G)
         code.ns["_chkb"] = _backward_check(G)
@@ -180,7 +209,17 @@ class _Code:
 
     def emit_deaths(self, lines: list[str], dies: dict[int, list[Any]], step: int) -> None:
         for m in dies.get(step, ()):
-            lines.append(f"    del {self.regs.release(m)}")
+            name = self.regs.release(m)
+            if name is not None:
+                lines.append(f"    del {name}")
+
+    def in_buffer(self, n: Any) -> str | None:
+        """The buffer's name when lowered call `n` writes into one (its array is then read
+        by that name for its whole life: no local, no ``del``, no slot of ``S``)."""
+        d = self.nodes[n]
+        if "buffer" in d and d["kind"] in ("fprim", "bprim"):
+            return f"b{d['buffer']}"
+        return None
 
     # ---------------------------------------------------------------- forward
     def forward(self) -> list[str]:
@@ -204,14 +243,18 @@ class _Code:
                            first)
         for n in self.fwd:
             d = nodes[n]
-            args = [self.ref(a) for a in d["args"]]
-            v = regs.define(n)
-            lines.append(self.forward_line(n, v, args))
+            v = self.in_buffer(n)  # type: ignore[assignment]
+            if v is not None:
+                regs.names[n] = v
+                lines.append(f"    {_prim(self.w, self.G, n, self.ref)}")
+            else:
+                v = regs.define(n)
+                lines.append(self.forward_line(n, v, [self.ref(a) for a in d["args"]]))
             if d["kind"] != "raw" and np.ndim(d["value"]) == 0 and d.get("was") != "fprim":
                 lines.append(f"    {v} = _asarray({v})")  # numpy hands back a scalar for 0-d
             if self.anomaly and d.get("was", d["kind"]) == "op":
                 lines.append(f"    _chkf({v}, {n!r})")
-            if n in self.slot:
+            if n in self.slot and not _BUFFER.fullmatch(v):
                 lines.append(f"    S[{self.slot[n]}] = {v}")
             self.emit_deaths(lines, dies, d["step"])
         outs = [self.ref(o) + (".copy()" if nodes[o]["kind"] == "const" else "")
@@ -262,15 +305,23 @@ class _Code:
         for n in self.bwd:
             d = nodes[n]
             for m in loads.get(d["step"], ()):
-                lines.append(f"    {regs.define(m)} = S[{self.slot[m]}]")
+                b = self.in_buffer(m)
+                if b is not None:  # still in its buffer: the forward handed it over there
+                    regs.names[m] = b
+                else:
+                    lines.append(f"    {regs.define(m)} = S[{self.slot[m]}]")
             if d["kind"] == "seed":
                 regs.names[n] = "seed"
                 if self.last_read(n, BACKWARD) >= 0 and n not in grad_set:
                     dies.setdefault(self.last_read(n, BACKWARD), []).append(n)
                 continue
-            args = [self.ref(a) for a in d["args"]]
-            v = regs.define(n)
-            lines += self.backward_lines(n, v, args)
+            v = self.in_buffer(n)  # type: ignore[assignment]
+            if v is not None:
+                regs.names[n] = v
+                lines.append(f"    {_prim(self.w, self.G, n, self.ref)}")
+            else:
+                v = regs.define(n)
+                lines += self.backward_lines(n, v, [self.ref(a) for a in d["args"]])
             if self.anomaly and d.get("was", d["kind"]) == "vjp":
                 lines.append(f"    _chkb({v}, {n!r})")
             self.emit_deaths(lines, dies, d["step"])
@@ -317,6 +368,11 @@ def _prim(w: _Writer, G: nx.DiGraph, n: Any, ref: Callable[[Any], str]) -> str:
         lit = _literal(x)
         if lit is not None and "\n" not in lit:
             return lit
+        if isinstance(x, np.ndarray) and x.ndim == 0:  # one name per typed number
+            key = (x.dtype.str, x.tobytes())
+            if key not in w.numbers:
+                w.numbers[key] = w.name(f"c{len(w.ns)}", x)
+            return w.numbers[key]
         return w.name(f"c{len(w.ns)}", x)
 
     if d["attr"] is not None:
