@@ -210,8 +210,20 @@ class _Code:
     def emit_deaths(self, lines: list[str], dies: dict[int, list[Any]], step: int) -> None:
         for m in dies.get(step, ()):
             name = self.regs.release(m)
-            if name is not None:
+            if name is not None and self.holds_memory(m):
                 lines.append(f"    del {name}")
+
+    def holds_memory(self, n: Any) -> bool:
+        """False when dropping `n`'s name frees nothing: an argument, a parameter or the seed
+        (their owners hold them), an array in a buffer or a view of one, a view of a leaf."""
+        nodes = self.nodes
+        d = nodes[n]
+        if d["kind"] in ("input", "param", "const", "seed") or "buffer" in nodes[d.get("root", n)] \
+                or d.get("inplace") is not None:  # written in place: another array's memory
+            return False
+        return not any(nodes[a]["kind"] in ("input", "param", "const")
+                       and np.may_share_memory(d["value"], nodes[a]["value"])
+                       for a in d.get("args", ()))
 
     def in_buffer(self, n: Any) -> str | None:
         """The buffer's name when lowered call `n` writes into one (its array is then read
@@ -378,11 +390,17 @@ def _prim(w: _Writer, G: nx.DiGraph, n: Any, ref: Callable[[Any], str]) -> str:
     if d["attr"] is not None:
         return f"{src(d['cargs'][0])}.{d['attr']}"
     fn = d["call"]
+    if fn is np.ndarray.swapaxes and np.ndim(d["value"]) == 2 and d["cargs"][1:] in \
+            ((-1, -2), (-2, -1), (0, 1), (1, 0)):
+        return f"{src(d['cargs'][0])}.T"  # the same view, read as an attribute
     f = w.function(fn)
-    parts = [src(a) for a in d["cargs"]]
-    parts += [f"{k}={src(v)}" for k, v in d["ckwargs"].items()]
     target = (ref(d["inplace"]) if d["inplace"] is not None
               else f"b{d['buffer']}" if "buffer" in d else None)
+    parts = [src(a) for a in d["cargs"]]
+    # with an output given, a ufunc's order= (the layout of the array it would allocate)
+    # has nothing left to choose
+    parts += [f"{k}={src(v)}" for k, v in d["ckwargs"].items()
+              if not (k == "order" and target is not None and isinstance(fn, np.ufunc))]
     if target is not None and d["out"] == "pos":
         parts.insert(len(d["cargs"]), target)  # a ufunc's output follows its inputs
     elif target is not None:
@@ -582,28 +600,36 @@ class Plan:
         self.refills = [(u["step_scalars"], u["state"], u["hyper"], list(u["scalars"].values()))
                         for u in updates if u["scalars"]]
         self.opt_state = updates[0]["opt_state"] if updates else {}
-        self.guards = [(u["group"], [(k, v) for k, v in u["hyper"].items()], u["state"],
-                        list(u["arrays"].items())) for u in updates]
+        groups = {id(u["group"]): u for u in updates}.values()
+        self.hyper = [(u["group"], list(u["hyper"]), list(u["hyper"].values())) for u in groups]
+        self.states = [(u["tensor"], u["state"], list(u["arrays"]), list(u["arrays"].values()))
+                       for u in updates]
+        self._param_ids: list[int] = []
 
     def _stale_update(self) -> bool:
         """True when the optimizer changed since the trace: a number of a param group (a
-        learning-rate schedule), or a state array replaced (``load_state_dict``)."""
-        for group, hyper, state, arrays in self.guards:
-            for k, v in hyper:
-                if group[k] != v:
-                    return True
-            for k, a in arrays:
-                if state.get(k) is not a:
-                    return True
-        state = self.opt_state
-        return any(state.get(t) is not g[2] for t, g in zip(self.trained, self.guards))
+        learning-rate schedule), or its state (``load_state_dict``)."""
+        for group, keys, values in self.hyper:
+            if [group[k] for k in keys] != values:
+                return True
+        opt_state = self.opt_state
+        for t, state, keys, arrays in self.states:
+            if opt_state.get(t) is not state or (keys and not all(
+                    state.get(k) is a for k, a in zip(keys, arrays))):
+                return True
+        return False
 
     def step(self, args: Sequence[Any]) -> Any:
         """One compiled training step: forward, backward and the optimizer's update, in
         place, with ``.grad`` left None. Returns the outputs (new arrays, never buffers) or
         `STALE`."""
         ps = [t.data for t in self.params]
-        if [(a.shape, a.dtype) for a in ps] != self._param_spec or self._stale_update():
+        ids = list(map(id, ps))
+        if ids != self._param_ids:  # new arrays (a load_state_dict): check their layout
+            if [(a.shape, a.dtype) for a in ps] != self._param_spec:
+                return STALE
+            self._param_ids = ids
+        if self._stale_update():
             return STALE
         for t, v in self.consts:
             if t.version != v:
