@@ -201,6 +201,7 @@ def memory(scenario: str, lib: str, quick: bool) -> dict[str, float]:
     import gc
     import tracemalloc
 
+    make(scenario, lib, True)[0]()  # the library's modules are imported before, not counted
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]

@@ -62,10 +62,11 @@ class CompiledFunction:
     """
 
     def __init__(self, fn: Callable[..., Any], verbose: bool = False,
-                 optimizer: Any = None) -> None:
+                 optimizer: Any = None, keep_values: bool | None = None) -> None:
         self.fn = fn
         self.verbose = verbose
         self.optimizer = optimizer
+        self.keep_values = optimizer is None if keep_values is None else keep_values
         self.plans: dict[tuple[Any, ...], Plan] = {}
         self.plan: Plan | None = None
         self.traces = 0
@@ -116,6 +117,8 @@ class CompiledFunction:
             what = "tracing" if not self.traces else "retracing"
             print(f"minigrad.compile: {what} {self.__name__} ({reason})")
         plan = compile_plan(self.fn, args, self.__name__, passes)
+        if not self.keep_values:
+            plan.release_values()
         self.traces += 1
         self.plans[key] = plan
         self.plan = plan
@@ -163,7 +166,7 @@ class CompiledFunction:
 
 
 def compile(fn: Callable[..., Any] | None = None, *, verbose: bool = False,
-            optimizer: Any = None) -> Any:
+            optimizer: Any = None, keep_values: bool | None = None) -> Any:
     r"""Compiles `fn`: ``step = minigrad.compile(fn)``; ``loss = step(X, y)``.
 
     The first call runs `fn` once eagerly and records it (the trace: a `networkx.DiGraph`
@@ -187,8 +190,13 @@ def compile(fn: Callable[..., Any] | None = None, *, verbose: bool = False,
     None. The first call runs that eager step, then traces; a change of the optimizer's
     numbers (a learning-rate schedule) or state (``load_state_dict``) retraces.
 
+    `keep_values`: whether the plan's graphs keep the arrays the trace computed (each node's
+    ``value``), for inspection; by default they do, except for a training step, whose plan
+    then holds its buffers and nothing else (`Plan.release_values`).
+
     Also usable as a decorator, with or without ``(verbose=True)``.
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, verbose=verbose, optimizer=optimizer)
-    return CompiledFunction(fn, verbose=verbose, optimizer=optimizer)
+        return lambda f: CompiledFunction(f, verbose=verbose, optimizer=optimizer,
+                                          keep_values=keep_values)
+    return CompiledFunction(fn, verbose=verbose, optimizer=optimizer, keep_values=keep_values)

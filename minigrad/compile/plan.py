@@ -583,6 +583,7 @@ class Plan:
         read = {a for n in G.graph["schedule"] if nodes[n]["kind"] in BACKWARD
                 for a in nodes[n]["args"]}
         self._training(G)
+        self.values_released = False
         self.op = Op(name="compiled", forward=_no_forward, vjps=(_compiled_vjp,),
                      formula=f"compiled {name}", grad_formulas=("∇ by the compiled backward",),
                      reads=(tuple(i for i, k in enumerate(leaves) if k in read),), variadic=True)
@@ -651,6 +652,27 @@ class Plan:
         for i, module, name in self.modules:
             res[i].module, res[i].name = module, name
         return tuple(res) if self.tuple else res[0]
+
+    def release_values(self) -> None:
+        """Drops the arrays the trace computed (each node's ``value``, the tensors of its ops,
+        what they kept for their VJPs) from every stage's graph, keeping their shapes and
+        dtypes: a plan then holds its buffers and nothing of the call it was traced from.
+        Drawings and `stats` need only shapes; `values_released` says it was done."""
+        placeholders: dict[tuple[Any, ...], np.ndarray] = {}
+        for _, G in self.stages:
+            for _, d in G.nodes(data=True):
+                v = d.get("value")
+                if d["kind"] in ("param", "const"):
+                    continue
+                if d.get("tensor") is not None:
+                    d["tensor"] = None
+                d.pop("saved", None)
+                if isinstance(v, (np.ndarray, np.generic)):
+                    key = (v.shape, v.dtype.str)
+                    if key not in placeholders:  # same shape and dtype, no memory
+                        placeholders[key] = np.broadcast_to(np.zeros((), v.dtype), v.shape)
+                    d["value"] = placeholders[key]
+        self.values_released = True
 
     # ------------------------------------------------------------------ running
     def _buffers(self) -> _Buffers:
