@@ -178,11 +178,13 @@ class _Code:
                  if nodes[n]["kind"] == "vjp" and nodes[n]["fn"].keeps}
         self.saved = [n for n in list(self.inputs) + self.params + self.fwd
                       if any(nodes[s]["kind"] in BACKWARD for s in G.successors(n))]
-        self.slot = {n: i for i, n in enumerate(self.saved)}
-        self.kept = {n: len(self.saved) + i
+        # an array in a buffer reaches the backward through the buffer, not a slot
+        slotted = [n for n in self.saved if self.in_buffer(n) is None]
+        self.slot = {n: i for i, n in enumerate(slotted)}
+        self.kept = {n: len(slotted) + i
                      for i, n in enumerate(k for k in self.fwd if k in keeps)}
         self.nbuf = len(G.graph.get("buffers", []))
-        self.nslots = len(self.saved) + len(self.kept) + 1  # the last slot: the buffers
+        self.nslots = len(slotted) + len(self.kept) + 1  # the last slot: the buffers
         self.regs = _Registers()
 
     # ---------------------------------------------------------------- liveness
