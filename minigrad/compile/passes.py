@@ -501,7 +501,7 @@ def _add_update(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], leaf
                 H.add_edge(r, n if j == len(steps) - 1 else f"{n}~{j}", argnums=(), op="order",
                            formulas=())
     return {"node": n, "tensor": t, "state": state, "group": groups[id(t)], "hyper": hyper,
-            "step_scalars": opt._step_scalars, "opt_state": opt.state,
+            "step_scalars": opt._step_scalars, "optimizer": opt,
             "scalars": zeros, "arrays": {k: state[k] for k in keys}}
 
 

@@ -602,7 +602,7 @@ class Plan:
         self.trained = [u["tensor"] for u in updates]
         self.refills = [(u["step_scalars"], u["state"], u["hyper"], list(u["scalars"].values()))
                         for u in updates if u["scalars"]]
-        self.opt_state = updates[0]["opt_state"] if updates else {}
+        self.optimizer = updates[0]["optimizer"] if updates else None
         groups = {id(u["group"]): u for u in updates}.values()
         self.hyper = [(u["group"], list(u["hyper"]), list(u["hyper"].values())) for u in groups]
         self.states = [(u["tensor"], u["state"], list(u["arrays"]), list(u["arrays"].values()))
@@ -615,7 +615,7 @@ class Plan:
         for group, keys, values in self.hyper:
             if [group[k] for k in keys] != values:
                 return True
-        opt_state = self.opt_state
+        opt_state = self.optimizer.state  # load_state_dict may put a new dict there
         for t, state, keys, arrays in self.states:
             if opt_state.get(t) is not state or (keys and not all(
                     state.get(k) is a for k, a in zip(keys, arrays))):
@@ -732,7 +732,8 @@ class Plan:
         allocated = sum(d["value"].nbytes for n, d in G.nodes(data=True)
                         if d["kind"] in FORWARD + BACKWARD and d.get("root") == n
                         and "buffer" not in d and d["kind"] != "seed"
-                        and d.get("inplace") is None)
+                        and d.get("inplace") is None and d.get("attr") is None
+                        and getattr(d["value"], "base", None) is None)  # views are free
         kept: dict[tuple[str, str], int] = {}
         for entry in G.graph["log"]:
             for n, why in entry.get("kept", ()):
