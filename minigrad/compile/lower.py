@@ -333,11 +333,12 @@ def same_bits(a: Any, b: Any) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any) -> tuple[list[Step], Ref]:
+def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any) -> tuple[list[Step], Any]:
     """Runs ``f(*stand-ins)`` where input i is ``inputs[i]`` (an array, or anything else,
     passed through as a constant); returns the numpy calls it made and the `Ref` of its
-    result. Raises `Unlowerable` when it cannot be recorded or when its result is not
-    `expected` bit for bit."""
+    result (a tuple of them when `expected` is a tuple: an op's output and what it keeps).
+    Raises `Unlowerable` when it cannot be recorded or when its result is not `expected` bit
+    for bit."""
     rec = _Recorder()
     args = [Sym(rec, x, Ref("in", i)) if isinstance(x, (np.ndarray, np.generic)) else x
             for i, x in enumerate(inputs)]
@@ -354,14 +355,14 @@ def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any) -> tuple
             raise Unlowerable("the rule returns something other than its recorded arrays")
     else:
         results, expected_all = (result,), (expected,)
-    for r, e in zip(results, expected_all):
+    for r, want in zip(results, expected_all):
         if not isinstance(r, Sym) or r.rec is not rec:
             raise Unlowerable("the rule returns something other than a recorded array")
-        if not same_bits(r.value, e):
+        if not same_bits(r.value, want):
             raise Unlowerable("the recording does not reproduce the rule's result bit for bit")
     refs = tuple(r.ref for r in results)
     _check_other_values(f, rec.steps, refs if isinstance(expected, tuple) else refs[0], inputs)
-    return rec.steps, (refs if isinstance(expected, tuple) else refs[0])  # type: ignore[return-value]
+    return rec.steps, (refs if isinstance(expected, tuple) else refs[0])
 
 
 def record_inplace(f: Callable[..., Any], inputs: Sequence[Any], n_mutable: int,

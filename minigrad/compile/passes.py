@@ -481,8 +481,9 @@ def _add_update(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], leaf
             f"minigrad.compile(optimizer={type(opt).__name__}): the update of the parameter "
             f"of shape {w.shape} cannot be compiled ({e}); call opt.step() outside") from e
     n = f"u{leaf}"
-    const = dict(kind="const", tensor=None, name=None, is_leaf=True, requires_grad=False,
-                 module=None, varying=False, params={}, args=(), op=None, order=-1)
+    const: dict[str, Any] = dict(kind="const", tensor=None, name=None, is_leaf=True,
+                                 requires_grad=False, module=None, varying=False, params={},
+                                 args=(), op=None, order=-1)
     args: list[Any] = [leaf]
     for k in keys:
         args.append(f"s{leaf}.{k}")
@@ -632,7 +633,8 @@ def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
     busy: list[tuple[float, int, int, tuple[Any, ...], Any]] = []
     holder: dict[int, Any] = {}  # buffer → the node whose array it holds now
     buffers: list[tuple[tuple[int, ...], np.dtype]] = []
-    placed, in_place = [], 0
+    placed: list[Any] = []
+    in_place = 0
     for n in H.graph["schedule"]:
         d = H.nodes[n]
         s = d["step"]
@@ -644,8 +646,9 @@ def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
         if not _poolable(H, n):
             continue
         k = (d["value"].shape, d["value"].dtype.str)
-        b = _reusable_input(H, n, k, holder) if _elementwise(d) else None
-        if b is not None:
+        reuse = _reusable_input(H, n, k, holder) if _elementwise(d) else None
+        if reuse is not None:
+            b = reuse
             in_place += 1
         elif free.get(k):
             b = free[k].pop()

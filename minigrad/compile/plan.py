@@ -602,7 +602,7 @@ class Plan:
         self.trained = [u["tensor"] for u in updates]
         self.refills = [(u["step_scalars"], u["state"], u["hyper"], list(u["scalars"].values()))
                         for u in updates if u["scalars"]]
-        self.optimizer = updates[0]["optimizer"] if updates else None
+        self.optimizer: Any = updates[0]["optimizer"] if updates else None
         groups = {id(u["group"]): u for u in updates}.values()
         self.hyper = [(u["group"], list(u["hyper"]), list(u["hyper"].values())) for u in groups]
         self.states = [(u["tensor"], u["state"], list(u["arrays"]), list(u["arrays"].values()))
