@@ -647,11 +647,11 @@ def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
             continue
         k = (d["value"].shape, d["value"].dtype.str)
         reuse = _reusable_input(H, n, k, holder) if _elementwise(d) else None
-        if reuse is not None:
-            b = reuse
+        if reuse is not None and (reuse[1] or not free.get(k)):
+            b = reuse[0]
             in_place += 1
         elif free.get(k):
-            b = free[k].pop()
+            b = free[k].pop()  # the buffer freed last: the likeliest to be in cache
         else:
             b = len(buffers)
             buffers.append((d["value"].shape, d["value"].dtype))
@@ -665,18 +665,27 @@ def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
     return H
 
 
+RECENT = 4  # steps: an array made this recently is still in cache
+
+
 def _reusable_input(H: nx.DiGraph, n: Any, k: tuple[Any, ...], holder: dict[int, Any]
-                    ) -> int | None:
+                    ) -> tuple[int, bool] | None:
     """The buffer of an input of `n` that `n` reads last (no later read of it or of a view),
-    of `n`'s shape and dtype, or None."""
+    of `n`'s shape and dtype, and whether that input was made in the last `RECENT` steps
+    (writing over an array read from far back, such as a forward activation in the
+    backward, dirties memory a buffer in use would not); or None."""
     d = H.nodes[n]
+    found = None
     for a in d["args"]:
         ad = H.nodes[a]
         b = ad.get("buffer")
         if (b is not None and holder.get(b) == a and ad["life"] == d["step"]
                 and (ad["value"].shape, ad["value"].dtype.str) == k):
-            return int(b)
-    return None
+            recent = d["step"] - ad["step"] <= RECENT
+            if recent:
+                return int(b), True
+            found = found or (int(b), False)
+    return found
 
 
 PIPELINE: tuple[Callable[[nx.DiGraph], nx.DiGraph], ...] = (

@@ -428,13 +428,29 @@ def _backward_check(G: nx.DiGraph) -> Callable[[Any, Any], None]:
     return check
 
 
-class _Buffers:
-    """One set of the plan's buffers, busy while the loss that reads them may still backward."""
+LINE = 64  # bytes in a cache line
 
-    __slots__ = ("arrays", "owner")
+
+class _Buffers:
+    """One set of the plan's buffers, busy while the loss that reads them may still backward.
+
+    The buffers are cut from one block of memory, in the order the schedule first uses them,
+    each starting on a cache line: arrays allocated one by one land wherever the allocator
+    has room (a small one often across two cache lines), and a long schedule of small arrays
+    then reads memory in an order no prefetcher follows."""
+
+    __slots__ = ("arrays", "owner", "block")
 
     def __init__(self, spec: Sequence[tuple[tuple[int, ...], np.dtype]]) -> None:
-        self.arrays = [np.empty(shape, dtype) for shape, dtype in spec]
+        sizes = [int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in spec]
+        offsets, total = [], 0
+        for n in sizes:
+            offsets.append(total)
+            total += -(-max(n, 1) // LINE) * LINE
+        self.block = np.empty(total + LINE, np.uint8)
+        start = -self.block.__array_interface__["data"][0] % LINE
+        self.arrays = [self.block[start + o:start + o + n].view(dtype).reshape(shape)
+                       for o, n, (shape, dtype) in zip(offsets, sizes, spec)]
         self.owner: Any = None
 
     def free(self) -> bool:
