@@ -144,15 +144,45 @@ def _bind_locals(lines: list[str], ns: dict[str, Any], key: str) -> list[str]:
     return [lines[0], "    " + "".join(k + ", " for k in bound) + f"= {key}", *lines[1:]]
 
 
-def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[Any]]:
-    """The source of `forward` and `backward`, their namespace, and the saved values."""
+_UNPACK = "<buffers>"
+
+
+def _unpack_buffers(lines: list[str]) -> tuple[list[str], list[int]]:
+    """`lines` with the buffers the function reads unpacked most-read first (Python numbers
+    a function's locals in order of first appearance, and a local numbered past 255 is read
+    with an extra instruction), and that order."""
+    counts: dict[int, int] = {}
+    for line in lines:
+        if _UNPACK not in line:
+            for m in _BUFFER_REF.findall(line):
+                counts[int(m)] = counts.get(int(m), 0) + 1
+    order = sorted(counts, key=lambda i: (-counts[i], i))
+    out = []
+    for line in lines:
+        if _UNPACK in line:
+            if not order:
+                continue
+            line = line.replace(_UNPACK, "".join(f"b{i}, " for i in order).rstrip(" "))
+        out.append(line)
+    return out, order
+
+
+_BUFFER_REF = re.compile(r"\bb(\d+)\b")
+
+
+def _generate(G: nx.DiGraph, anomaly: bool
+              ) -> tuple[str, dict[str, Any], list[Any], tuple[list[int], list[int]]]:
+    """The source of `forward` and `backward`, their namespace, the saved values and the
+    order in which each function unpacks the buffers."""
     code = _Code(G, anomaly)
-    lines = (_bind_locals(code.forward(), code.ns, "_forward_names") + ["", ""]
-             + _bind_locals(code.backward(), code.ns, "_backward_names"))
+    fwd, fwd_order = _unpack_buffers(code.forward())
+    bwd, bwd_order = _unpack_buffers(code.backward())
+    lines = (_bind_locals(fwd, code.ns, "_forward_names") + ["", ""]
+             + _bind_locals(bwd, code.ns, "_backward_names"))
     if anomaly:
         code.ns["_chkf"] = _forward_check(G)
         code.ns["_chkb"] = _backward_check(G)
-    return "\n".join(lines) + "\n", code.ns, code.saved
+    return "\n".join(lines) + "\n", code.ns, code.saved, (fwd_order, bwd_order)
 
 
 class _Code:
@@ -246,8 +276,8 @@ class _Code:
                 lines.append("    " + "".join(regs.define(n) + ", " for n in names)
                              + f"= {group}")
         if self.nbuf:
-            lines.append("    " + "".join(f"b{i}, " for i in range(self.nbuf)) + "= b")
-            lines.append(f"    S[{self.nslots - 1}] = b")
+            lines.append(f"    {_UNPACK} = b[0]")
+            lines.append(f"    S[{self.nslots - 1}] = b[1]")
         for n in list(self.inputs) + self.params:
             if n in self.slot:
                 lines.append(f"    S[{self.slot[n]}] = {regs.names[n]}")
@@ -305,8 +335,7 @@ class _Code:
         self.regs = regs
         lines = ["def backward(seed, S):"]
         if self.nbuf:
-            lines.append("    " + "".join(f"b{i}, " for i in range(self.nbuf))
-                         + f"= S[{self.nslots - 1}]")
+            lines.append(f"    {_UNPACK} = S[{self.nslots - 1}]")
         grads = self.G.graph["grads"]
         grad_set = set(grads.values())
         loads: dict[int, list[Any]] = {}  # step → the saved arrays first read there
@@ -439,9 +468,10 @@ class _Buffers:
     has room (a small one often across two cache lines), and a long schedule of small arrays
     then reads memory in an order no prefetcher follows."""
 
-    __slots__ = ("arrays", "owner", "block")
+    __slots__ = ("arrays", "owner", "block", "pair")
 
-    def __init__(self, spec: Sequence[tuple[tuple[int, ...], np.dtype]]) -> None:
+    def __init__(self, spec: Sequence[tuple[tuple[int, ...], np.dtype]],
+                 orders: tuple[list[int], list[int]]) -> None:
         sizes = [int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in spec]
         offsets, total = [], 0
         for n in sizes:
@@ -451,6 +481,8 @@ class _Buffers:
         start = -self.block.__array_interface__["data"][0] % LINE
         self.arrays = [self.block[start + o:start + o + n].view(dtype).reshape(shape)
                        for o, n, (shape, dtype) in zip(offsets, sizes, spec)]
+        # as forward and backward unpack them: each reads its own, most-read first
+        self.pair = tuple(tuple(self.arrays[i] for i in order) for order in orders)
         self.owner: Any = None
 
     def free(self) -> bool:
@@ -574,7 +606,7 @@ class Plan:
         self.trace = stages[0][1]
         self.graph = G = stages[-1][1]
         self.name = name
-        self.source, ns, saved = _generate(G, anomaly)
+        self.source, ns, saved, self._orders = _generate(G, anomaly)
         code = compile(self.source, f"<minigrad.compile {name}>", "exec")
         exec(code, ns)  # noqa: S102  (our own generated code)
         self.forward: Callable[..., Any] = ns["forward"]
@@ -655,8 +687,8 @@ class Plan:
                 return STALE
         xs = [a.data if isinstance(a, Tensor) else a for a in (args[i] for i in self.input_index)]
         if not self._sets:
-            self._sets.append(_Buffers(self._buffer_spec))
-        outs, saved = self.forward(xs, ps, self._sets[0].arrays)
+            self._sets.append(_Buffers(self._buffer_spec, self._orders))
+        outs, saved = self.forward(xs, ps, self._sets[0].pair)
         for step_scalars, state, hyper, scalars in self.refills:
             for z, v in zip(scalars, step_scalars(state, hyper).values()):
                 z[()] = v
@@ -697,7 +729,7 @@ class Plan:
         for s in self._sets:
             if s.free():
                 return s
-        s = _Buffers(self._buffer_spec)
+        s = _Buffers(self._buffer_spec, self._orders)
         self._sets.append(s)
         return s
 
@@ -712,7 +744,7 @@ class Plan:
                 return STALE
         xs = [a.data if isinstance(a, Tensor) else a for a in (args[i] for i in self.input_index)]
         bufs = self._buffers()
-        outs, saved = self.forward(xs, ps, bufs.arrays)
+        outs, saved = self.forward(xs, ps, bufs.pair)
         res = [Tensor._wrap(o) for o in outs]
         li = self.loss_index
         for i, module, name in self.modules:
