@@ -176,6 +176,84 @@ class NumpyMLP:
         return self.params
 
 
+class NumpyMLPInPlace:
+    r"""`NumpyMLP` as a careful person writes it for speed: every array allocated once (the
+    activations, the softmax, the gradients, the masks), every numpy call writing into one
+    of them (``out=``), elementwise steps in place, and each layer's SGD update made as soon
+    as its gradients are ready (after the gradient flowing down, which reads W). The same
+    formulas and the same numpy calls as `NumpyMLP`, so the same loss to rounding.
+    """
+
+    def __init__(self, params: list[np.ndarray], X: np.ndarray, y: np.ndarray, lr: float = LR):
+        self.params = [p.copy() for p in params]
+        self.X, self.y, self.lr = X, y, lr
+        n, dt = len(y), X.dtype
+        ws = self.params[::2]
+        self.acts = [np.empty((n, w.shape[1]), dt) for w in ws]      # A_k
+        self.hs = [X] + [np.empty_like(a) for a in self.acts[:-1]]  # H_k = relu(A_k)
+        self.grads = [np.empty_like(p) for p in self.params]
+        self.deltas = [np.empty_like(a) for a in self.acts]          # Δ_k
+        self.masks = [np.empty(a.shape, bool) for a in self.acts]
+        C = ws[-1].shape[1]
+        self.classes = np.arange(C)
+        self.rowmax = np.empty((n, 1), dt)
+        self.sums = np.empty((n, 1), dt)
+        self.logs = np.empty(n, dt)
+        self.flat = np.empty(n, np.int64)
+        self.picked = np.empty(n, dt)
+        self.offsets = np.arange(0, n * C, C)
+        self.lr_ = np.asarray(lr, dt)  # 0-d: no conversion of the Python float at each call
+        self.n_ = np.asarray(n, dt)
+
+    def _loss(self, a: np.ndarray, d: np.ndarray) -> Any:
+        """Softmax cross-entropy of logits `a` (overwritten with z = a − max a); ŷ into `d`."""
+        np.maximum.reduce(a, axis=1, keepdims=True, out=self.rowmax)
+        np.subtract(a, self.rowmax, a)
+        np.exp(a, d)
+        np.add.reduce(d, axis=1, keepdims=True, out=self.sums)
+        np.log(self.sums[:, 0], self.logs)
+        np.add(self.offsets, self.y, self.flat)
+        np.take(a.reshape(-1), self.flat, out=self.picked)
+        np.subtract(self.logs, self.picked, self.logs)
+        loss = np.add.reduce(self.logs, axis=None) / self.n_
+        np.divide(d, self.sums, d)
+        return loss
+
+    def step(self) -> Any:
+        p, acts, hs, deltas, masks, gs = (self.params, self.acts, self.hs, self.deltas,
+                                          self.masks, self.grads)
+        L = len(acts)
+        for k in range(L):
+            np.matmul(hs[k], p[2 * k], acts[k])
+            np.add(acts[k], p[2 * k + 1], acts[k])
+            if k < L - 1:
+                np.maximum(acts[k], 0, out=hs[k + 1])
+        d = deltas[-1]
+        loss = self._loss(acts[-1], d)
+        np.equal(self.y[:, None], self.classes, masks[-1])  # e(ℓ): Δ = (ŷ − e(ℓ)) / N
+        np.subtract(d, 1, out=d, where=masks[-1])
+        np.divide(d, self.n_, d)
+        lr = self.lr_
+        for k in reversed(range(L)):
+            gw, gb = gs[2 * k], gs[2 * k + 1]
+            np.matmul(hs[k].T, d, gw)
+            np.add.reduce(d, axis=0, out=gb)
+            if k > 0:
+                dh = deltas[k - 1]
+                np.matmul(d, p[2 * k].T, dh)
+                np.greater(acts[k - 1], 0, masks[k - 1])
+                np.multiply(dh, masks[k - 1], dh)
+                d = dh
+            np.multiply(gw, lr, gw)
+            np.subtract(p[2 * k], gw, p[2 * k])
+            np.multiply(gb, lr, gb)
+            np.subtract(p[2 * k + 1], gb, p[2 * k + 1])
+        return loss
+
+    def weights(self) -> list[np.ndarray]:
+        return self.params
+
+
 class MinigradMLP:
     """The same model from minigrad Tensors and tensor ops (``h @ W + b``, relu,
     cross_entropy); SGD in place, ``p.sub_(p.grad * lr)`` under no_grad()."""
@@ -361,6 +439,51 @@ class NumpyChain:
             elif r == 2:
                 y = tape.pop()
                 g = g * (1 - y * y)
+        return g
+
+    def run(self) -> np.ndarray:
+        return self.backward(self.forward())
+
+
+class NumpyChainInPlace:
+    """`NumpyChain` as a careful person writes it for speed: the loop unrolled by the
+    pattern's period (add, mul, tanh), every array allocated once (the tanh outputs the
+    backward reads, a scratch array, δ), every call writing into one of them, constants as
+    0-d arrays of the dtype (no conversion of a Python number at each call)."""
+
+    def __init__(self, x: np.ndarray, a: np.ndarray, b: np.ndarray, n: int):
+        self.x, self.a, self.b, self.n = x, a, b, n
+        self.tape = [np.empty_like(x) for _ in range(n // 3)]
+        self.h = np.empty_like(x)
+        self.t = np.empty_like(x)
+        self.g = np.empty_like(x)
+        self.one = np.ones((), x.dtype)
+
+    def forward(self) -> Any:
+        a, b, h, tanh, add, mul = self.a, self.b, self.h, np.tanh, np.add, np.multiply
+        y = self.x
+        for out in self.tape:
+            add(y, a, h)
+            mul(h, b, h)
+            y = tanh(h, out)
+        rest = self.n % 3
+        if rest:
+            add(y, a, h)
+            y = h
+            if rest == 2:
+                mul(h, b, h)
+        return np.add.reduce(y, axis=None)
+
+    def backward(self, state: Any) -> np.ndarray:
+        b, t, g, one, mul, sub = self.b, self.t, self.g, self.one, np.multiply, np.subtract
+        g[...] = 1
+        if self.n % 3 == 2:
+            mul(g, b, g)
+        for y in reversed(self.tape):
+            mul(y, y, t)
+            sub(one, t, t)
+            mul(g, t, g)
+            mul(g, b, g)
         return g
 
     def run(self) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from minigrad.compile.passes import PIPELINE
+from minigrad.compile.passes import PIPELINE, OptimizerError, training_pipeline
 from minigrad.compile.plan import STALE, Plan
 from minigrad.compile.trace import trace
 from minigrad.modes import state
@@ -61,9 +61,12 @@ class CompiledFunction:
     ``plans`` (by signature), ``traces`` (how many times it traced).
     """
 
-    def __init__(self, fn: Callable[..., Any], verbose: bool = False) -> None:
+    def __init__(self, fn: Callable[..., Any], verbose: bool = False,
+                 optimizer: Any = None, keep_values: bool | None = None) -> None:
         self.fn = fn
         self.verbose = verbose
+        self.optimizer = optimizer
+        self.keep_values = optimizer is None if keep_values is None else keep_values
         self.plans: dict[tuple[Any, ...], Plan] = {}
         self.plan: Plan | None = None
         self.traces = 0
@@ -78,6 +81,8 @@ class CompiledFunction:
             )
         key = (tuple(_signature(a) for a in args), state.grad_enabled, state.anomaly)
         plan = self.plans.get(key)
+        if self.optimizer is not None:
+            return self._training_step(plan, args, key)
         if plan is not None:
             self.plan = plan
             out = plan.run(args)
@@ -106,21 +111,62 @@ class CompiledFunction:
             diffs.append("detect_anomaly is " + ("on" if anomaly else "off"))
         return "; ".join(diffs)
 
-    def _compile(self, args: Sequence[Any], key: tuple[Any, ...], reason: str) -> Plan:
+    def _compile(self, args: Sequence[Any], key: tuple[Any, ...], reason: str,
+                 passes: Sequence[Callable[[nx.DiGraph], nx.DiGraph]] = PIPELINE) -> Plan:
         if self.verbose:
             what = "tracing" if not self.traces else "retracing"
             print(f"minigrad.compile: {what} {self.__name__} ({reason})")
-        plan = compile_plan(self.fn, args, self.__name__)
+        plan = compile_plan(self.fn, args, self.__name__, passes)
+        if not self.keep_values:
+            plan.release_values()
         self.traces += 1
         self.plans[key] = plan
         self.plan = plan
         return plan
 
+    def _training_step(self, plan: Plan | None, args: Sequence[Any], key: tuple[Any, ...]) -> Any:
+        """``compile(fn, optimizer=opt)``: a replay of the whole step, or, on the first call
+        (and after a change that retraces), one eager step followed by the trace."""
+        if plan is not None:
+            self.plan = plan
+            out = plan.step(args)
+            if out is not STALE:
+                return out
+            reason = "the optimizer's numbers (lr…), its state or a parameter changed"
+        else:
+            reason = self._why(key)
+        if not state.grad_enabled:
+            raise OptimizerError(
+                f"minigrad.compile(optimizer=…): {self.__name__} was called under no_grad(); "
+                f"a training step needs gradients")
+        res = self._eager_step(args)
+        self._compile(args, key, reason, training_pipeline(self.optimizer))
+        return res
+
+    def _eager_step(self, args: Sequence[Any]) -> Any:
+        """``zero_grad(); out = fn(*args); loss.backward(); step(); zero_grad()``, eagerly."""
+        opt = self.optimizer
+        opt.zero_grad()
+        out = self.fn(*args)
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        loss = next((o for o in outs if isinstance(o, Tensor) and o.requires_grad
+                     and o._ctx is not None), None)
+        if loss is None:
+            raise OptimizerError(
+                f"minigrad.compile(optimizer={type(opt).__name__}): {self.__name__} returns no "
+                f"output that requires grad, so there is nothing to train")
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        res = [Tensor._wrap(o.data) if isinstance(o, Tensor) else o for o in outs]
+        return tuple(res) if isinstance(out, (tuple, list)) else res[0]
+
     def __repr__(self) -> str:
         return f"<compiled {self.__name__}: {self.traces} trace(s)>"
 
 
-def compile(fn: Callable[..., Any] | None = None, *, verbose: bool = False) -> Any:
+def compile(fn: Callable[..., Any] | None = None, *, verbose: bool = False,
+            optimizer: Any = None, keep_values: bool | None = None) -> Any:
     r"""Compiles `fn`: ``step = minigrad.compile(fn)``; ``loss = step(X, y)``.
 
     The first call runs `fn` once eagerly and records it (the trace: a `networkx.DiGraph`
@@ -137,8 +183,20 @@ def compile(fn: Callable[..., Any] | None = None, *, verbose: bool = False) -> A
     so optimizer steps are seen; other captured tensors are constants, retraced if changed in
     place.
 
+    With ``optimizer=opt``, the compiled function is the whole training step: each call
+    does what ``opt.zero_grad(); out = fn(*args); out.backward(); opt.step();
+    opt.zero_grad()`` does eagerly, with the same bits, and returns `fn`'s outputs (new
+    arrays, without history). The gradients live in the plan's buffers, so ``.grad`` stays
+    None. The first call runs that eager step, then traces; a change of the optimizer's
+    numbers (a learning-rate schedule) or state (``load_state_dict``) retraces.
+
+    `keep_values`: whether the plan's graphs keep the arrays the trace computed (each node's
+    ``value``), for inspection; by default they do, except for a training step, whose plan
+    then holds its buffers and nothing else (`Plan.release_values`).
+
     Also usable as a decorator, with or without ``(verbose=True)``.
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, verbose=verbose)
-    return CompiledFunction(fn, verbose=verbose)
+        return lambda f: CompiledFunction(f, verbose=verbose, optimizer=optimizer,
+                                          keep_values=keep_values)
+    return CompiledFunction(fn, verbose=verbose, optimizer=optimizer, keep_values=keep_values)

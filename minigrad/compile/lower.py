@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Ref", "Step", "Unlowerable", "leaves", "map_leaves", "record", "replay", "same_bits"]
+__all__ = ["Ref", "Step", "Unlowerable", "leaves", "map_leaves", "record", "record_inplace",
+           "replay", "same_bits"]
 
 
 class Unlowerable(Exception):
@@ -86,6 +87,8 @@ VIEW_ATTRS = frozenset({"T", "mT", "real", "imag"})
 # functions whose result is fixed by shapes and dtypes alone, so it may be handed back as is
 STATIC_FUNCTIONS = frozenset({np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj,
                               np.isrealobj})
+# numpy functions (not ufuncs) that can write their result into a buffer: how they take it
+OUT_FUNCTIONS: dict[Any, str] = {np.take: "kw"}
 REDUCING_METHODS = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
 NO_DTYPE = ("max", "min")  # ndarray.max(axis, out, keepdims) has no dtype argument
 
@@ -156,10 +159,10 @@ def _value(x: Any) -> Any:
 def _ufunc_call(rec: _Recorder, ufunc: np.ufunc, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
     out = kwargs.pop("out", None)
+    # a ufunc's output may follow its inputs, which numpy parses faster than out=
+    # (but maximum and minimum warn: a third argument there was once a third input)
+    style = None if ufunc.nout != 1 else "kw" if ufunc in (np.maximum, np.minimum) else "pos"
     if out is None:
-        # a ufunc's output may follow its inputs, which numpy parses faster than out=
-        # (but maximum and minimum warn: a third argument there was once a third input)
-        style = None if ufunc.nout != 1 else "kw" if ufunc in (np.maximum, np.minimum) else "pos"
         return rec.call(ufunc, args, kwargs, style)
     if isinstance(out, tuple):
         if len(out) != 1:
@@ -167,7 +170,7 @@ def _ufunc_call(rec: _Recorder, ufunc: np.ufunc, args: tuple[Any, ...],
         out = out[0]
     if not (isinstance(out, Sym) and out.owned):
         raise Unlowerable(f"{ufunc.__name__} writes into an array the rule did not make")
-    res = rec.call(ufunc, args, kwargs, None, inplace=out)
+    res = rec.call(ufunc, args, kwargs, style, inplace=out)
     out.ref = res.ref  # the name now stands for the array after the write
     return out
 
@@ -197,7 +200,7 @@ class Sym:
             return func(*map_leaves(args, _value), **map_leaves(kwargs, _value))
         out = kwargs.pop("out", None) if "out" in kwargs else None
         if out is None:
-            return self.rec.call(func, args, kwargs, None)
+            return self.rec.call(func, args, kwargs, OUT_FUNCTIONS.get(func))
         if not (isinstance(out, Sym) and out.owned):
             raise Unlowerable(f"{func.__name__} writes into an array the rule did not make")
         res = self.rec.call(func, args, kwargs, None, inplace=out)
@@ -330,11 +333,12 @@ def same_bits(a: Any, b: Any) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any) -> tuple[list[Step], Ref]:
+def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any) -> tuple[list[Step], Any]:
     """Runs ``f(*stand-ins)`` where input i is ``inputs[i]`` (an array, or anything else,
     passed through as a constant); returns the numpy calls it made and the `Ref` of its
-    result. Raises `Unlowerable` when it cannot be recorded or when its result is not
-    `expected` bit for bit."""
+    result (a tuple of them when `expected` is a tuple: an op's output and what it keeps).
+    Raises `Unlowerable` when it cannot be recorded or when its result is not `expected` bit
+    for bit."""
     rec = _Recorder()
     args = [Sym(rec, x, Ref("in", i)) if isinstance(x, (np.ndarray, np.generic)) else x
             for i, x in enumerate(inputs)]
@@ -345,15 +349,63 @@ def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any) -> tuple
             raise
         except Exception as e:  # a rule that needs a real array somewhere
             raise Unlowerable(f"{type(e).__name__}: {e}") from e
-    if not isinstance(result, Sym) or result.rec is not rec:
-        raise Unlowerable("the rule returns something other than a recorded array")
-    if not same_bits(result.value, expected):
-        raise Unlowerable("the recording does not reproduce the rule's result bit for bit")
-    _check_other_values(f, rec.steps, result.ref, inputs)
-    return rec.steps, result.ref
+    if isinstance(expected, tuple):  # an op that keeps a value for its VJP: (out, kept)
+        results, expected_all = result, expected
+        if not isinstance(results, tuple) or len(results) != len(expected):
+            raise Unlowerable("the rule returns something other than its recorded arrays")
+    else:
+        results, expected_all = (result,), (expected,)
+    for r, want in zip(results, expected_all):
+        if not isinstance(r, Sym) or r.rec is not rec:
+            raise Unlowerable("the rule returns something other than a recorded array")
+        if not same_bits(r.value, want):
+            raise Unlowerable("the recording does not reproduce the rule's result bit for bit")
+    refs = tuple(r.ref for r in results)
+    _check_other_values(f, rec.steps, refs if isinstance(expected, tuple) else refs[0], inputs)
+    return rec.steps, (refs if isinstance(expected, tuple) else refs[0])
 
 
-def _check_other_values(f: Callable[..., Any], steps: list[Step], result: Ref,
+def record_inplace(f: Callable[..., Any], inputs: Sequence[Any], n_mutable: int,
+                   reference: Callable[..., Any]) -> list[Step]:
+    """Records ``f(*stand-ins)``, a rule that returns nothing and updates its first
+    `n_mutable` inputs in place (an optimizer's update: the parameter and its state).
+
+    The recording runs on copies; `reference`, the rule as eager mode calls it, runs on other
+    copies, and every updated array must come out with the same bits, on these values and on
+    values nudged by a part in a thousand (where ``f`` itself is the reference). Returns every
+    call the rule made, in order: each may matter, as each may write."""
+    rec = _Recorder()
+    mine = [np.array(x, copy=True) if i < n_mutable else x for i, x in enumerate(inputs)]
+    args = [Sym(rec, x, Ref("in", i), owned=i < n_mutable)
+            if isinstance(x, (np.ndarray, np.generic)) else x for i, x in enumerate(mine)]
+    with np.errstate(all="ignore"):
+        try:
+            f(*args)
+        except Unlowerable:
+            raise
+        except Exception as e:
+            raise Unlowerable(f"{type(e).__name__}: {e}") from e
+        want = [np.array(x, copy=True) if i < n_mutable else x for i, x in enumerate(inputs)]
+        reference(*want)
+        if not all(same_bits(a, b) for a, b in zip(mine[:n_mutable], want[:n_mutable])):
+            raise Unlowerable("the recording does not reproduce the update bit for bit")
+        rng = np.random.default_rng(0)
+        other = [np.asarray(x * (1.0 + 1e-3 * rng.standard_normal(np.shape(x))), x.dtype)
+                 if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim else x
+                 for x in inputs]
+        a = [np.array(x, copy=True) if i < n_mutable else x for i, x in enumerate(other)]
+        b = [np.array(x, copy=True) if i < n_mutable else x for i, x in enumerate(other)]
+        try:
+            f(*a)
+            replay(rec.steps, Ref("in", 0), b)
+        except Exception as e:
+            raise Unlowerable(f"the update cannot be checked on other values ({e})") from e
+    if not all(same_bits(x, y) for x, y in zip(a[:n_mutable], b[:n_mutable])):
+        raise Unlowerable("the recording and the update differ on other values")
+    return rec.steps
+
+
+def _check_other_values(f: Callable[..., Any], steps: list[Step], result: Any,
                         inputs: Sequence[Any]) -> None:
     """Replays the recording on other values and compares it with the rule there.
 
@@ -374,12 +426,13 @@ def _check_other_values(f: Callable[..., Any], steps: list[Step], result: Ref,
             got = replay(steps, result, other)
         except Exception as e:  # the rule refuses these values: the recording stays unproven
             raise Unlowerable(f"the rule cannot be checked on other values ({e})") from e
-    if not same_bits(got, want):
+    pairs = zip(got, want) if isinstance(result, tuple) else [(got, want)]
+    if not all(same_bits(a, b) for a, b in pairs):
         raise Unlowerable("the recording and the rule differ on other values (the rule takes "
                           "another path for arrays than for stand-ins)")
 
 
-def replay(steps: list[Step], result: Ref, inputs: Sequence[Any], buffers: bool = True) -> Any:
+def replay(steps: list[Step], result: Any, inputs: Sequence[Any], buffers: bool = True) -> Any:
     """Runs a recording on new `inputs`. With `buffers`, each call that takes an output
     buffer writes into a new one, as a plan's preallocated buffers are written."""
     values: list[Any] = []
@@ -401,4 +454,4 @@ def replay(steps: list[Step], result: Ref, inputs: Sequence[Any], buffers: bool 
         else:
             v = s.fn(*args, **kwargs)
         values.append(v)
-    return get(result)
+    return tuple(get(r) for r in result) if isinstance(result, tuple) else get(result)

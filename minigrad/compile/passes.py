@@ -29,7 +29,15 @@ import networkx as nx
 import numpy as np
 
 from minigrad import autograd
-from minigrad.compile.lower import Ref, Step, Unlowerable, leaves, map_leaves, record
+from minigrad.compile.lower import (
+    Ref,
+    Step,
+    Unlowerable,
+    leaves,
+    map_leaves,
+    record,
+    record_inplace,
+)
 from minigrad.ops.either import unbroadcast
 
 __all__ = [
@@ -41,6 +49,8 @@ __all__ = [
     "liveness",
     "lower",
     "schedule",
+    "step_optimizer",
+    "training_pipeline",
 ]
 
 FORWARD = ("op", "raw", "fprim")
@@ -173,20 +183,22 @@ class Key:
         return f"Key({self.node!r})"
 
 
-def _rule(H: nx.DiGraph, n: Any) -> Callable[..., Any] | None:
+def _rule(H: nx.DiGraph, n: Any, kept: bool = False) -> Callable[..., Any] | None:
     """The rule node `n` runs, as a function of the arrays of ``args`` (None when it has
-    none that could be lowered: leaves, the seed, ops that keep values for their VJP)."""
+    none that could be lowered: leaves, the seed). With `kept`, the node is an op that keeps
+    a value for its VJP: its forward returns ``(out, kept)``, and its VJP takes the kept value
+    as one more argument, after the others."""
     d = H.nodes[n]
     kind, params = d["kind"], d["params"]
-    if kind == "op" and not d["fn"].keeps:
+    if kind == "op" and d["fn"].keeps == kept:
         forward = d["fn"].forward
         return lambda *xs: forward(*xs, **params)
-    if kind == "vjp" and not d["fn"].keeps:
+    if kind == "vjp" and d["fn"].keeps == kept:
         f, i, shape = d["fn"].vjp(d["argnum"]), d["argnum"], d["unbroadcast"]
-        variadic = d["fn"].variadic
+        kw = dict(params, argnum=i) if d["fn"].variadic else params
 
         def vjp(g: Any, out: Any, *xs: Any) -> Any:
-            gx = f(g, out, *xs, argnum=i, **params) if variadic else f(g, out, *xs, **params)
+            gx = f(g, out, *xs[:-1], saved=xs[-1], **kw) if kept else f(g, out, *xs, **kw)
             return gx if shape is None else unbroadcast(gx, shape)
         return vjp
     if kind == "acc":
@@ -198,17 +210,25 @@ def lower(G: nx.DiGraph) -> nx.DiGraph:
     """Replaces each forward, VJP and accumulation that `minigrad.compile.lower.record` can
     record by the numpy calls its rule makes: one node per call (``fprim`` in the forward,
     ``bprim`` in the backward), the last of which keeps the node's key. A rule whose result
-    is one of its inputs (add's VJP hands δ on) disappears: its readers read that input. Rules
-    that cannot be recorded stay as they were, one opaque call each."""
+    is one of its inputs (add's VJP hands δ on) disappears: its readers read that input. An
+    op that keeps a value for its VJP (cross-entropy keeps ŷ) is lowered with its VJPs, or
+    not at all. Rules that cannot be recorded stay as they were, one opaque call each."""
     H = _copy(G)
-    lowered, kept = [], []
+    lowered: list[Any] = []
+    kept: list[tuple[Any, str]] = []
     alias: dict[Any, Any] = {}
+    done: set[Any] = set()
     for n in [n for n, d in G.nodes(data=True) if d["kind"] in ("op", "vjp", "acc")]:
         d = H.nodes[n]
+        if n in done:
+            continue
+        if d["kind"] == "op" and d["fn"].keeps:
+            done |= _lower_keeping(H, n, alias, lowered, kept)
+            continue
         f = _rule(H, n)
         args = [alias.get(a, a) for a in d["args"]]
         if f is None:
-            kept.append((n, "the op keeps values for its VJP, outside its result"))
+            kept.append((n, "the op keeps values for its VJP, and its forward stays whole"))
             continue
         try:
             steps, result = record(f, [H.nodes[a]["value"] for a in args], d["value"])
@@ -230,10 +250,49 @@ def lower(G: nx.DiGraph) -> nx.DiGraph:
     return H
 
 
-def _needed(steps: list[Step], result: Ref) -> list[int]:
-    """The steps the result depends on, in recorded order."""
-    need = {result.index}
-    for j in range(result.index, -1, -1):
+def _lower_keeping(H: nx.DiGraph, n: Any, alias: dict[Any, Any], lowered: list[Any],
+                   kept: list[tuple[Any, str]]) -> set[Any]:
+    """Lowers op `n`, which keeps one array for its VJPs, together with those VJPs: the kept
+    array becomes a node of the forward that the VJPs read. Returns the VJPs lowered."""
+    d = H.nodes[n]
+    args = [alias.get(a, a) for a in d["args"]]
+    vjps = [m for m in H.successors(n) if H.nodes[m]["kind"] == "vjp" and H.nodes[m]["of"] == n]
+    try:
+        if not isinstance(d["saved"], np.ndarray):
+            raise Unlowerable("the op keeps something other than one array for its VJP")
+        f = _rule(H, n, kept=True)
+        assert f is not None
+        steps, (res, keep) = record(f, [H.nodes[a]["value"] for a in args],
+                                    (d["value"], d["saved"]))
+        if res.where == "in":
+            raise Unlowerable("the forward hands back one of its inputs")
+        recs = []
+        for m in vjps:
+            margs = [alias.get(a, a) for a in H.nodes[m]["args"]]
+            g = _rule(H, m, kept=True)
+            assert g is not None
+            values = [H.nodes[a]["value"] for a in margs] + [d["saved"]]
+            recs.append((m, margs, *record(g, values, H.nodes[m]["value"])))
+    except Unlowerable as e:
+        kept.append((n, str(e)))
+        return set()
+    saved = args[keep.index] if keep.where == "in" else n if keep.index == res.index \
+        else f"{n}~{keep.index}"
+    _splice(H, n, steps, res, args, also=keep)
+    lowered.append(n)
+    for m, margs, msteps, mres in recs:
+        lowered.append(m)
+        if mres.where == "in":
+            alias[m] = (margs + [saved])[mres.index]
+        else:
+            _splice(H, m, msteps, mres, margs + [saved])
+    return set(vjps)
+
+
+def _needed(steps: list[Step], result: Ref, also: Ref | None = None) -> list[int]:
+    """The steps the result (and `also`) depend on, in recorded order."""
+    need = {r.index for r in (result, also) if r is not None and r.where == "step"}
+    for j in range(max(need), -1, -1):
         if j in need:
             s = steps[j]
             for r in s.refs() + ([s.inplace] if s.inplace is not None else []):
@@ -242,10 +301,11 @@ def _needed(steps: list[Step], result: Ref) -> list[int]:
     return sorted(need)
 
 
-def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[Any]) -> None:
+def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[Any],
+            keep_all: bool = False, also: Ref | None = None) -> None:
     d = H.nodes[n]
     kind = "fprim" if d["kind"] == "op" else "bprim"
-    keep = _needed(steps, result)
+    keep = list(range(len(steps))) if keep_all else _needed(steps, result, also)
     keys = {j: (n if j == result.index else f"{n}~{j}") for j in keep}
 
     def to_key(x: Any) -> Any:
@@ -311,6 +371,147 @@ def _forward_aliases(H: nx.DiGraph, alias: dict[Any, Any]) -> None:
     H.graph["grads"] = {k: final(v) for k, v in H.graph["grads"].items()}
     H.graph["outputs"] = [final(o) for o in H.graph["outputs"]]
     H.remove_nodes_from(list(alias))
+
+
+class OptimizerError(ValueError):
+    """A training step whose optimizer update cannot be compiled."""
+
+
+def _param_groups(opt: Any) -> dict[int, dict[str, Any]]:
+    return {id(p): g for g in opt.param_groups for p in g["params"]}
+
+
+def step_optimizer(opt: Any) -> Callable[[nx.DiGraph], nx.DiGraph]:
+    """The pass that appends ``opt``'s update of every parameter to the backward.
+
+    Each parameter's update is the optimizer's own rule (``_apply``), recorded as the numpy
+    calls it makes (`minigrad.compile.lower.record_inplace`) on the gradient the backward
+    computed: one ``bprim`` node per call, writing into the parameter and the optimizer's
+    state arrays in place. The numbers that change from step to step (Adam's bias
+    corrections, from ``_step_scalars``) are 0-d arrays the plan refills before each replay.
+    The gradients are read by the update and nothing else: they no longer escape, so they
+    live in buffers. ``G.graph["updates"]`` lists, per parameter, what the plan needs to
+    refill and guard."""
+
+    def optimizer_step(G: nx.DiGraph) -> nx.DiGraph:
+        H = _copy(G)
+        groups = _param_groups(opt)
+        updates = []
+        for leaf, gk in H.graph["grads"].items():
+            # as soon as the gradient is ready (and every read of the parameter done): the
+            # gradient is still in cache, and its buffer is free for the rest of the backward
+            updates.append(_add_update(H, opt, groups, leaf, gk, H.nodes[gk]["order"] + 0.5))
+        H.graph["grads"] = {}
+        H.graph["updates"] = updates
+        _log(H, "optimizer_step", G.number_of_nodes(), lowered=[u["node"] for u in updates])
+        return H
+
+    return optimizer_step
+
+
+def _update_inputs(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], leaf: Any,
+                   gk: Any) -> tuple[Any, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The parameter's tensor, its group's numbers, its state and this step's scalars."""
+    from minigrad.optim.optimizer import Optimizer, _python_numbers
+
+    d = H.nodes[leaf]
+    t, name = d["tensor"], type(opt).__name__
+    what = f"{'argument' if d['kind'] == 'input' else 'parameter'} of shape {d['shape']}"
+    if d["kind"] != "param" or id(t) not in groups:
+        raise OptimizerError(
+            f"minigrad.compile(optimizer={name}): the {what} requires grad but is not one of "
+            f"the optimizer's parameters; add it to the optimizer or set requires_grad=False")
+    if type(opt)._apply is Optimizer._apply:
+        raise OptimizerError(
+            f"minigrad.compile(optimizer={name}): {name} writes its update as one _update, "
+            f"not as _step_scalars and _apply; call opt.step() outside the compiled function")
+    gd = H.nodes[gk]
+    if gd["dtype"] != d["dtype"] or gd["shape"] != d["shape"]:
+        raise OptimizerError(
+            f"minigrad.compile(optimizer={name}): the gradient of the {what} is "
+            f"{gd['shape']} {gd['dtype']}, the parameter {d['dtype']}; run the step eagerly")
+    state = opt.state.get(t)
+    if state is None:
+        raise OptimizerError(f"minigrad.compile(optimizer={name}): the {what} has no state "
+                             f"after the first (eager) step")
+    hyper = _python_numbers(groups[id(t)])
+    scalars = opt._step_scalars(dict(state), hyper)
+    return t, hyper, state, scalars
+
+
+def _readers(H: nx.DiGraph, leaf: Any) -> list[Any]:
+    """The backward's nodes that read the array of `leaf`, directly or through a view of it
+    (the forward runs before the backward: no write into a parameter can overtake it)."""
+    w = H.nodes[leaf]["value"]
+    seen, stack, out = {leaf}, [leaf], []
+    while stack:
+        for s in H.successors(stack.pop()):
+            if s not in seen:
+                seen.add(s)
+                if H.nodes[s]["kind"] in BACKWARD:
+                    out.append(s)
+                if np.may_share_memory(H.nodes[s]["value"], w):
+                    stack.append(s)
+    return out
+
+
+def _add_update(H: nx.DiGraph, opt: Any, groups: dict[int, dict[str, Any]], leaf: Any,
+                gk: Any, order: float) -> dict[str, Any]:
+    t, hyper, state, scalars = _update_inputs(H, opt, groups, leaf, gk)
+    w = H.nodes[leaf]["value"]
+    readers = _readers(H, leaf)
+    keys = [k for k, v in state.items() if isinstance(v, np.ndarray)]
+    zeros = {k: np.zeros((), w.dtype) for k in scalars}
+    for k, v in scalars.items():
+        zeros[k][()] = v
+
+    def apply(wa: Any, *rest: Any) -> None:
+        st = {**state, **dict(zip(keys, rest))}
+        sc = dict(zip(zeros, rest[len(keys) + 1:]))
+        opt._apply(wa, rest[len(keys)], st, hyper, sc)
+
+    def reference(wa: Any, *rest: Any) -> None:
+        opt._apply(wa, rest[len(keys)], {**state, **dict(zip(keys, rest))}, hyper, scalars)
+
+    inputs = [w, *(state[k] for k in keys), H.nodes[gk]["value"], *zeros.values()]
+    try:
+        steps = record_inplace(apply, inputs, 1 + len(keys), reference)
+    except Unlowerable as e:
+        raise OptimizerError(
+            f"minigrad.compile(optimizer={type(opt).__name__}): the update of the parameter "
+            f"of shape {w.shape} cannot be compiled ({e}); call opt.step() outside") from e
+    n = f"u{leaf}"
+    const: dict[str, Any] = dict(kind="const", tensor=None, name=None, is_leaf=True,
+                                 requires_grad=False, module=None, varying=False, params={},
+                                 args=(), op=None, order=-1)
+    args: list[Any] = [leaf]
+    for k in keys:
+        args.append(f"s{leaf}.{k}")
+        H.add_node(args[-1], value=state[k], shape=state[k].shape, dtype=state[k].dtype, **const)
+    args.append(gk)
+    for k, z in zeros.items():
+        args.append(f"c{leaf}.{k}")
+        H.add_node(args[-1], value=z, shape=(), dtype=z.dtype, **const)
+    H.add_node(n, kind="update", value=w, shape=w.shape, dtype=w.dtype, order=order, args=(),
+               op=f"{type(opt).__name__} update", tensor=None, name=None, is_leaf=False,
+               requires_grad=False, module=None, varying=True, params={})
+    _splice(H, n, steps, Ref("step", len(steps) - 1), args, keep_all=True)
+    for j in range(len(steps)):  # a write into the parameter waits for every read of it
+        if _writes_input(steps, j, 0):
+            for r in readers:
+                H.add_edge(r, n if j == len(steps) - 1 else f"{n}~{j}", argnums=(), op="order",
+                           formulas=())
+    return {"node": n, "tensor": t, "state": state, "group": groups[id(t)], "hyper": hyper,
+            "step_scalars": opt._step_scalars, "optimizer": opt,
+            "scalars": zeros, "arrays": {k: state[k] for k in keys}}
+
+
+def _writes_input(steps: list[Step], j: int, i: int) -> bool:
+    """True when step `j` writes into the array of input `i` (following earlier writes)."""
+    r = steps[j].inplace
+    while r is not None and r.where == "step":
+        r = steps[r.index].inplace
+    return r is not None and r.where == "in" and r.index == i
 
 
 def schedule(G: nx.DiGraph) -> nx.DiGraph:
@@ -411,39 +612,87 @@ def _poolable(H: nx.DiGraph, n: Any) -> bool:
             and type(v) is np.ndarray and v.flags.c_contiguous)
 
 
+def _elementwise(d: dict[str, Any]) -> bool:
+    """A ufunc applied element by element (not matmul, not a reduction): its output may be
+    one of its inputs."""
+    return isinstance(d.get("call"), np.ufunc) and d["call"] is not np.matmul
+
+
 def assign_buffers(G: nx.DiGraph) -> nx.DiGraph:
     """Gives each array that a numpy call can write with ``out=`` a buffer, allocated once
     for the plan and refilled at every step. Walking the schedule, a buffer is free again the
     step after the last read of the array in it (and of every view of it), and is handed to
-    the next array of the same shape and dtype. ``G.graph["buffers"]`` lists each buffer's
-    (shape, dtype); ``buffer`` on a node says which one holds it."""
+    the next array of the same shape and dtype. An elementwise ufunc whose input is read for
+    the last time by that very call writes into the input's buffer (``np.add(a, b, a)``):
+    a chain of elementwise ops (bias add and activation, their VJPs, the update) runs in
+    place in one buffer. ``G.graph["buffers"]`` lists each buffer's (shape, dtype);
+    ``buffer`` on a node says which one holds it; ``G.graph["in_place"]`` counts the calls
+    that write into an input."""
     H = _copy(G)
     free: dict[tuple[Any, ...], list[int]] = {}
-    busy: list[tuple[float, int, tuple[Any, ...]]] = []
+    busy: list[tuple[float, int, int, tuple[Any, ...], Any]] = []
+    holder: dict[int, Any] = {}  # buffer → the node whose array it holds now
     buffers: list[tuple[tuple[int, ...], np.dtype]] = []
-    placed = []
+    placed: list[Any] = []
+    in_place = 0
     for n in H.graph["schedule"]:
         d = H.nodes[n]
         s = d["step"]
         while busy and busy[0][0] < s:
-            _, b, k = heapq.heappop(busy)
-            free.setdefault(k, []).append(b)
+            _, _, b, k, owner = heapq.heappop(busy)
+            if holder.get(b) == owner:  # not handed on in place since
+                del holder[b]
+                free.setdefault(k, []).append(b)
         if not _poolable(H, n):
             continue
         k = (d["value"].shape, d["value"].dtype.str)
-        pool = free.get(k)
-        if pool:
-            b = pool.pop()
+        reuse = _reusable_input(H, n, k, holder) if _elementwise(d) else None
+        if reuse is not None and (reuse[1] or not free.get(k)):
+            b = reuse[0]
+            in_place += 1
+        elif free.get(k):
+            b = free[k].pop()  # the buffer freed last: the likeliest to be in cache
         else:
             b = len(buffers)
             buffers.append((d["value"].shape, d["value"].dtype))
         d["buffer"] = b
-        heapq.heappush(busy, (d["life"], b, k))
+        holder[b] = n
+        heapq.heappush(busy, (d["life"], len(placed), b, k, n))
         placed.append(n)
     H.graph["buffers"] = buffers
+    H.graph["in_place"] = in_place
     _log(H, "assign_buffers", G.number_of_nodes(), placed=placed, buffers=len(buffers))
     return H
 
 
+RECENT = 4  # steps: an array made this recently is still in cache
+
+
+def _reusable_input(H: nx.DiGraph, n: Any, k: tuple[Any, ...], holder: dict[int, Any]
+                    ) -> tuple[int, bool] | None:
+    """The buffer of an input of `n` that `n` reads last (no later read of it or of a view),
+    of `n`'s shape and dtype, and whether that input was made in the last `RECENT` steps
+    (writing over an array read from far back, such as a forward activation in the
+    backward, dirties memory a buffer in use would not); or None."""
+    d = H.nodes[n]
+    found = None
+    for a in d["args"]:
+        ad = H.nodes[a]
+        b = ad.get("buffer")
+        if (b is not None and holder.get(b) == a and ad["life"] == d["step"]
+                and (ad["value"].shape, ad["value"].dtype.str) == k):
+            recent = d["step"] - ad["step"] <= RECENT
+            if recent:
+                return int(b), True
+            found = found or (int(b), False)
+    return found
+
+
 PIPELINE: tuple[Callable[[nx.DiGraph], nx.DiGraph], ...] = (
     eliminate_dead_code, fold_constants, differentiate, lower, schedule, liveness, assign_buffers)
+
+
+def training_pipeline(opt: Any) -> tuple[Callable[[nx.DiGraph], nx.DiGraph], ...]:
+    """`PIPELINE` with `step_optimizer` after lowering: the whole training step."""
+    i = PIPELINE.index(lower) + 1
+    return (*PIPELINE[:i], step_optimizer(opt), *PIPELINE[i:])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import re
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class _Writer:
 
     def __init__(self, ns: dict[str, Any]) -> None:
         self.ns = ns
+        self.numbers: dict[tuple[str, bytes], str] = {}
 
     def name(self, key: str, value: Any) -> str:
         """Binds `value` to `key` in the generated code's namespace."""
@@ -109,21 +111,78 @@ class _Registers:
         self.names[n] = name
         return name
 
-    def release(self, n: Any) -> str:
+    def release(self, n: Any) -> str | None:
+        """Frees `n`'s name; returns it when the array should be dropped (``del``), None for
+        a buffer (``bK``: the buffers stay bound for the whole call)."""
         name = self.names.pop(n)
+        if _BUFFER.fullmatch(name):
+            return None
         if name.startswith("r"):  # arguments keep their own names
             self.free.append(name)
         return name
 
 
-def _generate(G: nx.DiGraph, anomaly: bool) -> tuple[str, dict[str, Any], list[Any]]:
-    """The source of `forward` and `backward`, their namespace, and the saved values."""
+_BUFFER = re.compile(r"b\d+")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+MAX_BOUND = 200  # at most this many globals of the generated code are made locals
+
+
+def _bind_locals(lines: list[str], ns: dict[str, Any], key: str) -> list[str]:
+    """`lines` (one generated function) with the namespace's names it reads most often (numpy
+    functions, constants) bound to locals once, at its start: a local is read with a 2-byte
+    instruction, a global with a 12-byte one, and a schedule of thousands of calls is
+    bytecode the interpreter streams through at every call."""
+    counts: dict[str, int] = {}
+    for line in lines[1:]:
+        for name in _IDENT.findall(line):
+            if name in ns:
+                counts[name] = counts.get(name, 0) + 1
+    bound = sorted(counts, key=lambda k: -counts[k])[:MAX_BOUND]
+    if not bound:
+        return lines
+    ns[key] = tuple(ns[k] for k in bound)
+    return [lines[0], "    " + "".join(k + ", " for k in bound) + f"= {key}", *lines[1:]]
+
+
+_UNPACK = "<buffers>"
+
+
+def _unpack_buffers(lines: list[str]) -> tuple[list[str], list[int]]:
+    """`lines` with the buffers the function reads unpacked most-read first (Python numbers
+    a function's locals in order of first appearance, and a local numbered past 255 is read
+    with an extra instruction), and that order."""
+    counts: dict[int, int] = {}
+    for line in lines:
+        if _UNPACK not in line:
+            for m in _BUFFER_REF.findall(line):
+                counts[int(m)] = counts.get(int(m), 0) + 1
+    order = sorted(counts, key=lambda i: (-counts[i], i))
+    out = []
+    for line in lines:
+        if _UNPACK in line:
+            if not order:
+                continue
+            line = line.replace(_UNPACK, "".join(f"b{i}, " for i in order).rstrip(" "))
+        out.append(line)
+    return out, order
+
+
+_BUFFER_REF = re.compile(r"\bb(\d+)\b")
+
+
+def _generate(G: nx.DiGraph, anomaly: bool
+              ) -> tuple[str, dict[str, Any], list[Any], tuple[list[int], list[int]]]:
+    """The source of `forward` and `backward`, their namespace, the saved values and the
+    order in which each function unpacks the buffers."""
     code = _Code(G, anomaly)
-    lines = code.forward() + ["", ""] + code.backward()
+    fwd, fwd_order = _unpack_buffers(code.forward())
+    bwd, bwd_order = _unpack_buffers(code.backward())
+    lines = (_bind_locals(fwd, code.ns, "_forward_names") + ["", ""]
+             + _bind_locals(bwd, code.ns, "_backward_names"))
     if anomaly:
         code.ns["_chkf"] = _forward_check(G)
         code.ns["_chkb"] = _backward_check(G)
-    return "\n".join(lines) + "\n", code.ns, code.saved
+    return "\n".join(lines) + "\n", code.ns, code.saved, (fwd_order, bwd_order)
 
 
 class _Code:
@@ -149,11 +208,13 @@ class _Code:
                  if nodes[n]["kind"] == "vjp" and nodes[n]["fn"].keeps}
         self.saved = [n for n in list(self.inputs) + self.params + self.fwd
                       if any(nodes[s]["kind"] in BACKWARD for s in G.successors(n))]
-        self.slot = {n: i for i, n in enumerate(self.saved)}
-        self.kept = {n: len(self.saved) + i
+        # an array in a buffer reaches the backward through the buffer, not a slot
+        slotted = [n for n in self.saved if self.in_buffer(n) is None]
+        self.slot = {n: i for i, n in enumerate(slotted)}
+        self.kept = {n: len(slotted) + i
                      for i, n in enumerate(k for k in self.fwd if k in keeps)}
         self.nbuf = len(G.graph.get("buffers", []))
-        self.nslots = len(self.saved) + len(self.kept) + 1  # the last slot: the buffers
+        self.nslots = len(slotted) + len(self.kept) + 1  # the last slot: the buffers
         self.regs = _Registers()
 
     # ---------------------------------------------------------------- liveness
@@ -180,7 +241,29 @@ class _Code:
 
     def emit_deaths(self, lines: list[str], dies: dict[int, list[Any]], step: int) -> None:
         for m in dies.get(step, ()):
-            lines.append(f"    del {self.regs.release(m)}")
+            name = self.regs.release(m)
+            if name is not None and self.holds_memory(m):
+                lines.append(f"    del {name}")
+
+    def holds_memory(self, n: Any) -> bool:
+        """False when dropping `n`'s name frees nothing: an argument, a parameter or the seed
+        (their owners hold them), an array in a buffer or a view of one, a view of a leaf."""
+        nodes = self.nodes
+        d = nodes[n]
+        if d["kind"] in ("input", "param", "const", "seed") or "buffer" in nodes[d.get("root", n)] \
+                or d.get("inplace") is not None:  # written in place: another array's memory
+            return False
+        return not any(nodes[a]["kind"] in ("input", "param", "const")
+                       and np.may_share_memory(d["value"], nodes[a]["value"])
+                       for a in d.get("args", ()))
+
+    def in_buffer(self, n: Any) -> str | None:
+        """The buffer's name when lowered call `n` writes into one (its array is then read
+        by that name for its whole life: no local, no ``del``, no slot of ``S``)."""
+        d = self.nodes[n]
+        if "buffer" in d and d["kind"] in ("fprim", "bprim"):
+            return f"b{d['buffer']}"
+        return None
 
     # ---------------------------------------------------------------- forward
     def forward(self) -> list[str]:
@@ -193,8 +276,8 @@ class _Code:
                 lines.append("    " + "".join(regs.define(n) + ", " for n in names)
                              + f"= {group}")
         if self.nbuf:
-            lines.append("    " + "".join(f"b{i}, " for i in range(self.nbuf)) + "= b")
-            lines.append(f"    S[{self.nslots - 1}] = b")
+            lines.append(f"    {_UNPACK} = b[0]")
+            lines.append(f"    S[{self.nslots - 1}] = b[1]")
         for n in list(self.inputs) + self.params:
             if n in self.slot:
                 lines.append(f"    S[{self.slot[n]}] = {regs.names[n]}")
@@ -204,14 +287,18 @@ class _Code:
                            first)
         for n in self.fwd:
             d = nodes[n]
-            args = [self.ref(a) for a in d["args"]]
-            v = regs.define(n)
-            lines.append(self.forward_line(n, v, args))
+            v = self.in_buffer(n)  # type: ignore[assignment]
+            if v is not None:
+                regs.names[n] = v
+                lines.append(f"    {_prim(self.w, self.G, n, self.ref)}")
+            else:
+                v = regs.define(n)
+                lines.append(self.forward_line(n, v, [self.ref(a) for a in d["args"]]))
             if d["kind"] != "raw" and np.ndim(d["value"]) == 0 and d.get("was") != "fprim":
                 lines.append(f"    {v} = _asarray({v})")  # numpy hands back a scalar for 0-d
             if self.anomaly and d.get("was", d["kind"]) == "op":
                 lines.append(f"    _chkf({v}, {n!r})")
-            if n in self.slot:
+            if n in self.slot and not _BUFFER.fullmatch(v):
                 lines.append(f"    S[{self.slot[n]}] = {v}")
             self.emit_deaths(lines, dies, d["step"])
         outs = [self.ref(o) + (".copy()" if nodes[o]["kind"] == "const" else "")
@@ -248,8 +335,7 @@ class _Code:
         self.regs = regs
         lines = ["def backward(seed, S):"]
         if self.nbuf:
-            lines.append("    " + "".join(f"b{i}, " for i in range(self.nbuf))
-                         + f"= S[{self.nslots - 1}]")
+            lines.append(f"    {_UNPACK} = S[{self.nslots - 1}]")
         grads = self.G.graph["grads"]
         grad_set = set(grads.values())
         loads: dict[int, list[Any]] = {}  # step → the saved arrays first read there
@@ -262,15 +348,23 @@ class _Code:
         for n in self.bwd:
             d = nodes[n]
             for m in loads.get(d["step"], ()):
-                lines.append(f"    {regs.define(m)} = S[{self.slot[m]}]")
+                b = self.in_buffer(m)
+                if b is not None:  # still in its buffer: the forward handed it over there
+                    regs.names[m] = b
+                else:
+                    lines.append(f"    {regs.define(m)} = S[{self.slot[m]}]")
             if d["kind"] == "seed":
                 regs.names[n] = "seed"
                 if self.last_read(n, BACKWARD) >= 0 and n not in grad_set:
                     dies.setdefault(self.last_read(n, BACKWARD), []).append(n)
                 continue
-            args = [self.ref(a) for a in d["args"]]
-            v = regs.define(n)
-            lines += self.backward_lines(n, v, args)
+            v = self.in_buffer(n)  # type: ignore[assignment]
+            if v is not None:
+                regs.names[n] = v
+                lines.append(f"    {_prim(self.w, self.G, n, self.ref)}")
+            else:
+                v = regs.define(n)
+                lines += self.backward_lines(n, v, [self.ref(a) for a in d["args"]])
             if self.anomaly and d.get("was", d["kind"]) == "vjp":
                 lines.append(f"    _chkb({v}, {n!r})")
             self.emit_deaths(lines, dies, d["step"])
@@ -317,16 +411,27 @@ def _prim(w: _Writer, G: nx.DiGraph, n: Any, ref: Callable[[Any], str]) -> str:
         lit = _literal(x)
         if lit is not None and "\n" not in lit:
             return lit
+        if isinstance(x, np.ndarray) and x.ndim == 0:  # one name per typed number
+            key = (x.dtype.str, x.tobytes())
+            if key not in w.numbers:
+                w.numbers[key] = w.name(f"c{len(w.ns)}", x)
+            return w.numbers[key]
         return w.name(f"c{len(w.ns)}", x)
 
     if d["attr"] is not None:
         return f"{src(d['cargs'][0])}.{d['attr']}"
     fn = d["call"]
+    if fn is np.ndarray.swapaxes and np.ndim(d["value"]) == 2 and d["cargs"][1:] in \
+            ((-1, -2), (-2, -1), (0, 1), (1, 0)):
+        return f"{src(d['cargs'][0])}.T"  # the same view, read as an attribute
     f = w.function(fn)
-    parts = [src(a) for a in d["cargs"]]
-    parts += [f"{k}={src(v)}" for k, v in d["ckwargs"].items()]
     target = (ref(d["inplace"]) if d["inplace"] is not None
               else f"b{d['buffer']}" if "buffer" in d else None)
+    parts = [src(a) for a in d["cargs"]]
+    # with an output given, a ufunc's order= (the layout of the array it would allocate)
+    # has nothing left to choose
+    parts += [f"{k}={src(v)}" for k, v in d["ckwargs"].items()
+              if not (k == "order" and target is not None and isinstance(fn, np.ufunc))]
     if target is not None and d["out"] == "pos":
         parts.insert(len(d["cargs"]), target)  # a ufunc's output follows its inputs
     elif target is not None:
@@ -352,13 +457,32 @@ def _backward_check(G: nx.DiGraph) -> Callable[[Any, Any], None]:
     return check
 
 
+LINE = 64  # bytes in a cache line
+
+
 class _Buffers:
-    """One set of the plan's buffers, busy while the loss that reads them may still backward."""
+    """One set of the plan's buffers, busy while the loss that reads them may still backward.
 
-    __slots__ = ("arrays", "owner")
+    The buffers are cut from one block of memory, in the order the schedule first uses them,
+    each starting on a cache line: arrays allocated one by one land wherever the allocator
+    has room (a small one often across two cache lines), and a long schedule of small arrays
+    then reads memory in an order no prefetcher follows."""
 
-    def __init__(self, spec: Sequence[tuple[tuple[int, ...], np.dtype]]) -> None:
-        self.arrays = [np.empty(shape, dtype) for shape, dtype in spec]
+    __slots__ = ("arrays", "owner", "block", "pair")
+
+    def __init__(self, spec: Sequence[tuple[tuple[int, ...], np.dtype]],
+                 orders: tuple[list[int], list[int]]) -> None:
+        sizes = [int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in spec]
+        offsets, total = [], 0
+        for n in sizes:
+            offsets.append(total)
+            total += -(-max(n, 1) // LINE) * LINE
+        self.block = np.empty(total + LINE, np.uint8)
+        start = -self.block.__array_interface__["data"][0] % LINE
+        self.arrays = [self.block[start + o:start + o + n].view(dtype).reshape(shape)
+                       for o, n, (shape, dtype) in zip(offsets, sizes, spec)]
+        # as forward and backward unpack them: each reads its own, most-read first
+        self.pair = tuple(tuple(self.arrays[i] for i in order) for order in orders)
         self.owner: Any = None
 
     def free(self) -> bool:
@@ -482,7 +606,7 @@ class Plan:
         self.trace = stages[0][1]
         self.graph = G = stages[-1][1]
         self.name = name
-        self.source, ns, saved = _generate(G, anomaly)
+        self.source, ns, saved, self._orders = _generate(G, anomaly)
         code = compile(self.source, f"<minigrad.compile {name}>", "exec")
         exec(code, ns)  # noqa: S102  (our own generated code)
         self.forward: Callable[..., Any] = ns["forward"]
@@ -508,16 +632,104 @@ class Plan:
                        else ("param", nodes[k]["tensor"]) for k in leaves]
         read = {a for n in G.graph["schedule"] if nodes[n]["kind"] in BACKWARD
                 for a in nodes[n]["args"]}
+        self._training(G)
+        self.values_released = False
         self.op = Op(name="compiled", forward=_no_forward, vjps=(_compiled_vjp,),
                      formula=f"compiled {name}", grad_formulas=("∇ by the compiled backward",),
                      reads=(tuple(i for i, k in enumerate(leaves) if k in read),), variadic=True)
+
+    def _training(self, G: nx.DiGraph) -> None:
+        """What a compiled training step (`step_optimizer`) needs at every call: the seed,
+        the trained parameters, the scalars to refill and what to guard."""
+        updates = G.graph.get("updates")
+        self.updates = updates
+        if updates is None:
+            return
+        loss = G.nodes[G.graph["loss"]]
+        self.seed = np.ones(loss["shape"], loss["dtype"])
+        self.trained = [u["tensor"] for u in updates]
+        self.refills = [(u["step_scalars"], u["state"], u["hyper"], list(u["scalars"].values()))
+                        for u in updates if u["scalars"]]
+        self.optimizer: Any = updates[0]["optimizer"] if updates else None
+        groups = {id(u["group"]): u for u in updates}.values()
+        self.hyper = [(u["group"], list(u["hyper"]), list(u["hyper"].values())) for u in groups]
+        self.states = [(u["tensor"], u["state"], list(u["arrays"]), list(u["arrays"].values()))
+                       for u in updates]
+        self._param_ids: list[int] = []
+
+    def _stale_update(self) -> bool:
+        """True when the optimizer changed since the trace: a number of a param group (a
+        learning-rate schedule), or its state (``load_state_dict``)."""
+        for group, keys, values in self.hyper:
+            if [group[k] for k in keys] != values:
+                return True
+        opt_state = self.optimizer.state  # load_state_dict may put a new dict there
+        for t, state, keys, arrays in self.states:
+            if opt_state.get(t) is not state or (keys and not all(
+                    state.get(k) is a for k, a in zip(keys, arrays))):
+                return True
+        return False
+
+    def step(self, args: Sequence[Any]) -> Any:
+        """One compiled training step: forward, backward and the optimizer's update, in
+        place, with ``.grad`` left None. Returns the outputs (new arrays, never buffers) or
+        `STALE`."""
+        ps = [t.data for t in self.params]
+        ids = list(map(id, ps))
+        if ids != self._param_ids:  # new arrays (a load_state_dict): check their layout
+            if [(a.shape, a.dtype) for a in ps] != self._param_spec:
+                return STALE
+            self._param_ids = ids
+        if self._stale_update():
+            return STALE
+        for t, v in self.consts:
+            if t.version != v:
+                return STALE
+        xs = [a.data if isinstance(a, Tensor) else a for a in (args[i] for i in self.input_index)]
+        if not self._sets:
+            self._sets.append(_Buffers(self._buffer_spec, self._orders))
+        outs, saved = self.forward(xs, ps, self._sets[0].pair)
+        for step_scalars, state, hyper, scalars in self.refills:
+            for z, v in zip(scalars, step_scalars(state, hyper).values()):
+                z[()] = v
+        self.backward(self.seed, saved)
+        Version.epoch += 1
+        for t in self.trained:
+            t._shared_version().n += 1
+            if t.grad is not None:
+                t.grad = None
+        res = [Tensor._wrap(o) for o in outs]
+        for i, module, name in self.modules:
+            res[i].module, res[i].name = module, name
+        return tuple(res) if self.tuple else res[0]
+
+    def release_values(self) -> None:
+        """Drops the arrays the trace computed (each node's ``value``, the tensors of its ops,
+        what they kept for their VJPs) from every stage's graph, keeping their shapes and
+        dtypes: a plan then holds its buffers and nothing of the call it was traced from.
+        Drawings and `stats` need only shapes; `values_released` says it was done."""
+        placeholders: dict[tuple[Any, ...], np.ndarray] = {}
+        for _, G in self.stages:
+            for _, d in G.nodes(data=True):
+                v = d.get("value")
+                if d["kind"] in ("param", "const"):
+                    continue
+                if d.get("tensor") is not None:
+                    d["tensor"] = None
+                d.pop("saved", None)
+                if isinstance(v, (np.ndarray, np.generic)):
+                    key = (v.shape, v.dtype.str)
+                    if key not in placeholders:  # same shape and dtype, no memory
+                        placeholders[key] = np.broadcast_to(np.zeros((), v.dtype), v.shape)
+                    d["value"] = placeholders[key]
+        self.values_released = True
 
     # ------------------------------------------------------------------ running
     def _buffers(self) -> _Buffers:
         for s in self._sets:
             if s.free():
                 return s
-        s = _Buffers(self._buffer_spec)
+        s = _Buffers(self._buffer_spec, self._orders)
         self._sets.append(s)
         return s
 
@@ -532,7 +744,7 @@ class Plan:
                 return STALE
         xs = [a.data if isinstance(a, Tensor) else a for a in (args[i] for i in self.input_index)]
         bufs = self._buffers()
-        outs, saved = self.forward(xs, ps, bufs.arrays)
+        outs, saved = self.forward(xs, ps, bufs.pair)
         res = [Tensor._wrap(o) for o in outs]
         li = self.loss_index
         for i, module, name in self.modules:
@@ -567,7 +779,9 @@ class Plan:
         buffer_bytes = sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in spec)
         allocated = sum(d["value"].nbytes for n, d in G.nodes(data=True)
                         if d["kind"] in FORWARD + BACKWARD and d.get("root") == n
-                        and "buffer" not in d and d["kind"] != "seed")
+                        and "buffer" not in d and d["kind"] != "seed"
+                        and d.get("inplace") is None and d.get("attr") is None
+                        and getattr(d["value"], "base", None) is None)  # views are free
         kept: dict[tuple[str, str], int] = {}
         for entry in G.graph["log"]:
             for n, why in entry.get("kept", ()):

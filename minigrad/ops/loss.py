@@ -87,7 +87,11 @@ def _ce_forward(logits: np.ndarray, target: np.ndarray, reduction: str = "mean")
     e = np.exp(z)
     s = np.add.reduce(e, axis=-1, keepdims=True)
     if target.dtype.kind in "iub":
-        picked = z.reshape(-1, logits.shape[-1])[np.arange(target.size), target.reshape(-1)]
+        # z at each example's class: a gather with np.take, which, unlike indexing, can write
+        # into a buffer when compiled
+        C = logits.shape[-1]
+        flat = np.add(np.arange(0, target.size * C, C), target.reshape(-1))
+        picked = np.take(z.reshape(-1), flat)
         loss = np.log(s[..., 0]) - picked.reshape(target.shape)
     else:
         loss = -np.add.reduce(target * (z - np.log(s)), axis=-1)
@@ -111,14 +115,11 @@ def _ce_vjp_logits(g, out, logits, target, reduction="mean", saved=None):
         saved = stable_softmax(logits, -1)
     if t.dtype.kind not in "iub":  # −Σ y log ŷ: ŷ Σ y − y, which is ŷ − y when Σ y = 1
         return scale * (saved * target.sum(axis=-1, keepdims=True) - target)
-    # ŷ − e(ℓ), scaled, without building the one-hot matrix; C order, so that the row view
-    # below is a view (ŷ of logits made by a transpose is not), not a copy
+    # ŷ − e(ℓ), scaled: δ_i (the one scalar, or the per-row column of 'none') taken off at
+    # each example's class only, where the mask e(ℓ) is true; one elementwise call, which a
+    # compiled step replays into its buffers
     d = np.multiply(saved, scale, order="C")
-    # δ_i at row i: the one scalar, or the per-row column of 'none'. As an array, so that the
-    # subtraction runs in the dtype it always had (a Python float would otherwise round
-    # differently than the broadcast array it stands for).
-    per_row = np.asarray(scale).reshape(-1)
-    d.reshape(-1, d.shape[-1])[np.arange(t.size), t.reshape(-1)] -= per_row
+    np.subtract(d, scale, out=d, where=t[..., None] == np.arange(logits.shape[-1]))
     return d
 
 

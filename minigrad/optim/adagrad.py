@@ -42,6 +42,7 @@ class Adagrad(Optimizer):
         return {"step": 0, "sum": np.full_like(p.data, group["initial_accumulator_value"])}
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
+        self._step_scalars(state, group)  # t ← t + 1
         step = state["step"]
         g = with_weight_decay(g, w, group["weight_decay"])
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])

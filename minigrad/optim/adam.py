@@ -64,8 +64,16 @@ class Adam(Optimizer):
             st["max_exp_avg_sq"] = np.zeros_like(p.data)
         return st
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
+    def _step_scalars(self, state: State, group: Group) -> dict[str, float]:
+        """Advances the step count t; the bias corrections: η / (1 − β₁ᵗ) and √(1 − β₂ᵗ)."""
+        super()._step_scalars(state, group)
         step = state["step"]
+        beta1, beta2 = group["betas"]
+        return {"step_size": group["lr"] / (1 - beta1**step),
+                "bc2_sqrt": (1 - beta2**step) ** 0.5}
+
+    def _apply(self, w: np.ndarray, g: np.ndarray, state: State, group: Group,
+               scalars: dict[str, float]) -> None:
         lr, wd = group["lr"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         if not self._decoupled:
@@ -76,19 +84,19 @@ class Adam(Optimizer):
         lerp_(m, g, 1 - beta1)
         v *= beta2
         v += ((1 - beta2) * g) * g
-        step_size = lr / (1 - beta1**step)
-        bc2_sqrt = (1 - beta2**step) ** 0.5
         if group["amsgrad"]:
             vmax = state["max_exp_avg_sq"]
             np.maximum(vmax, v, out=vmax)
             denom = np.sqrt(vmax)
         else:
             denom = np.sqrt(v)
-        denom /= bc2_sqrt
+        denom /= scalars["bc2_sqrt"]
         denom += group["eps"]
-        upd = -step_size * m
+        # θ − (η̂ m) / d: the same bits as θ + (−η̂ m) / d (negation is exact), with the
+        # step-dependent η̂ an operand of a numpy call
+        upd = np.multiply(scalars["step_size"], m)
         upd /= denom
-        w += upd
+        w -= upd
 
 
 class AdamW(Adam):

@@ -168,8 +168,6 @@ class Optimizer:
                 if not stale:  # once per step: bumping the class attribute is not free
                     Version.epoch += 1
                     stale = True
-                if "step" in st:
-                    st["step"] += 1
                 self._update(w, g, st, hyper)
                 p._shared_version().n += 1
         return loss
@@ -179,9 +177,27 @@ class Optimizer:
         return {}
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
-        """Updates the parameter array `w` in place from its gradient `g` (read only). A state
-        with a step count has it advanced already: ``state["step"]`` is t, 1 at the first
-        update."""
+        """Updates the parameter array `w` in place from its gradient `g` (read only).
+
+        Optimizers written in two parts, `_step_scalars` and `_apply`, can also run inside a
+        compiled training step (``minigrad.compile(fn, optimizer=opt)``): the compiled step
+        calls `_step_scalars` at every step and replays `_apply` as the numpy calls it makes.
+        """
+        self._apply(w, g, state, group, self._step_scalars(state, group))
+
+    def _step_scalars(self, state: State, group: Group) -> dict[str, float]:
+        """Advances the state's step count t (``state["step"]``, 1 at the first update) where
+        it keeps one, and returns the Python numbers of this step's update that change from
+        step to step (bias corrections; none here). Everything else `_apply` reads from the
+        group is the same at every step."""
+        if "step" in state:
+            state["step"] += 1
+        return {}
+
+    def _apply(self, w: np.ndarray, g: np.ndarray, state: State, group: Group,
+               scalars: dict[str, float]) -> None:
+        """The array part of the update: `w` and the state's arrays, in place; the numbers of
+        `scalars` enter only as operands of numpy calls."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state dicts

@@ -47,6 +47,7 @@ class RMSprop(Optimizer):
         return st
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
+        self._step_scalars(state, group)  # t ← t + 1
         alpha = group["alpha"]
         g = with_weight_decay(g, w, group["weight_decay"])
         v = state["square_avg"]

@@ -42,7 +42,8 @@ class SGD(Optimizer):
         if h.get("nesterov") and (h.get("momentum", 0) <= 0 or h.get("dampening", 0) != 0):
             raise ValueError("SGD: nesterov momentum requires momentum > 0 and dampening = 0")
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: State, group: Group) -> None:
+    def _apply(self, w: np.ndarray, g: np.ndarray, state: State, group: Group,
+               scalars: dict[str, float]) -> None:
         mu = group["momentum"]
         g = with_weight_decay(g, w, group["weight_decay"])
         if mu != 0:
