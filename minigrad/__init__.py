@@ -179,8 +179,8 @@ __all__ += ["data", "load", "save", "nn", "optim", "compile", "derive", "func"]
 from minigrad import func, nn, optim  # noqa: E402
 
 # the function shadows its package's name here: import the package's parts with
-# `from minigrad.compile import passes`, and call `minigrad.compile(fn)`
-from minigrad.compile import compile  # noqa: E402
+# `from minigrad.compiler import passes`, and call `minigrad.compile(fn)`
+from minigrad.compiler import compile  # noqa: E402
 
 # the same for derive: `minigrad.derive(loss, model)`; its parts by `from minigrad.derive import …`
 from minigrad.derive import derive  # noqa: E402

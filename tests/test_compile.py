@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import opinfo
-from minigrad.compile import (
+from minigrad.compiler import (
     TraceError,
     assign_buffers,
     compile_plan,
@@ -27,7 +27,7 @@ from minigrad.compile import (
     schedule,
     trace,
 )
-from minigrad.compile.lower import Unlowerable, record, replay
+from minigrad.compiler.lower import Unlowerable, record, replay
 from minigrad.ops.registry import REGISTRY
 
 

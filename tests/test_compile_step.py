@@ -14,9 +14,9 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.compile import compile_plan
-from minigrad.compile.lower import Unlowerable, record_inplace
-from minigrad.compile.passes import OptimizerError
+from minigrad.compiler import compile_plan
+from minigrad.compiler.lower import Unlowerable, record_inplace
+from minigrad.compiler.passes import OptimizerError
 
 OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
     "sgd": lambda ps: mg.optim.SGD(ps, lr=0.1),

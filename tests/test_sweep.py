@@ -206,7 +206,7 @@ def test_compile_records_the_sweep(sweeps):
     w = mg.Tensor(np.arange(3.0), requires_grad=True)
     step = mg.compile(lambda x: (x * w).tanh().sum())
     step(mg.Tensor(np.ones(3)))
-    assert sweeps == ["minigrad.compile.passes"]
+    assert sweeps == ["minigrad.compiler.passes"]
 
 
 def test_nothing_reaches_into_networkx_storage_or_switches_the_sweep():

@@ -7,7 +7,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import visualize
-from minigrad.compile import PIPELINE
+from minigrad.compiler import PIPELINE
 
 
 def _plan() -> object:

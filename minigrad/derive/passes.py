@@ -1,5 +1,5 @@
 r"""Simplification: small pure functions from an expression graph to a new one, in the style of
-the compiler's passes (`minigrad.compile.passes`). None changes the graph it is given; each
+the compiler's passes (`minigrad.compiler.passes`). None changes the graph it is given; each
 copies it, rewrites the copy and notes what it did in ``G.graph["log"]`` (its name, the node
 count before and after, and the nodes it rewrote).
 

@@ -9,9 +9,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from minigrad.compile.passes import PIPELINE, OptimizerError, training_pipeline
-from minigrad.compile.plan import STALE, Plan
-from minigrad.compile.trace import trace
+from minigrad.compiler.passes import PIPELINE, OptimizerError, training_pipeline
+from minigrad.compiler.plan import STALE, Plan
+from minigrad.compiler.trace import trace
 from minigrad.modes import state
 from minigrad.tensor import Tensor
 

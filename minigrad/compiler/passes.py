@@ -29,7 +29,7 @@ import networkx as nx
 import numpy as np
 
 from minigrad import autograd
-from minigrad.compile.lower import (
+from minigrad.compiler.lower import (
     Ref,
     Step,
     Unlowerable,
@@ -207,7 +207,7 @@ def _rule(H: nx.DiGraph, n: Any, kept: bool = False) -> Callable[..., Any] | Non
 
 
 def lower(G: nx.DiGraph) -> nx.DiGraph:
-    """Replaces each forward, VJP and accumulation that `minigrad.compile.lower.record` can
+    """Replaces each forward, VJP and accumulation that `minigrad.compiler.lower.record` can
     record by the numpy calls its rule makes: one node per call (``fprim`` in the forward,
     ``bprim`` in the backward), the last of which keeps the node's key. A rule whose result
     is one of its inputs (add's VJP hands δ on) disappears: its readers read that input. An
@@ -385,7 +385,7 @@ def step_optimizer(opt: Any) -> Callable[[nx.DiGraph], nx.DiGraph]:
     """The pass that appends ``opt``'s update of every parameter to the backward.
 
     Each parameter's update is the optimizer's own rule (``_apply``), recorded as the numpy
-    calls it makes (`minigrad.compile.lower.record_inplace`) on the gradient the backward
+    calls it makes (`minigrad.compiler.lower.record_inplace`) on the gradient the backward
     computed: one ``bprim`` node per call, writing into the parameter and the optimizer's
     state arrays in place. The numbers that change from step to step (Adam's bias
     corrections, from ``_step_scalars``) are 0-d arrays the plan refills before each replay.

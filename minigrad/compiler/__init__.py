@@ -1,12 +1,14 @@
-r"""`minigrad.compile`: the networkx graph as a compiler's IR.
+r"""The compiler behind the function `minigrad.compile`: the networkx graph as a compiler's IR.
+(The package is `minigrad.compiler` so that the function does not hide it, as PyTorch keeps
+``torch.compile`` apart from the packages that implement it.)
 
 Trace one eager call into a DiGraph (`trace`), run small pure passes over it (`passes`; one of
 them lowers each rule to the numpy calls it makes, `lower`), write
 the scheduled graph out as straight-line Python (`plan`), and replay that on every call (`api`).
 """
 
-from minigrad.compile.api import CompiledFunction, compile, compile_plan
-from minigrad.compile.passes import (
+from minigrad.compiler.api import CompiledFunction, compile, compile_plan
+from minigrad.compiler.passes import (
     PIPELINE,
     assign_buffers,
     differentiate,
@@ -16,8 +18,8 @@ from minigrad.compile.passes import (
     lower,
     schedule,
 )
-from minigrad.compile.plan import Plan, PlanStats
-from minigrad.compile.trace import TraceError, trace
+from minigrad.compiler.plan import Plan, PlanStats
+from minigrad.compiler.trace import TraceError, trace
 
 __all__ = [
     "PIPELINE", "CompiledFunction", "Plan", "PlanStats", "TraceError", "assign_buffers",

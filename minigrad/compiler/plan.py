@@ -26,7 +26,7 @@ import networkx as nx
 import numpy as np
 
 from minigrad.autograd import _anomaly, _run_hooks, _seed, _write
-from minigrad.compile.passes import BACKWARD, FORWARD, Key
+from minigrad.compiler.passes import BACKWARD, FORWARD, Key
 from minigrad.function import Node
 from minigrad.ops.either import unbroadcast
 from minigrad.ops.registry import Op
