@@ -26,6 +26,7 @@ pooling spreads δ evenly over the window (a transposed convolution with a const
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -372,22 +373,56 @@ def _check_pool(name: str, x: np.ndarray, kernel: Ints, padding: Ints, dilation:
                          f"kernel of at most {_shape_str(padded)}")
 
 
+def _taps_first(win: np.ndarray) -> np.ndarray:
+    """The windows (N, C, *P, *K) copied tap by tap, shape (|K|, N·C·|P|): row t holds tap t
+    of every window, contiguous. The one copy max pooling makes; it lets each comparison below
+    run once over a long row instead of once per window (numpy's cost on short axes)."""
+    d = (win.ndim - 2) // 2
+    order = tuple(range(2 + d, 2 + 2 * d)) + tuple(range(2 + d))
+    return np.ascontiguousarray(win.transpose(order)).reshape(math.prod(win.shape[2 + d:]), -1)
+
+
+@lru_cache(maxsize=64)
+def _window_corners(shape: Ints, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints,
+                    P: Ints) -> tuple[np.ndarray, np.ndarray]:
+    """For max pooling's index: the flat index into x of each window's tap (0, 0) (padding
+    counted, so it may point before its row), shape (N·C·|P|,), and the offset of each tap
+    from it, shape (|K|,). They depend on the shapes only, so they are made once."""
+    N, C, H, W = shape
+    i = np.arange(P[0]).reshape(-1, 1) * stride[0] - padding[0]
+    j = np.arange(P[1]) * stride[1] - padding[1]
+    base = (np.arange(N).reshape(-1, 1, 1, 1) * C + np.arange(C).reshape(-1, 1, 1)) * (H * W)
+    corner = (base + i * W + j).reshape(-1)
+    u, v = np.divmod(np.arange(kernel[0] * kernel[1]), kernel[1])
+    offset = u * dilation[0] * W + v * dilation[1]
+    corner.setflags(write=False)
+    offset.setflags(write=False)
+    return corner, offset
+
+
 def _argmax_index(x: np.ndarray, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's maximum and the flat index into x where it sits (the first one on a
-    tie, as PyTorch; padding is −∞ so it never wins)."""
+    """Each window's maximum and the flat index into x where it sits, as PyTorch's kernel
+    picks it: tap t takes over from the best so far when `x_t > best or isnan(x_t)` (the
+    first maximum on a tie; NaN propagates; padding is −∞ so it never wins). One pass per
+    tap over all windows at once, never a loop over windows."""
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     win = windows(x, kernel, stride, dilation, tuple((p, p) for p in padding), fill)
-    N, C, P1, P2 = win.shape[:4]
-    flat = win.reshape(-1, kernel[0] * kernel[1])
-    k = flat.argmax(axis=-1)
-    vals = flat[np.arange(flat.shape[0]), k].reshape(N, C, P1, P2)
-    ku, kv = np.divmod(k.reshape(N, C, P1, P2), kernel[1])
-    i = np.arange(P1).reshape(-1, 1) * stride[0] + ku * dilation[0] - padding[0]
-    j = np.arange(P2) * stride[1] + kv * dilation[1] - padding[1]
-    H, W = x.shape[2:]
-    base = (np.arange(N).reshape(-1, 1, 1, 1) * C + np.arange(C).reshape(-1, 1, 1)) * (H * W)
-    return vals, base + i * W + j
+    taps = _taps_first(win)
+    best = taps[0]
+    which = np.zeros(best.shape, np.intp)
+    nan = x.dtype.kind == "f" and bool(np.isnan(x.max()))
+    for t in range(1, taps.shape[0]):
+        takes = np.greater(taps[t], best)
+        if nan:
+            takes |= np.isnan(taps[t])
+        # arithmetic rather than np.where / np.putmask: the mask is as random as the data,
+        # and their branch per element costs several times these two branch-free passes
+        best = np.maximum(best, taps[t])
+        which += takes * (t - which)
+    corner, offset = _window_corners(x.shape, kernel, stride, padding, dilation,
+                                     win.shape[2:4])
+    return best.reshape(win.shape[:4]), (corner + offset[which]).reshape(win.shape[:4])
 
 
 def _max_pool_forward(x, *, kernel_size, stride, padding, dilation=(1, 1)):
