@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from minigrad.function import apply
 from minigrad.ops.registry import Op, defop
@@ -123,12 +123,118 @@ def _correlate(x: np.ndarray, W: np.ndarray, stride: Ints, pads: tuple[tuple[int
 
     x (N, C, *S), W (O, C/groups, *K) → (N, O, *P).
     """
+    if all(s == 1 for s in stride):
+        return _correlate_on_grid(x, W, tuple(lo for lo, _ in pads), dilation, groups)
     N = x.shape[0]
     O = W.shape[0]
     G = groups
     cols, P = _im2col(x, W.shape[2:], stride, pads, dilation, G)
     out = W.reshape(G, O // G, cols.shape[1]) @ cols  # (G, O/G, N·P)
     return out.reshape(O, N, -1).transpose(1, 0, 2).reshape((N, O) + P)
+
+
+# --- stride 1: every window as a shifted row of one flat grid -------------------------------
+#
+# With stride 1, lay each channel's images out one after another on zeroed grids the size of
+# the padded input, Sp. Output position q of the grid (its row-major index) reads tap k of its
+# window at q + Σ_i k_i·d_i·(grid stride of axis i): the same shift for every position. So the
+# columns of im2col are whole shifted rows of one flat array (long contiguous copies and adds,
+# where the window view walks rows as short as the image), at the price of computing on the
+# grid's |Sp| positions per image where the output has |P| (the extra ones are cropped).
+
+def _grid_steps(Sp: Ints, dilation: Ints) -> Ints:
+    """How far, in the flat grid, one step of each kernel axis moves the read."""
+    return tuple(dil * math.prod(Sp[i + 1:]) for i, dil in enumerate(dilation))
+
+
+def _on_grid(a: np.ndarray, Sp: Ints, corner: Ints, extra: int = 0) -> np.ndarray:
+    """`a` (N, C, *S) written channel-major onto zeroed grids of size Sp, with its corner at
+    `corner`: shape (C, N·|Sp| + extra), row c the N grids of channel c one after another,
+    then `extra` zeros so that the shifted reads of the last grid stay inside."""
+    N, C = a.shape[:2]
+    L = N * math.prod(Sp)
+    buf = np.zeros((C, L + extra), a.dtype)
+    grids = buf[:, :L].reshape((C, N) + Sp)
+    at = tuple(slice(c, c + n) for c, n in zip(corner, a.shape[2:]))
+    grids[(slice(None), slice(None)) + at] = a.swapaxes(0, 1)
+    return buf
+
+
+def _grid_cols(x: np.ndarray, kernel: Ints, padding: Ints, dilation: Ints, groups: int
+               ) -> tuple[np.ndarray, Ints]:
+    """im2col on the grid, shape (G, C/G·|K|, N·|Sp|): `cols[c, k, q] = grid[c, q + shift(k)]`,
+    a strided view of the grid copied once, row by long row. Also returns Sp."""
+    N, C = x.shape[:2]
+    Sp = tuple(n + 2 * p for n, p in zip(x.shape[2:], padding))
+    steps = _grid_steps(Sp, dilation)
+    L = N * math.prod(Sp)
+    buf = _on_grid(x, Sp, padding, sum((k - 1) * s for k, s in zip(kernel, steps)))
+    size = buf.itemsize
+    view = as_strided(buf, (C,) + tuple(kernel) + (L,),
+                      (buf.strides[0],) + tuple(s * size for s in steps) + (size,),
+                      writeable=False)
+    return view.reshape(groups, C // groups * math.prod(kernel), L), Sp
+
+
+def _crop_to(a: np.ndarray, P: Ints) -> np.ndarray:
+    """The grid (C, N, *Sp) cut to its first P positions per axis, as (N, C, *P), contiguous."""
+    return np.ascontiguousarray(a[(slice(None), slice(None)) + tuple(slice(0, n) for n in P)]
+                                .swapaxes(0, 1))
+
+
+def _correlate_on_grid(x: np.ndarray, W: np.ndarray, padding: Ints, dilation: Ints,
+                       groups: int) -> np.ndarray:
+    """`_correlate` for stride 1: one product of W with the grid's columns, then the output
+    positions cut out of the grid. x (N, C, *S), W (O, C/groups, *K) → (N, O, *P)."""
+    N, O, G = x.shape[0], W.shape[0], groups
+    K = W.shape[2:]
+    cols, Sp = _grid_cols(x, K, padding, dilation, G)
+    out = (W.reshape(G, O // G, cols.shape[1]) @ cols).reshape((O, N) + Sp)
+    return _crop_to(out, tuple(n - d * (k - 1) for n, d, k in zip(Sp, dilation, K)))
+
+
+def _weight_grad_on_grid(x: np.ndarray, g: np.ndarray, kernel: Ints, padding: Ints,
+                         dilation: Ints, groups: int) -> np.ndarray:
+    """`_weight_grad_forward` for stride 1: δ placed on the grid (zeros where the grid has no
+    output) times the grid's columns. Needs a finite x: 0 · ∞ at those zeros would be NaN."""
+    O, G = g.shape[1], groups
+    cols, Sp = _grid_cols(x, kernel, padding, dilation, G)
+    gm = _on_grid(g, Sp, (0,) * len(Sp)).reshape(G, O // G, cols.shape[2])
+    # (cols · δᵀ)ᵀ rather than δ · colsᵀ: the same product, but BLAS runs it several times
+    # faster with the long summed axis (N·|Sp|) last in both operands' memory
+    dW = (cols @ gm.transpose(0, 2, 1)).transpose(0, 2, 1)
+    return dW.reshape((O, x.shape[1] // G) + tuple(kernel))
+
+
+def _input_grad_on_grid(g: np.ndarray, W: np.ndarray, S: Ints, padding: Ints,
+                        dilation: Ints, groups: int) -> np.ndarray:
+    """`_input_grad_forward` for stride 1: the columns `Wᵀ δ` computed on the grid, then
+    col2im as one shifted add of a whole row per kernel tap. Needs a finite W: 0 · ∞ where
+    the grid has no output would be NaN, and would spill onto its neighbours."""
+    N, O, G = g.shape[0], g.shape[1], groups
+    K = W.shape[2:]
+    C = G * W.shape[1]
+    Sp = tuple(n + 2 * p for n, p in zip(S, padding))
+    gm = _on_grid(g, Sp, (0,) * len(Sp)).reshape(G, O // G, -1)  # (G, O/G, N·|Sp|)
+    taps = math.prod(K)
+    # Wᵀ with its rows tap-major, so that tap k's columns are one block of C/G rows
+    Wt = W.reshape(G, O // G, C // G, taps).transpose(0, 3, 2, 1).reshape(G, -1, O // G)
+    cols = (Wt @ gm).reshape(G, taps, -1)  # (G, |K|, C/G · N·|Sp|)
+    n = cols.shape[2]
+    out = np.zeros((G, n), g.dtype)
+    steps = _grid_steps(Sp, dilation)
+    for t, k in enumerate(np.ndindex(*K)):
+        shift = sum(kk * s for kk, s in zip(k, steps))
+        out[:, shift:] += cols[:, t, :n - shift]
+    grids = out.reshape((C, N) + Sp)[(slice(None), slice(None))
+                                      + tuple(slice(p, p + s) for p, s in zip(padding, S))]
+    return np.ascontiguousarray(grids.swapaxes(0, 1))
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """No ±∞ or NaN in `a`, read from its sum: one fast pass, and a sum is finite only if
+    every term is (a finite sum that overflows merely picks the general path)."""
+    return a.dtype.kind not in "fc" or bool(np.isfinite(a.sum()))
 
 
 # --- convolution ---------------------------------------------------------------------------
@@ -229,6 +335,8 @@ def _input_grad_forward(g: np.ndarray, W: np.ndarray, *, input_shape: Ints, stri
 
     g (N, O, *P), W (O, C/groups, *K) → (N, C, *S) with S = input_shape[2:].
     """
+    if all(s == 1 for s in stride) and _all_finite(W):
+        return _input_grad_on_grid(g, W, input_shape[2:], padding, dilation, groups)
     N, O = g.shape[:2]
     P = g.shape[2:]
     K = W.shape[2:]
@@ -263,13 +371,17 @@ def _weight_grad_forward(x: np.ndarray, g: np.ndarray, *, kernel_size: Ints, str
                          padding: Ints, dilation: Ints, groups: int) -> np.ndarray:
     """∇W = δ ⋆ x: for each (o, c, k), Σ over the batch and the positions of δ times the
     input the kernel entry k saw, one (batched) matrix product of δ with the input's columns."""
-    N = x.shape[0]
-    O = g.shape[1]
-    G = groups
-    cols, P = _im2col(x, kernel_size, stride, tuple((p, p) for p in padding), dilation, G)
+    P = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s
+              in zip(x.shape[2:], padding, dilation, kernel_size, stride))
     if P != g.shape[2:]:
         raise ValueError(f"conv_weight_grad: δ of shape {g.shape} does not fit an output of "
                          f"spatial size {P} for input {x.shape} and kernel {kernel_size}")
+    if all(s == 1 for s in stride) and _all_finite(x):
+        return _weight_grad_on_grid(x, g, kernel_size, padding, dilation, groups)
+    N = x.shape[0]
+    O = g.shape[1]
+    G = groups
+    cols, _ = _im2col(x, kernel_size, stride, tuple((p, p) for p in padding), dilation, G)
     gm = g.reshape(N, O, -1).transpose(1, 0, 2).reshape(G, O // G, cols.shape[2])
     # (cols · δᵀ)ᵀ rather than δ · colsᵀ: the same product, but BLAS runs it several times
     # faster with the long summed axis (N·P) last in both operands' memory
