@@ -69,14 +69,12 @@ def _linear_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -
             f"(out_features × in_features): the input's last dimension must be {W.shape[-1]}"
         )
     a = _batch_of_rows(h) @ W.T
-    if h.ndim > 2:
-        a = a.reshape(h.shape[:-1] + (W.shape[0],))
-    if b is None:
-        return a
-    if a.dtype == b.dtype and a.ndim:
-        a += b  # in place: one array fewer per layer
-        return a
-    return a + b
+    if b is not None:
+        if a.dtype == b.dtype and a.ndim:
+            a += b  # in place: one array fewer per layer
+        else:
+            a = a + b
+    return a.reshape(h.shape[:-1] + (W.shape[0],)) if h.ndim > 2 else a
 
 
 def _linear_vjp_h(g, out, h, W, b=None):
