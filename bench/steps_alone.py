@@ -1,0 +1,186 @@
+"""The CNN and transformer training steps, compiled and eager minigrad against PyTorch eager,
+each library alone in a fresh process.
+
+    python bench/steps_alone.py                 # every scenario, 5 processes per library
+    python bench/steps_alone.py --rounds 3 --seconds 1 --only cnn
+    python bench/steps_alone.py --worker SCENARIO LIBRARY   # one process: prints one JSON line
+
+Scenarios (the workloads of bench/bench_cnn.py and bench/bench_transformer.py, same sizes,
+same weights, same thread counts: 2 for the convolutions, 1 for the transformer):
+
+- ``conv2d-fwd-bwd``: `F.conv2d` forward and backward on x (32, 16, 28, 28), 32 filters 3×3;
+- ``cnn-step``: one DigitsCNN training step (batch 32, cross-entropy, backward, Adam);
+- ``transformer-step``: one TinyTransformer training step (batch 64, 12 tokens, E = 64, Adam);
+- ``transformer-compile``: the first call of the compiled transformer loss (trace + compile).
+
+Libraries: ``torch`` (PyTorch eager), ``minigrad`` (eager) and ``compiled`` (the loss function
+under `minigrad.compile`; backward and the optimizer step as in eager mode).
+
+Each worker warms up, then times single steps until `--seconds` have passed (at least 20) and
+reports their median, min and max. The driver starts `--rounds` workers per library in a
+rotating order, so that the machine's drift from minute to minute reaches every library alike,
+and prints per library the median of the workers' medians, the range of those medians
+(min–max) and the ratio to PyTorch's median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCENARIOS = ("conv2d-fwd-bwd", "cnn-step", "transformer-step", "transformer-compile")
+LIBRARIES = ("torch", "minigrad", "compiled")
+THREADS = {"conv2d-fwd-bwd": "2", "cnn-step": "2", "transformer-step": "1",
+           "transformer-compile": "1"}
+TARGETS = {"cnn-step": ("compiled", "≤ 1.0× PyTorch eager"),
+           "transformer-step": ("compiled", "≤ 0.7× PyTorch eager"),
+           "transformer-compile": ("compiled", "≤ 1 s")}
+
+
+def _cnn_step(lib: str) -> Any:
+    import bench_cnn as b
+
+    s = b.StepCase(**b.STEP_SIZES)
+    if lib == "torch":
+        return s.torch_step
+    if lib == "minigrad":
+        return s.minigrad_step
+    import minigrad
+
+    loss = minigrad.compile(lambda x, y: s.loss_fn(s.model(x), y))
+
+    def step() -> None:
+        s.opt.zero_grad()
+        loss(s.x, s.y).backward()
+        s.opt.step()
+
+    return step
+
+
+def _transformer(lib: str) -> tuple[Any, Any]:
+    """The step, and for ``compiled`` the compiled loss and its arguments (for the
+    trace + compile time)."""
+    import bench_transformer as b
+
+    s = b.Steps(**b.DEFAULTS)
+    if lib == "torch":
+        return s.torch_step, None
+    if lib == "minigrad":
+        return s.minigrad_step, None
+    import minigrad
+
+    n = s.n
+    loss = minigrad.compile(lambda x, y: s.loss_fn(s.model(x)[:, n:], y))
+
+    def step() -> None:
+        s.opt.zero_grad()
+        loss(s.x, s.y).backward()
+        s.opt.step()
+
+    return step, (loss, s.x, s.y)
+
+
+def _conv(lib: str) -> Any:
+    import bench_cnn as b
+
+    c = b.ConvCase(**b.CONV_SHAPE)
+    return c.torch if lib == "torch" else c.minigrad
+
+
+def worker(scenario: str, lib: str, seconds: float) -> dict[str, float]:
+    sys.path.insert(0, HERE)
+    sys.path.insert(1, os.path.dirname(HERE))
+    if lib == "torch":
+        import torch
+
+        torch.set_num_threads(int(THREADS[scenario]))
+    if scenario == "transformer-compile":
+        _, (loss, x, y) = _transformer("compiled")
+        t0 = time.perf_counter()
+        loss(x, y)
+        t = time.perf_counter() - t0
+        return {"median": t, "min": t, "max": t, "steps": 1}
+    if scenario == "conv2d-fwd-bwd":
+        fn = _conv(lib)
+    elif scenario == "cnn-step":
+        fn = _cnn_step(lib)
+    else:
+        fn = _transformer(lib)[0]
+    for _ in range(5):
+        fn()
+    times: list[float] = []
+    t_end = time.perf_counter() + seconds
+    while len(times) < 20 or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {"median": statistics.median(times), "min": min(times), "max": max(times),
+            "steps": len(times)}
+
+
+def _alone(scenario: str, lib: str, seconds: float) -> dict[str, float]:
+    threads = THREADS[scenario]
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+           "MKL_NUM_THREADS": threads}
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", scenario, lib,
+           "--seconds", str(seconds)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True, env=env)
+    return dict(json.loads(p.stdout.strip().splitlines()[-1]))
+
+
+def run(scenarios: list[str], rounds: int, seconds: float) -> list[dict[str, Any]]:
+    """Per scenario and library: the median of the workers' medians, their min and max, and
+    the ratio to PyTorch's median."""
+    out: list[dict[str, Any]] = []
+    for scenario in scenarios:
+        libs = ["compiled"] if scenario == "transformer-compile" else \
+            [lib for lib in LIBRARIES if not (scenario == "conv2d-fwd-bwd" and lib == "compiled")]
+        meds: dict[str, list[float]] = {lib: [] for lib in libs}
+        for r in range(rounds):
+            for lib in libs[r % len(libs):] + libs[:r % len(libs)]:
+                meds[lib].append(_alone(scenario, lib, seconds)["median"])
+        base = statistics.median(meds["torch"]) if "torch" in meds else None
+        for lib, ms in meds.items():
+            med = statistics.median(ms)
+            out.append({"scenario": scenario, "library": lib, "median": med, "min": min(ms),
+                        "max": max(ms), "ratio": None if base is None else med / base,
+                        "processes": len(ms)})
+    return out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| scenario | library | median | min–max of the processes' medians | × PyTorch "
+             "| target |", "|---|---|---:|---:|---:|---|"]
+    for r in rows:
+        target = TARGETS.get(r["scenario"], ("", ""))
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(f"| {r['scenario']} | {r['library']} | {r['median'] * 1e3:.2f} ms | "
+                     f"{r['min'] * 1e3:.2f}–{r['max'] * 1e3:.2f} ms | {ratio} | "
+                     f"{target[1] if target[0] == r['library'] else ''} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--worker", nargs=2, metavar=("SCENARIO", "LIBRARY"))
+    parser.add_argument("--rounds", type=int, default=5, help="processes per library")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per process")
+    parser.add_argument("--only", default="", help="scenarios whose names start with this")
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], args.worker[1], args.seconds)))
+        return 0
+    scenarios = [s for s in SCENARIOS if s.startswith(args.only)]
+    print(table(run(scenarios, args.rounds, args.seconds)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
