@@ -135,62 +135,70 @@ def _correlate(x: np.ndarray, W: np.ndarray, stride: Ints, pads: tuple[tuple[int
 
 # --- stride 1: every window as a shifted row of one flat grid -------------------------------
 #
-# With stride 1, lay each channel's images out one after another on zeroed grids the size of
-# the padded input, Sp. Output position q of the grid (its row-major index) reads tap k of its
-# window at q + Σ_i k_i·d_i·(grid stride of axis i): the same shift for every position. So the
-# columns of im2col are whole shifted rows of one flat array (long contiguous copies and adds,
-# where the window view walks rows as short as the image), at the price of computing on the
-# grid's |Sp| positions per image where the output has |P| (the extra ones are cropped).
+# With stride 1, lay each channel's images out one after another, row by row, on one flat
+# zeroed array, each row followed by p zeros (and each image by p rows of them). Output
+# position q of that grid (its row-major index) reads tap k of its window at
+# q + Σ_i k_i·d_i·(grid stride of axis i): the same shift for every position, and a read left
+# of a row or above an image lands in the zeros after the one before, which are its padding.
+# So the columns of im2col are whole shifted rows of one flat array (long contiguous copies
+# and adds, where the window view walks rows as short as the image), at the price of
+# computing on the grid's positions per image, (H + p)(W + p), where the output has fewer.
 
-def _grid_steps(Sp: Ints, dilation: Ints) -> Ints:
-    """How far, in the flat grid, one step of each kernel axis moves the read."""
-    return tuple(dil * math.prod(Sp[i + 1:]) for i, dil in enumerate(dilation))
+class _Grid:
+    """The flat layout of a stride-1 convolution's images: per axis a block of `size` =
+    S + p (more if the output is wider: padding beyond the kernel's span), a pixel at
+    `lead` + its row-major index in the blocks, output positions from 0, and `steps[i]`, the
+    distance one step of kernel axis i moves a read."""
 
+    def __init__(self, N: int, S: Ints, padding: Ints, kernel: Ints, dilation: Ints) -> None:
+        span = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+        self.S = S
+        self.P = tuple(n + 2 * p - s for n, p, s in zip(S, padding, span))
+        self.size = tuple(n + p + max(0, p - s) for n, p, s in zip(S, padding, span))
+        strides = tuple(math.prod(self.size[i + 1:]) for i in range(len(S)))
+        self.steps = tuple(d * st for d, st in zip(dilation, strides))
+        self.lead = sum(p * st for p, st in zip(padding, strides))
+        self.length = N * math.prod(self.size)  # the output positions, q < length
+        self.shifts = [sum(k * s for k, s in zip(ks, self.steps)) for ks in np.ndindex(*kernel)]
+        self.total = max(self.length + self.shifts[-1], self.lead + self.length)
 
-def _on_grid(a: np.ndarray, Sp: Ints, corner: Ints, extra: int = 0) -> np.ndarray:
-    """`a` (N, C, *S) written channel-major onto zeroed grids of size Sp, with its corner at
-    `corner`: shape (C, N·|Sp| + extra), row c the N grids of channel c one after another,
-    then `extra` zeros so that the shifted reads of the last grid stay inside."""
-    N, C = a.shape[:2]
-    L = N * math.prod(Sp)
-    buf = np.zeros((C, L + extra), a.dtype)
-    grids = buf[:, :L].reshape((C, N) + Sp)
-    at = tuple(slice(c, c + n) for c, n in zip(corner, a.shape[2:]))
-    grids[(slice(None), slice(None)) + at] = a.swapaxes(0, 1)
-    return buf
+    def place(self, a: np.ndarray, at: int) -> np.ndarray:
+        """`a` (N, C, *A) written channel-major on zeros, its pixel (n, c, r) at `at` + the
+        row-major index of (n, r) in the blocks: shape (C, total)."""
+        N, C = a.shape[:2]
+        buf = np.zeros((C, self.total), a.dtype)
+        blocks = buf[:, at:at + self.length].reshape((C, N) + self.size)
+        blocks[(slice(None), slice(None)) + tuple(slice(0, n) for n in a.shape[2:])] = \
+            a.swapaxes(0, 1)
+        return buf
 
+    def take(self, buf: np.ndarray, at: int, shape: Ints) -> np.ndarray:
+        """The inverse of `place`: (C, ≥ at + length) → (N, C, *shape), contiguous."""
+        C = buf.shape[0]
+        blocks = buf[:, at:at + self.length].reshape((C, -1) + self.size)
+        return np.ascontiguousarray(
+            blocks[(slice(None), slice(None)) + tuple(slice(0, n) for n in shape)]
+            .swapaxes(0, 1))
 
-def _grid_cols(x: np.ndarray, kernel: Ints, padding: Ints, dilation: Ints, groups: int
-               ) -> tuple[np.ndarray, Ints]:
-    """im2col on the grid, shape (G, C/G·|K|, N·|Sp|): `cols[c, k, q] = grid[c, q + shift(k)]`,
-    a strided view of the grid copied once, row by long row. Also returns Sp."""
-    N, C = x.shape[:2]
-    Sp = tuple(n + 2 * p for n, p in zip(x.shape[2:], padding))
-    steps = _grid_steps(Sp, dilation)
-    L = N * math.prod(Sp)
-    buf = _on_grid(x, Sp, padding, sum((k - 1) * s for k, s in zip(kernel, steps)))
-    size = buf.itemsize
-    view = as_strided(buf, (C,) + tuple(kernel) + (L,),
-                      (buf.strides[0],) + tuple(s * size for s in steps) + (size,),
-                      writeable=False)
-    return view.reshape(groups, C // groups * math.prod(kernel), L), Sp
-
-
-def _crop_to(a: np.ndarray, P: Ints) -> np.ndarray:
-    """The grid (C, N, *Sp) cut to its first P positions per axis, as (N, C, *P), contiguous."""
-    return np.ascontiguousarray(a[(slice(None), slice(None)) + tuple(slice(0, n) for n in P)]
-                                .swapaxes(0, 1))
+    def cols(self, x: np.ndarray, kernel: Ints, groups: int) -> np.ndarray:
+        """im2col on the grid, (G, C/G·|K|, length): `cols[c, k, q] = grid[c, q + shift(k)]`,
+        a strided view of the placed input copied once, row by long row."""
+        buf = self.place(x, self.lead)
+        C, size = buf.shape[0], buf.itemsize
+        view = as_strided(buf, (C,) + tuple(kernel) + (self.length,),
+                          (buf.strides[0],) + tuple(s * size for s in self.steps) + (size,),
+                          writeable=False)
+        return view.reshape(groups, C // groups * math.prod(kernel), self.length)
 
 
 def _correlate_on_grid(x: np.ndarray, W: np.ndarray, padding: Ints, dilation: Ints,
                        groups: int) -> np.ndarray:
     """`_correlate` for stride 1: one product of W with the grid's columns, then the output
-    positions cut out of the grid. x (N, C, *S), W (O, C/groups, *K) → (N, O, *P)."""
-    N, O, G = x.shape[0], W.shape[0], groups
-    K = W.shape[2:]
-    cols, Sp = _grid_cols(x, K, padding, dilation, G)
-    out = (W.reshape(G, O // G, cols.shape[1]) @ cols).reshape((O, N) + Sp)
-    return _crop_to(out, tuple(n - d * (k - 1) for n, d, k in zip(Sp, dilation, K)))
+    positions taken out of the grid. x (N, C, *S), W (O, C/groups, *K) → (N, O, *P)."""
+    O, G, K = W.shape[0], groups, W.shape[2:]
+    grid = _Grid(x.shape[0], x.shape[2:], padding, K, dilation)
+    cols = grid.cols(x, K, G)
+    return grid.take((W.reshape(G, O // G, cols.shape[1]) @ cols).reshape(O, -1), 0, grid.P)
 
 
 def _weight_grad_on_grid(x: np.ndarray, g: np.ndarray, kernel: Ints, padding: Ints,
@@ -198,10 +206,11 @@ def _weight_grad_on_grid(x: np.ndarray, g: np.ndarray, kernel: Ints, padding: In
     """`_weight_grad_forward` for stride 1: δ placed on the grid (zeros where the grid has no
     output) times the grid's columns. Needs a finite x: 0 · ∞ at those zeros would be NaN."""
     O, G = g.shape[1], groups
-    cols, Sp = _grid_cols(x, kernel, padding, dilation, G)
-    gm = _on_grid(g, Sp, (0,) * len(Sp)).reshape(G, O // G, cols.shape[2])
+    grid = _Grid(x.shape[0], x.shape[2:], padding, kernel, dilation)
+    cols = grid.cols(x, kernel, G)
+    gm = grid.place(g, 0)[:, :grid.length].reshape(G, O // G, grid.length)
     # (cols · δᵀ)ᵀ rather than δ · colsᵀ: the same product, but BLAS runs it several times
-    # faster with the long summed axis (N·|Sp|) last in both operands' memory
+    # faster with the long summed axis (N·|grid|) last in both operands' memory
     dW = (cols @ gm.transpose(0, 2, 1)).transpose(0, 2, 1)
     return dW.reshape((O, x.shape[1] // G) + tuple(kernel))
 
@@ -209,26 +218,20 @@ def _weight_grad_on_grid(x: np.ndarray, g: np.ndarray, kernel: Ints, padding: In
 def _input_grad_on_grid(g: np.ndarray, W: np.ndarray, S: Ints, padding: Ints,
                         dilation: Ints, groups: int) -> np.ndarray:
     """`_input_grad_forward` for stride 1: the columns `Wᵀ δ` computed on the grid, then
-    col2im as one shifted add of a whole row per kernel tap. Needs a finite W: 0 · ∞ where
-    the grid has no output would be NaN, and would spill onto its neighbours."""
-    N, O, G = g.shape[0], g.shape[1], groups
-    K = W.shape[2:]
+    col2im as one shifted add of whole rows per kernel tap. Needs a finite W: 0 · ∞ where
+    the grid has no output would be NaN, and would land on real pixels."""
+    N, O, G, K = g.shape[0], g.shape[1], groups, W.shape[2:]
     C = G * W.shape[1]
-    Sp = tuple(n + 2 * p for n, p in zip(S, padding))
-    gm = _on_grid(g, Sp, (0,) * len(Sp)).reshape(G, O // G, -1)  # (G, O/G, N·|Sp|)
+    grid = _Grid(N, S, padding, K, dilation)
+    gm = grid.place(g, 0)[:, :grid.length].reshape(G, O // G, grid.length)
     taps = math.prod(K)
     # Wᵀ with its rows tap-major, so that tap k's columns are one block of C/G rows
     Wt = W.reshape(G, O // G, C // G, taps).transpose(0, 3, 2, 1).reshape(G, -1, O // G)
-    cols = (Wt @ gm).reshape(G, taps, -1)  # (G, |K|, C/G · N·|Sp|)
-    n = cols.shape[2]
-    out = np.zeros((G, n), g.dtype)
-    steps = _grid_steps(Sp, dilation)
-    for t, k in enumerate(np.ndindex(*K)):
-        shift = sum(kk * s for kk, s in zip(k, steps))
-        out[:, shift:] += cols[:, t, :n - shift]
-    grids = out.reshape((C, N) + Sp)[(slice(None), slice(None))
-                                      + tuple(slice(p, p + s) for p, s in zip(padding, S))]
-    return np.ascontiguousarray(grids.swapaxes(0, 1))
+    cols = (Wt @ gm).reshape(G, taps, C // G, grid.length)
+    out = np.zeros((G, C // G, grid.total), g.dtype)
+    for t, shift in enumerate(grid.shifts):
+        out[:, :, shift:shift + grid.length] += cols[:, t]
+    return grid.take(out.reshape(C, grid.total), grid.lead, S)
 
 
 def _all_finite(a: np.ndarray) -> bool:
