@@ -525,7 +525,8 @@ def _argmax_index(x: np.ndarray, kernel: Ints, stride: Ints, padding: Ints, dila
     win = windows(x, kernel, stride, dilation, tuple((p, p) for p in padding), fill)
     taps = _taps_first(win)
     best = taps[0]
-    which = np.zeros(best.shape, np.intp)
+    # the tap's number in one byte where it fits: the updates below move 8 times less
+    which = np.zeros(best.shape, np.int8 if taps.shape[0] <= 127 else np.intp)
     nan = x.dtype.kind == "f" and bool(np.isnan(x.max()))
     for t in range(1, taps.shape[0]):
         takes = np.greater(taps[t], best)
