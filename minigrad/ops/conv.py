@@ -159,7 +159,8 @@ class _Grid:
         self.steps = tuple(d * st for d, st in zip(dilation, strides))
         self.lead = sum(p * st for p, st in zip(padding, strides))
         self.length = N * math.prod(self.size)  # the output positions, q < length
-        self.shifts = [sum(k * s for k, s in zip(ks, self.steps)) for ks in np.ndindex(*kernel)]
+        self.shifts = tuple(sum(k * s for k, s in zip(ks, self.steps))
+                            for ks in np.ndindex(*kernel))
         self.total = max(self.length + self.shifts[-1], self.lead + self.length)
 
     def place(self, a: np.ndarray, at: int) -> np.ndarray:
@@ -191,12 +192,19 @@ class _Grid:
         return view.reshape(groups, C // groups * math.prod(kernel), self.length)
 
 
+@lru_cache(maxsize=64)
+def _grid(N: int, S: Ints, padding: Ints, kernel: Ints, dilation: Ints) -> _Grid:
+    """The grid for these shapes, made once (its arithmetic costs more Python than a small
+    layer's numpy calls); a `_Grid` is never changed after it is made."""
+    return _Grid(N, S, padding, kernel, dilation)
+
+
 def _correlate_on_grid(x: np.ndarray, W: np.ndarray, padding: Ints, dilation: Ints,
                        groups: int) -> np.ndarray:
     """`_correlate` for stride 1: one product of W with the grid's columns, then the output
     positions taken out of the grid. x (N, C, *S), W (O, C/groups, *K) → (N, O, *P)."""
     O, G, K = W.shape[0], groups, W.shape[2:]
-    grid = _Grid(x.shape[0], x.shape[2:], padding, K, dilation)
+    grid = _grid(x.shape[0], x.shape[2:], padding, K, dilation)
     cols = grid.cols(x, K, G)
     return grid.take((W.reshape(G, O // G, cols.shape[1]) @ cols).reshape(O, -1), 0, grid.P)
 
@@ -206,7 +214,7 @@ def _weight_grad_on_grid(x: np.ndarray, g: np.ndarray, kernel: Ints, padding: In
     """`_weight_grad_forward` for stride 1: δ placed on the grid (zeros where the grid has no
     output) times the grid's columns. Needs a finite x: 0 · ∞ at those zeros would be NaN."""
     O, G = g.shape[1], groups
-    grid = _Grid(x.shape[0], x.shape[2:], padding, kernel, dilation)
+    grid = _grid(x.shape[0], x.shape[2:], padding, tuple(kernel), dilation)
     cols = grid.cols(x, kernel, G)
     gm = grid.place(g, 0)[:, :grid.length].reshape(G, O // G, grid.length)
     # (cols · δᵀ)ᵀ rather than δ · colsᵀ: the same product, but BLAS runs it several times
@@ -222,7 +230,7 @@ def _input_grad_on_grid(g: np.ndarray, W: np.ndarray, S: Ints, padding: Ints,
     the grid has no output would be NaN, and would land on real pixels."""
     N, O, G, K = g.shape[0], g.shape[1], groups, W.shape[2:]
     C = G * W.shape[1]
-    grid = _Grid(N, S, padding, K, dilation)
+    grid = _grid(N, tuple(S), padding, K, dilation)
     gm = grid.place(g, 0)[:, :grid.length].reshape(G, O // G, grid.length)
     taps = math.prod(K)
     # Wᵀ with its rows tap-major, so that tap k's columns are one block of C/G rows
