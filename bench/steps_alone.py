@@ -100,7 +100,7 @@ def worker(scenario: str, lib: str, seconds: float) -> dict[str, float]:
     if lib == "torch":
         import torch
 
-        torch.set_num_threads(int(THREADS[scenario]))
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", THREADS[scenario])))
     if scenario == "transformer-compile":
         _, (loss, x, y) = _transformer("compiled")
         t0 = time.perf_counter()
@@ -125,8 +125,8 @@ def worker(scenario: str, lib: str, seconds: float) -> dict[str, float]:
             "steps": len(times)}
 
 
-def _alone(scenario: str, lib: str, seconds: float) -> dict[str, float]:
-    threads = THREADS[scenario]
+def _alone(scenario: str, lib: str, seconds: float, threads: str = "") -> dict[str, float]:
+    threads = threads or THREADS[scenario]
     env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads}
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", scenario, lib,
@@ -135,7 +135,8 @@ def _alone(scenario: str, lib: str, seconds: float) -> dict[str, float]:
     return dict(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
-def run(scenarios: list[str], rounds: int, seconds: float) -> list[dict[str, Any]]:
+def run(scenarios: list[str], rounds: int, seconds: float, threads: str = ""
+        ) -> list[dict[str, Any]]:
     """Per scenario and library: the median of the workers' medians, their min and max, and
     the ratio to PyTorch's median."""
     out: list[dict[str, Any]] = []
@@ -145,7 +146,7 @@ def run(scenarios: list[str], rounds: int, seconds: float) -> list[dict[str, Any
         meds: dict[str, list[float]] = {lib: [] for lib in libs}
         for r in range(rounds):
             for lib in libs[r % len(libs):] + libs[:r % len(libs)]:
-                meds[lib].append(_alone(scenario, lib, seconds)["median"])
+                meds[lib].append(_alone(scenario, lib, seconds, threads)["median"])
         base = statistics.median(meds["torch"]) if "torch" in meds else None
         for lib, ms in meds.items():
             med = statistics.median(ms)
@@ -173,12 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="processes per library")
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per process")
     parser.add_argument("--only", default="", help="scenarios whose names start with this")
+    parser.add_argument("--threads", default="", help="BLAS / torch threads for every scenario "
+                        "(default: 2 for the convolutions, 1 for the transformer)")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.seconds)))
         return 0
     scenarios = [s for s in SCENARIOS if s.startswith(args.only)]
-    print(table(run(scenarios, args.rounds, args.seconds)))
+    print(table(run(scenarios, args.rounds, args.seconds, args.threads)))
     return 0
 
 
