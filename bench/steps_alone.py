@@ -94,7 +94,10 @@ def _conv(lib: str) -> Any:
     return c.torch if lib == "torch" else c.minigrad
 
 
-def worker(scenario: str, lib: str, seconds: float) -> dict[str, float]:
+def worker(scenario: str, lib: str, seconds: float, clock: str = "wall") -> dict[str, float]:
+    """Times `scenario` for `lib` in this process. `clock`: "wall" (perf_counter) or "cpu"
+    (the process's CPU time, all threads: steadier than wall time on a busy machine, and
+    with one thread per library the same measure for each)."""
     sys.path.insert(0, HERE)
     sys.path.insert(1, os.path.dirname(HERE))
     if lib == "torch":
@@ -115,28 +118,30 @@ def worker(scenario: str, lib: str, seconds: float) -> dict[str, float]:
         fn = _transformer(lib)[0]
     for _ in range(5):
         fn()
+    now = time.process_time if clock == "cpu" else time.perf_counter
     times: list[float] = []
     t_end = time.perf_counter() + seconds
     while len(times) < 20 or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
+        t0 = now()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(now() - t0)
     return {"median": statistics.median(times), "min": min(times), "max": max(times),
             "steps": len(times)}
 
 
-def _alone(scenario: str, lib: str, seconds: float, threads: str = "") -> dict[str, float]:
+def _alone(scenario: str, lib: str, seconds: float, threads: str = "", clock: str = "wall"
+           ) -> dict[str, float]:
     threads = threads or THREADS[scenario]
     env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads}
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", scenario, lib,
-           "--seconds", str(seconds)]
+           "--seconds", str(seconds), "--clock", clock]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True, env=env)
     return dict(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
-def run(scenarios: list[str], rounds: int, seconds: float, threads: str = ""
-        ) -> list[dict[str, Any]]:
+def run(scenarios: list[str], rounds: int, seconds: float, threads: str = "",
+        clock: str = "wall") -> list[dict[str, Any]]:
     """Per scenario and library: the median of the workers' medians, their min and max, and
     the ratio to PyTorch's median."""
     out: list[dict[str, Any]] = []
@@ -146,7 +151,7 @@ def run(scenarios: list[str], rounds: int, seconds: float, threads: str = ""
         meds: dict[str, list[float]] = {lib: [] for lib in libs}
         for r in range(rounds):
             for lib in libs[r % len(libs):] + libs[:r % len(libs)]:
-                meds[lib].append(_alone(scenario, lib, seconds, threads)["median"])
+                meds[lib].append(_alone(scenario, lib, seconds, threads, clock)["median"])
         base = statistics.median(meds["torch"]) if "torch" in meds else None
         for lib, ms in meds.items():
             med = statistics.median(ms)
@@ -176,12 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="scenarios whose names start with this")
     parser.add_argument("--threads", default="", help="BLAS / torch threads for every scenario "
                         "(default: 2 for the convolutions, 1 for the transformer)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or the process's CPU time (steadier when the machine "
+                             "is busy; use it with --threads 1)")
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker[0], args.worker[1], args.seconds)))
+        print(json.dumps(worker(args.worker[0], args.worker[1], args.seconds, args.clock)))
         return 0
     scenarios = [s for s in SCENARIOS if s.startswith(args.only)]
-    print(table(run(scenarios, args.rounds, args.seconds, args.threads)))
+    print(table(run(scenarios, args.rounds, args.seconds, args.threads, args.clock)))
     return 0
 
 
