@@ -104,11 +104,12 @@ def worker(scenario: str, lib: str, seconds: float, clock: str = "wall") -> dict
         import torch
 
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", THREADS[scenario])))
+    now = time.process_time if clock == "cpu" else time.perf_counter
     if scenario == "transformer-compile":
         _, (loss, x, y) = _transformer("compiled")
-        t0 = time.perf_counter()
+        t0 = now()
         loss(x, y)
-        t = time.perf_counter() - t0
+        t = now() - t0
         return {"median": t, "min": t, "max": t, "steps": 1}
     if scenario == "conv2d-fwd-bwd":
         fn = _conv(lib)
@@ -118,7 +119,6 @@ def worker(scenario: str, lib: str, seconds: float, clock: str = "wall") -> dict
         fn = _transformer(lib)[0]
     for _ in range(5):
         fn()
-    now = time.process_time if clock == "cpu" else time.perf_counter
     times: list[float] = []
     t_end = time.perf_counter() + seconds
     while len(times) < 20 or time.perf_counter() < t_end:
