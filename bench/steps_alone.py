@@ -4,6 +4,8 @@ each library alone in a fresh process.
     python bench/steps_alone.py                 # every scenario, 5 processes per library
     python bench/steps_alone.py --rounds 3 --seconds 1 --only cnn
     python bench/steps_alone.py --worker SCENARIO LIBRARY   # one process: prints one JSON line
+    OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 python bench/steps_alone.py --same cnn-step
+                                                # the three libraries in one process
 
 Scenarios (the workloads of bench/bench_cnn.py and bench/bench_transformer.py, same sizes,
 same weights, same thread counts: 2 for the convolutions, 1 for the transformer):
@@ -129,6 +131,38 @@ def worker(scenario: str, lib: str, seconds: float, clock: str = "wall") -> dict
             "steps": len(times)}
 
 
+def same_process(scenario: str, rounds: int, clock: str = "wall") -> list[dict[str, Any]]:
+    """The three libraries in this one process, `rounds` interleaved rounds in a rotating
+    order (a batch of steps each): ratios from the same minutes of the machine's drift.
+    Thread pools: as set by OMP_NUM_THREADS before numpy and torch loaded."""
+    sys.path.insert(0, HERE)
+    sys.path.insert(1, os.path.dirname(HERE))
+    import gc
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", THREADS[scenario])))
+    make = _cnn_step if scenario == "cnn-step" else (lambda lib: _transformer(lib)[0])
+    fns = {lib: make(lib) for lib in LIBRARIES}
+    per = 20 if scenario == "cnn-step" else 5
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    for fn in fns.values():
+        for _ in range(5):
+            fn()
+    samples: dict[str, list[float]] = {lib: [] for lib in LIBRARIES}
+    for r in range(rounds):
+        for lib in LIBRARIES[r % 3:] + LIBRARIES[:r % 3]:
+            gc.collect()
+            t0 = now()
+            for _ in range(per):
+                fns[lib]()
+            samples[lib].append((now() - t0) / per)
+    base = statistics.median(samples["torch"])
+    return [{"scenario": scenario, "library": lib, "median": statistics.median(v),
+             "min": min(v), "max": max(v), "ratio": statistics.median(v) / base,
+             "processes": 1} for lib, v in samples.items()]
+
+
 def _alone(scenario: str, lib: str, seconds: float, threads: str = "", clock: str = "wall"
            ) -> dict[str, float]:
     threads = threads or THREADS[scenario]
@@ -181,12 +215,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="scenarios whose names start with this")
     parser.add_argument("--threads", default="", help="BLAS / torch threads for every scenario "
                         "(default: 2 for the convolutions, 1 for the transformer)")
+    parser.add_argument("--same", metavar="SCENARIO", choices=("cnn-step", "transformer-step"),
+                        help="the three libraries in this process, interleaved (set the "
+                             "threads with OMP_NUM_THREADS / OPENBLAS_NUM_THREADS)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall time, or the process's CPU time (steadier when the machine "
                              "is busy; use it with --threads 1)")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.seconds, args.clock)))
+        return 0
+    if args.same:
+        print(table(same_process(args.same, max(args.rounds, 15), args.clock)))
         return 0
     scenarios = [s for s in SCENARIOS if s.startswith(args.only)]
     print(table(run(scenarios, args.rounds, args.seconds, args.threads, args.clock)))
