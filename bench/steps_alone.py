@@ -196,7 +196,7 @@ def run(scenarios: list[str], rounds: int, seconds: float, threads: str = "",
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| scenario | library | median | min–max of the processes' medians | × PyTorch "
+    lines = ["| scenario | library | median | min–max (processes or rounds) | × PyTorch "
              "| target |", "|---|---|---:|---:|---:|---|"]
     for r in rows:
         target = TARGETS.get(r["scenario"], ("", ""))
