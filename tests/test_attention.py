@@ -91,6 +91,15 @@ def test_embedding_matches_torch_with_repeats(ishape, n, d, dtype, rng):
     _compare(out, tout, [mw], [tw], dtype, rng)
 
 
+@pytest.mark.parametrize("shape", [(6,), (6, 3), (6, 2, 2)], ids=str)
+def test_rows_picked_by_repeated_and_negative_indices_add_their_gradients(shape, rng):
+    """x[idx] with one integer array: its VJP sums each row's δ by sorting the positions
+    (`scatter_add`'s path for rows), the same sums as np.add.at and PyTorch."""
+    idx = np.array([[1, -1, 1], [5, 0, -6]])  # -6 is row 0 again, -1 is row 5
+    mx, tx = _pair(rng.standard_normal(shape))
+    _compare(mx[idx], tx[torch.from_numpy(idx)], [mx], [tx], np.float64, rng)
+
+
 @pytest.mark.parametrize("bad", [-1, 5, 17])
 def test_embedding_out_of_range(bad):
     w = minigrad.randn(5, 3, requires_grad=True)

@@ -52,6 +52,11 @@ CONV2D_GRID = [
     ((2, 2, 10, 9), (3, 2, 3, 2), (2, 3), (1, 0), (2, 3), 1, True),  # pairs everywhere
     ((1, 6, 11, 11), (6, 3, 3, 3), 3, 2, 2, 2, True),  # all of them at once
     ((4, 1, 8, 8), (16, 1, 3, 3), 1, 1, 1, 1, True),  # the digits CNN's first layer
+    # stride 1 runs on the flat grid: odd sizes, dilation, groups and uneven pairs there too
+    ((2, 4, 7, 9), (6, 2, 3, 2), 1, (2, 1), (1, 2), 2, True),
+    ((3, 3, 5, 4), (2, 3, 2, 3), 1, (0, 2), (2, 1), 1, False),
+    ((2, 16, 4, 4), (32, 16, 3, 3), 1, 1, 1, 1, True),  # the digits CNN's second layer
+    ((2, 3, 1, 6), (2, 3, 1, 3), 1, 0, 1, 1, True),  # one row
 ]
 
 
@@ -74,6 +79,7 @@ CONV1D_GRID = [
     ((2, 4, 12), (6, 2, 3), 3, 1, 2, 2, False),
     ((3, 2, 4), (2, 2, 4), 1, 0, 1, 1, True),
     ((2, 2, 5), (3, 2, 1), 1, 0, 1, 1, True),
+    ((2, 4, 11), (4, 2, 3), 1, 2, 3, 2, True),  # stride 1 (the flat grid) with dilation
 ]
 
 
@@ -88,6 +94,29 @@ def test_conv1d_matches_torch(case: tuple, dtype: Any) -> None:
     _run_both(lambda *a: F.conv1d(*a, stride=s, padding=p, dilation=d, groups=g),
               lambda *a: tF.conv1d(*a, stride=s, padding=p, dilation=d, groups=g),
               arrays, dtype)
+
+
+@pytest.mark.parametrize("where", ["x", "weight"])
+@pytest.mark.parametrize("stride", [1, 2], ids=["grid", "strided"])
+def test_conv2d_with_inf_gives_torchs_nans_and_no_others(where: str, stride: int) -> None:
+    """A ±∞ reaches exactly the outputs and gradients that read it, as in PyTorch: the
+    stride-1 kernels compute on a grid with positions the output does not have, and
+    0 · ∞ there must not spill NaN onto the real ones."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((2, 3, 6, 7)), rng.standard_normal((4, 3, 3, 3))
+    (x if where == "x" else w)[0, 1, -1, -1] = np.inf  # the corner the grid reads past
+    xs = [mg.Tensor(x, requires_grad=True), mg.Tensor(w, requires_grad=True)]
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w)]
+    with np.errstate(invalid="ignore"):  # ∞ · 0 is NaN on purpose
+        y = F.conv2d(*xs, stride=stride, padding=1)
+        g = rng.standard_normal(y.shape)
+        y.backward(g)
+    ty = tF.conv2d(*ts, stride=stride, padding=1)
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for t, tt in zip(xs, ts):
+        assert t.grad is not None
+        np.testing.assert_allclose(t.grad.data, tt.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
@@ -133,6 +162,29 @@ def test_max_pool_dilation_matches_torch() -> None:
     x = np.random.default_rng(6).standard_normal((2, 2, 9, 8))
     _run_both(lambda a: F.max_pool2d(a, 3, 2, 1, dilation=(2, 1)),
               lambda a: tF.max_pool2d(a, 3, 2, 1, dilation=(2, 1)), [x], np.float64)
+
+
+@pytest.mark.parametrize("case", [(2, 2, 0), (3, 2, 1), (2, 1, 0)],
+                         ids=["disjoint", "overlapping", "stride-1"])
+def test_max_pool_nan_and_ties_pick_torchs_position(case: tuple) -> None:
+    """Values on a few levels (many ties) and NaN here and there: the same outputs and the
+    same positions for δ as PyTorch, whose kernel lets a tap take over when it is greater or
+    NaN."""
+    k, s, p = case
+    rng = np.random.default_rng(8)
+    x = rng.integers(-2, 3, (2, 3, 7, 8)).astype(np.float64)
+    x[0, 0, 0, :3] = np.nan
+    x[1, 2, 3:5, 4] = np.nan
+    t = mg.Tensor(x, requires_grad=True)
+    tt = torch.tensor(x, requires_grad=True)
+    y = F.max_pool2d(t, k, s, p)
+    ty = tF.max_pool2d(tt, k, s, p)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    assert t.grad is not None
+    np.testing.assert_array_equal(t.grad.data, tt.grad.numpy())
 
 
 @pytest.mark.parametrize("stride", [1, 2], ids=["overlapping", "disjoint"])

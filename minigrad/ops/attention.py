@@ -138,6 +138,24 @@ def _blocked(mask: np.ndarray | None, is_causal: bool, L: int, S: int) -> np.nda
     return np.isneginf(mask)
 
 
+# numpy reduces a short last axis one row at a time (about 45 ns a row for max, 15 for sum):
+# for (64, 4, 12, 12) scores that is most of the softmax. These two reduce the rows at once.
+
+def _row_max(s: np.ndarray) -> np.ndarray:
+    """`s.max(axis=-1, keepdims=True)`, from a copy with the last axis first: the maximum
+    then runs down long contiguous columns (10 times faster for rows of 12)."""
+    return np.ascontiguousarray(np.moveaxis(s, -1, 0)).max(axis=0)[..., None]
+
+
+def _row_sum(a: Any) -> Any:
+    """`a.sum(axis=-1, keepdims=True)`; on a float32/64 array as one matrix-vector product
+    with a vector of ones (one BLAS call for all rows). Tensors (create_graph) sum as usual."""
+    if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64) or a.ndim < 2:
+        return a.sum(axis=-1, keepdims=True)
+    n = a.shape[-1]
+    return (a.reshape(-1, n) @ np.ones(n, a.dtype)).reshape(a.shape[:-1] + (1,))
+
+
 def _forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None,
              is_causal: bool = False, scale: float | None = None) -> Any:
     _check(q, k, v, mask, is_causal)
@@ -151,7 +169,7 @@ def _forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | Non
         # added as a bias of −∞, as PyTorch does (so a score that overflowed to +∞ at a
         # masked position gives NaN there, as in PyTorch, rather than being hidden)
         s = s + np.where(blocked, np.asarray(-np.inf, dtype=s.dtype), np.asarray(0, s.dtype))
-    m = s.max(axis=-1, keepdims=True)
+    m = _row_max(s)
     # A row whose scores are all −∞ gets P = 0 (PyTorch's safe softmax, in its math and
     # flash kernels alike): a row the mask blocks entirely, and as well a row whose scores
     # overflowed to −∞ (queries of −1e30 against keys of 1e30 in float32). A score that
@@ -160,7 +178,7 @@ def _forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | Non
     if dead.any():
         m = np.where(dead, np.asarray(0, dtype=m.dtype), m)
     e = np.exp(s - m)  # 0 all along a dead row
-    z = e.sum(axis=-1, keepdims=True)
+    z = _row_sum(e)
     if dead.any():
         z = np.where(dead, np.asarray(1, dtype=z.dtype), z)
     p = e / z
@@ -196,7 +214,7 @@ def _grads(g: Any, q: Any, k: Any, v: Any, mask: Any, is_causal: bool, scale: fl
             return saved["P"], saved["dS"]
         p = saved["P"]
     dp = g @ either.swapaxes(v)
-    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+    ds = p * (dp - _row_sum(dp * p))
     if saved is not None and not isinstance(q, Tensor):
         saved["g"], saved["dS"] = g, ds
     return p, ds

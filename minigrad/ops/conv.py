@@ -26,10 +26,11 @@ pooling spreads δ evenly over the window (a transposed convolution with a const
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from minigrad.function import apply
 from minigrad.ops.registry import Op, defop
@@ -122,12 +123,129 @@ def _correlate(x: np.ndarray, W: np.ndarray, stride: Ints, pads: tuple[tuple[int
 
     x (N, C, *S), W (O, C/groups, *K) → (N, O, *P).
     """
+    if all(s == 1 for s in stride):
+        return _correlate_on_grid(x, W, tuple(lo for lo, _ in pads), dilation, groups)
     N = x.shape[0]
     O = W.shape[0]
     G = groups
     cols, P = _im2col(x, W.shape[2:], stride, pads, dilation, G)
     out = W.reshape(G, O // G, cols.shape[1]) @ cols  # (G, O/G, N·P)
     return out.reshape(O, N, -1).transpose(1, 0, 2).reshape((N, O) + P)
+
+
+# --- stride 1: every window as a shifted row of one flat grid -------------------------------
+#
+# With stride 1, lay each channel's images out one after another, row by row, on one flat
+# zeroed array, each row followed by p zeros (and each image by p rows of them). Output
+# position q of that grid (its row-major index) reads tap k of its window at
+# q + Σ_i k_i·d_i·(grid stride of axis i): the same shift for every position, and a read left
+# of a row or above an image lands in the zeros after the one before, which are its padding.
+# So the columns of im2col are whole shifted rows of one flat array (long contiguous copies
+# and adds, where the window view walks rows as short as the image), at the price of
+# computing on the grid's positions per image, (H + p)(W + p), where the output has fewer.
+
+class _Grid:
+    """The flat layout of a stride-1 convolution's images: per axis a block of `size` =
+    S + p (more if the output is wider: padding beyond the kernel's span), a pixel at
+    `lead` + its row-major index in the blocks, output positions from 0, and `steps[i]`, the
+    distance one step of kernel axis i moves a read."""
+
+    def __init__(self, N: int, S: Ints, padding: Ints, kernel: Ints, dilation: Ints) -> None:
+        span = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+        self.S = S
+        self.P = tuple(n + 2 * p - s for n, p, s in zip(S, padding, span))
+        self.size = tuple(n + p + max(0, p - s) for n, p, s in zip(S, padding, span))
+        strides = tuple(math.prod(self.size[i + 1:]) for i in range(len(S)))
+        self.steps = tuple(d * st for d, st in zip(dilation, strides))
+        self.lead = sum(p * st for p, st in zip(padding, strides))
+        self.length = N * math.prod(self.size)  # the output positions, q < length
+        self.shifts = tuple(sum(k * s for k, s in zip(ks, self.steps))
+                            for ks in np.ndindex(*kernel))
+        self.total = max(self.length + self.shifts[-1], self.lead + self.length)
+
+    def place(self, a: np.ndarray, at: int) -> np.ndarray:
+        """`a` (N, C, *A) written channel-major on zeros, its pixel (n, c, r) at `at` + the
+        row-major index of (n, r) in the blocks: shape (C, total)."""
+        N, C = a.shape[:2]
+        buf = np.zeros((C, self.total), a.dtype)
+        blocks = buf[:, at:at + self.length].reshape((C, N) + self.size)
+        blocks[(slice(None), slice(None)) + tuple(slice(0, n) for n in a.shape[2:])] = \
+            a.swapaxes(0, 1)
+        return buf
+
+    def take(self, buf: np.ndarray, at: int, shape: Ints) -> np.ndarray:
+        """The inverse of `place`: (C, ≥ at + length) → (N, C, *shape), contiguous."""
+        C = buf.shape[0]
+        blocks = buf[:, at:at + self.length].reshape((C, -1) + self.size)
+        return np.ascontiguousarray(
+            blocks[(slice(None), slice(None)) + tuple(slice(0, n) for n in shape)]
+            .swapaxes(0, 1))
+
+    def cols(self, x: np.ndarray, kernel: Ints, groups: int) -> np.ndarray:
+        """im2col on the grid, (G, C/G·|K|, length): `cols[c, k, q] = grid[c, q + shift(k)]`,
+        a strided view of the placed input copied once, row by long row."""
+        buf = self.place(x, self.lead)
+        C, size = buf.shape[0], buf.itemsize
+        view = as_strided(buf, (C,) + tuple(kernel) + (self.length,),
+                          (buf.strides[0],) + tuple(s * size for s in self.steps) + (size,),
+                          writeable=False)
+        return view.reshape(groups, C // groups * math.prod(kernel), self.length)
+
+
+@lru_cache(maxsize=64)
+def _grid(N: int, S: Ints, padding: Ints, kernel: Ints, dilation: Ints) -> _Grid:
+    """The grid for these shapes, made once (its arithmetic costs more Python than a small
+    layer's numpy calls); a `_Grid` is never changed after it is made."""
+    return _Grid(N, S, padding, kernel, dilation)
+
+
+def _correlate_on_grid(x: np.ndarray, W: np.ndarray, padding: Ints, dilation: Ints,
+                       groups: int) -> np.ndarray:
+    """`_correlate` for stride 1: one product of W with the grid's columns, then the output
+    positions taken out of the grid. x (N, C, *S), W (O, C/groups, *K) → (N, O, *P)."""
+    O, G, K = W.shape[0], groups, W.shape[2:]
+    grid = _grid(x.shape[0], x.shape[2:], padding, K, dilation)
+    cols = grid.cols(x, K, G)
+    return grid.take((W.reshape(G, O // G, cols.shape[1]) @ cols).reshape(O, -1), 0, grid.P)
+
+
+def _weight_grad_on_grid(x: np.ndarray, g: np.ndarray, kernel: Ints, padding: Ints,
+                         dilation: Ints, groups: int) -> np.ndarray:
+    """`_weight_grad_forward` for stride 1: δ placed on the grid (zeros where the grid has no
+    output) times the grid's columns. Needs a finite x: 0 · ∞ at those zeros would be NaN."""
+    O, G = g.shape[1], groups
+    grid = _grid(x.shape[0], x.shape[2:], padding, tuple(kernel), dilation)
+    cols = grid.cols(x, kernel, G)
+    gm = grid.place(g, 0)[:, :grid.length].reshape(G, O // G, grid.length)
+    # (cols · δᵀ)ᵀ rather than δ · colsᵀ: the same product, but BLAS runs it several times
+    # faster with the long summed axis (N·|grid|) last in both operands' memory
+    dW = (cols @ gm.transpose(0, 2, 1)).transpose(0, 2, 1)
+    return dW.reshape((O, x.shape[1] // G) + tuple(kernel))
+
+
+def _input_grad_on_grid(g: np.ndarray, W: np.ndarray, S: Ints, padding: Ints,
+                        dilation: Ints, groups: int) -> np.ndarray:
+    """`_input_grad_forward` for stride 1: the columns `Wᵀ δ` computed on the grid, then
+    col2im as one shifted add of whole rows per kernel tap. Needs a finite W: 0 · ∞ where
+    the grid has no output would be NaN, and would land on real pixels."""
+    N, O, G, K = g.shape[0], g.shape[1], groups, W.shape[2:]
+    C = G * W.shape[1]
+    grid = _grid(N, tuple(S), padding, K, dilation)
+    gm = grid.place(g, 0)[:, :grid.length].reshape(G, O // G, grid.length)
+    taps = math.prod(K)
+    # Wᵀ with its rows tap-major, so that tap k's columns are one block of C/G rows
+    Wt = W.reshape(G, O // G, C // G, taps).transpose(0, 3, 2, 1).reshape(G, -1, O // G)
+    cols = (Wt @ gm).reshape(G, taps, C // G, grid.length)
+    out = np.zeros((G, C // G, grid.total), g.dtype)
+    for t, shift in enumerate(grid.shifts):
+        out[:, :, shift:shift + grid.length] += cols[:, t]
+    return grid.take(out.reshape(C, grid.total), grid.lead, S)
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """No ±∞ or NaN in `a`, read from its sum: one fast pass, and a sum is finite only if
+    every term is (a finite sum that overflows merely picks the general path)."""
+    return a.dtype.kind not in "fc" or bool(np.isfinite(a.sum()))
 
 
 # --- convolution ---------------------------------------------------------------------------
@@ -228,6 +346,8 @@ def _input_grad_forward(g: np.ndarray, W: np.ndarray, *, input_shape: Ints, stri
 
     g (N, O, *P), W (O, C/groups, *K) → (N, C, *S) with S = input_shape[2:].
     """
+    if all(s == 1 for s in stride) and _all_finite(W):
+        return _input_grad_on_grid(g, W, input_shape[2:], padding, dilation, groups)
     N, O = g.shape[:2]
     P = g.shape[2:]
     K = W.shape[2:]
@@ -262,13 +382,17 @@ def _weight_grad_forward(x: np.ndarray, g: np.ndarray, *, kernel_size: Ints, str
                          padding: Ints, dilation: Ints, groups: int) -> np.ndarray:
     """∇W = δ ⋆ x: for each (o, c, k), Σ over the batch and the positions of δ times the
     input the kernel entry k saw, one (batched) matrix product of δ with the input's columns."""
-    N = x.shape[0]
-    O = g.shape[1]
-    G = groups
-    cols, P = _im2col(x, kernel_size, stride, tuple((p, p) for p in padding), dilation, G)
+    P = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s
+              in zip(x.shape[2:], padding, dilation, kernel_size, stride))
     if P != g.shape[2:]:
         raise ValueError(f"conv_weight_grad: δ of shape {g.shape} does not fit an output of "
                          f"spatial size {P} for input {x.shape} and kernel {kernel_size}")
+    if all(s == 1 for s in stride) and _all_finite(x):
+        return _weight_grad_on_grid(x, g, kernel_size, padding, dilation, groups)
+    N = x.shape[0]
+    O = g.shape[1]
+    G = groups
+    cols, _ = _im2col(x, kernel_size, stride, tuple((p, p) for p in padding), dilation, G)
     gm = g.reshape(N, O, -1).transpose(1, 0, 2).reshape(G, O // G, cols.shape[2])
     # (cols · δᵀ)ᵀ rather than δ · colsᵀ: the same product, but BLAS runs it several times
     # faster with the long summed axis (N·P) last in both operands' memory
@@ -372,22 +496,57 @@ def _check_pool(name: str, x: np.ndarray, kernel: Ints, padding: Ints, dilation:
                          f"kernel of at most {_shape_str(padded)}")
 
 
+def _taps_first(win: np.ndarray) -> np.ndarray:
+    """The windows (N, C, *P, *K) copied tap by tap, shape (|K|, N·C·|P|): row t holds tap t
+    of every window, contiguous. The one copy max pooling makes; it lets each comparison below
+    run once over a long row instead of once per window (numpy's cost on short axes)."""
+    d = (win.ndim - 2) // 2
+    order = tuple(range(2 + d, 2 + 2 * d)) + tuple(range(2 + d))
+    return np.ascontiguousarray(win.transpose(order)).reshape(math.prod(win.shape[2 + d:]), -1)
+
+
+@lru_cache(maxsize=64)
+def _window_corners(shape: Ints, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints,
+                    P: Ints) -> tuple[np.ndarray, np.ndarray]:
+    """For max pooling's index: the flat index into x of each window's tap (0, 0) (padding
+    counted, so it may point before its row), shape (N·C·|P|,), and the offset of each tap
+    from it, shape (|K|,). They depend on the shapes only, so they are made once."""
+    N, C, H, W = shape
+    i = np.arange(P[0]).reshape(-1, 1) * stride[0] - padding[0]
+    j = np.arange(P[1]) * stride[1] - padding[1]
+    base = (np.arange(N).reshape(-1, 1, 1, 1) * C + np.arange(C).reshape(-1, 1, 1)) * (H * W)
+    corner = (base + i * W + j).reshape(-1)
+    u, v = np.divmod(np.arange(kernel[0] * kernel[1]), kernel[1])
+    offset = u * dilation[0] * W + v * dilation[1]
+    corner.setflags(write=False)
+    offset.setflags(write=False)
+    return corner, offset
+
+
 def _argmax_index(x: np.ndarray, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's maximum and the flat index into x where it sits (the first one on a
-    tie, as PyTorch; padding is −∞ so it never wins)."""
+    """Each window's maximum and the flat index into x where it sits, as PyTorch's kernel
+    picks it: tap t takes over from the best so far when `x_t > best or isnan(x_t)` (the
+    first maximum on a tie; NaN propagates; padding is −∞ so it never wins). One pass per
+    tap over all windows at once, never a loop over windows."""
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     win = windows(x, kernel, stride, dilation, tuple((p, p) for p in padding), fill)
-    N, C, P1, P2 = win.shape[:4]
-    flat = win.reshape(-1, kernel[0] * kernel[1])
-    k = flat.argmax(axis=-1)
-    vals = flat[np.arange(flat.shape[0]), k].reshape(N, C, P1, P2)
-    ku, kv = np.divmod(k.reshape(N, C, P1, P2), kernel[1])
-    i = np.arange(P1).reshape(-1, 1) * stride[0] + ku * dilation[0] - padding[0]
-    j = np.arange(P2) * stride[1] + kv * dilation[1] - padding[1]
-    H, W = x.shape[2:]
-    base = (np.arange(N).reshape(-1, 1, 1, 1) * C + np.arange(C).reshape(-1, 1, 1)) * (H * W)
-    return vals, base + i * W + j
+    taps = _taps_first(win)
+    best = taps[0]
+    # the tap's number in one byte where it fits: the updates below move 8 times less
+    which = np.zeros(best.shape, np.int8 if taps.shape[0] <= 127 else np.intp)
+    nan = x.dtype.kind == "f" and bool(np.isnan(x.max()))
+    for t in range(1, taps.shape[0]):
+        takes = np.greater(taps[t], best)
+        if nan:
+            takes |= np.isnan(taps[t])
+        # arithmetic rather than np.where / np.putmask: the mask is as random as the data,
+        # and their branch per element costs several times these two branch-free passes
+        best = np.maximum(best, taps[t])
+        which += takes * (t - which)
+    corner, offset = _window_corners(x.shape, kernel, stride, padding, dilation,
+                                     win.shape[2:4])
+    return best.reshape(win.shape[:4]), (corner + offset[which]).reshape(win.shape[:4])
 
 
 def _max_pool_forward(x, *, kernel_size, stride, padding, dilation=(1, 1)):

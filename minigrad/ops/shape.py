@@ -30,9 +30,26 @@ def _has_int_array(index: Any) -> bool:
     return any(isinstance(p, np.ndarray) and p.dtype.kind in "iu" for p in parts)
 
 
+def _add_rows(out: np.ndarray, index: np.ndarray, g: np.ndarray) -> None:
+    """``np.add.at(out, index, g)`` for one integer array that picks rows of `out` (an
+    embedding's gradient, ``x[idx]``): the positions sorted by row, then each row's share
+    summed by one ``np.add.reduceat``. np.add.at adds them one position at a time, about
+    seven times slower for the transformer's token embedding."""
+    flat = index.reshape(-1)
+    flat = np.where(flat < 0, flat + out.shape[0], flat)
+    order = np.argsort(flat, kind="stable")  # stable: each row's terms in their order
+    rows = flat[order]
+    starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+    out[rows[starts]] += np.add.reduceat(g.reshape((flat.size,) + out.shape[1:])[order],
+                                         starts, axis=0)
+
+
 def scatter_add_forward(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
     out = np.zeros(shape, dtype=g.dtype)
-    if _has_int_array(index):
+    if isinstance(index, np.ndarray) and index.dtype.kind in "iu" and index.size \
+            and g.shape == index.shape + out.shape[1:]:
+        _add_rows(out, index, g)
+    elif _has_int_array(index):
         np.add.at(out, index, g)  # repeated indices must add up
     else:
         out[index] = g
