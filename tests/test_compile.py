@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -554,6 +555,42 @@ def test_random_programs_replay_bit_for_bit(prog: list[Any], seed: int, dtype: A
             assert (a is None and q.grad is None) or _same(a.data, q.grad.data)
         for q in p:
             q.grad = None
+
+
+@pytest.mark.parametrize("limit", [None, 7], ids=["default", "tiny pieces"])
+def test_long_functions_run_in_pieces_of_fewer_than_256_locals_bit_for_bit(
+        limit: int | None, monkeypatch: Any) -> None:
+    plan_module = importlib.import_module("minigrad.compile.plan")
+    if limit is not None:
+        monkeypatch.setattr(plan_module, "MAX_LOCALS", limit)
+    rng = np.random.default_rng(0)
+    w = mg.Tensor(rng.standard_normal((4, 4)).astype(np.float32), requires_grad=True)
+    c = mg.Tensor(rng.standard_normal((4, 4)).astype(np.float32))
+    n = 900 if limit is None else 60  # the default: some 300 tanh outputs the backward reads
+
+    def f(x: mg.Tensor) -> mg.Tensor:
+        h = x
+        for k in range(n):
+            h = mg.tanh(h) if k % 3 == 2 else (h + w if k % 3 == 0 else h * c)
+        return (h * 0.5).sum()
+
+    step = mg.compile(f)
+    for _ in range(2):  # the trace, then a replay on new data
+        x = mg.Tensor(rng.standard_normal((4, 4)).astype(np.float32), requires_grad=True)
+        got = step(x)
+        got.backward()
+        gw, gx = w.grad, x.grad
+        w.grad = x.grad = None
+        want = f(x)
+        want.backward()
+        assert _same(got.data, want.data)
+        assert _same(gw.data, w.grad.data) and _same(gx.data, x.grad.data)
+        w.grad = None
+    plan = step.plan
+    assert "def _forward_1(" in plan.source and "def _backward_1(" in plan.source
+    made = [v.__code__ for v in plan._ns.values() if callable(v) and hasattr(v, "__code__")
+            and v.__code__.co_filename.startswith("<minigrad.compile")]
+    assert len(made) > 4 and max(co.co_nlocals for co in made) < 256
 
 
 # ----------------------------------------------------------------------------- guards

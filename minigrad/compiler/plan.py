@@ -5,6 +5,8 @@ call, so optimizer updates are seen) and the preallocated buffers, and returns t
 what the backward reads. `backward(seed, s)` replays the sweep: the registry's VJPs in eager
 backward's order, returning one gradient per leaf. Both are generated from the graph, one line
 per node (``plan.source`` shows them), so a replay costs one numpy call per op and nothing else.
+A long one is cut into pieces of consecutive lines, each a function of its own with fewer than
+256 locals, that a short driver calls in order (`_split`).
 
 The loss a replay returns carries one `Node` whose op, ``compiled``, has every parameter as an
 input and the compiled backward as its VJP: ``loss.backward()`` runs eager backward over that
@@ -15,6 +17,7 @@ refusing a second backward through freed values).
 from __future__ import annotations
 
 import ast
+import builtins
 import gc
 import re
 import weakref
@@ -171,18 +174,136 @@ _BUFFER_REF = re.compile(r"\bb(\d+)\b")
 
 
 def _generate(G: nx.DiGraph, anomaly: bool
-              ) -> tuple[str, dict[str, Any], list[Any], tuple[list[int], list[int]]]:
-    """The source of `forward` and `backward`, their namespace, the saved values and the
-    order in which each function unpacks the buffers."""
+              ) -> tuple[str, dict[str, Any], list[Any], tuple[list[list[int]], ...]]:
+    """The source of `forward` and `backward` (and of the pieces a long one is split into),
+    their namespace, the saved values and the order in which each piece unpacks the buffers."""
     code = _Code(G, anomaly)
-    fwd, fwd_order = _unpack_buffers(code.forward())
-    bwd, bwd_order = _unpack_buffers(code.backward())
-    lines = (_bind_locals(fwd, code.ns, "_forward_names") + ["", ""]
-             + _bind_locals(bwd, code.ns, "_backward_names"))
     if anomaly:
         code.ns["_chkf"] = _forward_check(G)
         code.ns["_chkb"] = _backward_check(G)
-    return "\n".join(lines) + "\n", code.ns, code.saved, (fwd_order, bwd_order)
+    fwd, fwd_orders = _finish(code.forward(), code.ns)
+    bwd, bwd_orders = _finish(code.backward(), code.ns)
+    return "\n".join(fwd + ["", ""] + bwd) + "\n", code.ns, code.saved, (fwd_orders, bwd_orders)
+
+
+def _finish(lines: list[str], ns: dict[str, Any]) -> tuple[list[str], list[list[int]]]:
+    """One generated function made ready to compile: whole when its locals fit under
+    `MAX_LOCALS`, else split (`_split`); and, per piece, the order of its buffers."""
+    name = lines[0][4:lines[0].index("(")]
+    body = _Body(lines[1:], ns)
+    chunks = body.chunks()
+    if len(chunks) == 1:
+        one, order = _unpack_buffers(lines)
+        return _bind_locals(one, ns, f"_{name}_names"), [order]
+    return _split(lines[0], body, chunks, ns)
+
+
+MAX_LOCALS = 240  # a generated function's locals stay below 256 (a local numbered past 255
+#                   is read with an extra instruction), with room for its arguments
+
+
+class _Body:
+    """The statements of one generated function (one a line) and, per line, the names it
+    reads before it writes them, writes, deletes, and every name it refers to (its future
+    locals: the function's own names, buffers and the namespace's names it binds)."""
+
+    def __init__(self, lines: list[str], ns: dict[str, Any]) -> None:
+        self.lines = lines
+        self.unpack = next((i for i, line in enumerate(lines) if _UNPACK in line), None)
+        src = [line.replace(_UNPACK, "_B") for line in lines]
+        tree = ast.parse("\n".join(line[4:] for line in src))
+        assert len(tree.body) == len(lines)
+        self.uses: list[tuple[list[str], list[str], list[str]]] = []
+        self.names: list[set[str]] = []
+        for stmt in tree.body:
+            found = [n for n in ast.walk(stmt) if isinstance(n, ast.Name)]
+            self.names.append({n.id for n in found})
+            own = [n for n in found if n.id not in ns and n.id not in _BUILTINS
+                   and not _BUFFER.fullmatch(n.id)]  # the function's own variables
+            loads, dels, stores = ([n.id for n in own if isinstance(n.ctx, ctx)]
+                                   for ctx in (ast.Load, ast.Del, ast.Store))
+            self.uses.append((loads, dels, stores))
+
+    def chunks(self) -> list[range]:
+        """The lines cut into runs of consecutive lines, each referring to fewer than
+        `MAX_LOCALS` names (the whole function, one run, when it does)."""
+        out: list[range] = []
+        start, seen = 0, set[str]()
+        for i, ids in enumerate(self.names):
+            if i == self.unpack:
+                continue
+            if seen and len(seen | ids) > MAX_LOCALS:
+                out.append(range(start, i))
+                start, seen = i, set()
+            seen |= ids
+        out.append(range(start, len(self.lines)))
+        return out
+
+    def flow(self, lines: range) -> tuple[list[str], list[str]]:
+        """The names `lines` need bound on entry (read or deleted before written), and those
+        they leave bound (written last), each in order of first appearance."""
+        need: dict[str, None] = {}
+        bound: dict[str, bool] = {}
+        for i in lines:
+            if i == self.unpack:
+                continue
+            loads, dels, stores = self.uses[i]
+            for name in loads + dels:
+                if name not in bound:
+                    need[name] = None
+            for name in dels:
+                bound[name] = False
+            for name in stores:
+                bound[name] = True
+        return list(need), [name for name, b in bound.items() if b]
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _split(header: str, body: _Body, chunks: list[range], ns: dict[str, Any]
+           ) -> tuple[list[str], list[list[int]]]:
+    """A function whose locals would pass `MAX_LOCALS` as pieces of consecutive lines, each
+    a function of its own (``_forward_0``, ``_forward_1``…) with its own locals, called in
+    order by a short driver under the function's name. What crosses from one piece to a later
+    one goes through the driver: a piece takes what it reads from before as arguments and
+    returns what later pieces read, and the driver drops what no later piece reads; each
+    piece unpacks the buffers it reads from its own tuple of them. The numpy calls are the
+    same lines in the same order: only the frames they run in change."""
+    name = header[4:header.index("(")]
+    pieces, orders, driver = [], [], [header]
+    first = ["_B"] if body.unpack is not None else []
+    if body.unpack is not None:
+        driver.append("    _B" + body.lines[body.unpack].split(_UNPACK, 1)[1])
+    flows = [body.flow(c) for c in chunks]
+    later: set[str] = set()
+    live_after = []
+    for need, left in reversed(flows):
+        live_after.append(set(later))
+        later = (later - set(left)) | set(need)
+    live_after.reverse()
+    held: dict[str, None] = {}  # what the driver holds for later pieces
+    for k, (c, (need, left), after) in enumerate(zip(chunks, flows, live_after)):
+        call = f"_{name}_{k}({', '.join(first + need)})"
+        lines = [f"def {call}:", *(f"    {_UNPACK} = _B[{k}]" for _ in first),
+                 *(body.lines[i] for i in c if i != body.unpack)]
+        out = [n for n in left if n in after]
+        if k == len(chunks) - 1:
+            driver.append(f"    return {call}")
+        else:
+            if out:
+                lines.append("    return " + "".join(n + ", " for n in out).rstrip(" "))
+            driver.append("    " + "".join(n + ", " for n in out) + ("= " if out else "")
+                          + call)
+            held.update(dict.fromkeys(out))
+            dead = [n for n in held if n not in after]
+            driver += [f"    del {n}" for n in dead]  # as the whole function dropped them
+            for n in dead:
+                del held[n]
+        lines, order = _unpack_buffers(lines)
+        pieces += _bind_locals(lines, ns, f"_{name}_names_{k}") + ["", ""]
+        orders.append(order)
+    return pieces + driver, orders
 
 
 class _Code:
@@ -471,7 +592,7 @@ class _Buffers:
     __slots__ = ("arrays", "owner", "block", "pair")
 
     def __init__(self, spec: Sequence[tuple[tuple[int, ...], np.dtype]],
-                 orders: tuple[list[int], list[int]]) -> None:
+                 orders: tuple[list[list[int]], ...]) -> None:
         sizes = [int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in spec]
         offsets, total = [], 0
         for n in sizes:
@@ -481,9 +602,14 @@ class _Buffers:
         start = -self.block.__array_interface__["data"][0] % LINE
         self.arrays = [self.block[start + o:start + o + n].view(dtype).reshape(shape)
                        for o, n, (shape, dtype) in zip(offsets, sizes, spec)]
-        # as forward and backward unpack them: each reads its own, most-read first
-        self.pair = tuple(tuple(self.arrays[i] for i in order) for order in orders)
+        # as forward and backward unpack them: each reads its own, most-read first; a function
+        # split in pieces gets one tuple per piece
+        self.pair = tuple(self._tuples(pieces) for pieces in orders)
         self.owner: Any = None
+
+    def _tuples(self, pieces: list[list[int]]) -> Any:
+        tuples = tuple(tuple(self.arrays[i] for i in order) for order in pieces)
+        return tuples[0] if len(tuples) == 1 else tuples
 
     def free(self) -> bool:
         if self.owner is None:
