@@ -560,7 +560,7 @@ def test_random_programs_replay_bit_for_bit(prog: list[Any], seed: int, dtype: A
 @pytest.mark.parametrize("limit", [None, 7], ids=["default", "tiny pieces"])
 def test_long_functions_run_in_pieces_of_fewer_than_256_locals_bit_for_bit(
         limit: int | None, monkeypatch: Any) -> None:
-    plan_module = importlib.import_module("minigrad.compile.plan")
+    plan_module = importlib.import_module("minigrad.compiler.plan")
     if limit is not None:
         monkeypatch.setattr(plan_module, "MAX_LOCALS", limit)
     rng = np.random.default_rng(0)

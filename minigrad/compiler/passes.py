@@ -9,7 +9,7 @@ nodes it removed, folded or placed). In pipeline order:
    constants) is computed once, at compile time, and becomes a constant.
 3. `differentiate`: appends eager backward's own sweep, recorded: one ``vjp`` node per (op,
    input) and one ``acc`` node per gradient added to another, in its order (so sums round alike).
-4. `lower`: every forward, VJP and accumulation whose rule can be recorded (`minigrad.compile.
+4. `lower`: every forward, VJP and accumulation whose rule can be recorded (`minigrad.compiler.
    lower`) becomes the numpy calls the rule makes, one ``fprim``/``bprim`` node per call.
 5. `schedule`: a static topological order, ``step`` on every node.
 6. `liveness`: each array's last use, the array whose memory it shares (``root``), and whether
