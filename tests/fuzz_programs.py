@@ -456,9 +456,38 @@ def in_float64(v: Any) -> Any:
     return v
 
 
+def _torch_conv(d: int) -> Any:
+    import torch
+
+    return torch.nn.functional.conv1d if d == 1 else torch.nn.functional.conv2d
+
+
+def _func_input_grad(g: Any, W: Any, *, input_shape: Any, **p: Any) -> Any:
+    import torch
+
+    x0 = torch.zeros(input_shape, dtype=g.dtype)
+    return torch.func.vjp(lambda x: _torch_conv(len(p["stride"]))(x, W, **p), x0)[1](g)[0]
+
+
+def _func_weight_grad(x: Any, g: Any, *, kernel_size: Any, **p: Any) -> Any:
+    import torch
+
+    W0 = torch.zeros((g.shape[1], x.shape[1] // p["groups"]) + tuple(kernel_size),
+                     dtype=g.dtype)
+    return torch.func.vjp(lambda W: _torch_conv(len(p["stride"]))(x, W, **p), W0)[1](g)[0]
+
+
+# Counterparts for torch.func's transforms, where the op table's go through
+# torch.autograd.grad on a fresh leaf: torch.func's tangents and batches do not pass through
+# that, and the op table's version detaches its result when no input requires grad, so
+# under torch.func.jvp it returned a tangent of 0.
+TRANSFORMABLE = {"conv_input_grad": _func_input_grad, "conv_weight_grad": _func_weight_grad}
+
+
 def run_torch(prog: Program, magnitudes: bool = False,
               cast: Callable[[Any], Any] | None = None,
-              leaves: dict[str, Any] | None = None) -> tuple[Any, dict]:
+              leaves: dict[str, Any] | None = None,
+              transformable: bool = False) -> tuple[Any, dict]:
     """The reference: the program in PyTorch on float64 copies of the inputs, whatever the
     program's dtype. A float32 program is then held to float32's tolerance around (nearly) the
     exact result, not around PyTorch's own float32 rounding (the mean of four equal −1e30 off
@@ -467,7 +496,8 @@ def run_torch(prog: Program, magnitudes: bool = False,
     With `magnitudes`, on |x|: results that bound the rounding error a correct float
     implementation may make (Σ|a||b| for a dot product). `cast` replaces `in_float64` for the
     leaves and parameters (to run in the program's own dtype); `leaves` gives tensors for
-    some leaves (to differentiate with torch.func)."""
+    some leaves (to differentiate with torch.func); `transformable` takes the counterparts
+    torch.func can transform (`TRANSFORMABLE`)."""
     import torch
 
     cast = cast or in_float64
@@ -477,12 +507,13 @@ def run_torch(prog: Program, magnitudes: bool = False,
             continue
         a = cast(lf.array)
         if magnitudes and lf.differentiable:
-            a = np.abs(a)
+            a = np.asarray(np.abs(a))  # a 0-d array stays one (np.abs gives a scalar)
         t = torch.from_numpy(a)
         env[lf.name] = t.requires_grad_(True) if lf.differentiable else t
     y = None
     for s in prog.steps:
-        torch_op = counterpart(s.op)
+        torch_op = TRANSFORMABLE.get(s.op.name) if transformable else None
+        torch_op = torch_op or counterpart(s.op)
         assert torch_op is not None
         y = torch_op(*[env[a] for a in s.args], **{k: cast(v) for k, v in s.params.items()})
         env[s.out] = y
