@@ -573,11 +573,13 @@ def compare_vmap(prog: Program, dims: list[int | None]) -> None:
                   "against torch.func.vmap", mag=my, noise=room.forward)
     if not all(y.requires_grad and np.all(np.isfinite(y.data)) for y in loop):
         return
-    _compare_vmap_of_grad(prog, arrays, dims, examples, loop)
+    _compare_vmap_of_grad(prog, arrays, dims, examples, ours)
 
 
 def _compare_vmap_of_grad(prog: Program, arrays: list[np.ndarray], dims: list[int | None],
-                          examples: list[Program], loop: list[Any]) -> None:
+                          examples: list[Program], forward: np.ndarray) -> None:
+    """vmap(grad) of the objective against the loop of grad and torch.func's; δ = w + y is
+    taken as large as either the batched forward or the example's own has it."""
     n = len(arrays)
     ours = _vmapped(minigrad.func.grad(_as_function(prog, "minigrad", prog.w),
                                        argnums=tuple(range(n))), arrays, dims, prog)
@@ -589,7 +591,8 @@ def _compare_vmap_of_grad(prog: Program, arrays: list[np.ndarray], dims: list[in
             y, env = run_minigrad(ex)
             gs = minigrad.grad(objective(y, minigrad.Tensor(ex.w)),
                                [env[lf.name] for lf in _diff(ex)], allow_unused=True)
-            delta = np.abs(ex.w.astype(np.float64) + y.data)
+            w64 = ex.w.astype(np.float64)
+            delta = np.maximum(np.abs(w64 + y.data), np.abs(w64 + forward[b]))
         noise = allowance(ex).carried(float(np.max(delta[np.isfinite(delta)], initial=0.0)))
         mags = _sizes(ex)[1]
         for k, g in enumerate(_zeros_for_none(gs, [lf.array for lf in _diff(ex)])):
