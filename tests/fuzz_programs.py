@@ -356,6 +356,24 @@ def near_ties(a: np.ndarray, b: np.ndarray | None = None) -> bool:
     return bool(np.any(np.diff(a) <= 1e3 * eps * np.maximum(np.abs(a[1:]), np.abs(a[:-1]))))
 
 
+def near_kink(prog: Program, op: Op, params: dict[str, Any]) -> bool:
+    """Whether an entry of the program's result lies within its rounding of a kink of `op`
+    (0 for abs, relu and leaky_relu; clip's bounds): a sum of terms that cancel is 0 in one
+    library and a rounding of the terms in another (a convolution of ±1e30 with weights of
+    0.75 gives 0 in PyTorch, 7e13 here, where fused multiply-adds keep the products'
+    rounding), and the two take different sides of the kink: slope 1 or 0.1 after it."""
+    kinks = {"abs": [0.0], "relu": [0.0], "leaky_relu": [0.0],
+             "clip": [v for v in (params.get("min"), params.get("max")) if v is not None]}
+    if op.name not in kinks:
+        return False
+    y = np.asarray(run_minigrad(prog)[0].data, dtype=np.float64)
+    mag = np.abs(np.asarray(run_torch(prog, magnitudes=True)[0].detach().numpy()))
+    eps = float(np.finfo(prog.dtype).eps)
+    with np.errstate(all="ignore"):
+        return any(bool(np.any((mag > 0) & (np.abs(y - k) <= 1e3 * eps * mag)))
+                   for k in kinks[op.name])
+
+
 @st.composite
 def next_step(draw: Any, prev: Step, shape: tuple[int, ...], prog: Program) -> Step:
     """One more op on the previous result: elementwise, a reduction, a transpose or a binary
@@ -393,6 +411,8 @@ def next_step(draw: Any, prev: Step, shape: tuple[int, ...], prog: Program) -> S
                 op = REGISTRY["sum"]
         if op.name in ("max", "min", "logsumexp") and near_ties(run_minigrad(prog)[0].data):
             op = REGISTRY["sum"]
+    if near_kink(prog, op, params):
+        op, params = REGISTRY["neg"], {}
     call, cparams = _draw_call(draw, op, params, (shape,))
     return Step(op, [prev.out], params, call, cparams, f"y{len(prog.steps)}")
 

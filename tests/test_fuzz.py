@@ -25,6 +25,7 @@ from fuzz_programs import (
     counterpart,
     family,
     in_float64,
+    near_kink,
     near_ties,
     objective,
     programs,
@@ -926,6 +927,22 @@ def test_magnitudes_of_a_program_with_a_0_d_output_and_leaf() -> None:
     assert my is not None and float(my) == 2e150
     assert [float(g) for g in mg_] == [2.0 * (abs(float(prog.w)) + 2e150),
                                        1e150 * (abs(float(prog.w)) + 2e150)]
+
+
+def test_no_kink_after_a_sum_that_cancels() -> None:
+    # the fuzzer met conv2d → leaky_relu (float64) under jvp: a window holding 1e30 and
+    # −1e30 under weights of 0.75 sums to 0 in PyTorch and to 7e13 (the rounding of the
+    # products, kept by fused multiply-adds) here, on either side of the kink; the chain now
+    # takes a smooth op (neg) after entries within their rounding of a kink
+    x = np.zeros((2, 3, 5, 5))
+    x[1, 1, 1, 0], x[1, 2, 0, 0] = 1e30, -1e30
+    conv = _replay("float64", "conv2d", [x, np.full((4, 3, 3, 3), 0.75), np.zeros(4)],
+                   stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1)
+    assert near_kink(conv, REGISTRY["leaky_relu"], {"negative_slope": 0.1})
+    assert not near_kink(conv, REGISTRY["tanh"], {})
+    ordinary = _replay("float64", "mul", [np.array([0.5, -2.0]), np.array([3.0, 0.0])])
+    assert not near_kink(ordinary, REGISTRY["relu"], {})  # an exact 0 of exact inputs
+    assert near_kink(ordinary, REGISTRY["clip"], {"min": 1.5, "max": None})
 
 
 def test_no_max_or_logsumexp_after_near_ties() -> None:
