@@ -361,17 +361,26 @@ def near_kink(prog: Program, op: Op, params: dict[str, Any]) -> bool:
     (0 for abs, relu and leaky_relu; clip's bounds): a sum of terms that cancel is 0 in one
     library and a rounding of the terms in another (a convolution of ±1e30 with weights of
     0.75 gives 0 in PyTorch, 7e13 here, where fused multiply-adds keep the products'
-    rounding), and the two take different sides of the kink: slope 1 or 0.1 after it."""
+    rounding), and the two take different sides of the kink: slope 1 or 0.1 after it. A
+    smooth op other than a linear one (`LINEAR`) bends on a scale of 1: there, entries that
+    are their rounding alone, when that rounding exceeds 1e-6."""
     kinks = {"abs": [0.0], "relu": [0.0], "leaky_relu": [0.0],
              "clip": [v for v in (params.get("min"), params.get("max")) if v is not None]}
-    if op.name not in kinks:
+    if op.name in LINEAR:
         return False
     y = np.asarray(run_minigrad(prog)[0].data, dtype=np.float64)
     mag = np.abs(np.asarray(run_torch(prog, magnitudes=True)[0].detach().numpy()))
     eps = float(np.finfo(prog.dtype).eps)
     with np.errstate(all="ignore"):
-        return any(bool(np.any((mag > 0) & (np.abs(y - k) <= 1e3 * eps * mag)))
-                   for k in kinks[op.name])
+        if op.name in kinks:
+            return any(bool(np.any((mag > 0) & (np.abs(y - k) <= 1e3 * eps * mag)))
+                       for k in kinks[op.name])
+        # a smooth op bends on a scale of 1: sigmoid(7e13) is 1, sigmoid(0) is ½
+        return bool(np.any((1e3 * eps * mag > 1e-6) & (np.abs(y) <= 1e3 * eps * mag)))
+
+
+LINEAR = {"neg", "sum", "mean", "transpose", "astype", "add", "sub"}
+"""Chained ops that a rounding of their input moves by no more than that rounding."""
 
 
 @st.composite
@@ -393,9 +402,10 @@ def next_step(draw: Any, prev: Step, shape: tuple[int, ...], prog: Program) -> S
                 st.integers(0, len(shape))):])
             name = f"x{len(prog.leaves)}"
             prog.leaves.append(Leaf(name, draw(values(other, prog.dtype, -2.0, 2.0))))
-            if op.name in ("maximum", "minimum") and near_ties(
-                    run_minigrad(prog)[0].data, prog.leaves[-1].array):
-                op = REGISTRY["add"]
+            if op.name in ("maximum", "minimum") and (near_ties(
+                    run_minigrad(prog)[0].data, prog.leaves[-1].array) or near_kink(
+                    prog, REGISTRY["clip"], {"min": prog.leaves[-1].array})):
+                op = REGISTRY["add"]  # the other input is maximum's kink, as clip's bound
             args = [prev.out, name] if draw(st.booleans()) else [name, prev.out]
             shapes_ = (shape, other) if args[0] == prev.out else (other, shape)
             call, cparams = _draw_call(draw, op, {}, shapes_)
