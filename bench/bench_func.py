@@ -5,6 +5,10 @@ per-sample gradients.
     python bench/bench_func.py --quick     # a few calls each, seconds (a smoke test)
     python bench/bench_func.py --write     # and write the table to bench/RESULTS-func.md
 
+`make bench` (bench/run.py) runs it as an extra scenario module: `rows()` gives its rows,
+`section()` the section of bench/RESULTS.md they make; ``python bench/run.py --only func
+--update`` measures these scenarios alone and rewrites that section in place.
+
 The network: 8 inputs, two tanh layers of 32, 4 outputs, float64 (`mlp`); a loss is the
 cross-entropy of one example. Scenarios:
 
@@ -47,7 +51,7 @@ import numpy as np  # noqa: E402
 
 SIZES = (8, 32, 32, 4)
 BATCH = 64
-SCENARIOS = ("jacrev", "jacfwd", "hessian", "per-sample", "per-sample-loop")
+NAMES = ("jacrev", "jacfwd", "hessian", "per-sample", "per-sample-loop")
 ROUNDS = 3
 TARGET_RATIO = 2.0  # minigrad ≤ 2 × torch.func
 TARGET_SPEEDUP = 5.0  # vmap ≥ 5 × the loop
@@ -120,25 +124,92 @@ def _alone(scenario: str, lib: str, quick: bool) -> float:
     return float(json.loads(p.stdout.strip().splitlines()[-1]))
 
 
-def measure(quick: bool) -> dict[tuple[str, str], float]:
-    """Seconds per call by (scenario, library): each library alone, rounds in rotating order."""
-    out: dict[tuple[str, str], float] = {}
-    for scenario in SCENARIOS:
+def processes(quick: bool) -> dict[tuple[str, str], list[float]]:
+    """Seconds per call by (scenario, library), one number per process: each library alone,
+    rounds in rotating order."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for scenario in NAMES:
         libs = ["minigrad"] if scenario == "per-sample-loop" else ["minigrad", "torch"]
-        runs: dict[str, list[float]] = {lib: [] for lib in libs}
         for r in range(1 if quick else ROUNDS):
             for lib in libs[r % len(libs):] + libs[:r % len(libs)]:
-                runs[lib].append(_alone(scenario, lib, quick))
-        for lib, ts in runs.items():
-            out[(scenario, lib)] = statistics.median(ts)
-            print(f"  {scenario:16} {lib:9} {ts[-1] * 1e6:10,.0f} µs", flush=True)
+                out.setdefault((scenario, lib), []).append(_alone(scenario, lib, quick))
+                print(f"  {scenario:16} {lib:9} {out[(scenario, lib)][-1] * 1e6:10,.0f} µs",
+                      flush=True)
     return out
+
+
+def measure(quick: bool) -> dict[tuple[str, str], float]:
+    """The median over the processes of `processes`."""
+    return {k: statistics.median(ts) for k, ts in processes(quick).items()}
+
+
+# ------------------------------------------------------------------ as a module of bench/run.py
+PREFIX = "func-"
+SCENARIOS = {  # for bench/run.py
+    PREFIX + "jacrev": "minigrad.func.jacrev: the 4 × 8 Jacobian of an 8-32-32-4 tanh MLP "
+                       "(float64) by its input",
+    PREFIX + "jacfwd": "minigrad.func.jacfwd: the same Jacobian by forward mode",
+    PREFIX + "hessian": "minigrad.func.hessian: the 8 × 8 Hessian of one example's "
+                        "cross-entropy by the input",
+    PREFIX + "per-sample": f"vmap(grad(loss)): every parameter's gradient for each of {BATCH} "
+                           "examples",
+    PREFIX + "per-sample-loop": f"grad(loss) called {BATCH} times (minigrad only)",
+}
+SECTION = "Function transforms: minigrad.func against torch.func"
+
+
+def rows(quick: bool) -> list[dict[str, Any]]:
+    """One row per scenario and library for bench/run.py: the median of the processes, in
+    seconds, with their min – max (each library alone in a fresh process)."""
+    out = []
+    for (scenario, lib), ts in processes(quick).items():
+        out.append({"scenario": PREFIX + scenario, "library": lib,
+                    "value": statistics.median(ts), "unit": "s", "mode": "solo",
+                    "spread": (min(ts), max(ts)),
+                    "note": "process CPU time, 1 thread" + (", torch.func" if lib == "torch"
+                                                            else "")})
+    return out
+
+
+def _results(got: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    return {(d["scenario"][len(PREFIX):], d["library"]): d["value"] for d in got
+            if d.get("value") is not None}
+
+
+def targets(got: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) for bench/run.py's table of targets."""
+    res = _results(got)
+    out = []
+    for s in NAMES[:-1]:
+        if (s, "minigrad") in res and (s, "torch") in res:
+            r = res[(s, "minigrad")] / res[(s, "torch")]
+            out.append((f"func {s}: minigrad ≤ {TARGET_RATIO:g}× torch.func", f"{r:.2f}×",
+                        "met" if r <= TARGET_RATIO else "missed"))
+    if ("per-sample", "minigrad") in res and ("per-sample-loop", "minigrad") in res:
+        up = res[("per-sample-loop", "minigrad")] / res[("per-sample", "minigrad")]
+        out.append((f"func per-sample gradients: vmap ≥ {TARGET_SPEEDUP:g}× a loop of grad",
+                     f"{up:.1f}×", "met" if up >= TARGET_SPEEDUP else "missed"))
+    return out
+
+
+def section(got: list[dict[str, Any]]) -> list[str]:
+    """The section of bench/RESULTS.md: what was measured and the two tables."""
+    return [f"Measured {datetime.date.today().isoformat()} at commit {_commit()} by "
+            "`python bench/run.py --only func --update` (or `make bench`).",
+            f"bench/bench_func.py: a {'-'.join(map(str, SIZES))} tanh MLP in float64; the "
+            "Jacobian of its output by its input (4 × 8) both ways,",
+            "the Hessian of one example's cross-entropy by the input (8 × 8), and every "
+            f"parameter's gradient for each of {BATCH} examples.",
+            f"Each library alone in a fresh process, {ROUNDS} processes each in rotating "
+            "order; the median call by process CPU time",
+            "(one BLAS and one torch thread), the median of the processes.", "",
+            table(_results(got))]
 
 
 def table(res: dict[tuple[str, str], float]) -> str:
     lines = ["| scenario | minigrad (µs) | torch.func (µs) | minigrad ÷ torch.func | target "
              "| met |", "|---|---:|---:|---:|---|---|"]
-    for s in SCENARIOS[:-1]:
+    for s in NAMES[:-1]:
         ours, ref = res[(s, "minigrad")], res[(s, "torch")]
         ok = ours <= TARGET_RATIO * ref
         lines.append(f"| {s} | {ours * 1e6:,.0f} | {ref * 1e6:,.0f} | {ours / ref:.2f} | "

@@ -6,6 +6,7 @@ peers, each library alone in its own process and all of them interleaved in one.
     python bench/run.py --only chain    # scenarios whose name starts with "chain"
     python bench/run.py --only solo     # only the solo-process scenarios
     python bench/run.py --threads 1     # BLAS / OpenMP / torch pool size (default 2)
+    python bench/run.py --only func --update  # rewrite only the func section of RESULTS.md
 
 Scenarios: solo-mlp-large-f32, solo-mlp-small-f32, solo-chain-2000, solo-chain-100k (each
 library alone in a fresh process), mlp-large-f32, mlp-large-f64, mlp-small-f32, chain-2000,
@@ -39,7 +40,9 @@ docstring's first line) and ``rows(quick: bool) -> list[dict]``, one dict per
 result with the keys ``scenario``, ``library``, ``value`` and ``unit`` ("s", "us/op", "B/op",
 "B") and optionally ``spread`` ((min, max)), ``faults``
 (minor page faults per step), ``mode`` ("solo" or "interleaved", the default) and ``note``;
-optionally also ``targets(rows) -> list[(target, measured, verdict)]``. The suite computes
+optionally also ``targets(rows) -> list[(target, measured, verdict)]``, and ``SECTION`` (a
+title) with ``section(rows) -> list[str]``: its rows then make a section of RESULTS.md of their
+own, which ``--update`` rewrites in place after a partial run. The suite computes
 the ratios to numpy and to torch itself, from the rows of those libraries in the same
 scenario. It may keep a ``main()`` of its own for running it alone.
 """
@@ -120,7 +123,7 @@ SCENARIOS = {
 }
 
 # Standalone scenario modules in bench/ (see the module docstring); missing ones are skipped.
-EXTRA_MODULES = ("bench_cnn", "bench_transformer")
+EXTRA_MODULES = ("bench_cnn", "bench_transformer", "bench_func")
 
 # Solo-mode variants: (library to import, environment variables added for its process).
 SOLO_VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
@@ -196,6 +199,8 @@ class Report:
     train_objects: dict[str, int] = field(default_factory=dict)
     profile: list[str] = field(default_factory=list)
     extra_targets: list[tuple[str, str, str]] = field(default_factory=list)
+    # sections of their own (an extra module's SECTION): title → (lines, scenario names)
+    sections: dict[str, tuple[list[str], set[str]]] = field(default_factory=dict)
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -558,6 +563,41 @@ def run_extra(name: str, quick: bool, report: Report, extra_targets: list[Any]) 
             extra_targets.extend(mod.targets(added))
         except Exception as e:  # noqa: BLE001
             extra_targets.append((f"{name} targets", f"{type(e).__name__}: {e}", "not measured"))
+    if hasattr(mod, "section"):
+        try:
+            lines = mod.section(added)
+        except Exception as e:  # noqa: BLE001
+            lines = [f"(could not be rendered: {type(e).__name__}: {e})"]
+        report.sections[mod.SECTION] = (lines, {d["scenario"] for d in added})
+
+
+def section_lines(report: Report) -> list[str]:
+    """The extra modules' sections of RESULTS.md, each with its own targets."""
+    out: list[str] = []
+    for title, (lines, _) in report.sections.items():
+        out += ["", f"## {title}", "", *lines]
+    return out
+
+
+def update_sections(path: str, report: Report) -> None:
+    """Rewrites the sections of this run's extra modules in the results file at `path`,
+    leaving the rest of it as the last full run wrote it (a section not there yet goes
+    before the targets)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read().rstrip("\n").split("\n")
+    for title, (lines, _) in report.sections.items():
+        new = [f"## {title}", "", *lines, ""]
+        if f"## {title}" in text:
+            start = text.index(f"## {title}")
+            end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")),
+                       len(text))
+            text[start:end] = new
+        else:
+            at = text.index("## Targets (issue 12)") if "## Targets (issue 12)" in text \
+                else len(text)
+            text[at:at] = new
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(text) + "\n")
 
 
 def extra_modules() -> dict[str, dict[str, str]]:
@@ -864,8 +904,9 @@ def blas_info(libs: list[str]) -> str:
 def write_results(path: str, report: Report, env: list[str], elapsed: float,
                   scenarios: dict[str, str]) -> None:
     now = datetime.datetime.now().astimezone()
-    solo = [r for r in report.rows if r.mode == "solo"]
-    inter = [r for r in report.rows if r.mode != "solo"]
+    own = {s for _, names in report.sections.values() for s in names}
+    solo = [r for r in report.rows if r.mode == "solo" and r.scenario not in own]
+    inter = [r for r in report.rows if r.mode != "solo" and r.scenario not in own]
     lines = [
         "# Benchmark results",
         "",
@@ -906,6 +947,7 @@ def write_results(path: str, report: Report, env: list[str], elapsed: float,
         "taken after the imports and the data (bench/memprobe.py).",
         "",
         *table_lines(inter, markdown=True),
+        *section_lines(report),
         "",
         "## Targets (issue 12)",
         "",
@@ -949,6 +991,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=THREADS,
                     help="size of every thread pool (read before numpy is imported)")
     ap.add_argument("--no-write", action="store_true", help="do not write the results file")
+    ap.add_argument("--update", action="store_true",
+                    help="after a partial run (--only), rewrite only the sections of the "
+                         "extra modules it ran (e.g. --only func) in the results file")
     ap.add_argument("--out", default=None,
                     help="results file (default bench/RESULTS.md; written by full runs only, "
                          "unless --out is given)")
@@ -1025,7 +1070,10 @@ def main() -> int:
 
     partial = args.quick or bool(wanted)
     path = args.out or os.path.join(HERE, "RESULTS.md")
-    if args.no_write or (partial and args.out is None):
+    if args.update and not args.quick and not args.no_write:
+        update_sections(path, report)
+        print(f"updated {', '.join(report.sections) or 'no section'} in {os.path.relpath(path)}")
+    elif args.no_write or (partial and args.out is None):
         if not args.no_write:
             print("(partial or quick run: bench/RESULTS.md not written; pass --out to write)")
     else:

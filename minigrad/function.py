@@ -423,6 +423,7 @@ class Function:
             saves=(*range(len(vjps)), OUT) if cls.saves_output else None,
             role=cls.role,
             doc=(cls.__doc__ or "").strip().split("\n")[0],
+            module=cls.__module__,
         )
         _CLASSES[name] = cls
 

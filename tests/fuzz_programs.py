@@ -356,6 +356,33 @@ def near_ties(a: np.ndarray, b: np.ndarray | None = None) -> bool:
     return bool(np.any(np.diff(a) <= 1e3 * eps * np.maximum(np.abs(a[1:]), np.abs(a[:-1]))))
 
 
+def near_kink(prog: Program, op: Op, params: dict[str, Any]) -> bool:
+    """Whether an entry of the program's result lies within its rounding of a kink of `op`
+    (0 for abs, relu and leaky_relu; clip's bounds): a sum of terms that cancel is 0 in one
+    library and a rounding of the terms in another (a convolution of ±1e30 with weights of
+    0.75 gives 0 in PyTorch, 7e13 here, where fused multiply-adds keep the products'
+    rounding), and the two take different sides of the kink: slope 1 or 0.1 after it. A
+    smooth op other than a linear one (`LINEAR`) bends on a scale of 1: there, entries that
+    are their rounding alone, when that rounding exceeds 1e-6."""
+    kinks = {"abs": [0.0], "relu": [0.0], "leaky_relu": [0.0],
+             "clip": [v for v in (params.get("min"), params.get("max")) if v is not None]}
+    if op.name in LINEAR:
+        return False
+    y = np.asarray(run_minigrad(prog)[0].data, dtype=np.float64)
+    mag = np.abs(np.asarray(run_torch(prog, magnitudes=True)[0].detach().numpy()))
+    eps = float(np.finfo(prog.dtype).eps)
+    with np.errstate(all="ignore"):
+        if op.name in kinks:
+            return any(bool(np.any((mag > 0) & (np.abs(y - k) <= 1e3 * eps * mag)))
+                       for k in kinks[op.name])
+        # a smooth op bends on a scale of 1: sigmoid(7e13) is 1, sigmoid(0) is ½
+        return bool(np.any((1e3 * eps * mag > 1e-6) & (np.abs(y) <= 1e3 * eps * mag)))
+
+
+LINEAR = {"neg", "sum", "mean", "transpose", "astype", "add", "sub"}
+"""Chained ops that a rounding of their input moves by no more than that rounding."""
+
+
 @st.composite
 def next_step(draw: Any, prev: Step, shape: tuple[int, ...], prog: Program) -> Step:
     """One more op on the previous result: elementwise, a reduction, a transpose or a binary
@@ -375,9 +402,10 @@ def next_step(draw: Any, prev: Step, shape: tuple[int, ...], prog: Program) -> S
                 st.integers(0, len(shape))):])
             name = f"x{len(prog.leaves)}"
             prog.leaves.append(Leaf(name, draw(values(other, prog.dtype, -2.0, 2.0))))
-            if op.name in ("maximum", "minimum") and near_ties(
-                    run_minigrad(prog)[0].data, prog.leaves[-1].array):
-                op = REGISTRY["add"]
+            if op.name in ("maximum", "minimum") and (near_ties(
+                    run_minigrad(prog)[0].data, prog.leaves[-1].array) or near_kink(
+                    prog, REGISTRY["clip"], {"min": prog.leaves[-1].array})):
+                op = REGISTRY["add"]  # the other input is maximum's kink, as clip's bound
             args = [prev.out, name] if draw(st.booleans()) else [name, prev.out]
             shapes_ = (shape, other) if args[0] == prev.out else (other, shape)
             call, cparams = _draw_call(draw, op, {}, shapes_)
@@ -393,6 +421,8 @@ def next_step(draw: Any, prev: Step, shape: tuple[int, ...], prog: Program) -> S
                 op = REGISTRY["sum"]
         if op.name in ("max", "min", "logsumexp") and near_ties(run_minigrad(prog)[0].data):
             op = REGISTRY["sum"]
+    if near_kink(prog, op, params):
+        op, params = REGISTRY["neg"], {}
     call, cparams = _draw_call(draw, op, params, (shape,))
     return Step(op, [prev.out], params, call, cparams, f"y{len(prog.steps)}")
 
@@ -456,9 +486,38 @@ def in_float64(v: Any) -> Any:
     return v
 
 
+def _torch_conv(d: int) -> Any:
+    import torch
+
+    return torch.nn.functional.conv1d if d == 1 else torch.nn.functional.conv2d
+
+
+def _func_input_grad(g: Any, W: Any, *, input_shape: Any, **p: Any) -> Any:
+    import torch
+
+    x0 = torch.zeros(input_shape, dtype=g.dtype)
+    return torch.func.vjp(lambda x: _torch_conv(len(p["stride"]))(x, W, **p), x0)[1](g)[0]
+
+
+def _func_weight_grad(x: Any, g: Any, *, kernel_size: Any, **p: Any) -> Any:
+    import torch
+
+    W0 = torch.zeros((g.shape[1], x.shape[1] // p["groups"]) + tuple(kernel_size),
+                     dtype=g.dtype)
+    return torch.func.vjp(lambda W: _torch_conv(len(p["stride"]))(x, W, **p), W0)[1](g)[0]
+
+
+# Counterparts for torch.func's transforms, where the op table's go through
+# torch.autograd.grad on a fresh leaf: torch.func's tangents and batches do not pass through
+# that, and the op table's version detaches its result when no input requires grad, so
+# under torch.func.jvp it returned a tangent of 0.
+TRANSFORMABLE = {"conv_input_grad": _func_input_grad, "conv_weight_grad": _func_weight_grad}
+
+
 def run_torch(prog: Program, magnitudes: bool = False,
               cast: Callable[[Any], Any] | None = None,
-              leaves: dict[str, Any] | None = None) -> tuple[Any, dict]:
+              leaves: dict[str, Any] | None = None,
+              transformable: bool = False) -> tuple[Any, dict]:
     """The reference: the program in PyTorch on float64 copies of the inputs, whatever the
     program's dtype. A float32 program is then held to float32's tolerance around (nearly) the
     exact result, not around PyTorch's own float32 rounding (the mean of four equal −1e30 off
@@ -467,7 +526,8 @@ def run_torch(prog: Program, magnitudes: bool = False,
     With `magnitudes`, on |x|: results that bound the rounding error a correct float
     implementation may make (Σ|a||b| for a dot product). `cast` replaces `in_float64` for the
     leaves and parameters (to run in the program's own dtype); `leaves` gives tensors for
-    some leaves (to differentiate with torch.func)."""
+    some leaves (to differentiate with torch.func); `transformable` takes the counterparts
+    torch.func can transform (`TRANSFORMABLE`)."""
     import torch
 
     cast = cast or in_float64
@@ -477,12 +537,13 @@ def run_torch(prog: Program, magnitudes: bool = False,
             continue
         a = cast(lf.array)
         if magnitudes and lf.differentiable:
-            a = np.abs(a)
+            a = np.asarray(np.abs(a))  # a 0-d array stays one (np.abs gives a scalar)
         t = torch.from_numpy(a)
         env[lf.name] = t.requires_grad_(True) if lf.differentiable else t
     y = None
     for s in prog.steps:
-        torch_op = counterpart(s.op)
+        torch_op = TRANSFORMABLE.get(s.op.name) if transformable else None
+        torch_op = torch_op or counterpart(s.op)
         assert torch_op is not None
         y = torch_op(*[env[a] for a in s.args], **{k: cast(v) for k, v in s.params.items()})
         env[s.out] = y

@@ -15,6 +15,8 @@ SCENARIOS = [
     "peak-memory",
     "render",
     "train-memory",
+    "func-jacrev",
+    "func-per-sample",
 ]
 
 
@@ -42,3 +44,25 @@ def test_bench_only_selects_scenarios():
     table = p.stdout[p.stdout.index("\nResults"):]
     assert "chain-2000" in table
     assert "mlp-large-f32" not in table
+
+
+def test_bench_update_rewrites_only_the_sections_it_ran(tmp_path):
+    """`--update` after `--only func`: the func section is replaced (or added before the
+    targets), and every other line of the results file stays as the full run wrote it."""
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Solo\n\nold solo table\n\n"
+                       "## Targets (issue 12)\n\n| t | m | v |\n")
+    snippet = (
+        "import sys; sys.path.insert(0, 'bench'); import run\n"
+        "r = run.Report()\n"
+        "r.sections['Function transforms'] = (['| a | b |', '| 1 | 2 |'], {'func-x'})\n"
+        f"run.update_sections({str(results)!r}, r)\n"
+        "r.sections['Function transforms'] = (['| a | b |', '| 3 | 4 |'], {'func-x'})\n"
+        f"run.update_sections({str(results)!r}, r)\n")
+    p = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert results.read_text() == (
+        "# Benchmark results\n\n## Solo\n\nold solo table\n\n"
+        "## Function transforms\n\n| a | b |\n| 3 | 4 |\n\n"
+        "## Targets (issue 12)\n\n| t | m | v |\n")

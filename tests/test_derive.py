@@ -221,7 +221,7 @@ def _cases(name: str) -> list[tuple[Any, dict[str, Any]]]:
     return opinfo.cases(name, np.random.default_rng(0), np.float64)
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", sorted(n for n, op in REGISTRY.items() if op.builtin))
 def test_every_op_s_formula_evaluates_to_autograd(name: str) -> None:
     op = REGISTRY[name]
     checked = 0

@@ -6,7 +6,9 @@ without a PyTorch counterpart. `make test` runs a small reproducible budget; `ma
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ from fuzz_programs import (
     counterpart,
     family,
     in_float64,
+    near_kink,
     near_ties,
     objective,
     programs,
@@ -39,7 +42,9 @@ from minigrad.ops import REGISTRY
 
 torch = pytest.importorskip("torch")
 
-OPS_AT_COLLECTION = sorted(REGISTRY)
+# minigrad's own ops, whatever other test files have registered by collection (the random
+# programs below still draw from every op registered by the time they run)
+OPS_AT_COLLECTION = sorted(name for name, op in REGISTRY.items() if op.builtin)
 
 # at length, every test draws from the run's seed (fuzz_programs.SEED), so one number replays
 # a failing run; the short mode keeps Hypothesis's derandomized, per-test draws
@@ -111,7 +116,7 @@ def _mismatch(ours: np.ndarray, ref: np.ndarray, dtype: np.dtype, what: str,
     if bad.any():
         return (f"{what}: not finite at {np.argwhere(bad)[:5].tolist()} where the reference "
                 f"is finite\n ours: {ours}\n ref:  {ref}")
-    if what == "forward":
+    if what.startswith("forward"):
         inf = np.isinf(ref) & ~excused
         if not (np.array_equal(np.isinf(ours) & inf, inf) or not np.any(np.isnan(ours)[inf])):
             return f"{what}: the reference overflows where ours is {ours[inf]}"
@@ -146,9 +151,9 @@ def _magnitudes(prog: Program) -> tuple[Any, list[Any], list[Any]]:
     try:
         ay, aenv = run_torch(prog, magnitudes=True)
         diff = [aenv[lf.name] for lf in prog.leaves if lf.differentiable]
-        aL = objective(ay, torch.from_numpy(np.abs(prog.w.astype(np.float64))))
+        aL = objective(ay, torch.from_numpy(np.asarray(np.abs(prog.w.astype(np.float64)))))
         ag = torch.autograd.grad(aL, diff, create_graph=True, allow_unused=True)
-        used = [(g, torch.from_numpy(np.abs(v.astype(np.float64))))
+        used = [(g, torch.from_numpy(np.asarray(np.abs(v.astype(np.float64)))))
                 for g, v in zip(ag, prog.v) if g is not None and g.requires_grad]
         ah = torch.autograd.grad(sum((g * v).sum() for g, v in used), diff,
                                  allow_unused=True) if used else [None] * len(diff)
@@ -224,12 +229,34 @@ def _multiplies(prog: Program) -> bool:
                for s in prog.steps)
 
 
-def compare_with_torch(prog: Program) -> None:
-    with np.errstate(all="ignore"):
-        y, env = run_minigrad(prog)
-        ty, tenv = run_torch(prog)  # in float64, whatever the program's dtype
-    ty_np = _rounded(ty.detach().numpy(), prog.dtype)
-    my, mg_, mh = _magnitudes(prog)
+@dataclass
+class Allowance:
+    """The rounding a correct implementation may carry, from the sizes of a program's inputs
+    (see `allowance`): `eps` is 1e4 roundings of the dtype, `big_in` the largest input,
+    `together` the largest product of inputs one derivative meets, `twice` the Hessian's."""
+
+    eps: float
+    big_in: float
+    together: float
+    twice: float
+
+    @property
+    def forward(self) -> float:
+        """The inputs' rounding, ε·|x|, carried to the output; squared by a var, which
+        squares x − x̄ (three equal 1e30, through maximum, have a var of 2e28 in PyTorch, of
+        0 here)."""
+        return min(self.eps * self.big_in + (self.eps * self.big_in) ** 2, _LARGEST)
+
+    def carried(self, upstream: float) -> float:
+        """The rounding of a first derivative: an upstream δ (or a tangent ẋ) of size
+        `upstream` times the inputs it meets."""
+        return min(self.eps * upstream * self.together, _LARGEST)
+
+
+_LARGEST = float(np.finfo(np.float64).max)
+
+
+def allowance(prog: Program) -> Allowance:
     eps = 1e4 * float(np.finfo(prog.dtype).eps)
     sizes = [float(np.max(np.abs(lf.array[np.isfinite(lf.array)]), initial=0.0))
              for lf in prog.leaves if lf.differentiable]
@@ -246,16 +273,23 @@ def compare_with_torch(prog: Program) -> None:
         together = float(np.prod([max(1.0, n) for n in sizes])) if multiplies \
             else max(1.0, big_in)
         twice = together * (max(1.0, big_in) if multiplies else 1.0)
+    return Allowance(eps, big_in, together, twice)
+
+
+def compare_with_torch(prog: Program) -> None:
+    with np.errstate(all="ignore"):
+        y, env = run_minigrad(prog)
+        ty, tenv = run_torch(prog)  # in float64, whatever the program's dtype
+    ty_np = _rounded(ty.detach().numpy(), prog.dtype)
+    my, mg_, mh = _magnitudes(prog)
+    room = allowance(prog)
     # computed at most once, and only if a comparison fails (see `close`)
     native = functools.cache(lambda: _native(prog))
 
     def in_own_dtype(key: str) -> Callable[[], np.ndarray] | None:
         return None if prog.dtype == np.float64 else (lambda: native()[key])
 
-    # the inputs' rounding, ε·|x|, carried to the output; squared by a var, which squares
-    # x − x̄ (three equal 1e30, through maximum, have a var of 2e28 in PyTorch, of 0 here)
-    close(y.data, ty_np, prog.dtype, "forward", mag=my,
-          noise=min(eps * big_in + (eps * big_in) ** 2, float(np.finfo(np.float64).max)),
+    close(y.data, ty_np, prog.dtype, "forward", mag=my, noise=room.forward,
           native=in_own_dtype("y"))
     if not np.all(np.isfinite(ty_np)) or not ty.requires_grad:
         return  # nothing finite to differentiate; the forward agreed
@@ -269,12 +303,15 @@ def compare_with_torch(prog: Program) -> None:
     tgs = torch.autograd.grad(tL, txs, create_graph=True, allow_unused=True)
     ours = _zeros_for_none(gs, like)
     ref = [_rounded(r, prog.dtype) for r in _zeros_for_none(tgs, like)]
+    # δ = w + y at the output, as each library has it: ours may differ from PyTorch's by the
+    # forward's rounding (a sum of ±1e30 that cancels gives 1.4e14 here, 0.1 there), and the
+    # rounding of the backward is that of |δ| times the inputs it meets
     with np.errstate(all="ignore"):
-        delta = np.abs(prog.w.astype(np.float64) + ty_np)
+        w64 = prog.w.astype(np.float64)
+        delta = np.maximum(np.abs(w64 + ty_np), np.abs(w64 + y.data.astype(np.float64)))
     big_delta = float(np.max(delta[np.isfinite(delta)], initial=0.0))
     for n, a, b, m in zip(diff, ours, ref, mg_):
-        close(a, b, prog.dtype, f"gradient of {n}", mag=m,
-              noise=min(eps * big_delta * together, float(np.finfo(np.float64).max)),
+        close(a, b, prog.dtype, f"gradient of {n}", mag=m, noise=room.carried(big_delta),
               native=in_own_dtype(f"g:{n}"))
     if not all(np.all(np.isfinite(r)) for r in ref):
         return
@@ -303,7 +340,7 @@ def compare_with_torch(prog: Program) -> None:
         return get
     for k, (n, a, b, m) in enumerate(zip(diff, _zeros_for_none(hs, like), ths_np, mh)):
         close(a, b, prog.dtype, f"Hessian-vector product at {n}", HVP_TOL, mag=m,
-              noise=min(eps * max(1.0, big_delta) * twice / min(1.0, spread),
+              noise=min(room.eps * max(1.0, big_delta) * room.twice / min(1.0, spread),
                         float(np.finfo(np.float64).max)),
               native=in_own_dtype(f"h:{n}"), spread=apart(k))
 
@@ -356,15 +393,232 @@ def compare_with_differences(prog: Program, eps: float = 1e-6) -> None:
               f"Hessian-vector product at {lf.name} (central differences)",
               {np.dtype("float64"): (1e-4, 1e-5)})
 
+# --------------------------------------------------------------------------- function transforms
+# The same programs under minigrad.func: forward mode against torch.func.jvp, and vmap (of
+# the program, and of its gradient) against the program run once per example and against
+# torch.func.vmap, each held to the tolerances above.
+def _diff(prog: Program) -> list[Leaf]:
+    return [lf for lf in prog.leaves if lf.differentiable]
 
-def check(prog: Program) -> None:
+
+def _oracle(prog: Program) -> bool:
+    """Whether every step has a PyTorch counterpart."""
+    return all(counterpart(s.op) is not None for s in prog.steps)
+
+
+def _sizes(prog: Program) -> tuple[Any, list[Any]]:
+    """The forward and gradient magnitudes of `_magnitudes` (None without a counterpart)."""
+    if not _oracle(prog):
+        return None, [None] * len(_diff(prog))
+    my, mg_, _ = _magnitudes(prog)
+    return my, mg_
+
+
+def _as_function(prog: Program, lib: str, w: np.ndarray | None = None) -> Callable[..., Any]:
+    """The program as a function of its floating point leaves, in minigrad or in PyTorch
+    (float64); with `w`, the objective ⟨y, w⟩ + ½‖y‖² of its output."""
+    names = [lf.name for lf in _diff(prog)]
+
+    def f(*xs: Any) -> Any:
+        if lib == "minigrad":
+            y, _ = run_minigrad(prog, leaves=dict(zip(names, xs)))
+        else:
+            y, _ = run_torch(prog, leaves=dict(zip(names, xs)), transformable=True)
+        if w is None:
+            return y
+        return objective(y, minigrad.Tensor(w) if lib == "minigrad" else torch.from_numpy(
+            w.astype(np.float64)))
+
+    return f
+
+
+def _torch_jvp(prog: Program, magnitudes: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The forward and J v in PyTorch, float64 (on |x| and |v| with `magnitudes`)."""
+    f = _as_function(prog, "torch")
+    size = (lambda a: np.asarray(np.abs(a))) if magnitudes else (lambda a: a)
+    primals = tuple(torch.from_numpy(size(in_float64(lf.array))) for lf in _diff(prog))
+    tangents = tuple(torch.from_numpy(size(v.astype(np.float64))) for v in prog.v)
     try:
-        if all(counterpart(s.op) is not None for s in prog.steps):
+        y, t = torch.func.jvp(f, primals, tangents)
+    except (RuntimeError, NotImplementedError):
+        # a counterpart written with torch.autograd (conv_input_grad's), which torch.func
+        # does not see through: J v by the double-backward trick instead
+        y, t = torch.autograd.functional.jvp(f, primals, tangents)
+    return y.detach().numpy(), t.detach().numpy()
+
+
+def _out_of_place(prog: Program) -> Program:
+    """The program with its in-place front ends (``y = x.copy(); y[i] = v``) run as `apply`.
+    minigrad's jvp refuses a write in place to a tensor that carries a tangent, naming the
+    fix (write it out of place), where torch.func.jvp follows it: a known limit, not a wrong
+    tangent (the tangent table is keyed by tensor, and Tensor._inplace does not tell it)."""
+    steps = [Step(s.op, s.args, s.params, None, s.params, s.out)
+             if s.call is not None and "in_place" in s.call.code else s for s in prog.steps]
+    return Program(prog.dtype, prog.leaves, steps, prog.w, prog.v)
+
+
+def compare_jvp(prog: Program) -> None:
+    """func.jvp of the program against torch.func.jvp, float64: the forward, and the tangent
+    J v (v: the program's directions) to within the rounding of v times the inputs it meets."""
+    assert prog.dtype == np.float64
+    prog = _out_of_place(prog)
+    diff = _diff(prog)
+    if not diff:
+        return
+    with np.errstate(all="ignore"):
+        y, t = minigrad.func.jvp(_as_function(prog, "minigrad"),
+                                 tuple(minigrad.Tensor(lf.array) for lf in diff),
+                                 tuple(minigrad.Tensor(v) for v in prog.v))
+        ty, tt = _torch_jvp(prog)
+    my, _, _ = _magnitudes(prog)
+    room = allowance(prog)
+    close(y.data, ty, prog.dtype, "forward under jvp", mag=my, noise=room.forward)
+    if not np.all(np.isfinite(ty)):
+        return  # nothing finite to differentiate; the forward agreed
+    with np.errstate(all="ignore"):
+        try:
+            mt = _torch_jvp(prog, magnitudes=True)[1]
+        except (RuntimeError, ValueError, TypeError):
+            mt = None
+    big_v = max(float(np.max(np.abs(v), initial=0.0)) for v in prog.v)
+    close(t.data, tt, prog.dtype, "tangent J v", mag=mt, noise=room.carried(big_v))
+
+
+B = 3  # examples per vmap
+SCALES = (1.0, 0.75, 0.5)  # each example a scaled copy: signs, ties, domains and [0, 1] kept
+
+
+def _batched(prog: Program, dims: list[int | None]) -> list[np.ndarray]:
+    """The floating point leaves with a batch axis at `dims` (None: shared)."""
+    return [lf.array if d is None else np.stack(
+        [(lf.array * s).astype(prog.dtype) for s in SCALES], axis=d)
+        for lf, d in zip(_diff(prog), dims)]
+
+
+def _example(prog: Program, arrays: list[np.ndarray], dims: list[int | None], b: int
+             ) -> Program:
+    """Example b of the batch as a program of its own."""
+    mine = {lf.name: a if d is None else np.take(a, b, axis=d)
+            for lf, a, d in zip(_diff(prog), arrays, dims)}
+    leaves = [Leaf(lf.name, mine.get(lf.name, lf.array)) for lf in prog.leaves]
+    return Program(prog.dtype, leaves, prog.steps, prog.w, prog.v)
+
+
+# ops whose rule runs once per example for some inputs the fuzzer may draw (advanced indices
+# apart, an index out of range; minigrad/func/batching.py lists them all)
+PARTLY_LOOPED = {"setitem", "embedding"}
+
+
+def _vmapped(f: Callable[..., Any], arrays: list[np.ndarray], dims: list[int | None],
+             prog: Program) -> Any:
+    """vmap of `f`: an op that runs once per example warns, and may only if it has no
+    batching rule, or one that covers only part of its inputs."""
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        out = minigrad.func.vmap(f, in_dims=tuple(dims))(
+            *[minigrad.Tensor(a) for a in arrays])
+    looped = {m for w in caught for m in [str(w.message)] if "no batching rule" in m}
+    for s in prog.steps:
+        warned = any(f"op '{s.op.name}'" in m for m in looped)
+        assert warned or s.op.name in minigrad.func.batched_ops(), \
+            f"{s.op.name} has no batching rule, but vmap did not warn"
+        assert not warned or s.op.name not in minigrad.func.batched_ops() \
+            or s.op.name in PARTLY_LOOPED, f"{s.op.name} has a batching rule, yet looped"
+    return out
+
+
+def _torch_vmap(prog: Program, arrays: list[np.ndarray], dims: list[int | None],
+                w: np.ndarray | None = None) -> list[np.ndarray] | None:
+    """torch.func.vmap of the program (of its objective's gradient, given `w`), float64; None
+    where PyTorch's counterpart cannot be vmapped (written with torch.autograd, or updating
+    a buffer in place)."""
+    f = _as_function(prog, "torch", w)
+    n = len(arrays)
+    if w is not None:
+        f = torch.func.grad(f, argnums=tuple(range(n)))
+    try:
+        with np.errstate(all="ignore"):
+            out = torch.func.vmap(f, in_dims=tuple(dims))(
+                *[torch.from_numpy(in_float64(a)) for a in arrays])
+    except (RuntimeError, NotImplementedError, ValueError):
+        return None
+    return [o.detach().numpy() for o in (out if w is not None else [out])]
+
+
+def compare_vmap(prog: Program, dims: list[int | None]) -> None:
+    """vmap of the program over scaled copies of its leaves (those with a batch axis in
+    `dims`) against the program run on each example, in minigrad and (float64) in
+    torch.func.vmap; the same for vmap of its objective's gradient (per-example gradients)."""
+    arrays = _batched(prog, dims)
+    try:
+        ours = _vmapped(_as_function(prog, "minigrad"), arrays, dims, prog).data
+    except RuntimeError as e:
+        # `y = x.copy(); y[i] = v` with x shared and v batched: y cannot hold one v per
+        # example, and vmap says so, as torch.func.vmap does ("vmap: inplace arithmetic(self,
+        # *extra_args) is not possible"); the out-of-place setitem is batched instead
+        if "in-place op writes a batched tensor" not in str(e):
+            raise
+        prog = _out_of_place(prog)
+        ours = _vmapped(_as_function(prog, "minigrad"), arrays, dims, prog).data
+    examples = [_example(prog, arrays, dims, b) for b in range(B)]
+    with np.errstate(all="ignore"):
+        loop = [run_minigrad(ex)[0] for ex in examples]
+    torch_too = prog.dtype == np.float64 and _oracle(prog)
+    ref = _torch_vmap(prog, arrays, dims) if torch_too else None
+    for b, ex in enumerate(examples):
+        my, room = _sizes(ex)[0], allowance(ex)
+        close(ours[b], loop[b].data, prog.dtype, f"forward under vmap (example {b}) against "
+              "the loop", mag=my, noise=room.forward)
+        if ref is not None:
+            close(ours[b], ref[0][b], prog.dtype, f"forward under vmap (example {b}) "
+                  "against torch.func.vmap", mag=my, noise=room.forward)
+    if not all(y.requires_grad and np.all(np.isfinite(y.data)) for y in loop):
+        return
+    _compare_vmap_of_grad(prog, arrays, dims, examples, ours)
+
+
+def _compare_vmap_of_grad(prog: Program, arrays: list[np.ndarray], dims: list[int | None],
+                          examples: list[Program], forward: np.ndarray) -> None:
+    """vmap(grad) of the objective against the loop of grad and torch.func's; δ = w + y is
+    taken as large as either the batched forward or the example's own has it."""
+    n = len(arrays)
+    ours = _vmapped(minigrad.func.grad(_as_function(prog, "minigrad", prog.w),
+                                       argnums=tuple(range(n))), arrays, dims, prog)
+    torch_too = prog.dtype == np.float64 and _oracle(prog)
+    ref = _torch_vmap(prog, arrays, dims, prog.w) if torch_too else None
+    names = [lf.name for lf in _diff(prog)]
+    for b, ex in enumerate(examples):
+        with np.errstate(all="ignore"):
+            y, env = run_minigrad(ex)
+            gs = minigrad.grad(objective(y, minigrad.Tensor(ex.w)),
+                               [env[lf.name] for lf in _diff(ex)], allow_unused=True)
+            w64 = ex.w.astype(np.float64)
+            delta = np.maximum(np.abs(w64 + y.data), np.abs(w64 + forward[b]))
+        noise = allowance(ex).carried(float(np.max(delta[np.isfinite(delta)], initial=0.0)))
+        mags = _sizes(ex)[1]
+        for k, g in enumerate(_zeros_for_none(gs, [lf.array for lf in _diff(ex)])):
+            what = f"gradient of {names[k]} under vmap (example {b}) against"
+            close(ours[k].data[b], g, prog.dtype, f"{what} the loop", mag=mags[k], noise=noise)
+            if ref is not None:
+                close(ours[k].data[b], ref[k][b], prog.dtype, f"{what} torch.func.vmap",
+                      mag=mags[k], noise=noise)
+
+
+
+def check(prog: Program, compare: Callable[..., None] | None = None, *args: Any) -> None:
+    """`compare` (by default: with PyTorch, or with central differences for an op without a
+    counterpart) on the program; a failure shows the program as a runnable snippet."""
+    try:
+        if compare is not None:
+            compare(prog, *args)
+        elif _oracle(prog):
             compare_with_torch(prog)
         else:
             compare_with_differences(prog)
     except Exception as e:
         ops = " → ".join(s.op.name for s in prog.steps)
+        if compare is not None:
+            ops = f"{compare.__name__}{args or ''}: {ops}"
         replay = f"\n(seed {SEED}: MINIGRAD_FUZZ=long MINIGRAD_FUZZ_SEED={SEED} replays the run)" \
             if LONG else ""
         raise AssertionError(
@@ -413,6 +667,50 @@ def test_fuzz_ops_without_pytorch_counterpart(data: Any) -> None:
     if not ops:
         return
     check(data.draw(programs(ops, chain=False, dtypes=["float64"]), label="program"))
+
+
+@st.composite
+def batch_axes(draw: Any, prog: Program) -> list[int | None]:
+    """Where each floating point leaf carries the batch: first, last or not at all (shared),
+    at least one of them batched."""
+    dims = [draw(st.sampled_from([None, 0, -1] if lf.array.ndim else [None, 0]))
+            for lf in _diff(prog)]
+    return dims if any(d is not None for d in dims) else [0] + dims[1:]
+
+
+def _with_oracle() -> list[Any]:
+    return [op for op in REGISTRY.values() if counterpart(op) is not None]
+
+
+@pytest.mark.parametrize("name", OPS_AT_COLLECTION)
+@seeded
+@settings(PROFILE, max_examples=max(PROFILE.max_examples // 10, 1) if LONG else 1)
+@given(data=st.data())
+def test_fuzz_each_op_under_jvp_and_vmap(name: str, data: Any) -> None:
+    if name not in REGISTRY:
+        pytest.skip(f"{name} was removed from the registry by another test")
+    op = REGISTRY[name]
+    prog = data.draw(programs([op], chain=False, dtypes=["float64"]), label="program")
+    if counterpart(op) is not None:
+        check(prog, compare_jvp)
+    check(prog, compare_vmap, data.draw(batch_axes(prog), label="in_dims"))
+
+
+@seeded
+@settings(PROFILE, max_examples=PROFILE.max_examples if LONG else 8)
+@given(data=st.data())
+def test_fuzz_jvp_of_random_programs(data: Any) -> None:
+    """Forward mode on chains over every op with a counterpart, float64."""
+    check(data.draw(programs(_with_oracle(), dtypes=["float64"]), label="program"), compare_jvp)
+
+
+@seeded
+@settings(PROFILE, max_examples=PROFILE.max_examples if LONG else 8)
+@given(data=st.data())
+def test_fuzz_vmap_of_random_programs(data: Any) -> None:
+    """vmap and vmap of the gradient on chains over every op with a counterpart."""
+    prog = data.draw(programs(_with_oracle()), label="program")
+    check(prog, compare_vmap, data.draw(batch_axes(prog), label="in_dims"))
 
 
 # --------------------------------------------------------------------------- replays
@@ -517,6 +815,14 @@ REPLAYS = {
     "maximum-var-float64-equal-values": _replay(
         "float64", "maximum", [np.array(1e30), np.zeros((3, 1, 1))],
         then=(("var", {"axis": None, "keepdims": False, "ddof": 0}),)),
+    # the sum of a batch norm with γ = 1e30 cancels to its rounding, −1.4e14 here and 0.1 in
+    # PyTorch: δ = w + y is 1e15 times PyTorch's, and so is the rounding of the gradient
+    # (now the allowance takes the larger δ of the two)
+    "batch_norm-sum-float64-weight-1e30": _replay(
+        "float64", "batch_norm", [np.array([[0.0, 0.5], [0.0, 2.0], [0.0, 0.0]]),
+                                  np.array([1.0, 1e30])],
+        then=(("sum", {"axis": None, "keepdims": False}),), training=True, momentum=0.5,
+        eps=1e-05),
     # minigrad (tests/test_regressions.py has each alone):
     # δ = 1e330 overflowed to ∞, and the input maximum did not pick got ∞·0 = NaN
     "maximum-mul-float64-overflowed-delta": _replay(
@@ -564,6 +870,80 @@ REPLAYS = {
 @pytest.mark.parametrize("name", sorted(REPLAYS))
 def test_programs_the_fuzzer_failed_on(name: str) -> None:
     check(REPLAYS[name])
+
+
+_CONV_GRAD = {"stride": (2, 1), "padding": (1, 2), "dilation": (1, 1), "groups": 1}
+_SPREAD = np.array([1e150, -1e150, 1.5, -2.0, 0.0, 1e-30, 3e149])
+
+
+def _digits(s: str) -> np.ndarray:
+    return np.array([int(c) for c in s])
+
+
+# Programs the function-transform checks failed on: (program, compare, in_dims)
+TRANSFORM_REPLAYS = {
+    # the op table's conv_input_grad differentiates with torch.autograd.grad and detaches
+    # when no input requires grad: under torch.func.jvp its tangent was 0 (now
+    # fuzz_programs.TRANSFORMABLE)
+    "conv_input_grad-jvp-reference-detached": (_replay(
+        "float64", "conv_input_grad", [np.linspace(-1, 1, 84).reshape(1, 3, 4, 7),
+                                       np.linspace(2, -1, 36).reshape(3, 2, 2, 3)],
+        input_shape=(1, 2, 6, 5), **_CONV_GRAD), "jvp", None),
+    "conv_weight_grad-jvp-reference-detached": (_replay(
+        "float64", "conv_weight_grad", [np.linspace(-1, 1, 60).reshape(1, 2, 6, 5),
+                                        np.linspace(2, -1, 84).reshape(1, 3, 4, 7)],
+        kernel_size=(2, 3), **_CONV_GRAD), "jvp", None),
+    # ``y = x.copy(); y[1] = v`` with x shared and v batched: vmap refuses the write, as
+    # torch.func.vmap does; the fuzzer checks the out-of-place setitem then
+    "setitem-in-place-vmap-shared-target": (
+        _replay("float64", "setitem", [np.zeros((2, 3)), np.ones(3)], index=1), "vmap",
+        [None, 0]),
+    # sums of ±1e150·1e150 that cancel, in another order under vmap: the allowance needs the
+    # magnitudes on |x|, which were lost for a 0-d output (np.abs of a 0-d array is a scalar,
+    # which torch.from_numpy refuses)
+    "conv_input_grad-sum-vmap-cancelling": (_replay(
+        "float64", "conv_input_grad",
+        [_SPREAD[_digits("413354526251311453336013642366263043446251"
+                         "524520222104064066634412103253453520042515")].reshape(1, 3, 4, 7),
+         _SPREAD[_digits("236652320421231446664145425501354501")].reshape(3, 2, 2, 3)],
+        then=(("sum", {"axis": None, "keepdims": False}),), input_shape=(1, 2, 6, 5),
+        **_CONV_GRAD), "vmap", [0, None]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORM_REPLAYS))
+def test_programs_the_transform_checks_failed_on(name: str) -> None:
+    prog, how, dims = TRANSFORM_REPLAYS[name]
+    if how == "jvp":
+        check(prog, compare_jvp)
+    else:
+        check(prog, compare_vmap, dims)
+
+
+def test_magnitudes_of_a_program_with_a_0_d_output_and_leaf() -> None:
+    prog = _replay("float64", "mul", [np.array(-1e150), np.array(2.0)],
+                   then=(("sum", {"axis": None, "keepdims": False}),))
+    my, mg_, _ = _magnitudes(prog)
+    assert my is not None and float(my) == 2e150
+    assert [float(g) for g in mg_] == [2.0 * (abs(float(prog.w)) + 2e150),
+                                       1e150 * (abs(float(prog.w)) + 2e150)]
+
+
+def test_no_kink_after_a_sum_that_cancels() -> None:
+    # the fuzzer met conv2d → leaky_relu (float64) under jvp: a window holding 1e30 and
+    # −1e30 under weights of 0.75 sums to 0 in PyTorch and to 7e13 (the rounding of the
+    # products, kept by fused multiply-adds) here, on either side of the kink; the chain now
+    # takes a smooth op (neg) after entries within their rounding of a kink
+    x = np.zeros((2, 3, 5, 5))
+    x[1, 1, 1, 0], x[1, 2, 0, 0] = 1e30, -1e30
+    conv = _replay("float64", "conv2d", [x, np.full((4, 3, 3, 3), 0.75), np.zeros(4)],
+                   stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1)
+    assert near_kink(conv, REGISTRY["leaky_relu"], {"negative_slope": 0.1})
+    assert near_kink(conv, REGISTRY["sigmoid"], {})  # sigmoid(7e13) = 1, sigmoid(0) = ½
+    assert not near_kink(conv, REGISTRY["neg"], {})
+    ordinary = _replay("float64", "mul", [np.array([0.5, -2.0]), np.array([3.0, 0.0])])
+    assert not near_kink(ordinary, REGISTRY["relu"], {})  # an exact 0 of exact inputs
+    assert near_kink(ordinary, REGISTRY["clip"], {"min": 1.5, "max": None})
 
 
 def test_no_max_or_logsumexp_after_near_ties() -> None:

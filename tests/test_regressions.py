@@ -351,3 +351,30 @@ def test_setitem_over_everything_has_no_second_derivative_at_the_input():
     gx, gv = mg.grad((z * 0.125).sum() + 0.5 * (z * z).sum(), [x, v], create_graph=True)
     (h,) = mg.grad((gx * 0.5).sum() + gv * -1.5, [x])
     np.testing.assert_array_equal(h.data, 0.0)
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("shape, axis, correction", [
+    ((0,), None, 0), ((2, 0), 1, 0), ((0, 3), 0, 1), ((1,), None, 1), ((3, 1), 1, 1)],
+    ids=["empty", "empty-rows", "empty-columns", "one-value-bessel", "one-per-row-bessel"])
+def test_var_and_std_backward_on_empty_input_and_n_equal_to_the_correction(
+        name, shape, axis, correction):
+    # var's VJP divided by n − correction with Python floats: a ZeroDivisionError for an
+    # empty input (n = 0) and for one value with Bessel's correction; PyTorch returns an
+    # empty gradient, or NaN
+    x = np.arange(float(np.prod(shape))).reshape(shape) + 1.0
+    m = mg.Tensor(x, requires_grad=True)
+    t = torch.tensor(x, requires_grad=True)
+    with np.errstate(all="ignore"):
+        y = getattr(m, name)(dim=axis, correction=correction)
+        (g,) = mg.grad(y.sum(), [m])
+        _, tangent = mg.func.jvp(lambda a: getattr(a, name)(dim=axis, correction=correction),
+                                 (mg.Tensor(x),), (mg.Tensor(np.ones(shape)),))
+    ty = getattr(torch, name)(t, dim=axis, correction=correction)
+    (tg,) = torch.autograd.grad(ty.sum(), t)
+    _, ttangent = torch.func.jvp(lambda a: getattr(torch, name)(a, dim=axis,
+                                                                correction=correction),
+                                 (torch.tensor(x),), (torch.ones(shape, dtype=torch.float64),))
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    np.testing.assert_array_equal(g.data, tg.numpy())
+    np.testing.assert_array_equal(tangent.data, ttangent.numpy())

@@ -11,11 +11,18 @@ axis. Most ops over a batch are the same op with shifted axes:
 - reductions, softmax, reshape, transpose, concatenation take their axes + 1;
 - matmul broadcasts its leading axes like an elementwise op, once a 1-D operand is a row or
   a column;
-- a layer whose first axis is already a batch (convolution, pooling) folds the vmap's batch
-  into it.
+- a layer whose first axis is already a batch (convolution, pooling, their gradients for
+  the input) folds the vmap's batch into it;
+- a layer whose examples each have their own weight or statistics (a kernel per example,
+  as per-sample gradients make; a gradient for the kernel, which sums over N; batch norm)
+  makes each example a group of channels: B groups of a grouped convolution, B·C channels
+  of one batch norm.
 
-An op without a rule (or with inputs its rule does not cover: a per-example convolution
-kernel, batch norm's statistics) runs once per example, with a warning (`Ctx.loop`).
+An op without a rule, or with inputs its rule does not cover, runs once per example, with a
+warning (`Ctx.loop`): setitem with advanced indices apart (numpy moves their axes in front),
+embedding with an index out of range (for the loop to name it), batch norm updating running
+statistics under nested vmaps (each example is several updates in turn), convolution and
+pooling of inputs without their batch axis N (the functions add it before the op).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.func.batched import BatchedTensor, plain_of
 from minigrad.func.vmap_level import RULES, Ctx, draw_mask
 from minigrad.tensor import Tensor
 
@@ -235,10 +243,21 @@ def _setitem(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
 
 @rule("embedding")
 def _embedding(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
-    """Per-example indices into one shared table: the same lookup."""
-    if bdims[1] is not None:
+    """Per-example indices into one shared table: the same lookup. A table per example
+    (per-sample gradients) is one table of B·V rows, example b's indices shifted by b·V;
+    an index outside [0, V) is left to the loop, whose lookup names it (shifted, it would
+    read another example's rows)."""
+    if bdims[1] is None:
+        return ctx.same(vals, **params), bdims[0]
+    (idx, W), (di, dW) = vals, bdims
+    V = _example_shape(W, dW)[0]
+    every = plain_of(idx)._data
+    if every.dtype.kind not in "iu" or (every.size and (every.min() < 0 or every.max() >= V)):
         return ctx.loop(vals, bdims, params)
-    return ctx.same(vals, **params), bdims[0]
+    idx = ctx.materialize(idx, di)
+    shift = np.arange(ctx.B, dtype=every.dtype).reshape((ctx.B,) + (1,) * (idx.ndim - 1)) * V
+    idx = ctx.apply("add", idx, Tensor._wrap(shift))
+    return ctx.same([idx, _stacked(ctx, W, dW)], **params), 0
 
 
 # ------------------------------------------------------------------ products
@@ -343,20 +362,154 @@ def _fold(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any], ndim: int)
     return ctx.apply("reshape", y, shape=(B, N) + tuple(y.shape[1:])), 0
 
 
-@rule("conv2d", "max_pool2d", "avg_pool2d")
-def _fold4(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
-    return _fold(ctx, vals, bdims, params, 4)
+def _into_channels(ctx: Ctx, v: Tensor, d: int | None) -> Tensor:
+    """An (N, C, …) input of each example as one (N, B·C, …) input: example b's channels
+    are the b-th block (repeated B times when `v` is shared)."""
+    v = ctx.materialize(v, d)
+    v = ctx.apply("transpose", v, axes=(1, 0) + tuple(range(2, v.ndim)))
+    return ctx.apply("reshape", v, shape=(v.shape[0], ctx.B * v.shape[2]) + tuple(v.shape[3:]))
+
+
+def _stacked(ctx: Ctx, v: Tensor, d: int | None) -> Tensor:
+    """Each example's (O, …) weight (or (C,) vector) stacked into one (B·O, …)."""
+    v = ctx.materialize(v, d)
+    return ctx.apply("reshape", v, shape=(ctx.B * v.shape[1],) + tuple(v.shape[2:]))
+
+
+def _out_of_channels(ctx: Ctx, y: Tensor) -> Out:
+    """(N, B·O, …) back to (N, B, O, …): the batch axis is axis 1."""
+    return ctx.apply("reshape", y, shape=(y.shape[0], ctx.B, y.shape[1] // ctx.B)
+                     + tuple(y.shape[2:])), 1
+
+
+def _conv(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any], ndim: int) -> Out:
+    """A shared kernel folds the batch into N. A kernel per example (per-sample gradients,
+    where `grad` inside `vmap` batches the weight) is a grouped convolution: example b's
+    channels and kernel are group b of B·groups, ``y[:, b] = W_b ⋆ x_b + b_b``; with a
+    shared input and groups = 1 the kernels are stacked as B·O output channels of one
+    ordinary convolution, and the input is not repeated."""
+    if all(d is None for d in bdims[1:]):
+        return _fold(ctx, vals, bdims, params, ndim)
+    if _logical_ndim(vals[0], bdims[0]) != ndim:
+        return ctx.loop(vals, bdims, params)
+    groups = int(params["groups"])
+    shared = bdims[0] is None and groups == 1
+    x = vals[0] if shared else _into_channels(ctx, vals[0], bdims[0])
+    rest = [_stacked(ctx, v, d) for v, d in zip(vals[1:], bdims[1:])]
+    y = ctx.same([x] + rest, **{**params, "groups": groups if shared else ctx.B * groups})
+    return _out_of_channels(ctx, y)
+
+
+@rule("conv2d")
+def _conv2d(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    return _conv(ctx, vals, bdims, params, 4)
 
 
 @rule("conv1d")
-def _fold3(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
-    return _fold(ctx, vals, bdims, params, 3)
+def _conv1d(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    return _conv(ctx, vals, bdims, params, 3)
+
+
+@rule("max_pool2d", "avg_pool2d")
+def _pool(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    return _fold(ctx, vals, bdims, params, 4)
+
+
+@rule("conv_input_grad")
+def _conv_input_grad(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    """∇x = δ ∗ flip(W): with a shared kernel the batch folds into N (and into the input's
+    shape); with a kernel per example, each example is a group, as in `_conv`."""
+    (g, W), (dg, dW) = vals, bdims
+    shape = tuple(params["input_shape"])
+    if dW is None:
+        g = ctx.front(g, dg)
+        B, N = ctx.B, g.shape[1]
+        folded = ctx.apply("reshape", g, shape=(B * N,) + tuple(g.shape[2:]))
+        y = ctx.same([folded, W], **{**params, "input_shape": (B * N,) + shape[1:]})
+        return ctx.apply("reshape", y, shape=(B,) + shape), 0
+    groups = int(params["groups"])
+    y = ctx.same([_into_channels(ctx, g, dg), _stacked(ctx, W, dW)],
+                 **{**params, "groups": ctx.B * groups,
+                    "input_shape": (shape[0], ctx.B * shape[1]) + shape[2:]})
+    return _out_of_channels(ctx, y)
+
+
+@rule("conv_weight_grad")
+def _conv_weight_grad(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    """∇W = δ ⋆ x sums over N, so the batch cannot fold into N: each example is a group of
+    a grouped correlation, whose (B·O, C/groups, …) result is every example's ∇W."""
+    (x, g), (dx, dg) = vals, bdims
+    groups = int(params["groups"])
+    y = ctx.same([_into_channels(ctx, x, dx), _into_channels(ctx, g, dg)],
+                 **{**params, "groups": ctx.B * groups})
+    return ctx.apply("reshape", y, shape=(ctx.B, y.shape[0] // ctx.B) + tuple(y.shape[1:])), 0
+
+
+def _flat_offsets(ctx: Ctx, index: np.ndarray, size: int) -> np.ndarray:
+    """Flat indices into one example of `size` entries as indices into the whole batch
+    (example b's are shifted by b·size), shape (B, *index.shape)."""
+    shift = np.arange(ctx.B).reshape((ctx.B,) + (1,) * np.ndim(index)) * size
+    return np.asarray(index) + shift
+
+
+@rule("flat_scatter_add")
+def _flat_scatter_add(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    """Max pooling's VJP: each example's δ added into its own block of the output."""
+    (g,), (d,) = vals, bdims
+    shape = tuple(params["shape"])
+    index = _flat_offsets(ctx, params["index"], math.prod(shape))
+    return ctx.same([ctx.materialize(g, d)], index=index, shape=(ctx.B,) + shape), 0
+
+
+@rule("flat_gather")
+def _flat_gather(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    """The VJP of flat_scatter_add: each example read at its own block's indices."""
+    (x,), (d,) = vals, bdims
+    x = ctx.front(x, d)
+    index = _flat_offsets(ctx, params["index"], math.prod(x.shape[1:]))
+    return ctx.same([x], index=index), 0
+
+
+@rule("batch_norm")
+def _batch_norm(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
+    """Statistics per channel over each example's own (N, …): example b's channels become
+    block b of B·C channels of one batch norm (γ and β stacked or repeated).
+
+    Training mode updates the shared running statistics once per example, in order, as the
+    loop would: the op updates zeros, so block b holds example b's share α·μ_b, and each
+    is folded in, ``μ_run ← (1 − α) μ_run + α μ_b``. Under a second vmap (an input batched
+    by another level too) every example would also be several updates in turn: the loop."""
+    running = params.get("training") and params.get("running_mean") is not None
+    if _logical_ndim(vals[0], bdims[0]) < 2 or (running and any(
+            isinstance(v, BatchedTensor) for v in vals)):
+        return ctx.loop(vals, bdims, params)
+    x = _into_channels(ctx, vals[0], bdims[0])
+    rest = [_stacked(ctx, v, d) for v, d in zip(vals[1:], bdims[1:])]
+    names = ("running_mean", "running_var")
+    if not running:
+        stats = {k: None if params.get(k) is None else np.tile(params[k], ctx.B) for k in names}
+        return _out_of_channels(ctx, ctx.same([x] + rest, **{**params, **stats}))
+    shares = {k: np.zeros(ctx.B * len(params[k]), params[k].dtype) for k in names}
+    y = ctx.same([x] + rest, **{**params, **shares})
+    a = float(params.get("momentum", 0.1))
+    for k in names:
+        for share in shares[k].reshape(ctx.B, -1):
+            params[k][...] = (1 - a) * params[k] + share
+    return _out_of_channels(ctx, y)
 
 
 @rule("layer_norm")
 def _layer_norm(ctx: Ctx, vals: Vals, bdims: Bdims, params: dict[str, Any]) -> Out:
-    """Normalises the last axes of each example: the batch in front changes nothing, as long
-    as γ and β are shared."""
-    if any(b is not None for b in bdims[1:]):
-        return ctx.loop(vals, bdims, params)
-    return ctx.same([ctx.front(vals[0], bdims[0])] + vals[1:], **params), 0
+    """Normalises the last axes of each example: the batch in front changes nothing. A γ or
+    β per example (per-sample gradients) is applied after the shared normalization, as
+    ``x̂ ⊙ γ + β`` with each op batched."""
+    x = ctx.front(vals[0], bdims[0])
+    if all(b is None for b in bdims[1:]):
+        return ctx.same([x] + vals[1:], **params), 0
+    xhat = ctx.same([x], **params)
+
+    def affine(xhat: Any, w: Any, b: Any = None) -> Any:
+        y = xhat * w
+        return y if b is None else y + b
+
+    return ctx.logical(affine, [xhat] + vals[1:], [None if bdims[0] is None else 0] + bdims[1:])

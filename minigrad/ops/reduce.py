@@ -83,10 +83,17 @@ def _centred(x: Any, axis: Any) -> Any:
     return c - c.mean(axis=axis, keepdims=True)
 
 
+def _twice_over(n: int, ddof: Any) -> float:
+    """2/(n − d), the factor of var's derivatives, with IEEE division at n = d: ∞, so that
+    the derivative is NaN (0·∞) for one value with Bessel's correction and empty for an empty
+    input, as PyTorch's, rather than a ZeroDivisionError."""
+    return 2.0 / (n - ddof) if n != ddof else math.inf
+
+
 def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     n = _count(x.shape, axis)
     centred = _centred(x, axis)
-    return _keep(g, x, axis, keepdims) * centred * (2.0 / (n - ddof))
+    return _keep(g, x, axis, keepdims) * centred * _twice_over(n, ddof)
 
 
 def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
@@ -167,7 +174,8 @@ def _extreme_jvp(t, out, x, axis=None, keepdims=False):
 def _var_jvp(t, out, x, axis=None, keepdims=False, ddof=0):
     n = _count(x.shape, axis)
     centred = x - x.mean(axis=axis, keepdims=True)
-    return (centred * t).sum(axis=axis, keepdims=keepdims) * (2.0 / (n - ddof))
+    # over nothing (n = 0) the tangent is an empty sum, 0, as PyTorch's
+    return (centred * t).sum(axis=axis, keepdims=keepdims) * (_twice_over(n, ddof) if n else 0.0)
 
 
 def _std_jvp(t, out, x, axis=None, keepdims=False, ddof=0):

@@ -23,6 +23,7 @@ is not here: `minigrad.opinfo` keeps that, keyed by op name.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -70,6 +71,9 @@ class Op:
             that input's term of the tangent (``"Ẇ h"``), or None for an input that carries
             no tangent (a mask, class indices); a variadic op gives one pair, called with
             ``argnum=i``. None for the whole: the JVP is derived from the VJPs.
+        module: the module that declared the op (``minigrad.ops.conv`` for a built-in one,
+            the user's module for a `Function` subclass or a `defop` of their own), so that
+            a walk over the built-in ops does not depend on what else is registered.
     """
 
     name: str
@@ -86,6 +90,12 @@ class Op:
     to_float: bool = False
     doc: str = ""
     jvps: tuple[tuple[str, Callable[..., Any]] | None, ...] | None = None
+    module: str = ""
+
+    @property
+    def builtin(self) -> bool:
+        """Whether minigrad itself declares the op (not a user or a test)."""
+        return self.module.startswith("minigrad.")
 
     @cached_property
     def saves(self) -> tuple[int, ...]:
@@ -171,6 +181,7 @@ def defop(
     to_float: bool = False,
     doc: str = "",
     jvps: tuple[tuple[str, Callable[..., Any]] | None, ...] | None = None,
+    module: str | None = None,
 ) -> Op:
     """Declares an op and adds it to the registry.
 
@@ -192,6 +203,7 @@ def defop(
         doc: a one-line description.
         jvps: one ``(label, jvp)`` pair per input (or None for an input without a tangent),
             the forward-mode rules; omitted, the JVP is derived from the VJPs.
+        module: the declaring module's name; omitted, the caller's.
 
     Returns:
         The registered `Op`.
@@ -220,6 +232,7 @@ def defop(
         to_float=to_float,
         doc=doc,
         jvps=None if jvps is None else tuple(jvps),
+        module=module if module is not None else sys._getframe(1).f_globals.get("__name__", ""),
     )
     REGISTRY[name] = op
     return op
