@@ -386,6 +386,23 @@ class _Code:
             return f"b{d['buffer']}"
         return None
 
+    def place(self, n: Any, regs: _Registers, lines: list[str],
+              written: Callable[[Any, str, list[str]], list[str]]) -> str:
+        """Emits node `n`: a lowered call into its buffer, named by the buffer, or else the
+        lines `written` gives for a new local (from `n`, the local's name and the names of
+        its arguments). Returns the name its value goes by."""
+        v = self.in_buffer(n)
+        if v is not None:
+            regs.names[n] = v
+            lines.append(f"    {_prim(self.w, self.G, n, self.ref)}")
+            return v
+        v = regs.define(n)
+        lines += written(n, v, [self.ref(a) for a in self.nodes[n]["args"]])
+        return v
+
+    def forward_lines(self, n: Any, v: str, args: list[str]) -> list[str]:
+        return [self.forward_line(n, v, args)]
+
     # ---------------------------------------------------------------- forward
     def forward(self) -> list[str]:
         """``forward(x, p, b)``: one line per forward node, saving what the backward reads."""
@@ -408,13 +425,7 @@ class _Code:
                            first)
         for n in self.fwd:
             d = nodes[n]
-            v = self.in_buffer(n)  # type: ignore[assignment]
-            if v is not None:
-                regs.names[n] = v
-                lines.append(f"    {_prim(self.w, self.G, n, self.ref)}")
-            else:
-                v = regs.define(n)
-                lines.append(self.forward_line(n, v, [self.ref(a) for a in d["args"]]))
+            v = self.place(n, regs, lines, self.forward_lines)
             if d["kind"] != "raw" and np.ndim(d["value"]) == 0 and d.get("was") != "fprim":
                 lines.append(f"    {v} = _asarray({v})")  # numpy hands back a scalar for 0-d
             if self.anomaly and d.get("was", d["kind"]) == "op":
@@ -479,13 +490,7 @@ class _Code:
                 if self.last_read(n, BACKWARD) >= 0 and n not in grad_set:
                     dies.setdefault(self.last_read(n, BACKWARD), []).append(n)
                 continue
-            v = self.in_buffer(n)  # type: ignore[assignment]
-            if v is not None:
-                regs.names[n] = v
-                lines.append(f"    {_prim(self.w, self.G, n, self.ref)}")
-            else:
-                v = regs.define(n)
-                lines += self.backward_lines(n, v, [self.ref(a) for a in d["args"]])
+            v = self.place(n, regs, lines, self.backward_lines)
             if self.anomaly and d.get("was", d["kind"]) == "vjp":
                 lines.append(f"    _chkb({v}, {n!r})")
             self.emit_deaths(lines, dies, d["step"])
