@@ -86,7 +86,9 @@ _CUBIC = 0.044715
 _SATURATED = 30.0  # tanh(√(2/π)(a + 0.044715a³)) is exactly ±1 beyond |a| ≈ 10
 
 
-def _gelu_forward(a: np.ndarray) -> np.ndarray:
+def _gelu_forward(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """h = ½a(1 + t) with t = tanh(√(2/π)(a + 0.044715a³)), and t, which the VJP keeps:
+    gelu′(a) reads it, so backward does not compute the tanh again."""
     # In place on a few buffers: with a fresh array per step this is several times slower on
     # transformer-sized activations (each temporary is a new allocation that page-faults).
     # a·a·a, not a**3: numpy's power on float32 takes a slow general path. The cube is taken
@@ -98,31 +100,36 @@ def _gelu_forward(a: np.ndarray) -> np.ndarray:
     t += 1.0
     t *= c
     t *= _SQRT_2_OVER_PI
-    np.tanh(t, out=t)
-    t += 1.0
-    t *= a
-    t *= 0.5
-    return t
+    np.tanh(t, out=t)                  # t = tanh(√(2/π)(a + 0.044715a³))
+    h = np.add(t, 1.0, out=c)          # c is read no more: h takes its buffer
+    h *= a
+    h *= 0.5
+    return h, t
 
 
-def _gelu_vjp(g: Any, out: Any, a: Any) -> Any:
+def _gelu_vjp(g: Any, out: Any, a: Any, saved: Any = None) -> Any:
+    """δ ⊙ gelu′(a), gelu′(a) = ½(1 + t) + ½a(1 − t²)√(2/π)(1 + 3·0.044715a²), with t the
+    forward's tanh (`saved`), or computed again when there is none (a JVP, or under
+    create_graph, where t must be a function of a)."""
     if isinstance(a, np.ndarray) and isinstance(g, np.ndarray):
-        return _gelu_vjp_array(g, a)
+        return _gelu_vjp_array(g, a, saved)
     c = either.clip(a, -_SATURATED, _SATURATED)  # beyond it 1 − t² is 0 and a² would overflow
     t = either.tanh(_SQRT_2_OVER_PI * (c + _CUBIC * c * c * c))
     return g * (0.5 * (1.0 + t)
                 + 0.5 * c * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3 * _CUBIC * c * c))
 
 
-def _gelu_vjp_array(g: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """The VJP above on arrays, in place on a few buffers (see `_gelu_forward`)."""
+def _gelu_vjp_array(g: np.ndarray, a: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
+    """The VJP above on arrays, in place on a few buffers (see `_gelu_forward`); `t` the
+    forward's tanh, computed again (the same calls, the same bits) when not given."""
     c = np.clip(a, -_SATURATED, _SATURATED, out=np.empty_like(a))  # arrays even for 0-d a
     a2 = np.multiply(c, c, out=np.empty_like(a))
-    t = np.multiply(a2, _CUBIC, out=np.empty_like(a))
-    t += 1.0
-    t *= c
-    t *= _SQRT_2_OVER_PI
-    np.tanh(t, out=t)                  # t = tanh(√(2/π)(a + 0.044715a³))
+    if t is None:
+        t = np.multiply(a2, _CUBIC, out=np.empty_like(a))
+        t += 1.0
+        t *= c
+        t *= _SQRT_2_OVER_PI
+        np.tanh(t, out=t)              # t = tanh(√(2/π)(a + 0.044715a³))
     s = np.multiply(t, t, out=np.empty_like(a))
     np.subtract(1.0, s, out=s)         # 1 − t²
     a2 *= 3 * _CUBIC
@@ -130,17 +137,18 @@ def _gelu_vjp_array(g: np.ndarray, a: np.ndarray) -> np.ndarray:
     s *= a2
     s *= c
     s *= 0.5 * _SQRT_2_OVER_PI         # ½a(1 − t²)√(2/π)(1 + 3·0.044715a²)
-    t += 1.0
-    t *= 0.5
-    t += s
-    t *= g
-    return t
+    d = np.add(t, 1.0, out=a2)         # a2 is read no more; t stays as the forward kept it
+    d *= 0.5
+    d += s
+    d *= g
+    return d
 
 
 GELU = defop(
     "gelu", _gelu_forward, _gelu_vjp,
     role="activation",
     formula="h = ½a(1 + tanh(√(2/π)(a + 0.044715a³)))", grads=("δ ⊙ gelu′(a)",),
+    keeps=True,
     doc="GELU, tanh approximation",
     jvps=(("ȧ ⊙ gelu′(a)", _gelu_vjp),),  # elementwise: the VJP is the JVP
 )
