@@ -28,7 +28,7 @@ from minigrad.compiler import (
     schedule,
     trace,
 )
-from minigrad.compiler.lower import Unlowerable, record, replay
+from minigrad.compiler.lower import Guard, GuardMiss, Unlowerable, record, replay
 from minigrad.ops.registry import REGISTRY
 
 # minigrad's own ops: an op another test file registers while it is collected must not
@@ -504,6 +504,98 @@ def test_rules_that_read_values_or_write_into_their_arguments_stay_opaque() -> N
     steps, result = record(lambda a: (a * 2).__iadd__(1), [x], x * 2 + 1)  # its own array
     assert [s.fn for s in steps] == [np.multiply, np.add] and steps[1].inplace is not None
     assert _same(replay(steps, result, [x + 1]), (x + 1) * 2 + 1)
+
+
+def test_a_forward_that_branches_on_a_value_records_a_guard() -> None:
+    """With `guards`, ``if a.sum() > 0:`` follows the trace's branch and leaves a `Guard`;
+    a replay whose values take the other branch stops with `GuardMiss`."""
+    x = np.arange(6.0).reshape(2, 3)
+
+    def branch(a: Any) -> Any:
+        return a * 2 if a.sum() > 0 else a * 3
+
+    steps, result = record(branch, [x], branch(x), guards="branchy")
+    guards = [s for s in steps if isinstance(s.fn, Guard)]
+    assert len(guards) == 1 and guards[0].fn.expected is True
+    assert _same(replay(steps, result, [x + 1]), (x + 1) * 2)
+    with pytest.raises(GuardMiss, match="branchy branches the other way"):
+        replay(steps, result, [-x])
+
+
+def _layer_norm_fn(ln: Any, scale: Any) -> Callable[[Any], Any]:
+    return lambda x: (ln(x * 1.5) * scale).sum()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_is_lowered_and_replays_eager_bits(dtype: Any) -> None:
+    """Layer norm keeps (x̂, 1/σ) for its VJPs: the forward, its guards against overflow and
+    the three VJPs become numpy calls with buffers, and ∇x, ∇γ, ∇β are eager's bits."""
+    rng = np.random.default_rng(4)
+    mg.manual_seed(0)
+    ln = mg.nn.LayerNorm(6)
+    ln.weight.data = rng.standard_normal(6).astype(dtype)
+    ln.bias.data = rng.standard_normal(6).astype(dtype)
+    scale = mg.Tensor(rng.standard_normal((3, 6)).astype(dtype))
+    f = _layer_norm_fn(ln, scale)
+    c = mg.compile(f)
+    for k in range(3):
+        x = mg.Tensor(rng.standard_normal((3, 6)).astype(dtype) * 10.0 ** k, requires_grad=True)
+        xe = mg.Tensor(x.data.copy(), requires_grad=True)
+        c(x).backward()
+        got = [x.grad.data] + [p.grad.data for p in ln.parameters()]
+        for p in ln.parameters():
+            p.grad = None
+        f(xe).backward()
+        want = [xe.grad.data] + [p.grad.data for p in ln.parameters()]
+        for p in ln.parameters():
+            p.grad = None
+        assert all(_same(a, b) for a, b in zip(got, want))
+    assert c.traces == 1 and c.eager_calls == 0
+    assert not [k for k in c.plan.stats().kept if "layer_norm" in k[0]]
+    assert any(isinstance(d.get("call"), Guard) for _, d in c.plan.graph.nodes(data=True))
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float32, 1e17), (np.float64, 1e200)])
+def test_values_that_take_a_rules_other_branch_run_eagerly(dtype: Any, big: float,
+                                                             capsys: Any) -> None:
+    """Traced on ordinary values, layer norm's plan assumes neither overflow guard fires; a
+    call with |x| past them (float32 statistics in float64, float64 rows rescaled) runs
+    eagerly, says so when verbose, and the next ordinary call replays the plan again."""
+    rng = np.random.default_rng(5)
+    ln = mg.nn.LayerNorm(4)
+    scale = mg.Tensor(rng.standard_normal((2, 4)).astype(dtype))
+    f = _layer_norm_fn(ln, scale)
+    c = mg.compile(f, verbose=True)
+    x = rng.standard_normal((2, 4)).astype(dtype)
+    for v, eager_calls in ((x, 0), (x * big, 1), (x * 2, 1)):
+        got, want = c(mg.Tensor(v)), f(mg.Tensor(v))
+        assert _same(got.data, want.data) and np.isfinite(want.data)
+        assert c.eager_calls == eager_calls and c.traces == 1
+    out = capsys.readouterr().out
+    assert out.count("runs eagerly on this call (layer_norm branches the other way") == 1
+
+
+def test_a_training_step_whose_values_miss_a_guard_is_an_eager_step() -> None:
+    """The guards run in the forward, before any update: the step then runs eagerly, and
+    the parameters and Adam's state stay eager's bit for bit."""
+    rng = np.random.default_rng(6)
+    pairs = []
+    for _ in range(2):
+        mg.manual_seed(1)
+        model = mg.nn.Sequential(mg.nn.Linear(4, 4), mg.nn.LayerNorm(4), mg.nn.Linear(4, 1))
+        pairs.append((model, mg.optim.Adam(model.parameters(), lr=1e-2)))
+    (m_c, o_c), (m_e, o_e) = pairs
+    step = mg.compile(lambda x: (m_c(x) ** 2).mean(), optimizer=o_c)
+    xs = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(4)]
+    xs[2] = xs[2] * np.float32(1e25)  # the first Linear's output passes 1e15: float64 statistics
+    for x in xs:
+        step(mg.Tensor(x))
+        o_e.zero_grad()
+        (m_e(mg.Tensor(x)) ** 2).mean().backward()
+        o_e.step()
+    assert step.eager_calls == 1 and step.traces == 1
+    for p, q in zip(m_c.parameters(), m_e.parameters()):
+        assert _same(p.data, q.data)
 
 
 # ----------------------------------------------------------------------------- random programs

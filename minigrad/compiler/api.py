@@ -9,6 +9,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from minigrad.compiler.lower import GuardMiss
 from minigrad.compiler.passes import PIPELINE, OptimizerError, training_pipeline
 from minigrad.compiler.plan import STALE, Plan
 from minigrad.compiler.trace import trace
@@ -70,6 +71,7 @@ class CompiledFunction:
         self.plans: dict[tuple[Any, ...], Plan] = {}
         self.plan: Plan | None = None
         self.traces = 0
+        self.eager_calls = 0  # calls a guard sent to eager mode
         self.__name__ = getattr(fn, "__name__", "fn")
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
@@ -85,7 +87,11 @@ class CompiledFunction:
             return self._training_step(plan, args, key)
         if plan is not None:
             self.plan = plan
-            out = plan.run(args)
+            try:
+                out = plan.run(args)
+            except GuardMiss as e:
+                self._said_eager(e)
+                return self.fn(*args)
             if out is not STALE:
                 return out
             reason = "a captured parameter changed shape or dtype, or a captured constant " \
@@ -93,6 +99,13 @@ class CompiledFunction:
         else:
             reason = self._why(key)
         return self._compile(args, key, reason).run(args)
+
+    def _said_eager(self, miss: GuardMiss) -> None:
+        """A guard failed: this call runs eagerly (same bits as the plan would have given on
+        values that took its branches); the plan stays for the calls whose values do."""
+        self.eager_calls += 1
+        if self.verbose:
+            print(f"minigrad.compile: {self.__name__} runs eagerly on this call ({miss})")
 
     def _why(self, key: tuple[Any, ...]) -> str:
         if not self.plans:
@@ -129,7 +142,11 @@ class CompiledFunction:
         (and after a change that retraces), one eager step followed by the trace."""
         if plan is not None:
             self.plan = plan
-            out = plan.step(args)
+            try:
+                out = plan.step(args)
+            except GuardMiss as e:  # raised in the forward, before any update
+                self._said_eager(e)
+                return self._eager_step(args)
             if out is not STALE:
                 return out
             reason = "the optimizer's numbers (lr…), its state or a parameter changed"
@@ -181,7 +198,9 @@ def compile(fn: Callable[..., Any] | None = None, *, verbose: bool = False,
     random draws (Dropout in training) and in-place changes inside `fn` raise `TraceError`
     naming the line. Parameters (captured tensors that require grad) are read at every call,
     so optimizer steps are seen; other captured tensors are constants, retraced if changed in
-    place.
+    place. An op whose rule branches on its values (layer norm's overflow guards) keeps the
+    branch the trace took; a call whose values would take the other one runs eagerly, with
+    eager's bits (said aloud when `verbose`; ``eager_calls`` counts them).
 
     With ``optimizer=opt``, the compiled function is the whole training step: each call
     does what ``opt.zero_grad(); out = fn(*args); out.backward(); opt.step();

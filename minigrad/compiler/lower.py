@@ -9,10 +9,16 @@ stand-in, which runs it on the real array and writes it down: ``square(out)``,
 the same values, with no second copy of it, and each ufunc call in it can be given an ``out=``
 buffer by the memory plan.
 
-A rule that asks Python for a value (``if x.any():``, ``float(x)``, ``np.asarray(x)``), writes
-into an array it did not make, or returns something other than an array cannot be recorded:
-`record` raises `Unlowerable` and the rule stays one opaque call. So does a recording whose
-result differs in any bit from the rule's own result on the trace's arrays.
+A rule that asks Python for a value (``float(x)``, ``np.asarray(x)``), writes into an array
+it did not make, or returns something other than an array cannot be recorded: `record` raises
+`Unlowerable` and the rule stays one opaque call. So does a recording whose result differs in
+any bit from the rule's own result on the trace's arrays.
+
+A forward rule may branch on a truth value (``if big > 1e150:``, layer norm's guard against
+overflow): the recording follows the branch the trace's values took and leaves a `Guard`, a
+call that checks, at every replay, that the truth value comes out the same. When it does not,
+the replay raises `GuardMiss` before anything outside its buffers has changed, and the call
+runs eagerly instead (`minigrad.compile` says so when verbose).
 """
 
 from __future__ import annotations
@@ -23,12 +29,35 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Ref", "Step", "Unlowerable", "leaves", "map_leaves", "record", "record_inplace",
-           "replay", "same_bits"]
+__all__ = ["Guard", "GuardMiss", "Ref", "Step", "Unlowerable", "leaves", "map_leaves", "record",
+           "record_inplace", "replay", "same_bits"]
 
 
 class Unlowerable(Exception):
     """A rule does something a recording cannot replay faithfully."""
+
+
+class GuardMiss(Exception):
+    """A replay met values on which a recorded rule branches the other way than it did on
+    the trace's values: the recording does not hold for them."""
+
+
+class Guard:
+    """What a branch of a recorded rule leaves in the recording: ``bool(x)`` must come out
+    `expected`, as it did on the trace's values, or the replay stops with `GuardMiss`."""
+
+    def __init__(self, expected: bool, rule: str) -> None:
+        self.expected, self.rule = expected, rule
+        self.__name__ = "guard_true" if expected else "guard_false"
+
+    def __call__(self, x: Any) -> Any:
+        if bool(x) is not self.expected:
+            raise GuardMiss(f"{self.rule} branches the other way on these values than on the "
+                            f"values it was traced with")
+        return np.True_
+
+    def __repr__(self) -> str:
+        return f"Guard({self.expected}, {self.rule!r})"
 
 
 class Ref:
@@ -94,8 +123,12 @@ NO_DTYPE = ("max", "min")  # ndarray.max(axis, out, keepdims) has no dtype argum
 
 
 class _Recorder:
-    def __init__(self) -> None:
+    """`guards`: the rule's name when it may branch on a value (a `Guard` is recorded), else
+    None (a branch is `Unlowerable`)."""
+
+    def __init__(self, guards: str | None = None) -> None:
         self.steps: list[Step] = []
+        self.guards = guards
 
     def ref_of(self, x: Any) -> Any:
         if isinstance(x, Sym):
@@ -217,7 +250,11 @@ class Sym:
         raise Unlowerable("the rule turns a value into a plain array (np.asarray, np.array…)")
 
     def __bool__(self) -> bool:
-        raise Unlowerable("the rule branches on a value")
+        if self.rec.guards is None:
+            raise Unlowerable("the rule branches on a value")
+        taken = bool(self.value)
+        self.rec.call(Guard(taken, self.rec.guards), (self,), {}, None)
+        return taken
 
     def __float__(self) -> float:
         raise Unlowerable("the rule asks for a value as a Python number")
@@ -333,13 +370,15 @@ def same_bits(a: Any, b: Any) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any) -> tuple[list[Step], Any]:
+def record(f: Callable[..., Any], inputs: Sequence[Any], expected: Any,
+           guards: str | None = None) -> tuple[list[Step], Any]:
     """Runs ``f(*stand-ins)`` where input i is ``inputs[i]`` (an array, or anything else,
     passed through as a constant); returns the numpy calls it made and the `Ref` of its
     result (a tuple of them when `expected` is a tuple: an op's output and what it keeps).
-    Raises `Unlowerable` when it cannot be recorded or when its result is not `expected` bit
-    for bit."""
-    rec = _Recorder()
+    With `guards` (the rule's name), a branch on a value becomes a `Guard` step. Raises
+    `Unlowerable` when it cannot be recorded or when its result is not `expected` bit for
+    bit."""
+    rec = _Recorder(guards)
     args = [Sym(rec, x, Ref("in", i)) if isinstance(x, (np.ndarray, np.generic)) else x
             for i, x in enumerate(inputs)]
     with np.errstate(all="ignore"):  # the real calls already ran once, warnings and all

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import networkx as nx
@@ -30,6 +30,7 @@ import numpy as np
 
 from minigrad import autograd
 from minigrad.compiler.lower import (
+    Guard,
     Ref,
     Step,
     Unlowerable,
@@ -183,27 +184,40 @@ class Key:
         return f"Key({self.node!r})"
 
 
-def _rule(H: nx.DiGraph, n: Any, kept: bool = False) -> Callable[..., Any] | None:
+def _rule(H: nx.DiGraph, n: Any, kept: int = 0) -> Callable[..., Any] | None:
     """The rule node `n` runs, as a function of the arrays of ``args`` (None when it has
-    none that could be lowered: leaves, the seed). With `kept`, the node is an op that keeps
-    a value for its VJP: its forward returns ``(out, kept)``, and its VJP takes the kept value
-    as one more argument, after the others."""
+    none that could be lowered: leaves, the seed). With `kept` > 0, the node is an op that
+    keeps values for its VJP (one array, or a tuple of `kept` arrays): its forward returns
+    ``(out, *kept)``, and its VJP takes the kept arrays as its last arguments."""
     d = H.nodes[n]
     kind, params = d["kind"], d["params"]
-    if kind == "op" and d["fn"].keeps == kept:
+    if kind == "op" and d["fn"].keeps == bool(kept):
         forward = d["fn"].forward
+        if isinstance(d.get("saved"), tuple):
+            return lambda *xs: _flat(forward(*xs, **params))
         return lambda *xs: forward(*xs, **params)
-    if kind == "vjp" and d["fn"].keeps == kept:
+    if kind == "vjp" and d["fn"].keeps == bool(kept):
         f, i, shape = d["fn"].vjp(d["argnum"]), d["argnum"], d["unbroadcast"]
         kw = dict(params, argnum=i) if d["fn"].variadic else params
+        packed = isinstance(H.nodes[d["of"]].get("saved"), tuple)
 
         def vjp(g: Any, out: Any, *xs: Any) -> Any:
-            gx = f(g, out, *xs[:-1], saved=xs[-1], **kw) if kept else f(g, out, *xs, **kw)
+            if kept:
+                saved = tuple(xs[-kept:]) if packed else xs[-1]
+                gx = f(g, out, *xs[:-kept], saved=saved, **kw)
+            else:
+                gx = f(g, out, *xs, **kw)
             return gx if shape is None else unbroadcast(gx, shape)
         return vjp
     if kind == "acc":
         return operator.add
     return None
+
+
+def _flat(res: tuple[Any, Any]) -> tuple[Any, ...]:
+    """A forward's ``(out, (a, b…))``, with a tuple kept, as ``(out, a, b…)``."""
+    out, keep = res
+    return (out, *keep)
 
 
 def lower(G: nx.DiGraph) -> nx.DiGraph:
@@ -230,8 +244,9 @@ def lower(G: nx.DiGraph) -> nx.DiGraph:
         if f is None:
             kept.append((n, "the op keeps values for its VJP, and its forward stays whole"))
             continue
+        guards = d["fn"].name if d["kind"] == "op" else None  # a forward may branch on values
         try:
-            steps, result = record(f, [H.nodes[a]["value"] for a in args], d["value"])
+            steps, result = record(f, [H.nodes[a]["value"] for a in args], d["value"], guards)
         except Unlowerable as e:
             kept.append((n, str(e)))
             continue
@@ -252,46 +267,51 @@ def lower(G: nx.DiGraph) -> nx.DiGraph:
 
 def _lower_keeping(H: nx.DiGraph, n: Any, alias: dict[Any, Any], lowered: list[Any],
                    kept: list[tuple[Any, str]]) -> set[Any]:
-    """Lowers op `n`, which keeps one array for its VJPs, together with those VJPs: the kept
-    array becomes a node of the forward that the VJPs read. Returns the VJPs lowered."""
+    """Lowers op `n`, which keeps an array (or a tuple of arrays) for its VJPs, together with
+    those VJPs: each kept array becomes a node of the forward that the VJPs read. Returns the
+    VJPs lowered."""
     d = H.nodes[n]
     args = [alias.get(a, a) for a in d["args"]]
     vjps = [m for m in H.successors(n) if H.nodes[m]["kind"] == "vjp" and H.nodes[m]["of"] == n]
+    saved = d["saved"]
+    arrays = list(saved) if isinstance(saved, tuple) else [saved]
     try:
-        if not isinstance(d["saved"], np.ndarray):
-            raise Unlowerable("the op keeps something other than one array for its VJP")
-        f = _rule(H, n, kept=True)
+        if not arrays or not all(isinstance(a, np.ndarray) for a in arrays):
+            raise Unlowerable("the op keeps something other than arrays for its VJP")
+        f = _rule(H, n, kept=len(arrays))
         assert f is not None
-        steps, (res, keep) = record(f, [H.nodes[a]["value"] for a in args],
-                                    (d["value"], d["saved"]))
+        steps, (res, *keeps) = record(f, [H.nodes[a]["value"] for a in args],
+                                      (d["value"], *arrays), guards=d["fn"].name)
         if res.where == "in":
             raise Unlowerable("the forward hands back one of its inputs")
         recs = []
         for m in vjps:
             margs = [alias.get(a, a) for a in H.nodes[m]["args"]]
-            g = _rule(H, m, kept=True)
+            g = _rule(H, m, kept=len(arrays))
             assert g is not None
-            values = [H.nodes[a]["value"] for a in margs] + [d["saved"]]
+            values = [H.nodes[a]["value"] for a in margs] + arrays
             recs.append((m, margs, *record(g, values, H.nodes[m]["value"])))
     except Unlowerable as e:
         kept.append((n, str(e)))
         return set()
-    saved = args[keep.index] if keep.where == "in" else n if keep.index == res.index \
-        else f"{n}~{keep.index}"
-    _splice(H, n, steps, res, args, also=keep)
+    names = [args[k.index] if k.where == "in" else n if k.index == res.index
+             else f"{n}~{k.index}" for k in keeps]
+    _splice(H, n, steps, res, args, also=keeps)
     lowered.append(n)
     for m, margs, msteps, mres in recs:
         lowered.append(m)
         if mres.where == "in":
-            alias[m] = (margs + [saved])[mres.index]
+            alias[m] = (margs + names)[mres.index]
         else:
-            _splice(H, m, msteps, mres, margs + [saved])
+            _splice(H, m, msteps, mres, margs + names)
     return set(vjps)
 
 
-def _needed(steps: list[Step], result: Ref, also: Ref | None = None) -> list[int]:
-    """The steps the result (and `also`) depend on, in recorded order."""
-    need = {r.index for r in (result, also) if r is not None and r.where == "step"}
+def _needed(steps: list[Step], result: Ref, also: Sequence[Ref] = ()) -> list[int]:
+    """The steps the result (and `also`) depend on, and every `Guard` with what it reads,
+    in recorded order."""
+    need = {r.index for r in (result, *also) if r.where == "step"}
+    need |= {j for j, s in enumerate(steps) if isinstance(s.fn, Guard)}
     for j in range(max(need), -1, -1):
         if j in need:
             s = steps[j]
@@ -302,7 +322,7 @@ def _needed(steps: list[Step], result: Ref, also: Ref | None = None) -> list[int
 
 
 def _splice(H: nx.DiGraph, n: Any, steps: list[Step], result: Ref, args: list[Any],
-            keep_all: bool = False, also: Ref | None = None) -> None:
+            keep_all: bool = False, also: Sequence[Ref] = ()) -> None:
     d = H.nodes[n]
     kind = "fprim" if d["kind"] == "op" else "bprim"
     keep = list(range(len(steps))) if keep_all else _needed(steps, result, also)

@@ -103,13 +103,16 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
         x, axis)
 
 
-def statistics_in_float64(x: np.ndarray) -> bool:
+def statistics_in_float64(x: np.ndarray, big: Any = None) -> bool:
     """Whether a normalization computes the mean and variance of the array `x` in float64
     (returning x̂ and 1/σ in x's dtype): when x is narrower than float64 and (x − μ)² could
-    leave its range (|x| beyond 1.8e15 in float32). An ordinary float32 forward keeps its cost."""
+    leave its range (|x| beyond 1.8e15 in float32). An ordinary float32 forward keeps its cost.
+    `big`: max |x|, when the caller has it already."""
     if x.dtype.kind != "f" or x.dtype.itemsize >= 8 or not x.size:
         return False
-    return bool(np.max(np.abs(x)) > np.sqrt(np.finfo(x.dtype).max) * 1e-4)
+    if big is None:
+        big = np.max(np.abs(x))
+    return bool(big > np.sqrt(np.finfo(x.dtype).max) * 1e-4)
 
 
 def _narrow(a: Any) -> bool:

@@ -55,12 +55,12 @@ def _centred(x: Any, axes: tuple[int, ...]) -> Any:
 
 def _stats(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any]:
     """`x̂` and `1/σ`, from arrays or (under create_graph) from Tensors."""
-    if isinstance(x, np.ndarray) and either.statistics_in_float64(x):
-        xhat, rstd = _stats(x.astype(np.float64), axes, eps)
-        return xhat.astype(x.dtype), rstd.astype(x.dtype)
     if isinstance(x, np.ndarray) and x.size:
-        big = float(np.max(np.abs(x)))
-        if np.isfinite(big) and big > 1e150:
+        big = np.max(np.abs(x))  # one pass serves both guards against overflow
+        if either.statistics_in_float64(x, big):
+            xhat, rstd = _stats(x.astype(np.float64), axes, eps)
+            return xhat.astype(x.dtype), rstd.astype(x.dtype)
+        if x.dtype.itemsize >= 8 and np.logical_and(big > 1e150, big < np.inf):
             # (x − μ)² would overflow: normalize x/s instead, x̂ is the same and σ = s·σ_s.
             # s per row and at least 1: a row of zeros beside a row of 1e300 must not get
             # eps/s² = 0 and 0·∞ = nan
