@@ -598,6 +598,53 @@ def test_a_training_step_whose_values_miss_a_guard_is_an_eager_step() -> None:
         assert _same(p.data, q.data)
 
 
+def _shared(plan: Any) -> list[Any]:
+    return next(e["shared"] for e in plan.graph.graph["log"] if e["pass"] == "share_common_calls")
+
+
+def _grads_pair(f: Callable[..., Any], arrays: list[np.ndarray]) -> tuple[Any, list[Any]]:
+    """Compiled and eager values and gradients of ``f(*arrays)``."""
+    c = mg.compile(f)
+    res = []
+    for fn in (c, f):
+        ts = [mg.Tensor(a.copy(), requires_grad=True) for a in arrays]
+        out = fn(*ts)
+        out.backward()
+        res.append([out.data] + [t.grad.data for t in ts])
+    assert all(_same(a, b) for a, b in zip(*res))
+    return c, res
+
+
+def test_a_call_repeated_on_the_same_arrays_runs_once() -> None:
+    rng = np.random.default_rng(7)
+    c, _ = _grads_pair(lambda x: ((x * 2.0).tanh() + (x * 2.0).exp()).sum(),
+                       [rng.standard_normal((3, 4))])
+    shared = _shared(c.plan)
+    assert [dict(c.plan.stages)["lower"].nodes[n]["prim"] for n in shared] == ["multiply"]
+
+
+def test_attentions_vjps_for_q_and_k_compute_their_common_start_once() -> None:
+    """∇S = P ⊙ (∇P − rowsum(∇P ⊙ P)), ∇P = δVᵀ, is in both VJPs' rules; the plan makes it
+    once, and every gradient keeps eager's bits."""
+    rng = np.random.default_rng(8)
+    q, k, v = (rng.standard_normal((2, 3, 5, 4)) for _ in range(3))
+    c, _ = _grads_pair(lambda q, k, v: (F.scaled_dot_product_attention(
+        q, k, v, is_causal=True) ** 2).sum(), [q, k, v])
+    lowered = dict(c.plan.stages)["lower"].nodes
+    assert {"matmul", "multiply", "subtract"} <= {lowered[n]["prim"] for n in _shared(c.plan)}
+    assert not [k for k in c.plan.stats().kept if "attention" in k[0]]
+
+
+def test_arrays_written_in_place_are_never_shared() -> None:
+    """gelu writes its tanh into an array it made (``np.clip(…, out=np.empty_like(a))``):
+    two gelus of one input share none of those arrays, and both results are exact."""
+    rng = np.random.default_rng(9)
+    c, _ = _grads_pair(lambda x: (F.gelu(x) * F.gelu(x)).sum(), [rng.standard_normal((4, 3))])
+    G = dict(c.plan.stages)["lower"]
+    written = {d["inplace"] for _, d in G.nodes(data=True) if d.get("inplace") is not None}
+    assert written and not written & set(_shared(c.plan))
+
+
 # ----------------------------------------------------------------------------- random programs
 
 UNARY = [F.tanh, F.sigmoid, F.relu, F.softplus, lambda x: x * x, lambda x: -x,

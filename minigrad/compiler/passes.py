@@ -11,10 +11,12 @@ nodes it removed, folded or placed). In pipeline order:
    input) and one ``acc`` node per gradient added to another, in its order (so sums round alike).
 4. `lower`: every forward, VJP and accumulation whose rule can be recorded (`minigrad.compiler.
    lower`) becomes the numpy calls the rule makes, one ``fprim``/``bprim`` node per call.
-5. `schedule`: a static topological order, ``step`` on every node.
-6. `liveness`: each array's last use, the array whose memory it shares (``root``), and whether
+5. `share_common_calls`: a lowered call that repeats an earlier one (the same function on the
+   same arrays) is dropped, and its readers read the earlier result.
+6. `schedule`: a static topological order, ``step`` on every node.
+7. `liveness`: each array's last use, the array whose memory it shares (``root``), and whether
    it escapes to the caller (outputs, gradients).
-7. `assign_buffers`: arrays whose lives do not overlap share one preallocated buffer, filled
+8. `assign_buffers`: arrays whose lives do not overlap share one preallocated buffer, filled
    with numpy's ``out=``.
 """
 
@@ -50,6 +52,7 @@ __all__ = [
     "liveness",
     "lower",
     "schedule",
+    "share_common_calls",
     "step_optimizer",
     "training_pipeline",
 ]
@@ -393,6 +396,77 @@ def _forward_aliases(H: nx.DiGraph, alias: dict[Any, Any]) -> None:
     H.remove_nodes_from(list(alias))
 
 
+def share_common_calls(G: nx.DiGraph) -> nx.DiGraph:
+    """Drops each lowered call that repeats an earlier call of its part (forward or
+    backward): the same function with the same arguments (the same arrays, equal
+    constants). Its readers read the earlier result, which is the same array bit for bit.
+    Rules are written one VJP at a time, so VJPs of one op may compute the same thing:
+    attention's VJPs for q and k both start from ∇S = P ⊙ (∇P − rowsum(∇P ⊙ P)).
+
+    Only calls that write nothing are shared (no in-place write, no guard), and never an
+    array that a later call writes into."""
+    H = _copy(G)
+    written = {d["inplace"] for _, d in H.nodes(data=True) if d.get("inplace") is not None}
+    alias: dict[Any, Any] = {}
+    seen: dict[Any, Any] = {}
+    order = nx.lexicographical_topological_sort(H, key=lambda n: H.nodes[n]["order"])
+    for n in order:
+        d = H.nodes[n]
+        if d["kind"] not in PRIMS or n in written or not _pure(H, n):
+            continue
+        try:
+            key = (d["kind"], id(d["call"]), d.get("attr"), _same_args(H, d["cargs"], alias),
+                   _same_args(H, d["ckwargs"], alias))
+            hash(key)
+        except TypeError:  # an argument with no value to compare (an object of its own)
+            continue
+        first = seen.setdefault(key, n)
+        if first != n and _bits_equal(H.nodes[first]["value"], d["value"]):
+            alias[n] = first
+    shared = list(alias)
+    if alias:
+        _forward_aliases(H, alias)
+    _log(H, "share_common_calls", G.number_of_nodes(), shared=shared)
+    return H
+
+
+def _pure(H: nx.DiGraph, n: Any) -> bool:
+    """A call whose result depends on its arguments alone and that writes nothing: not an
+    in-place write, not a guard. (A view of an argument is pure: it is the same view.)"""
+    d = H.nodes[n]
+    return d.get("inplace") is None and not isinstance(d["call"], Guard) \
+        and isinstance(d["value"], (np.ndarray, np.generic))
+
+
+def _same_args(H: nx.DiGraph, x: Any, alias: dict[Any, Any]) -> Any:
+    """A hashable stand-in for a call's arguments: nodes (after `alias`) by name, constants
+    (captured or literal, a retrace follows any change to them), arrays and numbers by type
+    and bytes, anything else by type and repr."""
+    if isinstance(x, Key):
+        k = x.node
+        while k in alias:
+            k = alias[k]
+        return _same_args(H, H.nodes[k]["value"], alias) if H.nodes[k]["kind"] == "const" \
+            else ("node", k)
+    if type(x) in (tuple, list):
+        return (type(x).__name__, *(_same_args(H, v, alias) for v in x))
+    if type(x) is dict:
+        return ("dict", *((k, _same_args(H, v, alias)) for k, v in x.items()))
+    if isinstance(x, (np.ndarray, np.generic)):
+        a = np.asarray(x)
+        if a.dtype == object:
+            raise TypeError("an object array")
+        return ("array", a.dtype.str, a.shape, a.tobytes())
+    if x is None or type(x) in (bool, int, float, complex, str, slice, type(Ellipsis)) \
+            or isinstance(x, np.dtype):
+        return (type(x).__name__, repr(x))
+    raise TypeError(f"no value to compare for {type(x).__name__}")
+
+
+def _bits_equal(a: Any, b: Any) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 class OptimizerError(ValueError):
     """A training step whose optimizer update cannot be compiled."""
 
@@ -709,7 +783,8 @@ def _reusable_input(H: nx.DiGraph, n: Any, k: tuple[Any, ...], holder: dict[int,
 
 
 PIPELINE: tuple[Callable[[nx.DiGraph], nx.DiGraph], ...] = (
-    eliminate_dead_code, fold_constants, differentiate, lower, schedule, liveness, assign_buffers)
+    eliminate_dead_code, fold_constants, differentiate, lower, share_common_calls, schedule,
+    liveness, assign_buffers)
 
 
 def training_pipeline(opt: Any) -> tuple[Callable[[nx.DiGraph], nx.DiGraph], ...]:

@@ -897,7 +897,7 @@ class Plan:
         rows = [("trace", 0, self.trace.number_of_nodes(), "one eager call, recorded")]
         for entry in self.graph.graph["log"]:
             what = []
-            for key in ("removed", "folded", "added", "lowered", "kept", "placed"):
+            for key in ("removed", "folded", "added", "lowered", "kept", "shared", "placed"):
                 if entry.get(key):
                     what.append(f"{len(entry[key])} {key}")
             if "steps" in entry:
