@@ -144,7 +144,8 @@ def _blocked(mask: np.ndarray | None, is_causal: bool, L: int, S: int) -> np.nda
 def _row_max(s: np.ndarray) -> np.ndarray:
     """`s.max(axis=-1, keepdims=True)`, from a copy with the last axis first: the maximum
     then runs down long contiguous columns (10 times faster for rows of 12)."""
-    return np.moveaxis(s, -1, 0).copy().max(axis=0)[..., None]  # copy(): C order
+    last_first = (s.ndim - 1, *range(s.ndim - 1))
+    return s.transpose(last_first).copy().max(axis=0)[..., None]  # copy(): C order
 
 
 def _row_sum(a: Any) -> Any:
