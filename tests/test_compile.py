@@ -25,6 +25,7 @@ from minigrad.compiler import (
     fold_constants,
     liveness,
     lower,
+    materialize_operands,
     schedule,
     trace,
 )
@@ -189,8 +190,8 @@ def _program() -> tuple[Callable[..., Any], list[Any]]:
     return f, [mg.Tensor(rng.standard_normal((5, 4)))]
 
 
-PASSES = [eliminate_dead_code, fold_constants, differentiate, lower, schedule, liveness,
-          assign_buffers]
+PASSES = [eliminate_dead_code, fold_constants, differentiate, lower, materialize_operands,
+          schedule, liveness, assign_buffers]
 
 
 @pytest.mark.parametrize("upto", range(len(PASSES)), ids=[p.__name__ for p in PASSES])
@@ -333,6 +334,74 @@ def test_gradients_that_are_another_array_replay_bit_for_bit(fn: Any) -> None:
         assert _same(got.data, want.data)
         assert _same(g[0], a.grad.data) and _same(g[1], x.grad.data)
         a.grad = x.grad = None
+
+
+def _special(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`values` with about one entry in six made ±0.0, ±inf or NaN, at random places."""
+    out = values.copy()
+    specials = np.array([-0.0, 0.0, np.inf, -np.inf, np.nan], out.dtype)
+    where = rng.random(out.shape) < 1 / 6
+    out[where] = rng.choice(specials, int(where.sum()))
+    return out
+
+
+def test_broadcast_and_cast_inputs_are_copied_first_with_eager_bits() -> None:
+    """``sum(relu(x + b) ⊙ w)``: the bias add broadcasts b over the rows, and relu's VJP
+    δ ⊙ 1[a > 0] multiplies δ by a bool mask, inputs that `materialize_operands` copies into
+    buffers of the output's shape and dtype first. With pre-activations ±0.0, ±inf and NaN
+    and δ = w negative, ±0.0, ±inf and NaN (δ · 0 is −0.0 for a negative δ, NaN for an
+    infinite one), replays give eager mode's bits, on 10,240 elements (past numpy's buffer of
+    8,192, so eager mode's own loop runs in chunks)."""
+    rng = np.random.default_rng(11)
+    n, d = 64, 160
+    b = mg.Tensor(_special(rng.standard_normal(d).astype(np.float32), rng), requires_grad=True)
+    w = mg.Tensor(_special(-np.abs(rng.standard_normal((n, d))).astype(np.float32), rng))
+
+    def f(x: mg.Tensor) -> mg.Tensor:
+        return (F.relu(x + b) * w).sum()
+
+    step = mg.compile(f)
+    for _ in range(2):
+        xv = _special(rng.standard_normal((n, d)).astype(np.float32), rng)
+        grads = []
+        for run in (step, f):
+            x = mg.Tensor(xv, requires_grad=True)
+            with np.errstate(all="ignore"):
+                out = run(x)
+                out.backward()
+            grads.append((out.data, x.grad.data, b.grad.data))
+            b.grad = None
+        assert all(_same(got, want) for got, want in zip(*grads))
+    G = step.plan.graph
+    copies = [(G.nodes[d["args"][0]]["value"], d["value"]) for _, d in G.nodes(data=True)
+              if d.get("prim") == "copyto"]
+    assert any(src.shape == (d,) and v.shape == (n, d) for src, v in copies)  # the bias
+    assert any(src.dtype == bool and v.dtype == np.float32 for src, v in copies)  # 1[a > 0]
+    assert "np_copyto(b" in step.plan.source
+
+
+def test_materialize_operands_copies_a_constant_once_and_leaves_stride_0_inputs() -> None:
+    """A constant that a ufunc would broadcast over rows becomes a constant of the output's
+    shape at compile time (no copy per call); sum's δ, one number broadcast (stride 0 along
+    every axis), is read in place by numpy and is not copied."""
+    rng = np.random.default_rng(2)
+    c = mg.Tensor(rng.standard_normal(4))
+    W = mg.Tensor(rng.standard_normal((4, 4)), requires_grad=True)
+
+    def f(x: mg.Tensor) -> mg.Tensor:
+        return ((x @ W) * c * 2.0).sum()
+
+    args = [mg.Tensor(rng.standard_normal((3, 4)))]
+    G = lower(differentiate(fold_constants(eliminate_dead_code(trace(f, args)[0]))))
+    H = materialize_operands(G)
+    assert not any(d.get("prim") == "copyto" for _, d in H.nodes(data=True))
+    for n, d in H.nodes(data=True):
+        if d.get("prim") == "multiply" and d["kind"] == "fprim":
+            ins = [H.nodes[x.node]["value"] if hasattr(x, "node") else x for x in d["cargs"]]
+            assert all(np.ndim(v) == 0 or np.shape(v) == (3, 4) for v in ins), n
+    plan = compile_plan(f, args)
+    got, want = mg.compile(f)(*args), f(*args)
+    assert _same(got.data, want.data) and "np_copyto" not in plan.source
 
 
 def test_schedule_is_topological_and_runs_backward_after_forward() -> None:
