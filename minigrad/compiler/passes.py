@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import operator
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -533,13 +534,15 @@ def materialize_operands(G: nx.DiGraph) -> nx.DiGraph:
     or cannot read with one stride through the output: a bias b broadcast over the rows of
     h @ W, a column broadcast over the columns, a bool mask 1[a > 0] multiplying a float δ.
     Such an input becomes ``np.copyto(buf, x)``, a ``fprim``/``bprim`` node of its own that
-    `assign_buffers` gives a buffer (or, for a constant, a new constant made here), and the
-    ufunc reads that. It reads the same numbers in the same dtype, so it gives the same bits
-    (checked on the trace's values; a call that would not keeps its inputs). An input read
-    with one stride (a δ broadcast from one number reads with stride 0) is left as it is:
-    numpy reads it in place, and a copy would cost a pass over the output."""
+    `assign_buffers` gives a buffer (a constant input becomes a constant of that shape, made
+    once, here, with its tensor's guard), and the ufunc reads that. It reads the same numbers
+    in the same dtype, so it gives the same bits (checked on the trace's values; a call that
+    would not keeps its inputs). An input read with one stride (a δ broadcast from one number
+    reads with stride 0) is left as it is: numpy reads it in place, and a copy would cost a
+    pass over the output."""
     H = _copy(G)
     added: list[Any] = []
+    laid: dict[tuple[Any, ...], Any] = {}  # one constant per (input, shape, dtype)
     for n in [n for n, d in G.nodes(data=True) if d["kind"] in PRIMS]:
         d = H.nodes[n]
         loop = _loop_dtypes(H, d)
@@ -552,15 +555,17 @@ def materialize_operands(G: nx.DiGraph) -> nx.DiGraph:
             continue
         cargs = list(d["cargs"])
         for i, m in new.items():
-            x = cargs[i]
-            if isinstance(x, Key) and H.nodes[x.node]["kind"] != "const":
-                added.append(_add_copy(H, n, i, x.node, m))
-                cargs[i] = Key(added[-1])
-            else:
-                cargs[i] = m
+            k = _copied_input(H, n, i, m, laid)
+            if k not in added:
+                added.append(k)
+            cargs[i] = Key(k)
         d["cargs"] = tuple(cargs)
         _reconnect(H, n)
-    _log(H, "materialize_operands", G.number_of_nodes(), added=added)
+    # constants that nothing reads any more go, as in fold_constants (their guards moved on)
+    unread = [n for n, d in G.nodes(data=True) if d["kind"] == "const" and G.out_degree(n)
+              and not H.out_degree(n) and n not in H.graph["outputs"]]
+    H.remove_nodes_from(unread)
+    _log(H, "materialize_operands", G.number_of_nodes(), added=added, removed=unread)
     return H
 
 
@@ -639,6 +644,36 @@ def _same_result(H: nx.DiGraph, d: dict[str, Any], new: dict[int, np.ndarray]) -
     old = [_arg_value(H, x) for x in d["cargs"]]
     with np.errstate(all="ignore"):
         return same_bits(f(*old, **kw), f(*[new.get(i, x) for i, x in enumerate(old)], **kw))
+
+
+def _copied_input(H: nx.DiGraph, n: Any, i: int, value: np.ndarray,
+                  laid: dict[tuple[Any, ...], Any]) -> Any:
+    """The node input `i` of `n` becomes, `value` being that input laid out: a copy made at
+    each call before `n`, or, for a constant, a constant (one per constant, shape and
+    dtype, in `laid`)."""
+    x = H.nodes[n]["cargs"][i]
+    src = x.node if isinstance(x, Key) else None
+    if src is not None and H.nodes[src]["kind"] != "const":
+        return _add_copy(H, n, i, src, value)
+    key = (src if src is not None else id(x), value.shape, value.dtype.str)
+    if key not in laid:
+        laid[key] = _add_constant(H, n, i, src, value)
+    return laid[key]
+
+
+def _add_constant(H: nx.DiGraph, n: Any, i: int, src: Any, value: np.ndarray) -> str:
+    """A constant holding `value`: input `i` of `n`, constant node `src` (or a number its
+    rule made, for None), laid out once, here. It keeps the guard of the tensor it copies,
+    so that changing that tensor in place still retraces."""
+    old = H.nodes[src] if src is not None else {}
+    k = re.sub(r"\W", "_", f"m{n}_{i}")  # the generated code names a constant by its key
+    while k in H:
+        k += "_"
+    H.add_node(k, kind="const", value=value, shape=value.shape, dtype=value.dtype, args=(),
+               op=None, order=-1, tensor=old.get("tensor"), version=old.get("version"),
+               name=None, is_leaf=True, requires_grad=False, module=None, varying=False,
+               params={}, folded=True)
+    return k
 
 
 def _add_copy(H: nx.DiGraph, n: Any, i: int, src: Any, value: np.ndarray) -> str:
