@@ -25,7 +25,9 @@ from minigrad.compiler import (
     fold_constants,
     liveness,
     lower,
+    materialize_operands,
     schedule,
+    share_common_calls,
     trace,
 )
 from minigrad.compiler.lower import Guard, GuardMiss, Unlowerable, record, replay
@@ -189,8 +191,8 @@ def _program() -> tuple[Callable[..., Any], list[Any]]:
     return f, [mg.Tensor(rng.standard_normal((5, 4)))]
 
 
-PASSES = [eliminate_dead_code, fold_constants, differentiate, lower, schedule, liveness,
-          assign_buffers]
+PASSES = [eliminate_dead_code, fold_constants, differentiate, lower, share_common_calls,
+          materialize_operands, schedule, liveness, assign_buffers]
 
 
 @pytest.mark.parametrize("upto", range(len(PASSES)), ids=[p.__name__ for p in PASSES])
@@ -333,6 +335,77 @@ def test_gradients_that_are_another_array_replay_bit_for_bit(fn: Any) -> None:
         assert _same(got.data, want.data)
         assert _same(g[0], a.grad.data) and _same(g[1], x.grad.data)
         a.grad = x.grad = None
+
+
+def _special(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`values` with about one entry in six made ±0.0, ±inf or NaN, at random places."""
+    out = values.copy()
+    specials = np.array([-0.0, 0.0, np.inf, -np.inf, np.nan], out.dtype)
+    where = rng.random(out.shape) < 1 / 6
+    out[where] = rng.choice(specials, int(where.sum()))
+    return out
+
+
+def test_broadcast_and_cast_inputs_are_copied_first_with_eager_bits() -> None:
+    """``sum(relu(x + b) ⊙ w)``: the bias add broadcasts b over the rows, and relu's VJP
+    δ ⊙ 1[a > 0] multiplies δ by a bool mask, inputs that `materialize_operands` copies into
+    buffers of the output's shape and dtype first. With pre-activations ±0.0, ±inf and NaN
+    and δ = w negative, ±0.0, ±inf and NaN (δ · 0 is −0.0 for a negative δ, NaN for an
+    infinite one), replays give eager mode's bits, on 10,240 elements (past numpy's buffer of
+    8,192, so eager mode's own loop runs in chunks)."""
+    rng = np.random.default_rng(11)
+    n, d = 64, 160
+    b = mg.Tensor(_special(rng.standard_normal(d).astype(np.float32), rng), requires_grad=True)
+    w = mg.Tensor(_special(-np.abs(rng.standard_normal((n, d))).astype(np.float32), rng))
+
+    def f(x: mg.Tensor) -> mg.Tensor:
+        return (F.relu(x + b) * w).sum()
+
+    step = mg.compile(f)
+    for _ in range(2):
+        xv = _special(rng.standard_normal((n, d)).astype(np.float32), rng)
+        grads = []
+        for run in (step, f):
+            x = mg.Tensor(xv, requires_grad=True)
+            with np.errstate(all="ignore"):
+                out = run(x)
+                out.backward()
+            grads.append((out.data, x.grad.data, b.grad.data))
+            b.grad = None
+        assert all(_same(got, want) for got, want in zip(*grads))
+    G = step.plan.graph
+    copies = [(G.nodes[d["args"][0]]["value"], d["value"]) for _, d in G.nodes(data=True)
+              if d.get("prim") == "copyto"]
+    assert any(src.shape == (d,) and v.shape == (n, d) for src, v in copies)  # the bias
+    assert any(src.dtype == bool and v.dtype == np.float32 for src, v in copies)  # 1[a > 0]
+    assert "np_copyto(b" in step.plan.source
+
+
+def test_materialize_operands_lays_a_constant_out_once_and_leaves_stride_0_inputs() -> None:
+    """A constant that a ufunc would broadcast over rows becomes, at compile time, a constant
+    of the output's shape, which keeps the guard of its tensor (a change in place retraces);
+    sum's δ, one number broadcast (stride 0 along every axis), is read in place by numpy and
+    is not copied."""
+    rng = np.random.default_rng(2)
+    c = mg.Tensor(rng.standard_normal(4))
+    W = mg.Tensor(rng.standard_normal((4, 4)), requires_grad=True)
+
+    def f(x: mg.Tensor) -> mg.Tensor:
+        return ((x @ W) * c * 2.0).sum()
+
+    args = [mg.Tensor(rng.standard_normal((3, 4)))]
+    G = lower(differentiate(fold_constants(eliminate_dead_code(trace(f, args)[0]))))
+    H = materialize_operands(G)
+    assert not any(d.get("prim") == "copyto" for _, d in H.nodes(data=True))
+    (laid,) = H.graph["log"][-1]["added"]
+    assert H.nodes[laid]["kind"] == "const" and H.nodes[laid]["value"].shape == (3, 4)
+    assert H.nodes[laid]["tensor"] is c and H.graph["log"][-1]["removed"] != []
+    step = mg.compile(f)
+    for _ in range(2):
+        assert _same(step(*args).data, f(*args).data)
+        with mg.no_grad():
+            c.mul_(3.0)
+    assert step.traces == 2
 
 
 def test_schedule_is_topological_and_runs_backward_after_forward() -> None:

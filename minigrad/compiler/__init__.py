@@ -16,7 +16,9 @@ from minigrad.compiler.passes import (
     fold_constants,
     liveness,
     lower,
+    materialize_operands,
     schedule,
+    share_common_calls,
 )
 from minigrad.compiler.plan import Plan, PlanStats
 from minigrad.compiler.trace import TraceError, trace
@@ -24,5 +26,5 @@ from minigrad.compiler.trace import TraceError, trace
 __all__ = [
     "PIPELINE", "CompiledFunction", "Plan", "PlanStats", "TraceError", "assign_buffers",
     "compile", "compile_plan", "differentiate", "eliminate_dead_code", "fold_constants",
-    "liveness", "lower", "schedule", "trace",
+    "liveness", "lower", "materialize_operands", "schedule", "share_common_calls", "trace",
 ]

@@ -76,7 +76,8 @@ class Ref:
 class Step:
     """One numpy call: ``fn(*args, **kwargs)``, or the attribute ``args[0].<attr>`` when
     `attr` is set. `out` is how the call takes an output buffer: ``"pos"`` (a ufunc, after its
-    inputs), ``"kw"`` (``out=``) or None; `inplace` is the `Ref` whose array the call writes
+    inputs), ``"kw"`` (``out=``), ``"dst"`` (first: ``np.copyto(dst, src)``, which
+    `passes.materialize_operands` adds) or None; `inplace` is the `Ref` whose array the call writes
     into (``x += y`` on an array the rule made itself)."""
 
     __slots__ = ("fn", "args", "kwargs", "value", "out", "inplace", "attr")

@@ -13,10 +13,13 @@ nodes it removed, folded or placed). In pipeline order:
    lower`) becomes the numpy calls the rule makes, one ``fprim``/``bprim`` node per call.
 5. `share_common_calls`: a lowered call that repeats an earlier one (the same function on the
    same arrays) is dropped, and its readers read the earlier result.
-6. `schedule`: a static topological order, ``step`` on every node.
-7. `liveness`: each array's last use, the array whose memory it shares (``root``), and whether
+6. `materialize_operands`: an elementwise ufunc's input that is broadcast or cast is copied
+   first into an array of the output's shape and the loop's dtype, so numpy runs the ufunc as
+   one loop, with no iterator and no buffer allocated per call.
+7. `schedule`: a static topological order, ``step`` on every node.
+8. `liveness`: each array's last use, the array whose memory it shares (``root``), and whether
    it escapes to the caller (outputs, gradients).
-8. `assign_buffers`: arrays whose lives do not overlap share one preallocated buffer, filled
+9. `assign_buffers`: arrays whose lives do not overlap share one preallocated buffer, filled
    with numpy's ``out=``.
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import operator
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +44,7 @@ from minigrad.compiler.lower import (
     map_leaves,
     record,
     record_inplace,
+    same_bits,
 )
 from minigrad.ops.either import unbroadcast
 
@@ -51,6 +56,7 @@ __all__ = [
     "fold_constants",
     "liveness",
     "lower",
+    "materialize_operands",
     "schedule",
     "share_common_calls",
     "step_optimizer",
@@ -608,6 +614,194 @@ def _writes_input(steps: list[Step], j: int, i: int) -> bool:
     return r is not None and r.where == "in" and r.index == i
 
 
+# ufunc keywords that leave the call one loop over its operands (where= masks it: an iterator)
+ONE_LOOP_KWARGS = frozenset({"dtype", "casting", "order", "signature"})
+
+
+def materialize_operands(G: nx.DiGraph) -> nx.DiGraph:
+    """Copies each input that numpy would buffer at every call of an elementwise ufunc into
+    an array of the output's shape and the loop's dtype, once per call and before it.
+
+    numpy runs ``ufunc(x, y, out)`` as one call of its inner loop when every input is 0-d or
+    has the output's shape, the loop's dtype and the output's (C) layout. Otherwise it builds
+    an iterator, which allocates a buffer (up to 8192 elements) for each input it must cast
+    or cannot read with one stride through the output: a bias b broadcast over the rows of
+    h @ W, a column broadcast over the columns, a bool mask 1[a > 0] multiplying a float δ.
+    Such an input becomes ``np.copyto(buf, x)``, a ``fprim``/``bprim`` node of its own that
+    `assign_buffers` gives a buffer (a constant input becomes a constant of that shape, made
+    once, here, with its tensor's guard), and the ufunc reads that. It reads the same numbers
+    in the same dtype, so it gives the same bits (checked on the trace's values; a call that
+    would not keeps its inputs). An input read with one stride (a δ broadcast from one number
+    reads with stride 0) is left as it is: numpy reads it in place, and a copy would cost a
+    pass over the output."""
+    H = _copy(G)
+    added: list[Any] = []
+    laid: dict[tuple[Any, ...], Any] = {}  # one constant per (input, shape, dtype)
+    for n in [n for n, d in G.nodes(data=True) if d["kind"] in PRIMS]:
+        d = H.nodes[n]
+        loop = _loop_dtypes(H, d)
+        if loop is None:
+            continue
+        new = {i: _materialized(_arg_value(H, x), d["value"].shape, dt)
+               for i, (x, dt) in enumerate(zip(d["cargs"], loop))
+               if _needs_copy(_arg_value(H, x), d["value"].shape, dt)}
+        if not new or not _same_result(H, d, new):
+            continue
+        cargs = list(d["cargs"])
+        for i, m in new.items():
+            k = _copied_input(H, n, i, m, laid)
+            if k not in added:
+                added.append(k)
+            cargs[i] = Key(k)
+        d["cargs"] = tuple(cargs)
+        _reconnect(H, n)
+    # constants that nothing reads any more go, as in fold_constants (their guards moved on)
+    unread = [n for n, d in G.nodes(data=True) if d["kind"] == "const" and G.out_degree(n)
+              and not H.out_degree(n) and n not in H.graph["outputs"]]
+    H.remove_nodes_from(unread)
+    _log(H, "materialize_operands", G.number_of_nodes(), added=added, removed=unread)
+    return H
+
+
+def _arg_value(H: nx.DiGraph, x: Any) -> Any:
+    return H.nodes[x.node]["value"] if isinstance(x, Key) else x
+
+
+def _loop_dtypes(H: nx.DiGraph, d: dict[str, Any]) -> tuple[np.dtype, ...] | None:
+    """The input dtypes of the loop numpy runs for lowered call `d`, when it is a ufunc
+    applied element by element into one C-ordered array of the loop's output dtype (a call
+    `materialize_operands` can bring to one loop); else None."""
+    f, out = d.get("call"), d["value"]
+    if not (isinstance(f, np.ufunc) and f.signature is None and f.nout == 1
+            and len(d["cargs"]) == f.nin and not set(d["ckwargs"]) - ONE_LOOP_KWARGS
+            and type(out) is np.ndarray and out.flags.c_contiguous and out.size):
+        return None
+    types = [_operand_type(_arg_value(H, x)) for x in d["cargs"]]
+    kw = d["ckwargs"]
+    resolve = {k: kw[k] for k in ("signature", "casting") if kw.get(k) is not None}
+    if "signature" not in resolve and kw.get("dtype") is not None:  # dtype= fixes the output
+        resolve["signature"] = (None,) * f.nin + (kw["dtype"],)
+    try:
+        loop = f.resolve_dtypes((*types, None), **resolve)
+    except (TypeError, ValueError):  # an operand of no dtype, or no loop without `out`
+        return None
+    return tuple(loop[:f.nin]) if loop[-1] == out.dtype else None
+
+
+def _operand_type(x: Any) -> Any:
+    """What `np.ufunc.resolve_dtypes` takes for operand `x`: its dtype, or the type of a
+    Python number, which numpy types weakly (None, which it refuses, for anything else)."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.dtype
+    if type(x) is bool:
+        return np.dtype(bool)
+    return type(x) if type(x) in (int, float, complex) else None
+
+
+def _needs_copy(x: Any, shape: tuple[int, ...], dt: np.dtype) -> bool:
+    """Whether numpy buffers input `x` of a ufunc writing `shape` with loop input dtype `dt`:
+    an array to cast, or one that, broadcast to `shape`, does not step through it in C order
+    with one stride. Numbers (Python's, numpy's scalars) numpy reads as they are."""
+    if not isinstance(x, np.ndarray):
+        return False
+    if x.dtype != dt:
+        return True
+    return x.ndim > 0 and not _one_stride(np.broadcast_to(x, shape).strides, shape)
+
+
+def _one_stride(strides: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """Whether an array of these strides steps through `shape` in C order by one stride:
+    each axis (of more than one element) steps by the inner stride times the elements inside
+    it (a contiguous array; one value broadcast, all strides 0)."""
+    step, inside = None, 1
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n == 1:
+            continue
+        if step is None:
+            step = s
+        elif s != step * inside:
+            return False
+        inside *= n
+    return True
+
+
+def _materialized(x: Any, shape: tuple[int, ...], dt: np.dtype) -> np.ndarray:
+    """`x` broadcast to `shape` (0-d stays 0-d) and cast to `dt`, in a new C-ordered array."""
+    m = np.empty(shape if np.ndim(x) else (), dt)
+    np.copyto(m, x, casting="unsafe")
+    return m
+
+
+def _same_result(H: nx.DiGraph, d: dict[str, Any], new: dict[int, np.ndarray]) -> bool:
+    """Whether call `d` gives the same bits with inputs `new` (by position) as with its own."""
+    f, kw = d["call"], d["ckwargs"]
+    old = [_arg_value(H, x) for x in d["cargs"]]
+    with np.errstate(all="ignore"):
+        return same_bits(f(*old, **kw), f(*[new.get(i, x) for i, x in enumerate(old)], **kw))
+
+
+def _copied_input(H: nx.DiGraph, n: Any, i: int, value: np.ndarray,
+                  laid: dict[tuple[Any, ...], Any]) -> Any:
+    """The node input `i` of `n` becomes, `value` being that input laid out: a copy made at
+    each call before `n`, or, for a constant, a constant (one per constant, shape and
+    dtype, in `laid`)."""
+    x = H.nodes[n]["cargs"][i]
+    src = x.node if isinstance(x, Key) else None
+    if src is not None and H.nodes[src]["kind"] != "const":
+        return _add_copy(H, n, i, src, value)
+    key = (src if src is not None else id(x), value.shape, value.dtype.str)
+    if key not in laid:
+        laid[key] = _add_constant(H, n, i, src, value)
+    return laid[key]
+
+
+def _add_constant(H: nx.DiGraph, n: Any, i: int, src: Any, value: np.ndarray) -> str:
+    """A constant holding `value`: input `i` of `n`, constant node `src` (or a number its
+    rule made, for None), laid out once, here. It keeps the guard of the tensor it copies,
+    so that changing that tensor in place still retraces."""
+    old = H.nodes[src] if src is not None else {}
+    k = re.sub(r"\W", "_", f"m{n}_{i}")  # the generated code names a constant by its key
+    while k in H:
+        k += "_"
+    H.add_node(k, kind="const", value=value, shape=value.shape, dtype=value.dtype, args=(),
+               op=None, order=-1, tensor=old.get("tensor"), version=old.get("version"),
+               name=None, is_leaf=True, requires_grad=False, module=None, varying=False,
+               params={}, folded=True)
+    return k
+
+
+def _add_copy(H: nx.DiGraph, n: Any, i: int, src: Any, value: np.ndarray) -> str:
+    """A node that copies `src` into an array like `value` right before `n` reads it (still
+    in cache then): ``np.copyto(buf, src)``, casting under the ufunc's own rule."""
+    d = H.nodes[n]
+    k = f"{n}<{i}"
+    casting = {"casting": d["ckwargs"]["casting"]} if "casting" in d["ckwargs"] else {}
+    H.add_node(k, kind=d["kind"], value=value, shape=value.shape, dtype=value.dtype,
+               args=(src,), call=np.copyto, cargs=(Key(src),), ckwargs=casting, out="dst",
+               inplace=None, attr=None, prim="copyto", lowered_from=d.get("lowered_from", n),
+               varying=True, requires_grad=False, was=d["kind"], order=d["order"] - 1e-6,
+               op="copyto", tensor=None, name=None, is_leaf=False, module=d.get("module"),
+               params={})
+    H.add_edge(src, k, argnums=(), op="copyto", formulas=())
+    return k
+
+
+def _reconnect(H: nx.DiGraph, n: Any) -> None:
+    """`n`'s ``args`` and in-edges made those of its call again, after its inputs changed
+    (edges that only order it, before a write into a parameter, stay)."""
+    d = H.nodes[n]
+    reads = [r.node for r in leaves((d["cargs"], d["ckwargs"])) if isinstance(r, Key)]
+    if d["inplace"] is not None:
+        reads.append(d["inplace"])
+    d["args"] = tuple(dict.fromkeys(reads))
+    for r, _, e in list(H.in_edges(n, data=True)):
+        if r not in d["args"] and e.get("op") != "order":
+            H.remove_edge(r, n)
+    for r in d["args"]:
+        if not H.has_edge(r, n):
+            H.add_edge(r, n, argnums=(), op=d["prim"], formulas=())
+
+
 def schedule(G: nx.DiGraph) -> nx.DiGraph:
     """A static order of execution: the topological order that breaks ties by position in the
     trace, so the forward runs as the eager call did and the backward as eager backward."""
@@ -783,8 +977,8 @@ def _reusable_input(H: nx.DiGraph, n: Any, k: tuple[Any, ...], holder: dict[int,
 
 
 PIPELINE: tuple[Callable[[nx.DiGraph], nx.DiGraph], ...] = (
-    eliminate_dead_code, fold_constants, differentiate, lower, share_common_calls, schedule,
-    liveness, assign_buffers)
+    eliminate_dead_code, fold_constants, differentiate, lower, share_common_calls,
+    materialize_operands, schedule, liveness, assign_buffers)
 
 
 def training_pipeline(opt: Any) -> tuple[Callable[[nx.DiGraph], nx.DiGraph], ...]:

@@ -558,7 +558,10 @@ def _prim(w: _Writer, G: nx.DiGraph, n: Any, ref: Callable[[Any], str]) -> str:
     # has nothing left to choose
     parts += [f"{k}={src(v)}" for k, v in d["ckwargs"].items()
               if not (k == "order" and target is not None and isinstance(fn, np.ufunc))]
-    if target is not None and d["out"] == "pos":
+    if d["out"] == "dst":  # np.copyto(dst, src): the output first, and only into a buffer
+        assert target is not None, f"{n} copies into no buffer"
+        parts.insert(0, target)
+    elif target is not None and d["out"] == "pos":
         parts.insert(len(d["cargs"]), target)  # a ufunc's output follows its inputs
     elif target is not None:
         parts.append(f"out={target}")
