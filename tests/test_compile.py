@@ -671,6 +671,32 @@ def test_a_training_step_whose_values_miss_a_guard_is_an_eager_step() -> None:
         assert _same(p.data, q.data)
 
 
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("bad", [4, -1])
+def test_a_class_index_out_of_range_raises_in_a_replay_as_in_eager(loss: str, bad: int) -> None:
+    """The classes are checked in the rule, so the plan keeps the check as a guard: a label
+    out of range (in any row, negative too) sends the call to eager mode, which raises; a
+    training step then changes nothing."""
+    rng = np.random.default_rng(10)
+    mg.manual_seed(0)
+    lin = mg.nn.Linear(3, 4)
+    head = F.log_softmax if loss == "nll_loss" else (lambda z: z)
+    opt = mg.optim.SGD(lin.parameters(), lr=0.1)
+    x = mg.Tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    fn = lambda x, t: getattr(F, loss)(head(lin(x)), t)  # noqa: E731
+    c, step = mg.compile(fn), mg.compile(fn, optimizer=opt)
+    good, wrong = np.array([0, 1, 2, 3, 0]), np.array([0, bad, 2, 3, 0])
+    for f in (c, step):
+        f(x, good)
+        f(x, good)
+    before = [p.data.copy() for p in lin.parameters()]
+    for f in (c, step):
+        with pytest.raises(ValueError, match=rf"{loss}: class indices must lie in \[0, 4\)"):
+            f(x, wrong)
+        assert f.eager_calls == 1 and f.traces == 1
+    assert all(_same(p.data, q) for p, q in zip(lin.parameters(), before))
+
+
 def _shared(plan: Any) -> list[Any]:
     return next(e["shared"] for e in plan.graph.graph["log"] if e["pass"] == "share_common_calls")
 

@@ -80,18 +80,32 @@ def _onehot(target: np.ndarray, C: int, dtype: Any) -> np.ndarray:
     return (target[..., None] == np.arange(C)).astype(dtype)
 
 
+def _check_classes(op: str, target: Any, C: int) -> None:
+    """Class indices must lie in [0, C). Checked in the rule itself, so that a compiled replay
+    checks them too: there the test is a guard, and a call with a bad index runs eagerly,
+    which raises this error."""
+    if target.dtype.kind in "iu" and target.size and bool(
+            (target.min() < 0) | (target.max() >= C)):
+        raise ValueError(
+            f"{op}: class indices must lie in [0, {C}) for {C} classes; got values from "
+            f"{target.min()} to {target.max()}"
+        )
+
+
 def _ce_forward(logits: np.ndarray, target: np.ndarray, reduction: str = "mean"):
     """The losses `L_i = log Σ_c exp z_ic − z_iℓ` with `z = a − max a` and, kept for the VJP,
     the softmax probabilities ŷ = exp z / Σ exp z (one exp for both)."""
+    _check_classes("cross_entropy", target, logits.shape[-1])
     z = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
     e = np.exp(z)
     s = np.add.reduce(e, axis=-1, keepdims=True)
     if target.dtype.kind in "iub":
         # z at each example's class: a gather with np.take, which, unlike indexing, can write
-        # into a buffer when compiled
+        # into a buffer when compiled; the classes are checked above, so mode="clip" changes
+        # nothing but spares numpy a copy of the output it makes for mode="raise"
         C = logits.shape[-1]
         flat = np.add(np.arange(0, target.size * C, C), target.reshape(-1))
-        picked = np.take(z.reshape(-1), flat)
+        picked = np.take(z.reshape(-1), flat, mode="clip")
         loss = np.log(s[..., 0]) - picked.reshape(target.shape)
     else:
         loss = -np.add.reduce(target * (z - np.log(s)), axis=-1)
@@ -162,6 +176,7 @@ CROSS_ENTROPY = defop(
 
 def _nll_forward(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
     """`L_i = −log ŷ_iℓ`: row i's entry at its class ℓ_i."""
+    _check_classes("nll_loss", target, logp.shape[-1])
     picked = logp.reshape(-1, logp.shape[-1])[np.arange(target.size), target.reshape(-1)]
     return _reduce(-picked.reshape(target.shape), reduction)
 
@@ -282,11 +297,7 @@ def _class_target(op: str, logits: Any, target: Any) -> Any:
                 f"{op}: class targets of shape {t.shape} do not match logits of shape {shape}; "
                 f"expected targets of shape {shape[:-1]} (one class index per row)"
             )
-        if t.size and (t.min() < 0 or t.max() >= shape[-1]):
-            raise ValueError(
-                f"{op}: class indices must lie in [0, {shape[-1]}) for {shape[-1]} classes; "
-                f"got values from {t.min()} to {t.max()}"
-            )
+        _check_classes(op, t, shape[-1])  # before a Tensor wraps the target, as the rule does
         return target if isinstance(target, Tensor) else t  # a named target keeps its node
     if t.dtype.kind == "f":
         if t.shape != shape:
