@@ -387,18 +387,18 @@ def test_materialize_operands_lays_a_constant_out_once_and_leaves_stride_0_input
     sum's δ, one number broadcast (stride 0 along every axis), is read in place by numpy and
     is not copied."""
     rng = np.random.default_rng(2)
-    c = mg.Tensor(rng.standard_normal(4))
-    W = mg.Tensor(rng.standard_normal((4, 4)), requires_grad=True)
+    c = mg.Tensor(rng.standard_normal(64))
+    W = mg.Tensor(rng.standard_normal((64, 64)), requires_grad=True)
 
     def f(x: mg.Tensor) -> mg.Tensor:
         return ((x @ W) * c * 2.0).sum()
 
-    args = [mg.Tensor(rng.standard_normal((3, 4)))]
+    args = [mg.Tensor(rng.standard_normal((128, 64)))]
     G = lower(differentiate(fold_constants(eliminate_dead_code(trace(f, args)[0]))))
     H = materialize_operands(G)
     assert not any(d.get("prim") == "copyto" for _, d in H.nodes(data=True))
     (laid,) = H.graph["log"][-1]["added"]
-    assert H.nodes[laid]["kind"] == "const" and H.nodes[laid]["value"].shape == (3, 4)
+    assert H.nodes[laid]["kind"] == "const" and H.nodes[laid]["value"].shape == (128, 64)
     assert H.nodes[laid]["tensor"] is c and H.graph["log"][-1]["removed"] != []
     step = mg.compile(f)
     for _ in range(2):
