@@ -80,19 +80,19 @@ def _onehot(target: np.ndarray, C: int, dtype: Any) -> np.ndarray:
     return (target[..., None] == np.arange(C)).astype(dtype)
 
 
-def _largest_unsigned(target: Any) -> Any:
-    """max(target) read as unsigned integers: a negative index wraps to a huge one, so one
-    reduction finds an index below 0 or at least C."""
+def _in_range(target: Any, C: int) -> Any:
+    """Whether every class index lies in [0, C), as a 0-d bool: read as unsigned integers, a
+    negative index wraps to a huge one, so one comparison with C finds both kinds."""
     if target.dtype.kind == "i":  # a cast between integers of one size keeps the bits
         target = target.astype(target.dtype.str.replace("i", "u"))
-    return target.max()
+    return np.less(target, np.asarray(C, target.dtype)).all()
 
 
 def _check_classes(op: str, target: Any, C: int) -> None:
     """Class indices must lie in [0, C). Checked in the rule itself, so that a compiled replay
     checks them too: there the test is a guard, and a call with a bad index runs eagerly,
     which raises this error."""
-    if target.dtype.kind in "iu" and target.size and bool(_largest_unsigned(target) >= C):
+    if target.dtype.kind in "iu" and target.size and not _in_range(target, C):
         raise ValueError(
             f"{op}: class indices must lie in [0, {C}) for {C} classes; got values from "
             f"{target.min()} to {target.max()}"
