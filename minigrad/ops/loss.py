@@ -81,11 +81,9 @@ def _onehot(target: np.ndarray, C: int, dtype: Any) -> np.ndarray:
 
 
 def _in_range(target: Any, C: int) -> Any:
-    """Whether every class index lies in [0, C), as a 0-d bool: read as unsigned integers, a
-    negative index wraps to a huge one, so one comparison with C finds both kinds."""
-    if target.dtype.kind == "i":  # a cast between integers of one size keeps the bits
-        target = target.astype(target.dtype.str.replace("i", "u"))
-    return np.less(target, np.asarray(C, target.dtype)).all()
+    """Whether every class index lies in [0, C), as a 0-d bool (three ufunc calls, which a
+    compiled step runs into its buffers, and one reduction)."""
+    return np.logical_and(np.greater_equal(target, 0), np.less(target, C)).all()
 
 
 def _check_classes(op: str, target: Any, C: int) -> None:
