@@ -427,7 +427,7 @@ def share_common_calls(G: nx.DiGraph) -> nx.DiGraph:
         except TypeError:  # an argument with no value to compare (an object of its own)
             continue
         first = seen.setdefault(key, n)
-        if first != n and _bits_equal(H.nodes[first]["value"], d["value"]):
+        if first != n and same_bits(H.nodes[first]["value"], d["value"]):
             alias[n] = first
     shared = list(alias)
     if alias:
@@ -467,10 +467,6 @@ def _same_args(H: nx.DiGraph, x: Any, alias: dict[Any, Any]) -> Any:
             or isinstance(x, np.dtype):
         return (type(x).__name__, repr(x))
     raise TypeError(f"no value to compare for {type(x).__name__}")
-
-
-def _bits_equal(a: Any, b: Any) -> bool:
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 class OptimizerError(ValueError):

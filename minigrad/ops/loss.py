@@ -302,7 +302,6 @@ def _class_target(op: str, logits: Any, target: Any) -> Any:
                 f"{op}: class targets of shape {t.shape} do not match logits of shape {shape}; "
                 f"expected targets of shape {shape[:-1]} (one class index per row)"
             )
-        _check_classes(op, t, shape[-1])  # before a Tensor wraps the target, as the rule does
         return target if isinstance(target, Tensor) else t  # a named target keeps its node
     if t.dtype.kind == "f":
         if t.shape != shape:
