@@ -193,27 +193,29 @@ class Key:
         return f"Key({self.node!r})"
 
 
-def _rule(H: nx.DiGraph, n: Any, kept: int = 0) -> Callable[..., Any] | None:
+def _rule(H: nx.DiGraph, n: Any, kept: bool = False) -> Callable[..., Any] | None:
     """The rule node `n` runs, as a function of the arrays of ``args`` (None when it has
-    none that could be lowered: leaves, the seed). With `kept` > 0, the node is an op that
-    keeps values for its VJP (one array, or a tuple of `kept` arrays): its forward returns
-    ``(out, *kept)``, and its VJP takes the kept arrays as its last arguments."""
+    none that could be lowered: leaves, the seed). With `kept`, the node is an op that keeps
+    values for its VJP (one array, or a tuple of arrays): its forward returns ``(out,
+    *kept)``, and its VJP takes the kept arrays as its last arguments."""
     d = H.nodes[n]
     kind, params = d["kind"], d["params"]
-    if kind == "op" and d["fn"].keeps == bool(kept):
+    if kind == "op" and d["fn"].keeps == kept:
         forward = d["fn"].forward
         if isinstance(d.get("saved"), tuple):
             return lambda *xs: _flat(forward(*xs, **params))
         return lambda *xs: forward(*xs, **params)
-    if kind == "vjp" and d["fn"].keeps == bool(kept):
+    if kind == "vjp" and d["fn"].keeps == kept:
         f, i, shape = d["fn"].vjp(d["argnum"]), d["argnum"], d["unbroadcast"]
         kw = dict(params, argnum=i) if d["fn"].variadic else params
-        packed = isinstance(H.nodes[d["of"]].get("saved"), tuple)
+        saved = H.nodes[d["of"]].get("saved") if kept else None
+        packed = isinstance(saved, tuple)
+        nkept = len(saved) if isinstance(saved, tuple) else int(kept)
 
         def vjp(g: Any, out: Any, *xs: Any) -> Any:
-            if kept:
-                saved = tuple(xs[-kept:]) if packed else xs[-1]
-                gx = f(g, out, *xs[:-kept], saved=saved, **kw)
+            if nkept:
+                keep = tuple(xs[-nkept:]) if packed else xs[-1]
+                gx = f(g, out, *xs[:-nkept], saved=keep, **kw)
             else:
                 gx = f(g, out, *xs, **kw)
             return gx if shape is None else unbroadcast(gx, shape)
@@ -287,7 +289,7 @@ def _lower_keeping(H: nx.DiGraph, n: Any, alias: dict[Any, Any], lowered: list[A
     try:
         if not arrays or not all(isinstance(a, np.ndarray) for a in arrays):
             raise Unlowerable("the op keeps something other than arrays for its VJP")
-        f = _rule(H, n, kept=len(arrays))
+        f = _rule(H, n, kept=True)
         assert f is not None
         steps, (res, *keeps) = record(f, [H.nodes[a]["value"] for a in args],
                                       (d["value"], *arrays), guards=d["fn"].name)
@@ -296,7 +298,7 @@ def _lower_keeping(H: nx.DiGraph, n: Any, alias: dict[Any, Any], lowered: list[A
         recs = []
         for m in vjps:
             margs = [alias.get(a, a) for a in H.nodes[m]["args"]]
-            g = _rule(H, m, kept=len(arrays))
+            g = _rule(H, m, kept=True)
             assert g is not None
             values = [H.nodes[a]["value"] for a in margs] + arrays
             recs.append((m, margs, *record(g, values, H.nodes[m]["value"])))

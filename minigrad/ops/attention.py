@@ -205,11 +205,19 @@ def _probs(q: Any, k: Any, mask: Any, is_causal: bool, scale: float | None) -> A
     return p * (~dead).astype(either.value(s).dtype) if dead.any() else p
 
 
+def _kept_p(q: Any, k: Any, mask: Any, is_causal: bool, scale: float | None,
+            saved: Any) -> Any:
+    """P as the forward kept it, or recomputed from q and k (create_graph, where P must be a
+    function of them)."""
+    return _probs(q, k, mask, is_causal, scale) if isinstance(q, Tensor) or saved is None \
+        else saved
+
+
 def _grads(g: Any, q: Any, k: Any, v: Any, mask: Any, is_causal: bool, scale: float | None,
            saved: Any) -> Any:
     """∇S = P ⊙ (∇P − rowsum(∇P ⊙ P)), ∇P = δVᵀ: the softmax's VJP, which the VJPs for q, k
     and a float mask each start from (a compiled backward computes it once for all three)."""
-    p = _probs(q, k, mask, is_causal, scale) if isinstance(q, Tensor) or saved is None else saved
+    p = _kept_p(q, k, mask, is_causal, scale, saved)
     dp = g @ either.swapaxes(v)
     return p * (dp - _row_sum(dp * p))
 
@@ -225,8 +233,7 @@ def _vjp_k(g, out, q, k, v, mask=None, is_causal=False, scale=None, saved=None):
 
 
 def _vjp_v(g, out, q, k, v, mask=None, is_causal=False, scale=None, saved=None):
-    p = _probs(q, k, mask, is_causal, scale) if isinstance(q, Tensor) or saved is None else saved
-    return either.swapaxes(p) @ g
+    return either.swapaxes(_kept_p(q, k, mask, is_causal, scale, saved)) @ g
 
 
 def _vjp_mask(g, out, q, k, v, mask=None, is_causal=False, scale=None, saved=None):
